@@ -1,0 +1,199 @@
+"""Who: the talent (tenant), the team working for it, its fans, and the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (for example America/New_York).")
+
+
+def validate_country_list(value: str) -> None:
+    for code in filter(None, (c.strip() for c in value.split(","))):
+        if len(code) != 2 or not code.isalpha() or not code.isupper():
+            raise ValidationError(f"{code!r} is not a two-letter country code (for example US, GB).")
+
+
+class Talent(models.Model):
+    """The tenant: one artist, athlete or creator with a published number and a fan community."""
+
+    slug = models.SlugField(unique=True, help_text="Used in public links: /join/<slug>/")
+    display_name = models.CharField(max_length=120)
+    program_name = models.CharField(
+        max_length=120, help_text="Named in every compliance text, e.g. 'Nova Ray Fan Club'."
+    )
+    sender_number = PhoneNumberField(blank=True, help_text="E.164 number fans text and messages come from.")
+    messaging_service_sid = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[RegexValidator(r"^MG[0-9a-fA-F]{32}$", "A Messaging Service SID is MG followed by 32 hex digits.")],
+    )
+    segments_per_second = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10000)],
+        help_text="Carrier throughput of the sender in SMS segments per second: 1 long code, 3 toll-free, 100 short code.",
+    )
+    default_time_zone = models.CharField(max_length=64, default="America/New_York", validators=[validate_time_zone])
+    min_age = models.PositiveSmallIntegerField(default=13, validators=[MinValueValidator(13), MaxValueValidator(21)])
+    served_countries = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_country_list],
+        help_text="Comma-separated ISO codes of countries fans may join from; empty means everywhere.",
+    )
+    message_frequency = models.CharField(max_length=60, default="Up to 8 msgs/month")
+    support_contact = models.CharField(max_length=200, blank=True, help_text="Email or URL named in HELP replies.")
+    help_text = models.TextField(blank=True, help_text="Extra text for HELP replies.")
+    welcome_text = models.TextField(blank=True, help_text="Sent after a fan joins, below the compliance text.")
+    quiet_hours_start = models.TimeField(default=dt.time(21, 0), help_text="Fan-local time marketing stops.")
+    quiet_hours_end = models.TimeField(default=dt.time(8, 0), help_text="Fan-local time marketing may resume.")
+    daily_frequency_cap = models.PositiveSmallIntegerField(
+        default=3, help_text="Most campaign messages one fan gets per day; 0 means no cap."
+    )
+    approval_threshold = models.PositiveIntegerField(
+        default=100_000, help_text="Campaigns to more recipients than this need a second team member's approval."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender_number"], condition=~models.Q(sender_number=""), name="talent_sender_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def clean(self) -> None:
+        if not self.sender_number and not self.messaging_service_sid:
+            raise ValidationError("A talent needs a sender number, a Messaging Service SID, or both.")
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.default_time_zone)
+
+    def serves_country(self, country: str) -> bool:
+        served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
+        return not served or country.upper() in served
+
+
+class TeamMember(models.Model):
+    """A console user working for one talent, with a role that decides what they may do there."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"  # everything, including team and exports
+        MANAGER = "manager", "Manager"  # campaigns, audience, inbox
+        AGENT = "agent", "Agent"  # the inbox: reads and answers fans
+        ANALYST = "analyst", "Analyst"  # reports and exports, no sending
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="team")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "talent"], name="teammember_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()} of {self.talent})"
+
+
+class Fan(models.Model):
+    """One person in one talent's community: one row per (talent, phone)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"  # texted in or imported, has not completed signup
+        ACTIVE = "active", "Active"  # consented to messaging; receives campaigns
+        OPTED_OUT = "opted_out", "Opted out"  # withdrew messaging consent (STOP, /me/, 21610)
+        ERASED = "erased", "Erased"  # personal data wiped at the fan's request; phone only as hash
+
+    class Source(models.TextChoices):
+        SMS = "sms", "Texted in"
+        WEB = "web", "Signup page"
+        IMPORT = "import", "Import"
+        ADMIN = "admin", "Console"
+        DEMO = "demo", "Synthetic (demo)"
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="fans")
+    # Null only once erased: the number then survives only as phone_hash.
+    phone = PhoneNumberField(null=True, blank=True)
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    first_name = models.CharField(max_length=80, blank=True)
+    last_name = models.CharField(max_length=80, blank=True)
+    email = models.EmailField(blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Current partner-sharing consent; the evidence lives in consent.ConsentRecord.
+    shares_with_partners = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SMS)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    # Engagement, denormalised so segments over a million fans need no join to message tables.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    last_click_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["talent", "phone"], name="fan_talent_phone_unique")]
+        indexes = [
+            # The send query (active fans of a talent) and most segment filters start here.
+            models.Index(fields=["talent", "status"], name="fan_talent_status"),
+            models.Index(fields=["talent", "country", "region"], name="fan_talent_geo"),
+            models.Index(fields=["talent", "postal_code"], name="fan_talent_postal"),
+            models.Index(fields=["talent", "time_zone"], name="fan_talent_tz"),
+            models.Index(fields=["talent", "joined_at"], name="fan_talent_joined"),
+            models.Index(fields=["talent", "birth_date"], name="fan_talent_birth"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or (str(self.phone) if self.phone else f"Fan #{self.pk}")
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone or self.talent.default_time_zone)
+
+
+class AuditEvent(models.Model):
+    """An append-only record of an important write: who did what to which talent's data, when.
+
+    Holds no fan personal data (ids and counts only), so it survives erasure.
+    """
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, null=True, blank=True, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(max_length=64, db_index=True)  # e.g. "fan.erased", "segment.exported"
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk and not kwargs.get("force_insert"):
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)

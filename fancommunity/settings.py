@@ -1,0 +1,212 @@
+"""The one settings module. Every knob comes from the environment (see README.md).
+
+Defaults are for development on the embedded stack (SQLite, django-q2 ORM broker, console SMS).
+With DEBUG off the production guards below refuse to start on unsafe values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from fancommunity import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.get_bool("DEBUG", True)
+_DEV_SECRET_KEY = "dev-insecure-fancommunity-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env.get_str("SECRET_KEY", _DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
+PUBLIC_BASE_URL = env.get_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+if not DEBUG:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY: must be set to a long random value when DEBUG is off")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY: must be at least 50 characters when DEBUG is off")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS: must list the site's host names when DEBUG is off")
+if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL: expected an http(s) URL, got {PUBLIC_BASE_URL!r}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "phonenumber_field",
+    "django_q",
+    "accounts",
+    "consent",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fancommunity.urls"
+WSGI_APPLICATION = "fancommunity.wsgi.application"
+ASGI_APPLICATION = "fancommunity.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {"default": env.get_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and qcluster workers write at once: WAL lets readers run beside the writer, IMMEDIATE
+    # takes the write lock at BEGIN (no deadlock-prone lock upgrade), and the busy timeout waits
+    # instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.get_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth, i18n, static -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.get_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+LOGIN_URL = "admin:login"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.get_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Security (production) --------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.get_bool("SECURE_HSTS_PRELOAD", True)
+    # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only set this proxy-side).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+# --- SMS --------------------------------------------------------------------------------------
+SMS_BACKEND_ALIASES = {
+    "console": "messaging.backends.console.ConsoleBackend",
+    "locmem": "messaging.backends.locmem.LocmemBackend",
+    "twilio": "messaging.backends.twilio.TwilioBackend",
+}
+_sms_backend = env.get_str("SMS_BACKEND", "console").strip()
+if _sms_backend in SMS_BACKEND_ALIASES:
+    SMS_BACKEND = SMS_BACKEND_ALIASES[_sms_backend]
+elif "." in _sms_backend and not _sms_backend.startswith(".") and not _sms_backend.endswith("."):
+    SMS_BACKEND = _sms_backend  # a dotted path, checked importable when the messaging app loads
+else:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND: unknown backend {_sms_backend!r}; use console, locmem, twilio or a dotted path"
+    )
+TWILIO_ACCOUNT_SID = env.get_str("TWILIO_ACCOUNT_SID", "ACfancommunitysandbox000000000000" if DEBUG else "")
+TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN", "sandbox-auth-token" if DEBUG else "")
+# Points the twilio SDK at a Twilio-compatible server (the project's sandbox); empty = real Twilio.
+TWILIO_API_BASE_URL = env.get_str("TWILIO_API_BASE_URL", "").rstrip("/")
+if SMS_BACKEND == SMS_BACKEND_ALIASES["twilio"] and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured("TWILIO_ACCOUNT_SID: SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+# Verify X-Twilio-Signature on webhooks. Only a test or a demo without any token may turn it off.
+TWILIO_VALIDATE_WEBHOOKS = env.get_bool("TWILIO_VALIDATE_WEBHOOKS", True)
+if not DEBUG and not TWILIO_VALIDATE_WEBHOOKS:
+    raise ImproperlyConfigured("TWILIO_VALIDATE_WEBHOOKS: may not be off when DEBUG is off")
+# Price of one SMS segment in USD, for cost estimates in the console.
+SMS_SEGMENT_PRICE = env.get_float("SMS_SEGMENT_PRICE", 0.0079)
+
+# --- Task queue (django-q2) -------------------------------------------------------------------
+REDIS_URL = env.get_redis_url("REDIS_URL")
+Q_CLUSTER = {
+    "name": "fancommunity",
+    "workers": env.get_int("Q_WORKERS", 2, minimum=1),
+    # A send batch is bounded (a few hundred messages under the rate limiter); timeout covers it,
+    # and retry must exceed timeout plus queue wait or a slow task would run twice.
+    "timeout": env.get_int("Q_TIMEOUT", 300, minimum=10),
+    "retry": env.get_int("Q_RETRY", 420, minimum=20),
+    "max_attempts": 3,  # 0 would retry a failing task forever
+    "catch_up": False,  # after downtime run a periodic schedule once, not once per missed slot
+    "save_limit": 500,
+    "ack_failures": True,
+    "queue_limit": 50,
+    "label": "Task queue",
+    "poll": 1,
+    "sync": env.get_bool("Q_SYNC", False),  # tests run tasks inline
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured("Q_RETRY: must be greater than Q_TIMEOUT, or a slow task runs twice")
+
+# --- API --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+}
+
+PHONENUMBER_DEFAULT_REGION = env.get_str("PHONENUMBER_DEFAULT_REGION", "US")
+PHONENUMBER_DB_FORMAT = "E164"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

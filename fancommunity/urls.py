@@ -1,0 +1,19 @@
+"""Top-level URLs: each app owns its own urls.py; the API router lives in fancommunity/api.py."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from fancommunity import views
+
+admin.site.site_header = "fancommunity console"
+admin.site.site_title = "fancommunity"
+admin.site.index_title = "Talent-team console"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/", include("fancommunity.api")),
+    path("", include("accounts.urls")),
+    path("", include("consent.urls")),
+    path("", include("messaging.urls")),
+]

@@ -1,0 +1,16 @@
+"""WSGI entry point (gunicorn fancommunity.wsgi)."""
+
+import os
+import sys
+
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fancommunity.settings")
+
+try:
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+except ImproperlyConfigured as exc:
+    sys.stderr.write(f"Configuration error: {exc}\n")
+    raise SystemExit(2) from None

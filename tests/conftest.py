@@ -1,0 +1,40 @@
+"""Shared fixtures: named personas and create_* helpers (see tests/factories.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging.backends import locmem
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox():
+    """The locmem SMS outbox, emptied around every test."""
+    locmem.reset()
+    yield locmem.outbox
+    locmem.reset()
+
+
+class Personas:
+    """The cast: two talents, a manager of each, an owner, an agent, an analyst and an outsider."""
+
+    def __init__(self) -> None:
+        from accounts.models import TeamMember
+        from tests.factories import create_fan, create_member, create_talent, create_user
+
+        self.talent = create_talent("nova", display_name="Nova Ray")
+        self.other_talent = create_talent("rival", display_name="Rival Act")
+        self.owner = create_member(self.talent, TeamMember.Role.OWNER, "olivia_owner").user
+        self.manager = create_member(self.talent, TeamMember.Role.MANAGER, "max_manager").user
+        self.agent = create_member(self.talent, TeamMember.Role.AGENT, "ada_agent").user
+        self.analyst = create_member(self.talent, TeamMember.Role.ANALYST, "ana_analyst").user
+        self.other_manager = create_member(self.other_talent, TeamMember.Role.MANAGER, "otto_other").user
+        self.outsider = create_user("oscar_outsider", staff=True)
+        self.superuser = create_user("root", superuser=True)
+        self.fan = create_fan(self.talent, "+14155550101", first_name="Fiona")
+        self.other_fan = create_fan(self.other_talent, "+14155550102", first_name="Gus")
+
+
+@pytest.fixture
+def personas(db) -> Personas:
+    return Personas()
