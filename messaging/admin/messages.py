@@ -1,34 +1,11 @@
-"""Console pages for campaigns, audiences and messages."""
+"""Console pages for messages both ways (the inbox lives here)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
 from accounts.admin_scoping import TalentScopedAdmin
-from messaging.models import Campaign, ContactList, InboundMessage, OutboundMessage, Segment
-
-
-@admin.register(ContactList)
-class ContactListAdmin(TalentScopedAdmin):
-    list_display = ["name", "talent", "created_at"]
-    list_select_related = ["talent"]
-    exclude = ["fans"]
-
-
-@admin.register(Segment)
-class SegmentAdmin(TalentScopedAdmin):
-    list_display = ["name", "talent", "is_builtin", "updated_at"]
-    list_select_related = ["talent"]
-
-
-@admin.register(Campaign)
-class CampaignAdmin(TalentScopedAdmin):
-    edit_capability = "compose"
-    list_display = ["name", "talent", "status", "send_at", "created_at"]
-    list_filter = ["status"]
-    list_select_related = ["talent"]
-    readonly_fields = ["status", "created_by"]
-    filter_horizontal = ["include_lists", "exclude_lists", "include_segments", "exclude_segments"]
+from messaging.models import InboundMessage, OutboundMessage
 
 
 @admin.register(OutboundMessage)
