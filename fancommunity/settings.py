@@ -188,6 +188,28 @@ else:
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY: must be greater than Q_TIMEOUT, or a slow task runs twice")
 
+# --- Campaigns (sending) ------------------------------------------------------------------------
+# A campaign whose start passed while the system was down starts on recovery only within this.
+CAMPAIGN_START_GRACE_MINUTES = env.get_int("CAMPAIGN_START_GRACE_MINUTES", 60, minimum=0)
+# Rows claimed per batch (at most; slow senders get fewer so a batch fits its lease).
+CAMPAIGN_BATCH_SIZE = env.get_int("CAMPAIGN_BATCH_SIZE", 500, minimum=1)
+# How long a claim is owned. A worker stops starting sends well before its lease ends; after it,
+# the sweeper reconciles the rows with the provider. Must stay below Q_TIMEOUT.
+CAMPAIGN_LEASE_SECONDS = env.get_int("CAMPAIGN_LEASE_SECONDS", 120, minimum=3)
+# Concurrent HTTP requests per batch (the token bucket still caps segments per second).
+CAMPAIGN_SEND_CONCURRENCY = env.get_int("CAMPAIGN_SEND_CONCURRENCY", 100, minimum=1)
+# Seconds one send task keeps claiming batches before handing over to a fresh task.
+CAMPAIGN_TASK_SECONDS = env.get_int("CAMPAIGN_TASK_SECONDS", 60, minimum=1)
+# Parallel send tasks per campaign (about the number of qcluster workers that may send at once).
+CAMPAIGN_PARALLEL_TASKS = env.get_int("CAMPAIGN_PARALLEL_TASKS", 4, minimum=1)
+CAMPAIGN_MAX_ATTEMPTS = env.get_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
+# An uncertain row (timeout after the request left) is looked up at the provider after this long.
+CAMPAIGN_RECONCILE_AFTER_SECONDS = env.get_int("CAMPAIGN_RECONCILE_AFTER_SECONDS", 120, minimum=1)
+# Replies and opt-outs within this many hours after a campaign message count for that campaign.
+CAMPAIGN_ATTRIBUTION_HOURS = env.get_int("CAMPAIGN_ATTRIBUTION_HOURS", 72, minimum=1)
+if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):
+    raise ImproperlyConfigured("CAMPAIGN_LEASE_SECONDS: must be below Q_TIMEOUT")
+
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MessagingConfig(AppConfig):
@@ -7,6 +8,13 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # Fail at start-up, with the variable's name, rather than at the first send.
+        from django_q.signals import post_spawn
+
+        from messaging import tasks
         from messaging.backends import load_backend_class
 
         load_backend_class()
+        # The one periodic dispatcher schedule exists after every `migrate` (idempotent).
+        post_migrate.connect(tasks.ensure_dispatch_schedule, sender=self, dispatch_uid="campaign_dispatch_schedule")
+        # A restarted qcluster resumes sending at once instead of after the broker's retry period.
+        post_spawn.connect(tasks.resume_on_worker_start, dispatch_uid="campaign_resume_on_start")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Fan, Talent
 
@@ -41,6 +42,12 @@ class OutboundMessage(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Campaign rows: not sent before this instant (the fan's local send time, the end of their
+    # quiet hours, or a retry's backoff). Null = as soon as claimed.
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The claim: when the current lease began (also the batch's token, and the "since" of a
+    # reconciliation lookup at the provider) and until when the claiming worker owns the row.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -65,10 +72,56 @@ class OutboundMessage(models.Model):
             models.Index(fields=["campaign", "status"], name="outbound_campaign_status"),
             models.Index(fields=["fan", "-created_at"], name="outbound_fan_recent"),
             models.Index(fields=["status", "lease_until"], name="outbound_lease"),
+            # The claim query walks a campaign's pending rows in id order; a partial index stays
+            # small as the blast proceeds (claimed rows leave it).
+            models.Index(fields=["campaign", "id"], condition=models.Q(status="pending"), name="outbound_pending"),
         ]
 
     def __str__(self) -> str:
         return f"to {self.to_number}: {self.body[:40]}"
+
+    def advance_status(self, status: str, *, error_code: str = "", error_message: str = "") -> bool:
+        """Move this row forward to `status` (a provider status); repeats and regressions are no-ops.
+
+        One conditional UPDATE, so concurrent callbacks for the same message cannot move it back.
+        """
+        lower = statuses_below(status)
+        if not lower:
+            return False
+        fields: dict = {"status": status, "updated_at": timezone.now()}
+        if error_code:
+            fields["error_code"] = error_code[:16]
+        if error_message:
+            fields["error_message"] = error_message[:300]
+        moved = OutboundMessage.objects.filter(pk=self.pk, status__in=lower).update(**fields)
+        if moved:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+
+S = OutboundMessage.Status
+# Statuses only move up this ranking. Rows before acceptance (pending, claimed, uncertain) rank 0;
+# a provider status callback can move them up when it arrives before the sender recorded the sid.
+STATUS_RANK: dict[str, int] = {
+    S.PENDING: 0,
+    S.CLAIMED: 0,
+    S.UNCERTAIN: 0,
+    S.QUEUED: 1,
+    S.SENT: 2,
+    S.DELIVERED: 3,
+    S.UNDELIVERED: 3,
+    S.FAILED: 3,
+    S.SUPPRESSED: 3,
+    S.CANCELLED: 3,
+}
+FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 3)
+
+
+def statuses_below(status: str) -> list[str]:
+    """The statuses a row may move from to reach `status` (strictly lower rank)."""
+    rank = STATUS_RANK[status]
+    return [s for s, r in STATUS_RANK.items() if r < rank]
 
 
 class InboundMessage(models.Model):

@@ -1,0 +1,1 @@
+"""Messaging services: keyword-only, typed workflows named <entity>_<action>."""

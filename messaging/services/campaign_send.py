@@ -1,0 +1,690 @@
+"""The send path: materialise recipients, claim batches, send concurrently, record in bulk, sweep.
+
+Exactly once rests on four rules:
+1. One OutboundMessage row per (campaign, fan), unique in the database, created before any send.
+2. A worker sends only rows it claimed (select_for_update(skip_locked) + a lease with a token).
+3. A worker stops starting sends well before its lease ends, so an expired lease means the
+   worker is dead; the sweeper then asks the provider whether each row was sent before it lets the
+   row be sent again. A timeout after the request left is UNCERTAIN: reconciled, never resent blindly.
+4. Results are recorded against the claim token, and statuses only move forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.audit import audit
+from accounts.models import Fan
+from messaging import scheduling
+from messaging.audience_fallback import audience_queryset  # AUDIENCE_IMPORT: swap for messaging.audience
+from messaging.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
+from messaging.encoding import segment_info
+from messaging.models import Campaign, OutboundMessage, TrackedLink, UndeliverableNumber
+from messaging.ratelimit import TokenBucket, sender_window
+from messaging.services.campaign_render import FanFields, link_urls, render_body
+from messaging.services.optout_fallback import fan_opt_out_by_carrier
+
+logger = logging.getLogger(__name__)
+
+S = OutboundMessage.Status
+OPT_OUT_CODES = {"21610"}
+UNDELIVERABLE_CODES = {"21211", "21614", "30005", "30006"}
+FILTERED_CODES = {"30007"}
+THROTTLE_CODES = {"20429", "21611", "30001"}
+# Statuses of another campaign's rows that count against the fan's daily frequency cap.
+CAP_COUNTED = [S.PENDING, S.CLAIMED, S.UNCERTAIN, S.QUEUED, S.SENT, S.DELIVERED, S.UNDELIVERED]
+
+
+def status_callback_url() -> str:
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status/"
+
+
+# --- SQL helpers --------------------------------------------------------------------------------
+def _values_sql(rows: list[tuple], casts: tuple[str, ...] = ()) -> tuple[str, list]:
+    """A VALUES list (columns column1..N on both PostgreSQL and SQLite) and its parameters."""
+    width = len(rows[0])
+    pg = connection.vendor == "postgresql"
+    cells = []
+    for i in range(width):
+        cast = casts[i] if i < len(casts) and pg else ""
+        cells.append(f"CAST(%s AS {cast})" if cast else "%s")
+    row_sql = "(" + ", ".join(cells) + ")"
+    params: list = []
+    for row in rows:
+        params.extend(row)
+    return "VALUES " + ", ".join([row_sql] * len(rows)), params
+
+
+def _db_dt(value: dt.datetime | None):
+    """A datetime as the backend stores it (raw SQL bypasses the ORM's adaptation on SQLite)."""
+    if value is None:
+        return None
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+TABLE = OutboundMessage._meta.db_table
+
+
+# --- materialise --------------------------------------------------------------------------------
+@dataclass
+class Materialised:
+    created: int  # rows inserted, including those inserted as suppressed
+    suppressed_rows: int  # inserted as suppressed: frequency cap, undeliverable, local time passed
+    excluded: int  # audience members with no row: opted out or erased
+
+
+def _zone_plan(campaign: Campaign, zones: list[str], start: dt.datetime) -> list[tuple[str, dt.datetime | None, int]]:
+    """(zone, not_before, skip) per fan time zone; computed in Python, joined in SQL."""
+    talent = campaign.talent
+    plan = []
+    for name in zones:
+        try:
+            tz = scheduling.zone(name)
+        except Exception:  # a zone stored by an import that skipped validation: use the talent's
+            tz = talent.tz
+        skip = 0
+        if campaign.schedule_mode == Campaign.ScheduleMode.LOCAL_TIME:
+            target = scheduling.local_instant(campaign.local_date, campaign.local_time, tz)
+            if target < start - dt.timedelta(minutes=settings.CAMPAIGN_START_GRACE_MINUTES):
+                # This fan's local time passed before the campaign started (it was scheduled late).
+                if campaign.late_policy == Campaign.LatePolicy.SKIP:
+                    skip = 1
+                target = start
+            target = max(target, start)
+        else:
+            target = start
+        if not campaign.ignore_quiet_hours:
+            target = scheduling.next_allowed(target, tz, talent.quiet_hours_start, talent.quiet_hours_end)
+        plan.append((name, None if target <= start else target, skip))
+    return plan
+
+
+def _status_suppressed_count(campaign: Campaign) -> int:
+    """Audience members left out for their status (opted out, erased), for the report.
+
+    audience_queryset() returns active fans only, so those are counted beside it: the talent's
+    opted-out and erased fans, or those in the included lists when lists are given.
+    """
+    gone = [Fan.Status.OPTED_OUT, Fan.Status.ERASED]
+    lists = list(campaign.include_lists.values_list("id", flat=True))
+    fans = Fan.objects.filter(talent_id=campaign.talent_id, status__in=gone)
+    if lists:
+        fans = fans.filter(list_memberships__contact_list_id__in=lists).distinct()
+    elif campaign.include_segments.exists():
+        return 0  # segment definitions are compiled by the audience module; not counted here
+    return fans.count()
+
+
+def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) -> Materialised:
+    """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent)."""
+    now = now or timezone.now()
+    talent = campaign.talent
+    fans = audience_queryset(
+        talent=talent,
+        include_lists=campaign.include_lists.all(),
+        include_segments=campaign.include_segments.all(),
+        exclude_lists=campaign.exclude_lists.all(),
+        exclude_segments=campaign.exclude_segments.all(),
+    )
+    default_zone = talent.default_time_zone
+    zones = sorted({z or default_zone for z in fans.order_by().values_list("time_zone", flat=True).distinct()})
+    plan = _zone_plan(campaign, zones, now)
+
+    fan_sql, fan_params = fans.order_by().values("id", "phone", "time_zone").query.sql_with_params()
+    pg = connection.vendor == "postgresql"
+    params: list = []
+    joins = []
+    status_case = ["CASE"]
+    reason_case = ["CASE"]
+    not_before = "NULL"
+    if plan:
+        values_sql, values_params = _values_sql(
+            [(name, _db_dt(nb), skip) for name, nb, skip in plan], casts=("text", "timestamptz", "integer")
+        )
+        joins.append(f"LEFT JOIN ({values_sql}) tzp ON tzp.column1 = COALESCE(NULLIF(f.time_zone, ''), %s)")
+        params += [*values_params, default_zone]
+        status_case.append("WHEN tzp.column3 = 1 THEN %s")
+        reason_case.append("WHEN tzp.column3 = 1 THEN 'local_time_passed'")
+        not_before = "tzp.column2"
+    if talent.daily_frequency_cap:
+        recent = list(
+            Campaign.objects.filter(talent=talent, started_at__gte=now - dt.timedelta(days=1))
+            .exclude(pk=campaign.pk)
+            .values_list("id", flat=True)
+        )
+        if recent:
+            marks = ", ".join(["%s"] * len(recent))
+            states = ", ".join(["%s"] * len(CAP_COUNTED))
+            joins.append(
+                f"LEFT JOIN (SELECT o.fan_id FROM {TABLE} o WHERE o.campaign_id IN ({marks}) "  # noqa: S608
+                f"AND o.status IN ({states}) GROUP BY o.fan_id HAVING COUNT(*) >= %s) cap ON cap.fan_id = f.id"
+            )
+            params += [*recent, *[str(s) for s in CAP_COUNTED], talent.daily_frequency_cap]
+            status_case.append("WHEN cap.fan_id IS NOT NULL THEN %s")
+            reason_case.append("WHEN cap.fan_id IS NOT NULL THEN 'frequency_cap'")
+    joins.append(f"LEFT JOIN {UndeliverableNumber._meta.db_table} und ON und.talent_id = %s AND und.phone = f.phone")
+    params.append(talent.pk)
+    status_case.append("WHEN und.id IS NOT NULL THEN %s")
+    reason_case.append("WHEN und.id IS NOT NULL THEN 'undeliverable'")
+    status_case.append("ELSE %s END")
+    reason_case.append("ELSE '' END")
+    status_params = [str(S.SUPPRESSED)] * (len(status_case) - 2) + [str(S.PENDING)]
+
+    # Parameters in the order their placeholders appear: SELECT list, FROM subquery, joins.
+    estimate = max(1, segment_info(campaign.body).segments)
+    insert = "INSERT OR IGNORE INTO" if connection.vendor == "sqlite" else "INSERT INTO"
+    conflict = " ON CONFLICT DO NOTHING" if pg else ""
+    sql = (
+        f"{insert} {TABLE} (talent_id, fan_id, campaign_id, kind, to_number, body, media_url, status, "  # noqa: S608
+        "provider_sid, error_code, error_message, segments, attempts, not_before, created_at, updated_at) "
+        f"SELECT %s, f.id, %s, %s, f.phone, '', '', {' '.join(status_case)}, NULL, {' '.join(reason_case)}, '', "
+        f"%s, 0, {not_before}, %s, %s FROM ({fan_sql}) f {' '.join(joins)} WHERE f.phone IS NOT NULL{conflict}"
+    )
+    all_params = [
+        talent.pk,
+        campaign.pk,
+        str(OutboundMessage.Kind.CAMPAIGN),
+        *status_params,
+        estimate,
+        _db_dt(now),
+        _db_dt(now),
+        *fan_params,
+        *params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, all_params)
+        created = cursor.rowcount
+    suppressed_rows = OutboundMessage.objects.filter(campaign=campaign, status=S.SUPPRESSED).count()
+    return Materialised(created=created, suppressed_rows=suppressed_rows, excluded=_status_suppressed_count(campaign))
+
+
+def campaign_start(*, campaign_id: int, now: dt.datetime | None = None) -> Campaign | None:
+    """Materialise a due campaign and mark it sending, in one transaction; None if not startable.
+
+    A second dispatcher (another node) skips the locked row; a crash rolls the whole INSERT back,
+    and the unique (campaign, fan) constraint makes a rerun harmless anyway.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(skip_locked=True)
+            .select_related("talent")
+            .filter(pk=campaign_id, status=Campaign.Status.SCHEDULED)
+            .first()
+        )
+        if campaign is None:
+            return None
+        late = now - (campaign.send_at or now)
+        if late > dt.timedelta(minutes=settings.CAMPAIGN_START_GRACE_MINUTES):
+            campaign.status = Campaign.Status.MISSED
+            campaign.finished_at = now
+            campaign.save(update_fields=["status", "finished_at", "updated_at"])
+            audit("campaign.missed", talent=campaign.talent, obj=campaign, late_minutes=int(late.total_seconds() // 60))
+            return campaign
+        for url in link_urls(campaign.body):
+            TrackedLink.objects.get_or_create(campaign=campaign, url=url)
+        result = campaign_materialise(campaign=campaign, now=now)
+        campaign.status = Campaign.Status.SENDING
+        campaign.started_at = now
+        campaign.recipients_count = result.created
+        campaign.suppressed_count = result.excluded
+        campaign.save(update_fields=["status", "started_at", "recipients_count", "suppressed_count", "updated_at"])
+        audit(
+            "campaign.started",
+            talent=campaign.talent,
+            obj=campaign,
+            rows=result.created,
+            suppressed=result.suppressed_rows + result.excluded,
+        )
+    return campaign
+
+
+# --- claim --------------------------------------------------------------------------------------
+@dataclass
+class ClaimedRow:
+    id: int
+    fan_id: int | None
+    to: str
+    body: str
+    segments: int
+
+
+@dataclass
+class Batch:
+    campaign_id: int
+    talent_id: int
+    token: dt.datetime  # claimed_at of every row of this batch
+    lease_until: dt.datetime
+    rate: float
+    sender: str
+    messaging_service_sid: str
+    media_url: str
+    validity_period: int
+    rows: list[ClaimedRow] = field(default_factory=list)
+
+    @property
+    def segments(self) -> int:
+        return sum(r.segments for r in self.rows)
+
+
+def batch_limit(rate: float) -> int:
+    """Rows per batch: CAMPAIGN_BATCH_SIZE, fewer for a slow sender so a batch fits half its lease."""
+    return max(1, min(settings.CAMPAIGN_BATCH_SIZE, int(rate * settings.CAMPAIGN_LEASE_SECONDS / 2)))
+
+
+def _update_from_values(set_sql: str, rows: list[tuple], casts: tuple[str, ...], where: str, params: list) -> int:
+    if not rows:
+        return 0
+    values_sql, values_params = _values_sql(rows, casts)
+    sql = f"UPDATE {TABLE} SET {set_sql} FROM ({values_sql}) AS v WHERE {TABLE}.id = v.column1 AND {where}"  # noqa: S608 - callers pass SQL constants
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params[: set_sql.count("%s")], *values_params, *params[set_sql.count("%s") :]])
+        return cursor.rowcount
+
+
+def campaign_claim_batch(*, campaign_id: int, now: dt.datetime | None = None, limit: int | None = None) -> Batch | None:
+    """Claim up to `limit` due pending rows; re-check opt-out and quiet hours; render their bodies.
+
+    Returns None when the campaign is not sending or nothing is due.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_related("talent").filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != Campaign.Status.SENDING:
+            return None
+        talent = campaign.talent
+        rate = float(talent.segments_per_second)
+        rows = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign_id=campaign_id, status=S.PENDING)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+            .order_by("id")
+            .values(
+                "id",
+                "fan_id",
+                "to_number",
+                "fan__status",
+                "fan__first_name",
+                "fan__city",
+                "fan__time_zone",
+            )[: limit or batch_limit(rate)]
+        )
+        if not rows:
+            return None
+        link_codes = dict(TrackedLink.objects.filter(campaign_id=campaign_id).values_list("url", "code"))
+        lease_until = now + dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+        claimed: list[ClaimedRow] = []
+        suppressed: dict[str, list[int]] = defaultdict(list)
+        deferred: dict[dt.datetime, list[int]] = defaultdict(list)
+        for row in rows:
+            status = row["fan__status"]
+            if status != Fan.Status.ACTIVE:
+                # STOP mid-blast (or erasure): this fan gets nothing more.
+                suppressed[status or "erased"].append(row["id"])
+                continue
+            if not campaign.ignore_quiet_hours:
+                try:
+                    tz = scheduling.zone(row["fan__time_zone"] or talent.default_time_zone)
+                except Exception:
+                    tz = talent.tz
+                allowed = scheduling.next_allowed(now, tz, talent.quiet_hours_start, talent.quiet_hours_end)
+                if allowed > now:
+                    deferred[allowed].append(row["id"])
+                    continue
+            body = render_body(
+                campaign.body,
+                FanFields(row["fan__first_name"] or "", row["fan__city"] or ""),
+                link_codes=link_codes,
+                message_id=row["id"],
+            )
+            claimed.append(ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, segment_info(body).segments))
+        for reason, ids in suppressed.items():
+            OutboundMessage.objects.filter(id__in=ids).update(
+                status=S.SUPPRESSED, error_code=reason[:16], updated_at=now
+            )
+        for when, ids in deferred.items():
+            OutboundMessage.objects.filter(id__in=ids).update(not_before=when, updated_at=now)
+        _update_from_values(
+            "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
+            "body = v.column2, segments = v.column3, updated_at = %s",
+            [(r.id, r.body, r.segments) for r in claimed],
+            ("bigint", "text", "integer"),
+            "1 = 1",
+            [str(S.CLAIMED), _db_dt(now), _db_dt(lease_until), _db_dt(now)],
+        )
+    if not claimed:
+        # Everything in this slice was suppressed or deferred: report an empty batch, not "done".
+        return Batch(campaign_id, talent.pk, now, lease_until, rate, "", "", "", 0, [])
+    return Batch(
+        campaign_id=campaign_id,
+        talent_id=talent.pk,
+        token=now,
+        lease_until=lease_until,
+        rate=rate,
+        sender=str(talent.sender_number or ""),
+        messaging_service_sid=talent.messaging_service_sid,
+        media_url=campaign.media,
+        validity_period=campaign.validity_period,
+        rows=claimed,
+    )
+
+
+# --- send ---------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    row: ClaimedRow
+    kind: str  # sent | failed | retry | uncertain | unsent
+    result: SendResult | None = None
+    error: SmsError | None = None
+
+
+def _is_retryable(error: SmsError) -> bool:
+    """429 / 20429 and 5xx *before acceptance* (the provider answered, so nothing was created)."""
+    if error.uncertain:
+        return False
+    if error.code in THROTTLE_CODES or error.http_status == 429:
+        return True
+    return error.http_status is not None and error.http_status >= 500 and error.code not in UNDELIVERABLE_CODES
+
+
+async def _send_rows(
+    batch: Batch, backend: BaseSmsBackend, *, send_deadline: float, start_delay: float
+) -> list[Outcome]:
+    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=time.monotonic() + start_delay)
+    limit = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
+    media = (batch.media_url,) if batch.media_url else ()
+    callback = status_callback_url()
+
+    async def one(row: ClaimedRow) -> Outcome:
+        message = SmsMessage(
+            to=row.to,
+            body=row.body,
+            from_=batch.sender if not batch.messaging_service_sid else "",
+            messaging_service_sid=batch.messaging_service_sid,
+            media_urls=media,
+            status_callback=f"{callback}?m={row.id}",
+            validity_period=batch.validity_period or None,
+        )
+        async with limit:
+            delays = (0.5, 1.5)
+            for attempt in range(len(delays) + 1):
+                await bucket.acquire(row.segments)
+                if time.monotonic() > send_deadline:
+                    return Outcome(row, "unsent")  # the lease is running out: hand it back unsent
+                try:
+                    return Outcome(row, "sent", result=await backend.send_async(message))
+                except SmsError as error:
+                    if error.uncertain:
+                        return Outcome(row, "uncertain", error=error)
+                    if _is_retryable(error):
+                        if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
+                            await asyncio.sleep(delays[attempt])
+                            continue
+                        return Outcome(row, "retry", error=error)
+                    return Outcome(row, "failed", error=error)
+                except Exception as error:  # a backend bug: the request may have left
+                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True))
+            return Outcome(row, "retry")
+
+    try:
+        return await asyncio.gather(*(one(row) for row in batch.rows))
+    finally:
+        await backend.aclose()
+
+
+def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:
+    """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
+    backend = backend or get_backend()
+    start_delay = sender_window(talent_id=batch.talent_id, segments=batch.segments, rate=batch.rate)
+    # Stop starting sends once a third of the lease is left: a live worker never sends after the
+    # sweeper could consider its rows abandoned.
+    lease_left = (batch.lease_until - timezone.now()).total_seconds()
+    send_deadline = time.monotonic() + lease_left * 2 / 3
+    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_delay=start_delay))
+
+
+# --- record -------------------------------------------------------------------------------------
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+
+def batch_record(*, batch: Batch, outcomes: list[Outcome], now: dt.datetime | None = None) -> dict[str, int]:
+    """Write a batch's results in a few set-based UPDATEs, then the side effects of its errors."""
+    now = now or timezone.now()
+    token = _db_dt(batch.token)
+    by_kind: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_kind[outcome.kind].append(outcome)
+    owned = f"{TABLE}.claimed_at = %s"
+    with transaction.atomic():
+        # A status callback may have moved the row up before we got here: keep the higher status.
+        _update_from_values(
+            "provider_sid = v.column2, segments = v.column3, sent_at = %s, lease_until = NULL, updated_at = %s, "
+            f"status = CASE WHEN {TABLE}.status IN (%s, %s, %s) THEN %s ELSE {TABLE}.status END",
+            [(o.row.id, o.result.sid, o.result.segments or o.row.segments) for o in by_kind["sent"]],
+            ("bigint", "text", "integer"),
+            owned,
+            [_db_dt(now), _db_dt(now), str(S.PENDING), str(S.CLAIMED), str(S.UNCERTAIN), str(S.QUEUED), token],
+        )
+        _update_from_values(
+            "status = %s, error_code = v.column2, error_message = v.column3, lease_until = NULL, updated_at = %s",
+            [(o.row.id, o.error.code[:16], str(o.error)[:300]) for o in by_kind["failed"]],
+            ("bigint", "text", "text"),
+            f"{owned} AND {TABLE}.status = %s",
+            [str(S.FAILED), _db_dt(now), token, str(S.CLAIMED)],
+        )
+        _update_from_values(
+            "status = %s, error_message = v.column2, lease_until = NULL, updated_at = %s",
+            [(o.row.id, str(o.error)[:300]) for o in by_kind["uncertain"]],
+            ("bigint", "text"),
+            f"{owned} AND {TABLE}.status = %s",
+            [str(S.UNCERTAIN), _db_dt(now), token, str(S.CLAIMED)],
+        )
+        retry_ids = [o.row.id for o in by_kind["retry"]]
+        if retry_ids:
+            qs = OutboundMessage.objects.filter(id__in=retry_ids, claimed_at=batch.token, status=S.CLAIMED)
+            exhausted = qs.filter(attempts__gte=settings.CAMPAIGN_MAX_ATTEMPTS)
+            exhausted.update(status=S.FAILED, error_message="gave up after repeated throttling", lease_until=None)
+            for attempts in set(qs.values_list("attempts", flat=True)):
+                qs.filter(attempts=attempts).update(
+                    status=S.PENDING, not_before=now + _backoff(attempts), lease_until=None, updated_at=now
+                )
+        unsent = [o.row.id for o in by_kind["unsent"]]
+        if unsent:
+            OutboundMessage.objects.filter(id__in=unsent, claimed_at=batch.token, status=S.CLAIMED).update(
+                status=S.PENDING, lease_until=None, updated_at=now
+            )
+        sent_fans = [o.row.fan_id for o in by_kind["sent"] if o.row.fan_id]
+        if sent_fans:
+            Fan.objects.filter(id__in=sent_fans).update(last_sent_at=now)
+        Campaign.objects.filter(pk=batch.campaign_id).update(last_batch_at=now)
+    apply_error_effects(
+        talent_id=batch.talent_id,
+        campaign_id=batch.campaign_id,
+        errors=[(o.row.fan_id, o.row.to, o.error) for o in by_kind["failed"] if o.error],
+    )
+    return {kind: len(items) for kind, items in by_kind.items()}
+
+
+def apply_error_effects(
+    *, talent_id: int, campaign_id: int | None, errors: list[tuple[int | None, str, SmsError]]
+) -> None:
+    """What a provider error means beyond the one message: opt-out, dead number, carrier filter."""
+    for fan_id, to_number, error in errors:
+        if error.code in OPT_OUT_CODES and fan_id:
+            fan_opt_out_by_carrier(fan_id=fan_id, evidence=f"Twilio {error.code}")
+        elif error.code in UNDELIVERABLE_CODES and to_number:
+            UndeliverableNumber.objects.get_or_create(
+                talent_id=talent_id, phone=to_number, defaults={"error_code": error.code}
+            )
+    if campaign_id and any(error.code in FILTERED_CODES for _, _, error in errors):
+        campaign_pause_for_filtering(campaign_id=campaign_id)
+
+
+def campaign_pause_for_filtering(*, campaign_id: int) -> bool:
+    """Carrier filtering (30007): stop the blast before more is blocked, and tell the team."""
+    campaign = Campaign.objects.select_related("talent").get(pk=campaign_id)
+    reason = "Carriers are filtering this message (Twilio 30007). Review the text before resuming."
+    with transaction.atomic():
+        moved = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.PAUSED, paused_reason=reason, updated_at=timezone.now()
+        )
+        if moved:
+            audit("campaign.paused_carrier_filtering", talent=campaign.talent, obj=campaign, code="30007")
+    if moved:
+        logger.warning("campaign %s paused: %s", campaign_id, reason)
+    return bool(moved)
+
+
+# --- sweep and reconcile ------------------------------------------------------------------------
+UNKNOWN = object()
+
+
+def provider_lookup(backend: BaseSmsBackend, *, to: str, body: str, since: dt.datetime):
+    """The provider's sid for a message to `to` with `body` created since `since`; None if there is
+    none; UNKNOWN when this backend cannot tell (the row then stays uncertain, never resent)."""
+    lookup = getattr(backend, "lookup_sent", None)
+    if lookup is not None:
+        return lookup(to=to, body=body, since=since)
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "messages"):
+        try:
+            window = since - dt.timedelta(minutes=2)
+            for message in client.messages.list(to=to, date_sent_after=window, limit=50):
+                created = message.date_created or message.date_sent
+                if message.body == body and (created is None or created >= window):
+                    return message.sid
+            return None
+        except Exception as exc:  # provider down: try again at the next sweep
+            logger.warning("reconcile lookup failed for %s: %s", to, exc)
+            return UNKNOWN
+    return UNKNOWN
+
+
+def campaign_sweep(
+    *, campaign_id: int | None = None, now: dt.datetime | None = None, backend: BaseSmsBackend | None = None
+) -> dict[str, int]:
+    """Reconcile rows whose lease expired (their worker died) and uncertain rows old enough.
+
+    Found at the provider -> queued with its sid. Not found -> pending again (sent by a later
+    batch). Provider cannot tell -> uncertain, shown in the report, never resent blindly.
+    """
+    now = now or timezone.now()
+    backend = backend or get_backend()
+    stale = Q(status=S.CLAIMED, lease_until__lt=now) | Q(
+        status=S.UNCERTAIN, updated_at__lt=now - dt.timedelta(seconds=settings.CAMPAIGN_RECONCILE_AFTER_SECONDS)
+    )
+    qs = OutboundMessage.objects.filter(stale)
+    if campaign_id is not None:
+        qs = qs.filter(campaign_id=campaign_id)
+    counts = {"found": 0, "resend": 0, "uncertain": 0}
+    ids = list(qs.order_by("id").values_list("id", flat=True)[:1000])
+    for row_id in ids:
+        with transaction.atomic():
+            row = OutboundMessage.objects.select_for_update(skip_locked=True).filter(pk=row_id).filter(stale).first()
+            if row is None:
+                continue
+            sid = provider_lookup(backend, to=row.to_number, body=row.body, since=row.claimed_at or row.created_at)
+            if sid is UNKNOWN:
+                if row.status != S.UNCERTAIN:
+                    row.status = S.UNCERTAIN
+                    row.lease_until = None
+                    row.save(update_fields=["status", "lease_until", "updated_at"])
+                counts["uncertain"] += 1
+            elif sid:
+                row.status = S.QUEUED
+                row.provider_sid = sid
+                row.sent_at = row.sent_at or now
+                row.lease_until = None
+                row.save(update_fields=["status", "provider_sid", "sent_at", "lease_until", "updated_at"])
+                counts["found"] += 1
+            else:
+                row.status = S.PENDING
+                row.lease_until = None
+                row.save(update_fields=["status", "lease_until", "updated_at"])
+                counts["resend"] += 1
+    return counts
+
+
+def campaign_maybe_complete(*, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    """Mark a sending campaign completed once no row is waiting, claimed or uncertain."""
+    now = now or timezone.now()
+    busy = OutboundMessage.objects.filter(campaign_id=campaign_id, status__in=[S.PENDING, S.CLAIMED, S.UNCERTAIN])
+    if busy.exists():
+        return False
+    with transaction.atomic():
+        moved = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.COMPLETED, finished_at=now, updated_at=now
+        )
+    return bool(moved)
+
+
+# --- the loop one send task runs ----------------------------------------------------------------
+@dataclass
+class RunReport:
+    batches: int = 0
+    sent: int = 0
+    more_due: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def campaign_send_batches(
+    *, campaign_id: int, budget_seconds: float | None = None, backend: BaseSmsBackend | None = None
+) -> RunReport:
+    """Claim, send and record batches of one campaign until it is done or the budget is spent."""
+    backend = backend or get_backend()
+    budget = settings.CAMPAIGN_TASK_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    report = RunReport()
+    campaign_sweep(campaign_id=campaign_id, backend=backend)
+    while True:
+        batch = campaign_claim_batch(campaign_id=campaign_id)
+        if batch is None:
+            # Nothing due now. Rows claimed by a dead worker come back when their lease expires:
+            # wait for that here if it is soon, rather than leaving them for the next dispatch.
+            soonest = (
+                OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.CLAIMED)
+                .order_by("lease_until")
+                .values_list("lease_until", flat=True)
+                .first()
+            )
+            if soonest is None:
+                break
+            wait = (soonest - timezone.now()).total_seconds() + 0.5
+            if time.monotonic() + wait > deadline:
+                report.more_due = True
+                break
+            time.sleep(max(0.1, wait))
+            campaign_sweep(campaign_id=campaign_id, backend=backend)
+            continue
+        report.batches += 1
+        if batch.rows:
+            outcomes = batch_send(batch=batch, backend=backend)
+            counts = batch_record(batch=batch, outcomes=outcomes)
+            for kind, n in counts.items():
+                report.counts[kind] = report.counts.get(kind, 0) + n
+            report.sent += counts.get("sent", 0)
+        if time.monotonic() > deadline:
+            report.more_due = campaign_has_due_rows(campaign_id=campaign_id)
+            break
+    campaign_maybe_complete(campaign_id=campaign_id)
+    return report
+
+
+def campaign_has_due_rows(*, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (
+        OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.PENDING)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .exists()
+    )

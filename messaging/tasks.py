@@ -1,0 +1,84 @@
+"""django-q2 tasks of the send path. Thin: take ids, call a service, enqueue follow-ups on commit.
+
+Any task may run twice (ORM broker redelivery) or be lost (Redis broker, SIGKILL): the services
+are idempotent (claims, unique rows, forward-only statuses) and the periodic dispatcher revives
+whatever went quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+from messaging.services.campaign_send import campaign_send_batches
+from messaging.services.campaigns import campaign_dispatch
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_FUNC = "messaging.tasks.dispatch_campaigns"
+DISPATCH_SCHEDULE_NAME = "campaigns: dispatcher"
+SEND_FUNC = "messaging.tasks.send_campaign"
+
+
+def dispatch_campaigns() -> dict:
+    """Every minute: start due campaigns, sweep dead leases, revive stalled sends."""
+    result = campaign_dispatch()
+    for campaign_id in result["started"] + result["revive"]:
+        enqueue_send(campaign_id)
+    return result
+
+
+def send_campaign(campaign_id: int) -> dict:
+    """Send batches of one campaign for up to CAMPAIGN_TASK_SECONDS, then hand over to a fresh task.
+
+    Handing over keeps each task well inside the queue's timeout, lets other campaigns' tasks in
+    between, and means a killed worker loses at most one budget of work (its rows' leases expire
+    and are reconciled).
+    """
+    report = campaign_send_batches(campaign_id=campaign_id)
+    if report.more_due:
+        transaction.on_commit(lambda: async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}"))
+    return {"batches": report.batches, "sent": report.sent, "more_due": report.more_due, **report.counts}
+
+
+def enqueue_send(campaign_id: int, *, tasks: int | None = None, sync: bool | None = None) -> None:
+    """Start CAMPAIGN_PARALLEL_TASKS send tasks for a campaign (claims keep them from overlapping)."""
+    options = {} if sync is None else {"sync": sync}
+    for _ in range(tasks or settings.CAMPAIGN_PARALLEL_TASKS):
+        async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}", **options)
+        if settings.Q_CLUSTER.get("sync") and sync is None:
+            break  # inline (tests): one run already sends everything that is due
+
+
+def enqueue_dispatch() -> None:
+    async_task(DISPATCH_FUNC)
+
+
+def ensure_dispatch_schedule(**kwargs) -> None:
+    """Create the one periodic dispatcher Schedule (idempotent; run after every migrate)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=DISPATCH_SCHEDULE_NAME,
+        defaults={"func": DISPATCH_FUNC, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    )
+
+
+def resume_on_worker_start(**kwargs) -> None:
+    """A qcluster worker just started: resume sending campaigns now instead of after the broker's
+    retry period (tasks in flight when the previous cluster was killed come back only then)."""
+    from django.db import close_old_connections
+
+    try:
+        import datetime as dt
+
+        result = campaign_dispatch(stalled_after=dt.timedelta(0))
+        for campaign_id in result["started"] + result["revive"]:
+            enqueue_send(campaign_id, tasks=1)
+    except Exception:  # never keep a worker from starting
+        logger.exception("resume on worker start failed")
+    finally:
+        close_old_connections()
