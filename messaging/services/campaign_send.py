@@ -41,6 +41,8 @@ OPT_OUT_CODES = {"21610"}
 UNDELIVERABLE_CODES = {"21211", "21614", "30005", "30006"}
 FILTERED_CODES = {"30007"}
 THROTTLE_CODES = {"20429", "21611", "30001"}
+# In-batch retries of a throttled or 5xx send, in seconds; then the row goes back with a backoff.
+RETRY_DELAYS = (0.5, 1.5)
 # Statuses of another campaign's rows that count against the fan's daily frequency cap.
 CAP_COUNTED = [S.PENDING, S.CLAIMED, S.UNCERTAIN, S.QUEUED, S.SENT, S.DELIVERED, S.UNDELIVERED]
 
@@ -416,7 +418,7 @@ async def _send_rows(
             validity_period=batch.validity_period or None,
         )
         async with limit:
-            delays = (0.5, 1.5)
+            delays = RETRY_DELAYS
             for attempt in range(len(delays) + 1):
                 await bucket.acquire(row.segments)
                 if time.monotonic() > send_deadline:

@@ -1,0 +1,242 @@
+"""The send pipeline end to end on the locmem-like backend: materialise, claim, send, record."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Fan
+from consent.models import ConsentRecord
+from messaging.backends.base import SmsError
+from messaging.models import Campaign, OutboundMessage, UndeliverableNumber
+from messaging.services import campaign_send as cs
+from messaging.services.campaigns import campaign_report, campaign_schedule
+from tests.factories import create_fan
+from tests.messaging.conftest import create_campaign
+
+pytestmark = pytest.mark.django_db
+S = OutboundMessage.Status
+
+
+@pytest.fixture
+def daytime(monkeypatch):
+    """Run the pipeline at 18:00 UTC: daytime for US and EU fans (no quiet hours in the way)."""
+    now = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
+
+
+def _fans(talent, n, **fields):
+    return [create_fan(talent, f"+1415666{i:04d}", first_name=f"F{i}", **fields) for i in range(n)]
+
+
+def test_every_active_fan_gets_exactly_one_message(personas, backend, daytime):
+    fans = _fans(personas.talent, 7)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    started = cs.campaign_start(campaign_id=campaign.pk)
+    assert started.status == Campaign.Status.SENDING
+    report = cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30)
+    sent_to = sorted(m.to for m in backend.sent)
+    assert sent_to == sorted(str(f.phone) for f in [personas.fan, *fans])
+    assert report.sent == 8
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count() == 8
+    # Rendered per fan at claim time.
+    row = OutboundMessage.objects.get(campaign=campaign, fan=fans[3])
+    assert row.body == "Hi F3! New tour dates out." and row.provider_sid and row.segments == 1
+    # Starting or sending again changes nothing: rows are unique per (campaign, fan).
+    assert cs.campaign_materialise(campaign=campaign).created == 0
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    assert len(backend.sent) == 8
+
+
+def test_opted_out_and_erased_fans_are_excluded_and_counted(personas, backend, daytime):
+    _fans(personas.talent, 2)
+    create_fan(personas.talent, "+14156660900", status=Fan.Status.OPTED_OUT)
+    create_fan(personas.talent, "+14156660901", status=Fan.Status.ERASED)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    assert OutboundMessage.objects.filter(campaign=campaign).count() == 3
+    campaign.refresh_from_db()
+    report = campaign_report(campaign=campaign)
+    assert report["suppressed"] == 2 and report["recipients"] == 3
+
+
+def test_stop_mid_blast_means_nothing_more(personas, backend, daytime):
+    fans = _fans(personas.talent, 4)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    first = cs.campaign_claim_batch(campaign_id=campaign.pk, limit=2)
+    cs.batch_record(batch=first, outcomes=cs.batch_send(batch=first, backend=backend))
+    # A fan not yet claimed texts STOP now.
+    late = fans[-1]
+    Fan.objects.filter(pk=late.pk).update(status=Fan.Status.OPTED_OUT)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    assert str(late.phone) not in [m.to for m in backend.sent]
+    row = OutboundMessage.objects.get(campaign=campaign, fan=late)
+    assert row.status == S.SUPPRESSED and row.error_code == "opted_out"
+
+
+def test_frequency_cap_suppresses_fans_who_had_enough_today(personas, backend, daytime):
+    personas.talent.daily_frequency_cap = 1
+    personas.talent.save()
+    fans = _fans(personas.talent, 2)
+    earlier = create_campaign(personas.talent, body="Earlier news")
+    campaign_schedule(campaign=earlier, actor=personas.manager)
+    cs.campaign_start(campaign_id=earlier.pk)
+    cs.campaign_send_batches(campaign_id=earlier.pk, budget_seconds=5)
+    # A fan who joined after the first campaign got nothing today and stays eligible.
+    newcomer = create_fan(personas.talent, "+14156660999")
+    second = create_campaign(personas.talent, body="Second news")
+    campaign_schedule(campaign=second, actor=personas.manager)
+    cs.campaign_start(campaign_id=second.pk)
+    rows = dict(OutboundMessage.objects.filter(campaign=second).values_list("fan_id", "status"))
+    assert rows[fans[0].pk] == S.SUPPRESSED and rows[personas.fan.pk] == S.SUPPRESSED
+    assert rows[newcomer.pk] == S.PENDING
+    second.refresh_from_db()
+    assert campaign_report(campaign=second)["suppressed"] == 3
+
+
+def test_error_codes(personas, backend, daytime):
+    fans = _fans(personas.talent, 5)
+    backend.fail(str(fans[0].phone), SmsError("stopped", code="21610", status=400, permanent=True))
+    backend.fail(str(fans[1].phone), SmsError("landline", code="30006", status=400, permanent=True))
+    backend.fail(str(fans[2].phone), SmsError("slow down", code="20429", status=429))
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=10)
+    rows = {r.fan_id: r for r in OutboundMessage.objects.filter(campaign=campaign)}
+    # 21610: the fan is opted out with carrier evidence, in one transaction.
+    assert rows[fans[0].pk].status == S.FAILED and rows[fans[0].pk].error_code == "21610"
+    fans[0].refresh_from_db()
+    assert fans[0].status == Fan.Status.OPTED_OUT
+    assert ConsentRecord.objects.filter(fan=fans[0], action="withdrawn", method="carrier").count() == 1
+    # 30006: failed with its reason, and the number is left out of later campaigns.
+    assert rows[fans[1].pk].error_code == "30006"
+    assert UndeliverableNumber.objects.filter(phone=str(fans[1].phone)).exists()
+    # 20429: retried after a backoff within the batch, then sent once.
+    assert rows[fans[2].pk].status == S.QUEUED
+    assert [m.to for m in backend.sent].count(str(fans[2].phone)) == 1
+    later = create_campaign(personas.talent, body="Later")
+    personas.talent.daily_frequency_cap = 0
+    personas.talent.save()
+    campaign_schedule(campaign=later, actor=personas.manager)
+    cs.campaign_start(campaign_id=later.pk)
+    assert OutboundMessage.objects.get(campaign=later, fan=fans[1]).status == S.SUPPRESSED
+    assert not OutboundMessage.objects.filter(campaign=later, fan=fans[0]).exists()
+
+
+def test_throttling_that_persists_puts_the_row_back_with_backoff(personas, backend, daytime):
+    fan = _fans(personas.talent, 1)[0]
+    busy = SmsError("busy", code="", status=503)
+    backend.fail(str(fan.phone), busy, busy, busy)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=10)
+    row = OutboundMessage.objects.get(campaign=campaign, fan=fan)
+    assert row.status == S.PENDING and row.not_before > daytime and row.attempts == 1
+    assert str(fan.phone) not in [m.to for m in backend.sent]
+
+
+def test_carrier_filtering_pauses_the_campaign_and_tells_the_team(personas, backend, daytime):
+    fans = _fans(personas.talent, 3)
+    backend.fail(str(fans[0].phone), SmsError("filtered", code="30007", status=400, permanent=True))
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    batch = cs.campaign_claim_batch(campaign_id=campaign.pk, limit=1)
+    assert [r.to for r in batch.rows] == [str(personas.fan.phone)] or batch.rows
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=10)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "30007" in campaign.paused_reason
+    from accounts.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="campaign.paused_carrier_filtering", object_id=str(campaign.pk)).exists()
+
+
+def test_uncertain_send_is_reconciled_not_resent(personas, backend, daytime, settings):
+    fan = _fans(personas.talent, 1)[0]
+    backend.accepted_but_timed_out.add(str(fan.phone))
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    row = OutboundMessage.objects.get(campaign=campaign, fan=fan)
+    assert row.status == S.UNCERTAIN and not row.provider_sid
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING  # not complete while a row is uncertain
+    later = daytime + dt.timedelta(seconds=settings.CAMPAIGN_RECONCILE_AFTER_SECONDS + 1)
+    counts = cs.campaign_sweep(now=later, backend=backend)
+    assert counts["found"] == 1
+    row.refresh_from_db()
+    assert row.status == S.QUEUED and row.provider_sid
+    assert [m.to for m in backend.sent].count(str(fan.phone)) == 1
+
+
+def test_expired_lease_of_a_dead_worker_is_reconciled(personas, backend, daytime, settings):
+    fans = _fans(personas.talent, 2)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    batch = cs.campaign_claim_batch(campaign_id=campaign.pk, limit=2)
+    # The worker sends the first row, then dies before recording anything.
+    first, second = batch.rows
+    backend.send(cs.SmsMessage(to=first.to, body=first.body))
+    later = daytime + dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS + 1)
+    counts = cs.campaign_sweep(now=later, backend=backend)
+    assert counts == {"found": 1, "resend": 1, "uncertain": 0}
+    statuses = dict(OutboundMessage.objects.filter(id__in=[first.id, second.id]).values_list("id", "status"))
+    assert statuses == {first.id: S.QUEUED, second.id: S.PENDING}
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    sent = [m.to for m in backend.sent]
+    assert sorted(sent) == sorted({str(personas.fan.phone), *(str(f.phone) for f in fans)})
+
+
+def test_backend_without_lookup_leaves_dead_rows_uncertain(personas, daytime, settings, sms_outbox):
+    _fans(personas.talent, 1)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_claim_batch(campaign_id=campaign.pk, limit=1)
+    later = daytime + dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS + 1)
+    assert cs.campaign_sweep(now=later)["uncertain"] == 1
+    assert OutboundMessage.objects.filter(campaign=campaign, status=S.UNCERTAIN).count() == 1
+
+
+def test_quiet_hours_hold_messages_until_morning(personas, backend, monkeypatch):
+    # 03:00 UTC = 23:00 in New York (EDT in June): quiet.
+    now = timezone.make_aware(dt.datetime(2026, 6, 10, 3, 0), timezone=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    Fan.objects.filter(pk=personas.fan.pk).update(time_zone="America/New_York")
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=2)
+    assert backend.sent == []
+    row = OutboundMessage.objects.get(campaign=campaign)
+    assert row.status == S.PENDING
+    assert row.not_before == timezone.make_aware(dt.datetime(2026, 6, 10, 12, 0), timezone=dt.UTC)  # 08:00 EDT
+
+
+def test_not_marketing_override_sends_during_quiet_hours(personas, backend, monkeypatch):
+    now = timezone.make_aware(dt.datetime(2026, 6, 10, 3, 0), timezone=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    Fan.objects.filter(pk=personas.fan.pk).update(time_zone="America/New_York")
+    campaign = create_campaign(personas.talent, body="Tonight's show is cancelled.", ignore_quiet_hours=True)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=2)
+    assert [m.to for m in backend.sent] == [str(personas.fan.phone)]
+    from accounts.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="campaign.quiet_hours_override")
+    assert event.actor == personas.manager and event.object_id == str(campaign.pk)
