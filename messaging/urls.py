@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from messaging import links
+from messaging.webhooks import status
 
 app_name = "messaging"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("webhooks/twilio/status/", status.status_callback, name="twilio_status"),
+    path("l/<str:code>", links.tracked_link, name="tracked_link"),
+]

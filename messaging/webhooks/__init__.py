@@ -1,0 +1,1 @@
+"""Twilio webhooks, one module per hook."""

@@ -1,0 +1,52 @@
+"""segment_info: GSM-7 vs UCS-2, 160/153 and 70/67, extension characters, surrogate pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging.encoding import segment_info
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "segments", "units"),
+    [
+        ("", "GSM-7", 0, 0),
+        ("a" * 160, "GSM-7", 1, 160),
+        ("a" * 161, "GSM-7", 2, 161),
+        ("a" * 306, "GSM-7", 2, 306),
+        ("a" * 307, "GSM-7", 3, 307),
+        ("[" * 80, "GSM-7", 1, 160),  # extension characters count double
+        ("a" + "€" * 80, "GSM-7", 2, 161),
+        ("^{}\\[~]|€", "GSM-7", 1, 18),
+        ("Ça coûte 5€", "UCS-2", 1, 11),  # û is not in GSM-7: the whole text switches
+        ("é" * 160, "GSM-7", 1, 160),  # é is in the GSM-7 basic set
+        ("a" * 70 + "", "GSM-7", 1, 70),
+        ("ü" * 69 + "ł", "UCS-2", 1, 70),
+        ("ł" * 71, "UCS-2", 2, 71),
+        ("ł" * 134, "UCS-2", 2, 134),
+        ("ł" * 135, "UCS-2", 3, 135),
+        ("🎸" * 35, "UCS-2", 1, 70),  # an emoji is a surrogate pair: 2 units
+        ("Hi\u00a0there", "UCS-2", 1, 8),  # a non-breaking space silently switches to UCS-2
+        ("“quoted”", "UCS-2", 1, 8),
+    ],
+)
+def test_counts(text, encoding, segments, units):
+    info = segment_info(text)
+    assert (info.encoding, info.segments, info.units) == (encoding, segments, units)
+
+
+def test_escape_pair_is_never_split_across_segments():
+    # 152 plain characters then a euro sign (2 units): 154 units do not fit in part one's 153,
+    # so the pair moves whole to part two.
+    assert segment_info("a" * 152 + "€" + "a" * 10).segments == 2
+    assert segment_info("a" * 152 + "€" + "a" * 152).segments == 3
+
+
+def test_surrogate_pair_is_never_split_across_segments():
+    text = "ł" * 66 + "🎸" + "ł" * 66  # 66 + 2 + 66 = 134 units, but the emoji cannot straddle
+    assert segment_info(text).units == 134
+    assert segment_info(text).segments == 3
+
+
+def test_non_gsm_characters_are_reported():
+    assert segment_info("Hello “world” ł").non_gsm == ("“", "”", "ł")
