@@ -72,6 +72,8 @@ def resume_on_worker_start(**kwargs) -> None:
     retry period (tasks in flight when the previous cluster was killed come back only then)."""
     from django.db import close_old_connections
 
+    if settings.Q_CLUSTER.get("sync"):
+        return  # inline mode runs every task through a throwaway "worker": nothing to resume
     try:
         import datetime as dt
 

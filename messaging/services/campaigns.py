@@ -225,6 +225,7 @@ def campaign_pause(*, campaign: Campaign, actor: Any, reason: str = "Paused by t
 def campaign_resume(*, campaign: Campaign, actor: Any) -> Campaign:
     """Continue where it stopped: sending if it had started, scheduled otherwise."""
     _require(actor, "compose", campaign)
+    campaign.refresh_from_db(fields=["status", "started_at"])
     target = CS.SENDING if campaign.started_at else CS.SCHEDULED
     with transaction.atomic():
         campaign.transition({CS.PAUSED}, target, paused_reason="")
