@@ -156,7 +156,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
         joins.append(f"LEFT JOIN ({values_sql}) tzp ON tzp.column1 = COALESCE(NULLIF(f.time_zone, ''), %s)")
         params += [*values_params, default_zone]
         status_case.append("WHEN tzp.column3 = 1 THEN %s")
-        reason_case.append("WHEN tzp.column3 = 1 THEN 'local_time_passed'")
+        reason_case.append("WHEN tzp.column3 = 1 THEN 'local_time_past'")
         not_before = "tzp.column2"
     if talent.daily_frequency_cap:
         recent = list(

@@ -161,7 +161,7 @@ def test_local_time_per_fan_zone_and_late_policy(personas, backend, clock):
     assert skip.send_at == clock.now  # some zones already passed: starts now
     cs.campaign_start(campaign_id=skip.pk)
     rows = {r.fan_id: r for r in OutboundMessage.objects.filter(campaign=skip)}
-    assert rows[paris.pk].status == S.SUPPRESSED and rows[paris.pk].error_code == "local_time_passed"
+    assert rows[paris.pk].status == S.SUPPRESSED and rows[paris.pk].error_code == "local_time_past"
     assert rows[ny.pk].status == S.SUPPRESSED
     honolulu = rows[personas.fan.pk]
     assert honolulu.status == S.PENDING and honolulu.not_before == clock.now + dt.timedelta(hours=2)
