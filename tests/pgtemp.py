@@ -73,9 +73,23 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
     started = False
     try:
         subprocess.run(
-            _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                          "-E", "UTF8", "--locale=C", "--no-sync"]),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            _as_postgres(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         # A throwaway server for tests: durability off makes the suite faster. Benchmarks pass
         # --durable so their figures are those of a real server's default settings.
@@ -83,9 +97,11 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                          "-o", options, "start"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_postgres(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         started = True
         subprocess.run(
@@ -96,7 +112,8 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
         if started:
             subprocess.run(
                 _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         shutil.rmtree(root, ignore_errors=True)
 
