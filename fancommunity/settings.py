@@ -180,6 +180,9 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": 1,
     "sync": env.get_bool("Q_SYNC", False),  # tests run tasks inline
+    # The priority lane: replies and compliance texts go to their own queue, served by a cluster
+    # started with Q_CLUSTER_NAME=priority, so a running blast can never delay a STOP confirmation.
+    "ALT_CLUSTERS": {"priority": {"workers": 1, "queue_limit": 10}},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
