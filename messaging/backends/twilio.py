@@ -125,13 +125,16 @@ class AsyncHttpClient(AsyncTwilioHttpClient):
     async def request(
         self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
     ):
+        if auth is not None:
+            # As a header: aiohttp 3.14 deprecates BasicAuth objects (the SDK still builds one).
+            headers = {**(headers or {}), "Authorization": aiohttp.encode_basic_auth(auth[0], auth[1])}
         return await super().request(
             method,
             url,
             params=params,
             data=data,
             headers=headers,
-            auth=auth,
+            auth=None,
             timeout=timeout if timeout is not None else self.timeout,
             allow_redirects=allow_redirects,
         )
