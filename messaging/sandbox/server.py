@@ -86,6 +86,7 @@ class SandboxConfig:
     callback_concurrency: int = 64  # callbacks in flight at once
     callback_queue_size: int = 100_000  # beyond this, callbacks are dropped (and counted)
     callback_timeout_s: float = 5.0
+    max_stored: int = 1_000_000  # messages kept for GET/list; the oldest are forgotten beyond it
     seed: int | None = None
 
 
@@ -300,6 +301,13 @@ class Sandbox:
             self._ledger.flush()
         self.messages[msg.sid] = msg
         self._by_to[to].append(msg.sid)
+        if len(self.messages) > self.config.max_stored:
+            # Bounded memory for long benchmarks; the ledger keeps the full record.
+            oldest = self.messages.pop(next(iter(self.messages)))
+            same_to = self._by_to[oldest.to]
+            same_to.remove(oldest.sid)
+            if not same_to:
+                del self._by_to[oldest.to]
         self.stats["accepted"] += 1
         self._schedule(msg, self.config.sent_delay_ms)
         return msg

@@ -12,6 +12,7 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
@@ -258,3 +259,65 @@ def test_sms_in_rejects_a_bad_number():
 def test_twilio_sandbox_command_rejects_a_bad_rate():
     with pytest.raises(CommandError):
         call_command("twilio_sandbox", "--fail-rate", "2")
+
+
+def test_the_oldest_messages_are_forgotten_beyond_max_stored(tmp_path):
+    with sandbox_settings(tmp_path, max_stored=2):
+        client = make_client()
+        sids = [client.messages.create(to=FAN, from_=SENDER, body=f"m{i}").sid for i in range(3)]
+        listed = [m.sid for m in client.messages.list(to=FAN)]
+        with pytest.raises(TwilioRestException):
+            client.messages(sids[0]).fetch()
+    assert listed == [sids[2], sids[1]]
+    assert len(read_ledger(tmp_path / "ledger.jsonl")) == 3  # the ledger keeps everything
+
+
+@pytest.mark.slow
+def test_twilio_sandbox_command_serves_the_sdk(tmp_path):
+    """The command as a developer runs it: a real process, a real port, the SDK pointed at it."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from bench.sandbox_floor import free_port
+
+    port = free_port()
+    ledger = tmp_path / "ledger.jsonl"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "twilio_sandbox",
+            "--port",
+            str(port),
+            "--latency-ms",
+            "0",
+            "--ledger",
+            str(ledger),
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                requests.get(url + "/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+                time.sleep(0.1)
+        with override_settings(TWILIO_API_BASE_URL=url):
+            created = make_client().messages.create(to=FAN, from_=SENDER, body="from the command")
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    assert f"http://127.0.0.1:{port}" in output
+    assert [line["sid"] for line in read_ledger(ledger)] == [created.sid]

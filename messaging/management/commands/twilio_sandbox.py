@@ -39,6 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--sent-delay-ms", type=float, default=50.0)
         parser.add_argument("--delivered-delay-ms", type=float, default=200.0)
         parser.add_argument("--callback-concurrency", type=int, default=64)
+        parser.add_argument("--max-stored", type=int, default=1_000_000, help="messages kept in memory for GET/list")
         parser.add_argument("--seed", type=int, default=None, help="seed the failure injection, for repeatable runs")
 
     def handle(self, *args, **opts) -> None:
@@ -59,6 +60,7 @@ class Command(BaseCommand):
             sent_delay_ms=opts["sent_delay_ms"],
             delivered_delay_ms=opts["delivered_delay_ms"],
             callback_concurrency=opts["callback_concurrency"],
+            max_stored=max(opts["max_stored"], 1),
             seed=opts["seed"],
         )
         try:
