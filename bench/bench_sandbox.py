@@ -4,6 +4,9 @@
   aiohttp client (pre-encoded form, no SDK): what the sandbox can take. Target > 3,000/s.
 - bare_create_async_rate: messages/s of a bare create_async loop with the real twilio SDK (no DB):
   the floor the campaign send benchmark is compared against.
+- backend_send_async_rate: the same loop through TwilioBackend.send_async (our timeout, connection
+  cap, sent-or-not tracing, error mapping), with Django's settings and logging: should stay near the
+  floor (target: at least 80 % of it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,36 @@ import time
 import aiohttp
 
 from bench.sandbox_floor import _credentials, bare_create_async_rate, sandbox_subprocess
+
+
+async def _backend_loop(count: int, concurrency: int) -> float:
+    from messaging.backends.base import SmsMessage
+    from messaging.backends.twilio import TwilioBackend
+
+    backend = TwilioBackend()
+    next_index = iter(range(count))
+
+    async def worker() -> None:
+        for i in next_index:
+            await backend.send_async(
+                SmsMessage(to=f"+1415{i % 10_000_000:07d}", from_="+15005550006", body=f"bench {i}")
+            )
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return count / (time.perf_counter() - started)
+    finally:
+        await backend.aclose()
+
+
+def backend_send_async_rate(base_url: str, count: int, concurrency: int) -> float:
+    import django
+    from django.test import override_settings
+
+    django.setup()
+    with override_settings(TWILIO_API_BASE_URL=base_url, TWILIO_HTTP_MAX_CONNECTIONS=concurrency):
+        return asyncio.run(_backend_loop(count, concurrency))
 
 
 async def _raw_rate(base_url: str, count: int, concurrency: int) -> float:
@@ -56,6 +89,7 @@ def main() -> None:
         bare_create_async_rate(base_url, 500, 50)  # warm-up: imports, connections
         capacity = asyncio.run(_raw_rate(base_url, args.count, args.concurrency))
         rate = bare_create_async_rate(base_url, args.count, args.concurrency)
+        backend_rate = backend_send_async_rate(base_url, args.count, args.concurrency)
     common = {"bench": "sandbox", "unit": "msg/s"}
     print(
         json.dumps(
@@ -76,6 +110,18 @@ def main() -> None:
                 "value": round(rate, 1),
                 "target": f"floor for the campaign send (latency {args.latency_ms:g} ms, concurrency {args.concurrency})",
                 "ok": True,
+            }
+        )
+    )
+
+    print(
+        json.dumps(
+            {
+                **common,
+                "figure": "backend_send_async_rate",
+                "value": round(backend_rate, 1),
+                "target": f">= 80% of bare_create_async_rate ({rate * 0.8:.0f})",
+                "ok": backend_rate >= rate * 0.8,
             }
         )
     )

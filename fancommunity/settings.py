@@ -218,3 +218,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
+# halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
+LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}
