@@ -183,7 +183,7 @@ class Sandbox:
 
     async def _startup(self, app: web.Application) -> None:
         if self.config.ledger:
-            # Line-buffered append; each line is also flushed explicitly before the answer leaves.
+            # Append-only; each line is flushed before the answer leaves (see _accept).
             self._ledger = open(self.config.ledger, "a", encoding="utf-8")  # noqa: SIM115
         self._cb_queue = asyncio.Queue(maxsize=self.config.callback_queue_size)
         self._cb_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.callback_timeout_s))
@@ -545,7 +545,7 @@ def run_sandbox_in_thread(
     state: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(sandbox.make_app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(sandbox.make_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, host, 0)
         await site.start()

@@ -220,10 +220,9 @@ def test_ledger_has_one_line_per_accepted_message_under_concurrency(tmp_path):
 # --- sms_in ------------------------------------------------------------------------------------
 def test_sms_in_posts_a_signed_twilio_shaped_inbound_webhook(capsys):
     with webhook_receiver(reply=b"<Response/>") as receiver:
-        call_command(
-            "sms_in", "--from", FAN, "--to", SENDER, "JOIN nova", url=receiver.url + "/webhooks/twilio/inbound/"
-        )
+        call_command("sms_in", "--from", FAN, "--to", SENDER, "JOIN nova", url=receiver.url)  # a bare base URL
     [(path, headers, form)] = receiver.requests
+    assert path == "/webhooks/twilio/inbound/"
     public_url = settings.PUBLIC_BASE_URL + "/webhooks/twilio/inbound/"
     assert RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(public_url, form, headers["X-Twilio-Signature"])
     assert (form["From"], form["To"], form["Body"]) == (FAN, SENDER, "JOIN nova")
@@ -242,6 +241,7 @@ def test_sms_in_reports_an_error_answer(capsys):
     with webhook_receiver(status=403, reply=b"bad signature") as receiver, pytest.raises(CommandError, match="403"):
         call_command("sms_in", "--from", FAN, "--to", SENDER, "hi", url=receiver.url + "/x/")
     assert "bad signature" in capsys.readouterr().out
+    assert receiver.requests[0][0] == "/x/"  # a URL with a path is used as given
 
 
 def test_sms_in_says_clearly_when_nothing_listens():

@@ -1,12 +1,14 @@
 """manage.py sms_in --from +14155550101 --to +15005550006 "JOIN": play a fan texting the talent.
 
 Posts a Twilio-shaped inbound-SMS webhook, signed with the auth token against the public URL
-(PUBLIC_BASE_URL + /webhooks/twilio/inbound/), to --url (by default that same URL).
+(PUBLIC_BASE_URL + /webhooks/twilio/inbound/), to --url: by default that same URL; a bare base URL
+such as http://127.0.0.1:8000 (the app behind a tunnel) gets the webhook path appended.
 """
 
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -44,7 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--to", required=True, help="the talent's number, E.164")
         parser.add_argument("text", help="the message text")
         parser.add_argument(
-            "--url", default="", help="where to post (default PUBLIC_BASE_URL + /webhooks/twilio/inbound/)"
+            "--url",
+            default="",
+            help="where the app listens (default PUBLIC_BASE_URL); a bare base URL gets /webhooks/twilio/inbound/ appended",
         )
         parser.add_argument("--timeout", type=float, default=10.0)
 
@@ -56,6 +60,8 @@ class Command(BaseCommand):
             raise CommandError("TWILIO_AUTH_TOKEN is not set: cannot sign the webhook")
         public_url = settings.PUBLIC_BASE_URL + INBOUND_PATH
         url = opts["url"] or public_url
+        if urlsplit(url).path in ("", "/"):
+            url = url.rstrip("/") + INBOUND_PATH
         params = inbound_params(
             from_=opts["from_"], to=opts["to"], body=opts["text"], account_sid=settings.TWILIO_ACCOUNT_SID
         )
