@@ -321,3 +321,13 @@ def test_twilio_sandbox_command_serves_the_sdk(tmp_path):
         output = proc.communicate(timeout=10)[0].decode()
     assert f"http://127.0.0.1:{port}" in output
     assert [line["sid"] for line in read_ledger(ledger)] == [created.sid]
+
+
+def test_bench_floor_really_sends_through_the_sdk(tmp_path):
+    from bench.sandbox_floor import bare_create_async_rate
+
+    with sandbox_settings(tmp_path) as url:
+        rate = bare_create_async_rate(url, 30, 5)
+    assert rate > 0
+    lines = read_ledger(tmp_path / "ledger.jsonl")
+    assert sorted(line["Body"] for line in lines) == sorted(f"bench {i}" for i in range(30))
