@@ -554,23 +554,16 @@ UNKNOWN = object()
 
 def provider_lookup(backend: BaseSmsBackend, *, to: str, body: str, since: dt.datetime):
     """The provider's sid for a message to `to` with `body` created since `since`; None if there is
-    none; UNKNOWN when this backend cannot tell (the row then stays uncertain, never resent)."""
-    lookup = getattr(backend, "lookup_sent", None)
-    if lookup is not None:
-        return lookup(to=to, body=body, since=since)
-    client = getattr(backend, "client", None)
-    if client is not None and hasattr(client, "messages"):
-        try:
-            window = since - dt.timedelta(minutes=2)
-            for message in client.messages.list(to=to, date_sent_after=window, limit=50):
-                created = message.date_created or message.date_sent
-                if message.body == body and (created is None or created >= window):
-                    return message.sid
-            return None
-        except Exception as exc:  # provider down: try again at the next sweep
-            logger.warning("reconcile lookup failed for %s: %s", to, exc)
-            return UNKNOWN
-    return UNKNOWN
+    none (safe to send again); UNKNOWN when this backend cannot tell (the row stays uncertain)."""
+    find = getattr(backend, "find_message", None)
+    if find is None:
+        return UNKNOWN
+    try:
+        found = find(to=to, body=body, since=since)
+    except SmsError as exc:  # provider unreachable: try again at the next sweep
+        logger.warning("reconcile lookup failed for row to %s: %s", to, exc)
+        return UNKNOWN
+    return found.sid if found is not None else None
 
 
 def campaign_sweep(

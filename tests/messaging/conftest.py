@@ -46,10 +46,10 @@ class ScriptedBackend(BaseSmsBackend):
             raise SmsError("read timeout", uncertain=True)
         return SendResult(sid=sid, status="queued", segments=None)
 
-    def lookup_sent(self, *, to: str, body: str, since: dt.datetime):
+    def find_message(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
         for sid, (number, text) in self.log.items():
             if number == to and text == body:
-                return sid
+                return SendResult(sid=sid)
         return None
 
 
