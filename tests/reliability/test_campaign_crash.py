@@ -1,0 +1,157 @@
+"""Crash safety: a real qcluster, SIGKILLed several times mid-blast, still texts everyone once.
+
+The sandbox's ledger (one line per message it accepted, written before it answers) is the ground
+truth. The qcluster runs as a subprocess against this test's PostgreSQL database, which is why the
+test commits its rows (transaction=True).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Fan
+from bench.sandbox_floor import sandbox_subprocess
+from messaging.models import Campaign, OutboundMessage
+from messaging.services.campaigns import campaign_report, campaign_schedule
+from tests.factories import create_talent
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+RECIPIENTS = 1500
+KILLS = 3
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ledger_count(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return path.read_bytes().count(b"\n")  # complete lines only: the last may be half-written
+
+
+def _ledger(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def _start_cluster(sandbox_url: str, log) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "Q_SYNC": "false",
+        "SMS_BACKEND": "twilio",
+        "TWILIO_API_BASE_URL": sandbox_url,
+        "TWILIO_ACCOUNT_SID": settings.TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
+        "TWILIO_HTTP_TIMEOUT": "3",
+        # Status callbacks go nowhere fast (connection refused) instead of to a public host.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9",
+        "Q_WORKERS": "2",
+        "Q_TIMEOUT": "10",
+        "Q_RETRY": "20",
+        "CAMPAIGN_LEASE_SECONDS": "4",
+        "CAMPAIGN_TASK_SECONDS": "3",
+        "CAMPAIGN_PARALLEL_TASKS": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    # Its own session: SIGKILL to the group takes the cluster's worker processes down with it.
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+
+
+def _diagnose(campaign: Campaign, tmp_path: Path) -> str:
+    rows = OutboundMessage.objects.filter(campaign=campaign)
+    states = Counter(rows.values_list("status", "error_code"))
+    errors = list(rows.exclude(error_message="").values_list("error_message", flat=True)[:3])
+    log = (tmp_path / "qcluster.log").read_text(errors="replace")[-3000:]
+    return f"campaign {campaign.status}; rows {dict(states)}; errors {errors}\n{log}"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def test_sigkilled_qcluster_still_sends_every_recipient_exactly_once(tmp_path):
+    talent = create_talent("crash", segments_per_second=150, sender_number="+15005550006")
+    now = timezone.now()
+    Fan.objects.bulk_create(
+        Fan(
+            talent=talent,
+            phone=f"+1415{7000000 + i:07d}",
+            first_name=f"F{i}",
+            status=Fan.Status.ACTIVE,
+            time_zone="UTC",
+            joined_at=now,
+        )
+        for i in range(RECIPIENTS)
+    )
+    # Quiet hours 00:00-00:00 = none, so the test does not depend on the time of day.
+    talent.quiet_hours_start = talent.quiet_hours_end = timezone.datetime(2000, 1, 1).time()
+    talent.save()
+    # Due in a second: scheduling "now" would run the dispatcher inline in this (Q_SYNC) process.
+    campaign = Campaign.objects.create(
+        talent=talent,
+        name="Crash",
+        body="Hi {first_name}, crash test",
+        schedule_mode=Campaign.ScheduleMode.AT,
+        send_at=now + timezone.timedelta(seconds=1),
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    time.sleep(1.1)
+    ledger = tmp_path / "ledger.jsonl"
+    log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115
+    deadline = time.monotonic() + 90
+    with sandbox_subprocess(latency_ms=20, extra=["--ledger", str(ledger)]) as sandbox_url:
+        proc = _start_cluster(sandbox_url, log)
+        t0 = time.monotonic()
+        try:
+            kills = 0
+            while kills < KILLS:
+                before = _ledger_count(ledger)
+                # Kill once this cluster has sent something more, while the blast is still on.
+                while _ledger_count(ledger) < before + 100 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert _ledger_count(ledger) < RECIPIENTS, "the blast ended before the kills"
+                assert _ledger_count(ledger) >= before + 100, _diagnose(campaign, tmp_path)
+                _kill(proc)
+                print(f"kill {kills + 1} at {time.monotonic() - t0:.1f}s, ledger {_ledger_count(ledger)}")
+                kills += 1
+                proc = _start_cluster(sandbox_url, log)
+            while time.monotonic() < deadline:
+                campaign.refresh_from_db()
+                if campaign.status == Campaign.Status.COMPLETED:
+                    print(f"completed at {time.monotonic() - t0:.1f}s")
+                    break
+                time.sleep(0.25)
+        finally:
+            _kill(proc)
+            log.close()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED, _diagnose(campaign, tmp_path)
+    sent = Counter(record["To"] for record in _ledger(ledger))
+    phones = set(Fan.objects.filter(talent=talent).values_list("phone", flat=True))
+    assert set(sent) == {str(p) for p in phones}
+    assert max(sent.values()) == 1, [to for to, n in sent.items() if n > 1][:10]
+    assert len(sent) == RECIPIENTS
+    ledger_sids = {record["sid"] for record in _ledger(ledger)}
+    rows = OutboundMessage.objects.filter(campaign=campaign)
+    assert set(rows.values_list("provider_sid", flat=True)) == ledger_sids
+    assert campaign_report(campaign=campaign)["sent"] == RECIPIENTS
