@@ -216,6 +216,9 @@ CAMPAIGN_PARALLEL_TASKS = env.get_int("CAMPAIGN_PARALLEL_TASKS", 4, minimum=1)
 CAMPAIGN_MAX_ATTEMPTS = env.get_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 # An uncertain row (timeout after the request left) is looked up at the provider after this long.
 CAMPAIGN_RECONCILE_AFTER_SECONDS = env.get_int("CAMPAIGN_RECONCILE_AFTER_SECONDS", 120, minimum=1)
+# Ask Twilio for status callbacks (delivered/failed). Off only for benchmarks that measure the send
+# path alone, since a local sandbox would spend this machine's CPU simulating Twilio's callbacks.
+CAMPAIGN_STATUS_CALLBACKS = env.get_bool("CAMPAIGN_STATUS_CALLBACKS", True)
 # Replies and opt-outs within this many hours after a campaign message count for that campaign.
 CAMPAIGN_ATTRIBUTION_HOURS = env.get_int("CAMPAIGN_ATTRIBUTION_HOURS", 72, minimum=1)
 if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):

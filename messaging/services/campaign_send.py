@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -400,9 +401,9 @@ def _is_retryable(error: SmsError) -> bool:
 
 
 async def _send_rows(
-    batch: Batch, backend: BaseSmsBackend, *, send_deadline: float, start_delay: float
+    batch: Batch, backend: BaseSmsBackend, *, send_deadline: float, start_at: float, close: bool = True
 ) -> list[Outcome]:
-    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=time.monotonic() + start_delay)
+    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
     limit = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     media = (batch.media_url,) if batch.media_url else ()
     callback = status_callback_url()
@@ -414,7 +415,7 @@ async def _send_rows(
             from_=batch.sender if not batch.messaging_service_sid else "",
             messaging_service_sid=batch.messaging_service_sid,
             media_urls=media,
-            status_callback=f"{callback}?m={row.id}",
+            status_callback=f"{callback}?m={row.id}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
             validity_period=batch.validity_period or None,
         )
         async with limit:
@@ -433,6 +434,9 @@ async def _send_rows(
                             await asyncio.sleep(delays[attempt])
                             continue
                         return Outcome(row, "retry", error=error)
+                    if not error.permanent:
+                        # Provably not sent (connection refused, DNS ...): a later batch tries again.
+                        return Outcome(row, "retry", error=error)
                     return Outcome(row, "failed", error=error)
                 except Exception as error:  # a backend bug: the request may have left
                     return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True))
@@ -441,18 +445,27 @@ async def _send_rows(
     try:
         return await asyncio.gather(*(one(row) for row in batch.rows))
     finally:
-        await backend.aclose()
+        if close:
+            await backend.aclose()
 
 
 def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:
     """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
     backend = backend or get_backend()
-    start_delay = sender_window(talent_id=batch.talent_id, segments=batch.segments, rate=batch.rate)
-    # Stop starting sends once a third of the lease is left: a live worker never sends after the
-    # sweeper could consider its rows abandoned.
+    start_at, send_deadline = _reserve(batch)
+    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at))
+
+
+def _reserve(batch: Batch) -> tuple[float, float]:
+    """(monotonic start, monotonic send deadline) of a claimed batch, reserving the sender's time.
+
+    Sends stop starting once a third of the lease is left: a live worker never sends after the
+    sweeper could consider its rows abandoned.
+    """
+    delay = sender_window(talent_id=batch.talent_id, segments=batch.segments, rate=batch.rate)
+    now = time.monotonic()
     lease_left = (batch.lease_until - timezone.now()).total_seconds()
-    send_deadline = time.monotonic() + lease_left * 2 / 3
-    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_delay=start_delay))
+    return now + delay, now + lease_left * 2 / 3
 
 
 # --- record -------------------------------------------------------------------------------------
@@ -659,38 +672,117 @@ def campaign_send_batches(
     deadline = time.monotonic() + budget
     report = RunReport()
     campaign_sweep(campaign_id=campaign_id, backend=backend)
+    # Inside a caller's transaction (the test suite) the rows are visible on this connection only,
+    # so batches run one after another here instead of through the pipeline's database thread.
+    pipelined = not connection.in_atomic_block
     while True:
-        batch = campaign_claim_batch(campaign_id=campaign_id)
-        if batch is None:
-            # Nothing due now. Rows claimed by a dead worker come back when their lease expires:
-            # wait for that here if it is soon, rather than leaving them for the next dispatch.
-            soonest = (
-                OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.CLAIMED)
-                .order_by("lease_until")
-                .values_list("lease_until", flat=True)
-                .first()
-            )
-            if soonest is None:
-                break
-            wait = (soonest - timezone.now()).total_seconds() + 0.5
-            if time.monotonic() + wait > deadline:
-                report.more_due = True
-                break
-            time.sleep(max(0.1, wait))
-            campaign_sweep(campaign_id=campaign_id, backend=backend)
-            continue
-        report.batches += 1
-        if batch.rows:
-            outcomes = batch_send(batch=batch, backend=backend)
-            counts = batch_record(batch=batch, outcomes=outcomes)
-            for kind, n in counts.items():
-                report.counts[kind] = report.counts.get(kind, 0) + n
-            report.sent += counts.get("sent", 0)
+        if pipelined:
+            asyncio.run(_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report))
+        else:
+            _sequential(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
         if time.monotonic() > deadline:
             report.more_due = campaign_has_due_rows(campaign_id=campaign_id)
             break
+        # Nothing due now. Rows claimed by a dead worker come back when their lease expires:
+        # wait for that here if it is soon, rather than leaving them for the next dispatch.
+        soonest = (
+            OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.CLAIMED)
+            .order_by("lease_until")
+            .values_list("lease_until", flat=True)
+            .first()
+        )
+        if soonest is None:
+            break
+        wait = (soonest - timezone.now()).total_seconds() + 0.5
+        if time.monotonic() + wait > deadline:
+            report.more_due = True
+            break
+        time.sleep(max(0.1, wait))
+        campaign_sweep(campaign_id=campaign_id, backend=backend)
     campaign_maybe_complete(campaign_id=campaign_id)
     return report
+
+
+def _sequential(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:
+    while True:
+        batch = campaign_claim_batch(campaign_id=campaign_id)
+        if batch is None:
+            return
+        report.batches += 1
+        if batch.rows:
+            _add_counts(report, batch_record(batch=batch, outcomes=batch_send(batch=batch, backend=backend)))
+        if time.monotonic() > deadline:
+            return
+
+
+def _claim_ahead(campaign_id: int) -> tuple[Batch, float, float] | None:
+    batch = campaign_claim_batch(campaign_id=campaign_id)
+    if batch is None:
+        return None
+    if not batch.rows:
+        return batch, 0.0, 0.0
+    return batch, *_reserve(batch)
+
+
+async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:
+    """One event loop for many batches: while batch N is on the wire, batch N+1 is claimed and
+    batch N-1 recorded, in one database thread (never on the loop). The HTTP connections stay
+    open from batch to batch. At most three batches are in memory, whatever the campaign's size.
+    """
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-db")
+    loop = asyncio.get_running_loop()
+
+    async def run_db(func, *args):
+        return await loop.run_in_executor(executor, func, *args)
+
+    recording = None
+    try:
+        claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id))
+        while claiming is not None:
+            claimed = await claiming
+            claiming = None
+            if claimed is None:
+                break
+            batch, start_at, send_deadline = claimed
+            report.batches += 1
+            if time.monotonic() < deadline:
+                claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id))
+            if not batch.rows:
+                continue
+            outcomes = await _send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, close=False)
+            if recording is not None:
+                _add_counts(report, await recording)
+            recording = asyncio.ensure_future(run_db(_record, batch, outcomes))
+        if recording is not None:
+            _add_counts(report, await recording)
+            recording = None
+    finally:
+        await backend.aclose()
+        for pending in (claiming, recording):
+            if pending is not None and not pending.done():
+                # Let an in-flight claim or record finish: a claimed batch is left to its lease.
+                try:
+                    await pending
+                except Exception:
+                    logger.exception("campaign %s: database step failed", campaign_id)
+        await loop.run_in_executor(executor, _close_db)
+        executor.shutdown(wait=True)
+
+
+def _record(batch: Batch, outcomes: list[Outcome]) -> dict[str, int]:
+    return batch_record(batch=batch, outcomes=outcomes)
+
+
+def _close_db() -> None:
+    from django.db import connections
+
+    connections.close_all()
+
+
+def _add_counts(report: RunReport, counts: dict[str, int]) -> None:
+    for kind, n in counts.items():
+        report.counts[kind] = report.counts.get(kind, 0) + n
+    report.sent += counts.get("sent", 0)
 
 
 def campaign_has_due_rows(*, campaign_id: int, now: dt.datetime | None = None) -> bool:

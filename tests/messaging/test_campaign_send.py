@@ -240,3 +240,34 @@ def test_not_marketing_override_sends_during_quiet_hours(personas, backend, monk
 
     event = AuditEvent.objects.get(action="campaign.quiet_hours_override")
     assert event.actor == personas.manager and event.object_id == str(campaign.pk)
+
+
+def test_unreachable_provider_is_retried_later_not_failed(personas, backend, daytime):
+    fan = _fans(personas.talent, 1)[0]
+    backend.fail(str(fan.phone), SmsError("could not reach Twilio (connection refused)"))
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    row = OutboundMessage.objects.get(campaign=campaign, fan=fan)
+    assert row.status == S.PENDING and row.not_before > daytime
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_sender_outside_a_transaction(backend, daytime, settings):
+    """Committed rows (as in a qcluster worker): claims and records run in the database thread
+    while the previous batch is on the wire; every fan still gets exactly one text."""
+    from tests.factories import create_talent
+
+    settings.CAMPAIGN_BATCH_SIZE = 7
+    talent = create_talent("pipeline")
+    fans = _fans(talent, 25)
+    # Scheduled directly: campaign_schedule would kick the (inline, in tests) dispatcher at once.
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=daytime)
+    cs.campaign_start(campaign_id=campaign.pk)
+    report = cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30, backend=backend)
+    assert report.sent == 25 and report.batches == 4
+    assert sorted(m.to for m in backend.sent) == sorted(str(f.phone) for f in fans)
+    assert OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count() == 25
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED

@@ -1,0 +1,182 @@
+"""Sending a campaign to the sandbox (20 ms latency) through the whole pipeline.
+
+Real qcluster processes claim, send (twilio SDK, async) and record; the clock runs from the
+moment the send tasks are enqueued until no row is pending or claimed. Figures:
+- pipeline rate with one qcluster (one worker process), target >= 1,500 msg/s and >= 0.5x the
+  floor: a bare create_async loop against the same sandbox, measured in this run;
+- the rate with two qcluster processes (a second one must add throughput);
+- peak RSS of a worker process for a small and a large campaign (flat = no list of rows in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import emit, ensure_fans, ensure_talent, setup_django
+
+COUNT = int(os.environ.get("BENCH_SEND_COUNT", "30000"))
+SMALL = int(os.environ.get("BENCH_SEND_SMALL", "5000"))
+CONCURRENCY = int(os.environ.get("BENCH_SEND_CONCURRENCY", "100"))
+SLUG = "bench-send"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cluster(sandbox_url: str, name: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fancommunity.settings",
+        "SMS_BACKEND": "twilio",
+        "TWILIO_API_BASE_URL": sandbox_url,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9",  # status callbacks: refused at once
+        "Q_WORKERS": "1",
+        "CAMPAIGN_SEND_CONCURRENCY": str(CONCURRENCY),
+        "TWILIO_HTTP_MAX_CONNECTIONS": str(CONCURRENCY),
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(f"/tmp/bench_send_{name}.log", "wb"),  # noqa: SIM115
+        start_new_session=True,
+    )
+
+
+def _group_peak_rss_mib(pid: int) -> float:
+    """Largest VmHWM among the processes of a qcluster's group (its worker is the sender)."""
+    peak = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (OSError, ProcessLookupError):
+            continue
+    return peak / 1024
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)
+
+
+def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[float, float]:
+    """(messages per second, peak worker RSS MiB) for one campaign to `count` fans."""
+    from django.db import connection
+    from django_q.tasks import async_task
+
+    from accounts.models import Fan
+    from messaging.models import Campaign, OutboundMessage
+    from messaging.services.campaign_send import campaign_start
+
+    S = OutboundMessage.Status
+    Fan.objects.filter(talent=talent).update(status=Fan.Status.OPTED_OUT)
+    ids = list(Fan.objects.filter(talent=talent).order_by("id").values_list("id", flat=True)[:count])
+    Fan.objects.filter(id__in=ids).update(status=Fan.Status.ACTIVE, time_zone="UTC")
+    procs = [_cluster(sandbox_url, f"{count}-{i}") for i in range(clusters)]
+    try:
+        time.sleep(4)  # clusters up and idle before the clock starts
+        campaign = Campaign.objects.create(talent=talent, name=f"bench {count}", body="Hi {first_name}, tour dates!")
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SCHEDULED, send_at=time_now())
+        campaign_start(campaign_id=campaign.pk)
+        start = time.perf_counter()
+        for _ in range(2 * clusters):
+            async_task("messaging.tasks.send_campaign", campaign.pk, sync=False)
+        busy = OutboundMessage.objects.filter(campaign=campaign, status__in=[S.PENDING, S.CLAIMED])
+        while busy.exists():
+            time.sleep(0.1)
+            if time.perf_counter() - start > 600:
+                raise RuntimeError("the campaign did not finish in 10 minutes")
+        elapsed = time.perf_counter() - start
+        sent = OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count()
+        if sent != count:
+            raise RuntimeError(f"{sent} of {count} sent")
+        peak = max(_group_peak_rss_mib(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            _stop(p)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM messaging_outboundmessage WHERE campaign_id = %s", [campaign.pk])
+        cursor.execute("DELETE FROM django_q_ormq")
+    return count / elapsed, peak
+
+
+def time_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def main() -> None:
+    setup_django()
+    from django.conf import settings
+
+    from accounts.models import Talent
+    from bench.sandbox_floor import bare_create_async_rate, sandbox_subprocess
+
+    talent = ensure_talent(SLUG)
+    # No quiet hours (00:00-00:00) and no frequency cap: the bench must not depend on the hour.
+    Talent.objects.filter(pk=talent.pk).update(
+        quiet_hours_start="00:00", quiet_hours_end="00:00", daily_frequency_cap=0, segments_per_second=10000
+    )
+    talent.refresh_from_db()
+    ensure_fans(SLUG, COUNT)
+    with sandbox_subprocess(latency_ms=20) as url:
+        floor = bare_create_async_rate(
+            url, 5000, CONCURRENCY, account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
+        )
+        one, rss_large = _run_campaign(talent, COUNT, url, clusters=1)
+        two, _ = _run_campaign(talent, COUNT, url, clusters=2)
+        _, rss_small = _run_campaign(talent, SMALL, url, clusters=1)
+        floor_after = bare_create_async_rate(
+            url, 5000, CONCURRENCY, account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
+        )
+    floor = max(floor, floor_after)
+    emit(
+        "send",
+        f"pipeline, 1 qcluster, {COUNT:,} messages",
+        one,
+        "msg/s",
+        target=">= 1500 msg/s and >= 0.5x bare create_async",
+        ok=one >= 1500 and one >= 0.5 * floor,
+        floor_msg_s=round(floor, 1),
+        floor=f"bare create_async loop, concurrency {CONCURRENCY}, same sandbox (20 ms)",
+        ratio=round(one / floor, 3),
+    )
+    emit(
+        "send",
+        f"pipeline, 2 qclusters, {COUNT:,} messages",
+        two,
+        "msg/s",
+        target="> 1 qcluster",
+        ok=two > one,
+        one_cluster_msg_s=round(one, 1),
+    )
+    emit(
+        "send",
+        "worker peak RSS",
+        rss_large,
+        "MiB",
+        target="flat in campaign size",
+        ok=rss_large <= rss_small * 1.2 + 10,
+        small_campaign=SMALL,
+        small_rss_mib=round(rss_small, 1),
+        large_campaign=COUNT,
+    )
+
+
+if __name__ == "__main__":
+    main()
