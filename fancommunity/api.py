@@ -3,8 +3,11 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from messaging.api_campaigns import SegmentInfoView
+
 router = DefaultRouter()
 
 urlpatterns = [
+    path("segment-info/", SegmentInfoView.as_view(), name="segment-info"),
     path("", include(router.urls)),
 ]

@@ -50,3 +50,14 @@ def test_surrogate_pair_is_never_split_across_segments():
 
 def test_non_gsm_characters_are_reported():
     assert segment_info("Hello “world” ł").non_gsm == ("“", "”", "ł")
+
+
+@pytest.mark.django_db
+def test_api_exposes_the_counter(client, personas):
+    client.force_login(personas.manager)
+    response = client.post("/api/segment-info/", {"text": "Ça coûte 5€"}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"encoding": "UCS-2", "segments": 1, "units": 11, "per_segment": 70, "non_gsm": ["û"]}
+    assert client.post("/api/segment-info/", {}, content_type="application/json").status_code == 400
+    client.logout()
+    assert client.post("/api/segment-info/", {"text": "x"}, content_type="application/json").status_code == 403
