@@ -71,9 +71,12 @@ def resume_on_worker_start(**kwargs) -> None:
     """A qcluster worker just started: resume sending campaigns now instead of after the broker's
     retry period (tasks in flight when the previous cluster was killed come back only then)."""
     from django.db import close_old_connections
+    from django_q.conf import Conf
 
     if settings.Q_CLUSTER.get("sync"):
         return  # inline mode runs every task through a throwaway "worker": nothing to resume
+    if Conf.CLUSTER_NAME != Conf.PREFIX:
+        return  # the priority cluster: its queue is for replies, never for blasts
     try:
         import datetime as dt
 

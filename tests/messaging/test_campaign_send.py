@@ -271,3 +271,36 @@ def test_pipelined_sender_outside_a_transaction(backend, daytime, settings):
     assert OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count() == 25
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_media_is_sent_as_mms(personas, backend, daytime, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    campaign = create_campaign(personas.talent)
+    campaign.media_file = SimpleUploadedFile("poster.png", b"\x89PNG fake", content_type="image/png")
+    campaign.save()
+    assert campaign.media.startswith("https://fans.example.com/media/campaign-media/")
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5)
+    assert backend.sent[0].media_urls == (campaign.media,)
+    assert backend.sent[0].validity_period == 36000 and backend.sent[0].status_callback.startswith(
+        "https://fans.example.com/webhooks/twilio/status/?m="
+    )
+
+
+def test_priority_cluster_worker_never_resumes_blasts(monkeypatch, settings):
+    from django_q.conf import Conf
+
+    from messaging import tasks
+
+    called = []
+    monkeypatch.setitem(settings.Q_CLUSTER, "sync", False)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", "priority")
+    monkeypatch.setattr(tasks, "campaign_dispatch", lambda **kw: called.append(kw) or {"started": [], "revive": []})
+    tasks.resume_on_worker_start()
+    assert called == []
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", Conf.PREFIX)
+    tasks.resume_on_worker_start()
+    assert len(called) == 1
