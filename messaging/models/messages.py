@@ -42,8 +42,8 @@ class OutboundMessage(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # Campaign rows: not sent before this instant (the fan's local send time, the end of their
-    # quiet hours, or a retry's backoff). Null = as soon as claimed.
+    # Campaign rows: not sent before this instant (the campaign's start, the fan's local send time,
+    # the end of their quiet hours, or a retry's backoff). Set on every campaign row.
     not_before = models.DateTimeField(null=True, blank=True)
     # The claim: when the current lease began (also the batch's token, and the "since" of a
     # reconciliation lookup at the provider) and until when the claiming worker owns the row.
@@ -72,9 +72,12 @@ class OutboundMessage(models.Model):
             models.Index(fields=["campaign", "status"], name="outbound_campaign_status"),
             models.Index(fields=["fan", "-created_at"], name="outbound_fan_recent"),
             models.Index(fields=["status", "lease_until"], name="outbound_lease"),
-            # The claim query walks a campaign's pending rows in id order; a partial index stays
-            # small as the blast proceeds (claimed rows leave it).
-            models.Index(fields=["campaign", "id"], condition=models.Q(status="pending"), name="outbound_pending"),
+            # The claim query walks a campaign's due pending rows (not_before, then id order); a
+            # partial index stays small as the blast proceeds (claimed rows leave it) and skips
+            # rows held for later (another time zone, quiet hours) without reading them.
+            models.Index(
+                fields=["campaign", "not_before", "id"], condition=models.Q(status="pending"), name="outbound_pending"
+            ),
         ]
 
     def __str__(self) -> str:

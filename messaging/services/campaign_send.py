@@ -149,7 +149,10 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
     joins = []
     status_case = ["CASE"]
     reason_case = ["CASE"]
-    not_before = "NULL"
+    # Every row gets a not_before (the start, or later for its zone) so the claim query can walk
+    # the partial index (campaign, not_before, id) straight to the due rows.
+    not_before = "%s"
+    not_before_params = [_db_dt(now)]
     if plan:
         values_sql, values_params = _values_sql(
             [(name, _db_dt(nb), skip) for name, nb, skip in plan], casts=("text", "timestamptz", "integer")
@@ -158,7 +161,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
         params += [*values_params, default_zone]
         status_case.append("WHEN tzp.column3 = 1 THEN %s")
         reason_case.append("WHEN tzp.column3 = 1 THEN 'local_time_past'")
-        not_before = "tzp.column2"
+        not_before = "COALESCE(tzp.column2, %s)"
     if talent.daily_frequency_cap:
         recent = list(
             Campaign.objects.filter(talent=talent, started_at__gte=now - dt.timedelta(days=1))
@@ -199,6 +202,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
         str(OutboundMessage.Kind.CAMPAIGN),
         *status_params,
         estimate,
+        *not_before_params,
         _db_dt(now),
         _db_dt(now),
         *fan_params,
@@ -309,9 +313,8 @@ def campaign_claim_batch(*, campaign_id: int, now: dt.datetime | None = None, li
         rate = float(talent.segments_per_second)
         rows = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(campaign_id=campaign_id, status=S.PENDING)
-            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-            .order_by("id")
+            .filter(campaign_id=campaign_id, status=S.PENDING, not_before__lte=now)
+            .order_by("not_before", "id")
             .values(
                 "id",
                 "fan_id",
@@ -787,8 +790,4 @@ def _add_counts(report: RunReport, counts: dict[str, int]) -> None:
 
 def campaign_has_due_rows(*, campaign_id: int, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
-    return (
-        OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.PENDING)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .exists()
-    )
+    return OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.PENDING, not_before__lte=now).exists()

@@ -172,9 +172,9 @@ def test_local_time_per_fan_zone_and_late_policy(personas, backend, clock):
     campaign_schedule(campaign=late, actor=personas.manager)
     cs.campaign_start(campaign_id=late.pk)
     rows = {r.fan_id: r for r in OutboundMessage.objects.filter(campaign=late)}
-    assert rows[ny.pk].status == S.PENDING and rows[ny.pk].not_before is None  # 14:00 in NY: send now
+    assert rows[ny.pk].status == S.PENDING and rows[ny.pk].not_before == clock.now  # 14:00 in NY: send now
     # 19:00 in Paris is outside quiet hours too: now. (At 22:00 it would wait for 08:00.)
-    assert rows[paris.pk].not_before is None
+    assert rows[paris.pk].not_before == clock.now
     cs.campaign_send_batches(campaign_id=late.pk, budget_seconds=2)
     assert sorted(m.to for m in backend.sent) == sorted([str(ny.phone), str(paris.phone)])
     clock.advance(hours=2, seconds=1)
