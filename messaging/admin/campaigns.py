@@ -173,6 +173,17 @@ class CampaignAdmin(TalentScopedAdmin):
                 response.render()  # render while the talent's zone is active
             return response
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A campaign that was scheduled is evidence of what was sent: cancel it, never delete it.
+        if obj is not None and obj.status != CS.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # would cascade to a million message rows
+        return actions
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user

@@ -153,3 +153,11 @@ def test_report_page(client, personas):
     report = response.context["report"]
     assert (report["sent"], report["delivered"], report["segments"]) == (1, 1, 2)
     assert "2 segments" in response.content.decode()
+
+
+def test_only_drafts_can_be_deleted(client, personas):
+    draft = create_campaign(personas.talent)
+    sent = create_campaign(personas.talent, status=CS.COMPLETED)
+    client.force_login(personas.manager)
+    assert client.get(reverse("admin:messaging_campaign_delete", args=[sent.pk])).status_code == 403
+    assert client.get(reverse("admin:messaging_campaign_delete", args=[draft.pk])).status_code == 200
