@@ -11,7 +11,8 @@ import os
 
 from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
 
-COUNT = int(os.environ.get("BENCH_FANS", "1000000"))
+# About 90 % of synthetic fans are active: 1,112,000 fans give about 1,000,000 recipients.
+COUNT = int(os.environ.get("BENCH_MATERIALISE_FANS", "1112000"))
 SLUG = "bench-campaign"
 
 
@@ -42,25 +43,33 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM accounts_fan WHERE talent_id = %s", [talent.pk])
         cursor.execute(f"VACUUM ANALYZE {table}")
 
-    floor_campaign = fresh("bench floor")
-    now = timezone.now()
-    with timed() as floor, connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (talent_id, fan_id, campaign_id, kind, to_number, body, media_url, status, "
-            "error_code, error_message, segments, attempts, created_at, updated_at) "
-            "SELECT f.talent_id, f.id, %s, 'campaign', f.phone, '', '', 'pending', '', '', 1, 0, %s, %s "
-            "FROM accounts_fan f WHERE f.talent_id = %s AND f.status = 'active' ON CONFLICT DO NOTHING",
-            [floor_campaign.pk, now, now, talent.pk],
-        )
-        floor_rows = cursor.rowcount
-    floor_s = floor()
-    clear(floor_campaign)
+    def bare_insert() -> tuple[float, int]:
+        floor_campaign = fresh("bench floor")
+        now = timezone.now()
+        with timed() as floor, connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (talent_id, fan_id, campaign_id, kind, to_number, body, media_url, status, "
+                "error_code, error_message, segments, attempts, not_before, created_at, updated_at) "
+                "SELECT f.talent_id, f.id, %s, 'campaign', f.phone, '', '', 'pending', '', '', 1, 0, %s, %s, %s "
+                "FROM accounts_fan f WHERE f.talent_id = %s AND f.status = 'active' ON CONFLICT DO NOTHING",
+                [floor_campaign.pk, now, now, now, talent.pk],
+            )
+            rows = cursor.rowcount
+        seconds = floor()
+        clear(floor_campaign)
+        floor_campaign.delete()
+        return seconds, rows
 
+    # The floor runs before and after ours (WAL, checkpoints and caches favour neither); the
+    # faster of the two is the floor.
+    floor_first, floor_rows = bare_insert()
     campaign = fresh("bench materialise")
     with timed() as ours:
         result = campaign_materialise(campaign=campaign)
     ours_s = ours()
     clear(campaign)
+    floor_second, _ = bare_insert()
+    floor_s = min(floor_first, floor_second)
     ratio = ours_s / floor_s
     emit(
         "materialise",
@@ -70,12 +79,13 @@ def main() -> None:
         target="<= 2x bare INSERT ... SELECT",
         ok=ratio <= 2 and result.created == floor_rows,
         floor_s=round(floor_s, 3),
+        floor_runs_s=[round(floor_first, 3), round(floor_second, 3)],
         floor="bare INSERT ... SELECT of the same rows into the same table",
         ratio=round(ratio, 3),
         rows=result.created,
     )
     emit("materialise", "ratio to bare INSERT ... SELECT", ratio, "x", target="<= 2", ok=ratio <= 2)
-    Campaign.objects.filter(pk__in=[floor_campaign.pk, campaign.pk]).delete()
+    campaign.delete()
 
 
 if __name__ == "__main__":
