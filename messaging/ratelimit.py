@@ -69,3 +69,13 @@ def sender_window(*, talent_id: int, segments: int, rate: float) -> float:
         clock.next_free_at = start + dt.timedelta(seconds=segments / rate)
         clock.save(update_fields=["next_free_at"])
     return (start - now).total_seconds()
+
+
+def sender_backlog(*, talent_id: int) -> float:
+    """Seconds of the sender's time line already reserved ahead of now (0 when idle)."""
+    from messaging.models import SenderClock
+
+    next_free = SenderClock.objects.filter(talent_id=talent_id).values_list("next_free_at", flat=True).first()
+    if next_free is None:
+        return 0.0
+    return max(0.0, (next_free - timezone.now()).total_seconds())

@@ -31,7 +31,7 @@ from messaging.audience_fallback import audience_queryset  # AUDIENCE_IMPORT: sw
 from messaging.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.encoding import segment_info
 from messaging.models import Campaign, OutboundMessage, TrackedLink, UndeliverableNumber
-from messaging.ratelimit import TokenBucket, sender_window
+from messaging.ratelimit import TokenBucket, sender_backlog, sender_window
 from messaging.services.campaign_render import FanFields, link_urls, render_body
 from messaging.services.optout_fallback import fan_opt_out_by_carrier
 
@@ -718,7 +718,17 @@ def _sequential(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, r
             return
 
 
-def _claim_ahead(campaign_id: int) -> tuple[Batch, float, float] | None:
+def _claim_ahead(campaign_id: int, deadline: float) -> tuple[Batch, float, float] | None:
+    # Claim only what can leave within its lease: while the sender's time line is booked further
+    # ahead than an eighth of a lease (other workers' batches), wait instead of claiming rows that
+    # would sit claimed, miss their send deadline and go back.
+    talent_id = Campaign.objects.filter(pk=campaign_id).values_list("talent_id", flat=True).first()
+    if talent_id is None:
+        return None
+    while (backlog := sender_backlog(talent_id=talent_id)) > settings.CAMPAIGN_LEASE_SECONDS / 8:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(min(1.0, backlog - settings.CAMPAIGN_LEASE_SECONDS / 8))
     batch = campaign_claim_batch(campaign_id=campaign_id)
     if batch is None:
         return None
@@ -740,7 +750,7 @@ async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: floa
 
     recording = None
     try:
-        claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id))
+        claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id, deadline))
         while claiming is not None:
             claimed = await claiming
             claiming = None
@@ -749,7 +759,7 @@ async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: floa
             batch, start_at, send_deadline = claimed
             report.batches += 1
             if time.monotonic() < deadline:
-                claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id))
+                claiming = asyncio.ensure_future(run_db(_claim_ahead, campaign_id, deadline))
             if not batch.rows:
                 continue
             outcomes = await _send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, close=False)
