@@ -199,6 +199,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
 }
 
+# --- Audience: imports and exports (messaging/services/audience_io.py) ------------------------
+# An upload bigger than this is refused before a byte is parsed (the admin, the API and the command).
+AUDIENCE_IMPORT_MAX_BYTES = env.get_int("AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+AUDIENCE_IMPORT_MAX_ROWS = env.get_int("AUDIENCE_IMPORT_MAX_ROWS", 2_000_000, minimum=1)
+
 PHONENUMBER_DEFAULT_REGION = env.get_str("PHONENUMBER_DEFAULT_REGION", "US")
 PHONENUMBER_DB_FORMAT = "E164"
 

@@ -10,3 +10,5 @@ class MessagingConfig(AppConfig):
         from messaging.backends import load_backend_class
 
         load_backend_class()
+
+        from messaging import signals  # noqa: F401 - connects the receivers

@@ -1,0 +1,79 @@
+"""Fixtures for the audience tests: a few fans with varied profiles, and the PostgreSQL-only skip."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from tests.factories import create_fan
+
+
+def pytest_collection_modifyitems(config, items):
+    # Until the lead's harness lands: postgres_only tests skip on SQLite.
+    if connection.vendor != "postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (COPY)")
+        for item in items:
+            if "postgres_only" in item.keywords and "tests/messaging" in str(item.fspath).replace("\\", "/"):
+                item.add_marker(skip)
+
+
+def years_ago(years: int, days: int = 0) -> dt.date:
+    today = timezone.localdate()
+    return today.replace(year=today.year - years) - dt.timedelta(days=days)
+
+
+@pytest.fixture
+def crowd(personas):
+    """Six fans of Nova with distinct traits (plus personas.fan), one of the rival."""
+    talent = personas.talent
+    now = timezone.now()
+    fans = {
+        "sf": create_fan(
+            talent,
+            "+14155550201",
+            city="San Francisco",
+            region="CA",
+            postal_code="94110",
+            birth_date=years_ago(20),
+            last_reply_at=now - dt.timedelta(days=2),
+            shares_with_partners=True,
+        ),
+        "la": create_fan(
+            talent,
+            "+12135550202",
+            city="Los Angeles",
+            region="CA",
+            postal_code="90012",
+            birth_date=years_ago(35),
+            last_sent_at=now - dt.timedelta(days=40),
+            source="web",
+        ),
+        "toronto": create_fan(
+            talent,
+            "+14165550203",
+            country="CA",
+            city="Toronto",
+            region="ON",
+            postal_code="M5V 2T6",
+            time_zone="America/Toronto",
+            birth_date=years_ago(17, days=-1),  # turns 17 tomorrow: still 16
+            last_click_at=now - dt.timedelta(days=1),
+            last_sent_at=now - dt.timedelta(days=1),
+        ),
+        "optout": create_fan(talent, "+14155550204", status="opted_out", city="San Francisco", postal_code="94117"),
+        "old": create_fan(
+            talent,
+            "+13055550205",
+            region="FL",
+            city="Miami",
+            birth_date=None,
+            joined_at=now - dt.timedelta(days=400),
+            first_name="=HYPERLINK(1)",
+            last_name="-minus",
+        ),
+        "pending": create_fan(talent, "+13055550206", status="pending", region="FL"),
+    }
+    return fans
