@@ -372,11 +372,18 @@ def _run_locked(batch: ImportBatch) -> None:
     batch.updated_count = updated
     batch.skipped_erased = state.skipped_erased
     batch.error_count = len(state.errors)
+    batch.error_report = error_report(state.errors)
+
+
+def error_report(errors: list[tuple[int, str]]) -> str:
+    """The downloadable "line,reason" CSV of refused rows ("" when every row was good)."""
+    if not errors:
+        return ""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["line", "reason"])
-    writer.writerows(state.errors)
-    batch.error_report = out.getvalue() if state.errors else ""
+    writer.writerows(errors)
+    return out.getvalue()
 
 
 def _consent_disclosure(batch: ImportBatch) -> str:
@@ -478,6 +485,9 @@ def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: d
     talent_id = batch.talent_id
     fan_table = Fan._meta.db_table
     with connection.cursor() as cursor:
+        # ON COMMIT DROP covers the normal case; inside an outer transaction (a caller's atomic,
+        # the test suite) the table must not outlive this batch either.
+        cursor.execute("DROP TABLE IF EXISTS fc_import")
         cursor.execute(
             "CREATE TEMP TABLE fc_import (phone text, first_name text, last_name text, email text, city text,"
             " region text, postal_code text, country text, time_zone text, birth_date date, tags text)"
@@ -562,6 +572,7 @@ def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: d
             " WHERE t.tags IS NOT NULL ON CONFLICT (tag_id, fan_id) DO NOTHING",
             [talent_id, talent_id],
         )
+        cursor.execute("DROP TABLE fc_import")
     return created, updated
 
 
@@ -794,7 +805,11 @@ def _copy_chunks(qs: QuerySet[Fan], columns: list[str], file_format: str) -> Ite
         options = "FORMAT csv, ENCODING 'UTF8', QUOTE E'\\x01', DELIMITER E'\\x02'"
     buffer = bytearray()
     rows = 0
-    with connection.cursor() as cursor, cursor.copy(f"COPY ({select}) TO STDOUT WITH ({options})", params) as copy:
+    # The raw psycopg cursor: Django's debug wrapper (DEBUG, tests) has a copy() without params.
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY ({select}) TO STDOUT WITH ({options})", params) as copy,
+    ):
         # PostgreSQL sends one CopyData message per row, so counting messages counts rows.
         for data in copy:
             buffer += data
