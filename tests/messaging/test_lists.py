@@ -44,7 +44,7 @@ def test_remove(personas, crowd, vip):
 
 
 def test_csv_of_numbers_adds_known_fans_and_reports_the_rest(personas, crowd, vip):
-    data = "mobile,name\n(415) 555-0201,x\n+1 213 555 0202,y\n+14155559999,z\nnot a number,w\n".encode()
+    data = b"mobile,name\n(415) 555-0201,x\n+1 213 555 0202,y\n+14155559999,z\nnot a number,w\n"
     result = contact_list_update_from_csv(contact_list=vip, file=io.BytesIO(data), actor=personas.manager)
     assert result.changed == 2
     assert set(contact_list_queryset(vip)) == {crowd["sf"], crowd["la"]}
