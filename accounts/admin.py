@@ -6,6 +6,7 @@ from django.contrib import admin
 
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Talent, TeamMember
+from messaging.admin import audience as audience_admin
 
 
 class TeamMemberInline(admin.TabularInline):
@@ -82,7 +83,8 @@ class FanAdmin(TalentScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions: list = []  # no delete_selected on a million rows; erasure is a service
+    # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
+    actions = audience_admin.FAN_ACTIONS
 
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.
