@@ -163,14 +163,12 @@ class Fan(models.Model):
             models.Index(fields=["talent", "joined_at"], name="fan_talent_joined"),
             models.Index(fields=["talent", "birth_date"], name="fan_talent_birth"),
             # Audience segments (messaging/segments.py): postal-code prefix is LIKE 'abc%', which a
-            # plain btree under a non-C collation cannot serve; the pattern opclass can.
+            # plain btree under a non-C collation cannot serve; the pattern opclass can. City and
+            # engagement rules go without an index on purpose: a parallel scan counts a million fans
+            # well under a second, and every index costs the million-row import seconds.
             models.Index(
                 fields=["talent", "postal_code"], name="fan_talent_postal_prefix", opclasses=["", "varchar_pattern_ops"]
             ),
-            models.Index(fields=["talent", "city"], name="fan_talent_city"),
-            models.Index(fields=["talent", "last_reply_at"], name="fan_talent_replied"),
-            models.Index(fields=["talent", "last_click_at"], name="fan_talent_clicked"),
-            models.Index(fields=["talent", "last_sent_at"], name="fan_talent_sent"),
         ]
 
     def __str__(self) -> str:

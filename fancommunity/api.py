@@ -3,7 +3,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from messaging import api_audience
+
 router = DefaultRouter()
+api_audience.register(router)  # contact-lists, segments, tags, imports
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -14,20 +14,4 @@ class Migration(migrations.Migration):
             model_name='fan',
             index=models.Index(fields=['talent', 'postal_code'], name='fan_talent_postal_prefix', opclasses=['', 'varchar_pattern_ops']),
         ),
-        migrations.AddIndex(
-            model_name='fan',
-            index=models.Index(fields=['talent', 'city'], name='fan_talent_city'),
-        ),
-        migrations.AddIndex(
-            model_name='fan',
-            index=models.Index(fields=['talent', 'last_reply_at'], name='fan_talent_replied'),
-        ),
-        migrations.AddIndex(
-            model_name='fan',
-            index=models.Index(fields=['talent', 'last_click_at'], name='fan_talent_clicked'),
-        ),
-        migrations.AddIndex(
-            model_name='fan',
-            index=models.Index(fields=['talent', 'last_sent_at'], name='fan_talent_sent'),
-        ),
     ]
