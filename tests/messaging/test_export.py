@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -43,7 +44,8 @@ def test_csv_with_chosen_columns_and_neutralised_cells(personas, crowd):
     assert old[1] == "'+13055550205"  # a leading + is a formula start too
     assert old[5] == ""  # no birth date
     sf = by_id[crowd["sf"].pk]
-    assert sf[4] == "true" and len(sf[5]) == 10 and sf[6].endswith("Z")
+    assert sf[4] == "true" and len(sf[5]) == 10 and sf[6].endswith("+00")
+    assert dt.datetime.fromisoformat(sf[6]).replace(microsecond=0) == crowd["sf"].joined_at.replace(microsecond=0)
     audit = ExportAudit.objects.get(pk=export.audit_row.pk)
     assert audit.row_count == active.count() and audit.completed
     assert audit.actor == personas.analyst and audit.columns[1] == "phone" and audit.segment == _all(personas)
