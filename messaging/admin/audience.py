@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -114,7 +114,7 @@ class _SegmentBuilderBase(forms.ModelForm):
                 self.add_error(f"cond_{i}_value", f"Condition {i + 1}: {message}")
                 continue
             conditions.append({"not": condition} if cleaned.get(f"cond_{i}_negate") else condition)
-        if self.errors:
+        if any(name.startswith("cond_") for name in self.errors):
             return cleaned
         if not self.editable_rules and not conditions:
             self.definition = self.instance.definition
@@ -295,14 +295,29 @@ class SegmentAdmin(TalentScopedAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):
+        wrap = self.admin_site.admin_view
         return [
-            path(
-                "<path:object_id>/export/",
-                self.admin_site.admin_view(self.export_view),
-                name="messaging_segment_export",
-            ),
+            path("live-count/", wrap(self.live_count_view), name="messaging_segment_live_count"),
+            path("<path:object_id>/export/", wrap(self.export_view), name="messaging_segment_export"),
             *super().get_urls(),
         ]
+
+    def live_count_view(self, request):
+        """The builder's count as the conditions change (the page's small script posts here)."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the builder form."}, status=405)
+        obj = self.get_object(request, request.GET["object_id"]) if request.GET.get("object_id") else None
+        if not (self.has_change_permission(request, obj) if obj else self.has_add_permission(request)):
+            raise PermissionDenied
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
+        form.preview_requested = False
+        form.is_valid()
+        if form.definition is None:
+            errors = [str(e) for name, errs in form.errors.items() if name.startswith("cond_") for e in errs]
+            return JsonResponse({"error": " ".join(errors) or "Choose the talent first."}, status=400)
+        talent = form.cleaned_data.get("talent") or obj.talent
+        count, _ = audience.segment_preview(talent=talent, definition=form.definition, sample_size=0)
+        return JsonResponse({"count": count, "rules": describe(form.definition)})
 
     def export_view(self, request, object_id):
         segment = self.get_object(request, object_id)

@@ -204,3 +204,31 @@ def test_export_page_streams_for_analyst_and_refuses_manager(client, personas, c
     assert ExportAudit.objects.get().row_count == 1
     other = Segment.objects.get(talent=personas.other_talent, is_builtin=True)
     assert client.get(reverse("admin:messaging_segment_export", args=[other.pk])).status_code == 404
+
+
+def test_live_count_follows_the_conditions(client, personas, crowd):
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_segment_live_count")
+    response = client.post(url, _builder_post(personas, name="", cond_0_field="postal_code", cond_0_value="941"))
+    assert response.status_code == 200 and response.json()["count"] == 2
+    response = client.post(url, _builder_post(personas, cond_0_field="age", cond_0_value="old"))
+    assert response.status_code == 400 and "Condition 1" in response.json()["error"]
+    client.force_login(personas.agent)
+    assert client.post(url, _builder_post(personas, cond_0_field="country", cond_0_value="US")).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["segment", "contactlist", "tag", "importbatch", "exportaudit"])
+def test_audience_console_pages_render(client, personas, crowd, name):
+    client.force_login(personas.owner)
+    assert client.get(reverse(f"admin:messaging_{name}_changelist")).status_code == 200
+    add = client.get(reverse(f"admin:messaging_{name}_add"))
+    assert add.status_code in (200, 403)
+
+
+def test_builtin_segment_page_shows_count_read_only(client, personas, crowd):
+    client.force_login(personas.owner)
+    seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
+    response = client.get(reverse("admin:messaging_segment_change", args=[seg.pk]))
+    assert response.status_code == 200
+    assert response.context["preview"]["count"] == Fan.objects.filter(talent=personas.talent, status="active").count()
+    assert b"cannot be changed or deleted" in response.content

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -30,6 +32,8 @@ class Command(BaseCommand):
             raise CommandError(f"There is no talent {options['talent']!r}.")
         if bool(options["segment"]) == bool(options["list"]):
             raise CommandError("Give exactly one of --segment NAME or --list NAME.")
+        if options["output"] != "-" and not Path(options["output"]).resolve().parent.is_dir():
+            raise CommandError(f"No such directory for {options['output']!r}.")
         segment = contact_list = None
         try:
             if options["segment"]:
@@ -52,15 +56,21 @@ class Command(BaseCommand):
             )
         except AudienceError as exc:
             raise CommandError(str(exc))
-        # Written to a temporary name first would hide a partial file; instead the audit row says
-        # whether the stream completed, and a failure here exits non-zero.
-        out = sys.stdout.buffer if options["output"] == "-" else open(options["output"], "wb")  # noqa: SIM115
-        try:
+        if options["output"] == "-":
             for chunk in export.chunks():
-                out.write(chunk)
-        finally:
-            if out is not sys.stdout.buffer:
-                out.close()
+                sys.stdout.buffer.write(chunk)
+            return
+        # Stream into a temporary file beside the target and rename it at the end: a failed export
+        # never leaves a file that looks complete (the audit row records it as not completed).
+        target = Path(options["output"])
+        tmp = target.with_name(f".{target.name}.partial")
+        try:
+            with tmp.open("wb") as out:
+                for chunk in export.chunks():
+                    out.write(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         export.audit_row.refresh_from_db()
-        if options["output"] != "-":
-            self.stdout.write(f"Exported {export.audit_row.row_count} fans to {options['output']}.")
+        self.stdout.write(f"Exported {export.audit_row.row_count} fans to {target}.")
