@@ -1,23 +1,13 @@
-"""Fixtures for the audience tests: a few fans with varied profiles, and the PostgreSQL-only skip."""
+"""Fixtures for the audience tests: a few fans with varied profiles."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from tests.factories import create_fan
-
-
-def pytest_collection_modifyitems(config, items):
-    # Until the lead's harness lands: postgres_only tests skip on SQLite.
-    if connection.vendor != "postgresql":
-        skip = pytest.mark.skip(reason="needs PostgreSQL (COPY)")
-        for item in items:
-            if "postgres_only" in item.keywords and "tests/messaging" in str(item.fspath).replace("\\", "/"):
-                item.add_marker(skip)
 
 
 def years_ago(years: int, days: int = 0) -> dt.date:
