@@ -158,12 +158,12 @@ class Fan(models.Model):
             # The send query (active fans of a talent) and most segment filters start here.
             models.Index(fields=["talent", "status"], name="fan_talent_status"),
             models.Index(fields=["talent", "country", "region"], name="fan_talent_geo"),
-            models.Index(fields=["talent", "postal_code"], name="fan_talent_postal"),
             models.Index(fields=["talent", "time_zone"], name="fan_talent_tz"),
             models.Index(fields=["talent", "joined_at"], name="fan_talent_joined"),
             models.Index(fields=["talent", "birth_date"], name="fan_talent_birth"),
             # Audience segments (messaging/segments.py): postal-code prefix is LIKE 'abc%', which a
-            # plain btree under a non-C collation cannot serve; the pattern opclass can. City and
+            # plain btree under a non-C collation cannot serve; the pattern opclass can, and it
+            # serves equality too, so it replaces the plain (talent, postal_code) index. City and
             # engagement rules go without an index on purpose: a parallel scan counts a million fans
             # well under a second, and every index costs the million-row import seconds.
             models.Index(

@@ -10,6 +10,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RemoveIndex(
+            model_name='fan',
+            name='fan_talent_postal',
+        ),
         migrations.AddIndex(
             model_name='fan',
             index=models.Index(fields=['talent', 'postal_code'], name='fan_talent_postal_prefix', opclasses=['', 'varchar_pattern_ops']),

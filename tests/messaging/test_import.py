@@ -241,3 +241,22 @@ def test_import_fans_command(personas, tmp_path):
         stdout=out,
     )
     assert errors.read_text().startswith("line,reason\n2,")
+
+
+@pytest.mark.postgres_only
+def test_concurrent_signup_falls_back_to_the_upsert(personas):
+    """A number that appears between the snapshot and the insert: the split form fails, the upsert form lands it."""
+    existing = create_fan(personas.talent, "+14155550301", first_name="Early", status="pending")
+    real_split = audience_io._split_sql
+
+    def racing_split(*args, **kwargs):
+        sql, params = real_split(*args, **kwargs)
+        # Simulate the race: the insert no longer sees the fan that "just signed up".
+        return sql.replace("WHERE NOT EXISTS", "WHERE true OR NOT EXISTS"), params
+
+    with mock.patch.object(audience_io, "_split_sql", side_effect=racing_split):
+        batch = _import(personas, GOOD)
+    assert batch.status == "completed" and (batch.created_count, batch.updated_count) == (2, 1)
+    existing.refresh_from_db()
+    assert existing.first_name == "Ann" and existing.status == "active"
+    assert ConsentRecord.objects.filter(fan=existing, evidence=batch.evidence).count() == 1
