@@ -73,6 +73,9 @@ def main() -> None:
         contact_list_add_fans(contact_list=vip, fans=Fan.objects.filter(id__in=first))
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE messaging_contactlistmember")
+    # A prefix that exists in the generated data (its postal codes vary by country).
+    sample = Fan.objects.filter(talent=talent).exclude(postal_code="").values_list("postal_code", flat=True)[:1]
+    CASES["postal_prefix"]["value"] = (sample[0] if sample else "1")[:3]
     for name, definition in CASES.items():
         if definition is None:
             segment = Segment.objects.get(talent=talent, is_builtin=True)
