@@ -74,11 +74,11 @@ class _SegmentBuilderBase(forms.ModelForm):
         self.definition = None
         self.editable_rules = True
         definition = self.instance.definition if self.instance.pk else None
-        if definition and not self.is_bound:
+        if definition:
             rows = _rows_from_definition(definition, self.instance.talent_id)
             if rows is None:
                 self.editable_rules = False  # nested groups (made through the API): shown, kept as they are
-            else:
+            elif not self.is_bound:
                 match, conditions = rows
                 self.initial["match"] = match
                 for i, (negate, field, op, value) in enumerate(conditions[:BUILDER_ROWS]):
@@ -256,7 +256,10 @@ class SegmentAdmin(TalentScopedAdmin):
             return "Choose conditions below."
         if obj.is_builtin:
             return "Built-in: all active fans of the talent. It cannot be changed or deleted."
-        return describe(obj.definition or {"all": []})
+        text = describe(obj.definition or {"all": []})
+        if _rows_from_definition(obj.definition or {"all": []}, obj.talent_id) is None:
+            text += " (nested groups made through the API: conditions chosen below replace them)"
+        return text
 
     @admin.display(description="Export")
     def export_link(self, obj):

@@ -232,3 +232,20 @@ def test_builtin_segment_page_shows_count_read_only(client, personas, crowd):
     assert response.status_code == 200
     assert response.context["preview"]["count"] == Fan.objects.filter(talent=personas.talent, status="active").count()
     assert b"cannot be changed or deleted" in response.content
+
+
+def test_nested_definition_is_kept_when_only_the_name_changes(client, personas, crowd):
+    nested = {
+        "any": [
+            {"all": [{"field": "region", "op": "in", "value": ["CA"]}]},
+            {"field": "country", "op": "in", "value": ["CA"]},
+        ]
+    }
+    seg = Segment.objects.create(talent=personas.talent, name="Nested", definition=nested)
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_segment_change", args=[seg.pk])
+    assert b"nested groups" in client.get(url).content
+    response = client.post(url, {"name": "Nested 2", "description": "", "match": "all"})
+    assert response.status_code == 302
+    seg.refresh_from_db()
+    assert seg.name == "Nested 2" and seg.definition == nested
