@@ -211,7 +211,8 @@ REST_FRAMEWORK = {
 }
 
 # --- Audience: imports and exports (messaging/services/audience_io.py) ------------------------
-# An upload bigger than this is refused before a byte is parsed (the admin, the API and the command).
+# A file bigger than this is refused before it is parsed (admin, API, command). The upload itself is
+# still received: cap the request body at the proxy too (e.g. nginx client_max_body_size).
 AUDIENCE_IMPORT_MAX_BYTES = env.get_int("AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 AUDIENCE_IMPORT_MAX_ROWS = env.get_int("AUDIENCE_IMPORT_MAX_ROWS", 2_000_000, minimum=1)
 
