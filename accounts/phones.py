@@ -145,6 +145,11 @@ _US_ZIP_FIRST_DIGIT = {
 }  # fmt: skip
 
 
+# Countries sharing a calling code with others (so the code alone names several zones) but
+# living in one zone themselves.
+_SINGLE_ZONE = {"GB": "Europe/London", "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "IT": "Europe/Rome"}
+
+
 def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "", phone: str = "") -> str:
     """Best guess of a fan's IANA time zone; "" when nothing points anywhere.
 
@@ -165,11 +170,13 @@ def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "
     if country == "US" and postal[:1].isdigit():
         return _US_ZIP_FIRST_DIGIT[postal[0]]
     if country:
-        example = phonenumbers.example_number(country)
-        if example is not None:
-            zones = pn_timezone.time_zones_for_number(example)
-            if len(zones) == 1 and zones[0] in zoneinfo.available_timezones():
-                return zones[0]
+        zone = _SINGLE_ZONE.get(country)
+        calling_code = phonenumbers.country_code_for_region(country)
+        zones = pn_timezone.TIMEZONE_DATA.get(str(calling_code), ()) if calling_code else ()
+        if zone is None and len(zones) == 1:
+            zone = zones[0]
+        if zone and zone in zoneinfo.available_timezones():
+            return zone
     if phone:
         try:
             zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))

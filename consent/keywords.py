@@ -69,6 +69,7 @@ _LEADING = re.compile(r"^[\s\"'`(\[]+")
 def normalise(body: str) -> str:
     text = (body or "").strip().lower()
     text = text.replace("\u2019", "'")  # curly apostrophe from phone keyboards
+    text = re.sub(r"[,;:!.?]+(?=\s)", " ", text)  # "stop, thanks" reads as "stop thanks"
     text = _TRAILING.sub("", _LEADING.sub("", text))
     return re.sub(r"\s+", " ", text)
 
