@@ -323,3 +323,19 @@ def test_message_sid_is_unique_even_across_talents(client, personas):
     text_in(client, personas.talent, "hi", STRANGER, MessageSid=sid, SmsMessageSid=sid, SmsSid=sid)
     text_in(client, personas.other_talent, "hi", STRANGER, MessageSid=sid, SmsMessageSid=sid, SmsSid=sid)
     assert InboundMessage.objects.count() == 1
+
+
+def test_signature_covers_the_query_string(client, personas):
+    path = INBOUND_PATH + "?source=twilio"
+    payload = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
+    assert post_inbound(client, payload, path=path, signature=sign(payload, path)).status_code == 200
+    other = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
+    assert post_inbound(client, other, path=path, signature=sign(other, INBOUND_PATH)).status_code == 403
+
+
+def test_signature_is_checked_against_the_public_url_not_the_host_header(client, personas):
+    payload = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
+    signed_for_internal_host = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+        "http://testserver" + INBOUND_PATH, payload
+    )
+    assert post_inbound(client, payload, signature=signed_for_internal_host).status_code == 403
