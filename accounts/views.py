@@ -279,15 +279,22 @@ def _me_denied(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/me_denied.html", status=403)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def me(request: HttpRequest) -> HttpResponse:
-    token = request.GET.get("t")
-    if token:
+    """GET ?t= shows a button; POST t uses the link up and opens the page.
+
+    Opening takes a POST because phones and chat apps fetch links for previews: a GET that
+    consumed the one-time link would hand it to the preview bot, not the fan.
+    """
+    token = request.POST.get("t") if request.method == "POST" else request.GET.get("t")
+    if token is not None:
         if not hit("me-ip", client_ip(request), settings.RATELIMIT_SELF_SERVICE_PER_IP):
             return _too_many(request)
         fan = self_service_tokens.check_token(token)
         if fan is None:
             return render(request, "accounts/link_invalid.html", {"talent": None}, status=400)
+        if request.method == "GET":
+            return render(request, "accounts/me_open.html", {"talent": fan.talent, "token": token})
         # The link is used up: rotate the nonce so it cannot be opened again, and carry the
         # fan in a short session instead (a new session key: no fixation).
         with transaction.atomic():
@@ -298,6 +305,8 @@ def me(request: HttpRequest) -> HttpResponse:
         request.session[ME_KEY] = fan.pk
         request.session[ME_UNTIL_KEY] = time.time() + settings.SELF_SERVICE_SESSION_AGE
         return redirect("accounts:me")
+    if request.method == "POST":
+        return HttpResponse("Missing link token.", status=400, content_type="text/plain")
     fan = _me_fan(request)
     if fan is None:
         return _me_denied(request)

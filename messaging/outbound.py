@@ -122,3 +122,29 @@ def _finish(message: OutboundMessage, status: str, *, error: SmsError | None = N
         ]
     )
     return status
+
+
+def priority_messages_reconcile(*, stale_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str, int]:
+    """Periodic sweeper for what a crash left between commit and send.
+
+    A pending row older than `stale_after` lost its task (process died after commit, before the
+    enqueue; or a Redis broker dropped it): enqueue it again; the claim makes a duplicate task
+    harmless. A claimed row whose lease ran out may or may not have reached the provider:
+    marked uncertain for a human, never resent blindly (a duplicate SMS is the worse failure).
+    """
+    now = timezone.now()
+    one_to_one = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
+    stale = list(
+        OutboundMessage.objects.filter(
+            campaign__isnull=True,
+            kind__in=one_to_one,
+            status=OutboundMessage.Status.PENDING,
+            created_at__lt=now - stale_after,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for message_id in stale:
+        priority_message_enqueue(message_id=message_id)
+    expired = OutboundMessage.objects.filter(
+        campaign__isnull=True, kind__in=one_to_one, status=OutboundMessage.Status.CLAIMED, lease_until__lt=now
+    ).update(status=OutboundMessage.Status.UNCERTAIN, lease_until=None, updated_at=now)
+    return {"requeued": len(stale), "uncertain": expired}

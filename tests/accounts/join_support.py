@@ -116,3 +116,16 @@ def signup_data(terms: TermsDocument, privacy: TermsDocument, **overrides) -> di
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def open_data_link(client, link: str):
+    """Open a /me/?t= link like a fan: the GET shows a button (link previews stop there), the
+    POST uses the link up. Returns the /me/ page."""
+    from urllib.parse import parse_qs, urlsplit
+
+    token = parse_qs(urlsplit(link).query)["t"][0]
+    landing = client.get(link)
+    assert landing.status_code == 200, landing.status_code
+    opened = client.post("/me/", {"t": token})
+    assert opened.status_code == 302 and opened["Location"] == "/me/", opened.status_code
+    return client.get("/me/")

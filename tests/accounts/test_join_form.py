@@ -14,7 +14,15 @@ from accounts.tokens import join_tokens
 from consent.models import ConsentRecord
 from consent.services import terms_publish
 from messaging.models import OutboundMessage
-from tests.accounts.join_support import committing, join_url, link_in, publish_documents, signup_data, text_in
+from tests.accounts.join_support import (
+    committing,
+    join_url,
+    link_in,
+    open_data_link,
+    publish_documents,
+    signup_data,
+    text_in,
+)
 from tests.factories import create_fan, create_talent
 
 pytestmark = pytest.mark.django_db
@@ -246,7 +254,7 @@ def test_html_in_names_is_escaped_everywhere(client, personas, docs):
     assert fan.first_name == evil  # stored as typed ...
     done = client.get(f"/join/{personas.talent.slug}/done/").content.decode()
     assert evil not in done and "&lt;script&gt;" in done  # ... and escaped when shown
-    me = client.get(re.search(r'href="(/me/\?t=[^"]+)"', done).group(1).replace("&amp;", "&"), follow=True)
+    me = open_data_link(client, re.search(r'href="(/me/\?t=[^"]+)"', done).group(1))
     assert evil not in me.content.decode() and "&lt;script&gt;" in me.content.decode()
     personas.superuser  # noqa: B018
     client.force_login(personas.superuser)

@@ -12,7 +12,7 @@ from accounts.tokens import self_service_tokens
 from consent.models import ConsentRecord
 from consent.services import phone_hash, phone_is_erased
 from messaging.models import InboundMessage, OutboundMessage
-from tests.accounts.join_support import committing, link_in, publish_documents, signup_data, text_in
+from tests.accounts.join_support import committing, link_in, open_data_link, publish_documents, signup_data, text_in
 from tests.factories import create_fan
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +31,7 @@ def member(client, personas, sms_outbox):
 
 
 def _open(client, fan):
-    response = client.get("/me/?t=" + self_service_tokens.make_token(fan=fan))
-    assert response.status_code == 302 and response["Location"] == "/me/"
-    return client.get("/me/")
+    return open_data_link(client, "/me/?t=" + self_service_tokens.make_token(fan=fan))
 
 
 def test_mydata_keyword_texts_a_link_that_opens_everything(client, personas, member, sms_outbox):
@@ -41,8 +39,7 @@ def test_mydata_keyword_texts_a_link_that_opens_everything(client, personas, mem
     assert len(sms_outbox) == 1
     link = link_in(sms_outbox[0].body)
     assert link.startswith("/me/?t=")
-    assert client.get(link).status_code == 302
-    page = client.get("/me/").content.decode()
+    page = open_data_link(client, link).content.decode()
     for shown in [
         "Rosa",
         "Diaz",
@@ -59,10 +56,14 @@ def test_mydata_keyword_texts_a_link_that_opens_everything(client, personas, mem
 
 def test_the_link_works_once(client, personas, member):
     token = self_service_tokens.make_token(fan=member)
-    assert client.get("/me/?t=" + token).status_code == 302
-    client.logout()
+    # A link preview (or the fan's first look) fetches it: nothing is used up yet.
+    assert client.get("/me/?t=" + token).status_code == 200
+    assert client.get("/me/?t=" + token).status_code == 200
+    assert client.get("/me/").status_code == 403
+    assert client.post("/me/", {"t": token}).status_code == 302
     client.cookies.clear()
     assert client.get("/me/?t=" + token).status_code == 400
+    assert client.post("/me/", {"t": token}).status_code == 400
     assert client.get("/me/").status_code == 403
 
 
@@ -72,7 +73,9 @@ def test_expired_and_tampered_links_are_refused(client, personas, member):
     theirs = self_service_tokens.make_token(fan=other)
     forged = f"{theirs.split('-')[0]}-{old.split('-')[1]}-{old.split('-')[2]}"
     for bad in [old, forged, "nonsense", ""]:
-        assert client.get("/me/?t=" + bad).status_code in (400, 403), bad
+        assert client.get("/me/?t=" + bad).status_code == 400, bad
+        assert client.post("/me/", {"t": bad}).status_code == 400, bad
+    assert client.post("/me/", {}).status_code == 400
     assert client.get("/me/").status_code == 403
 
 

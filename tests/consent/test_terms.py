@@ -12,7 +12,7 @@ from consent.models import ConsentRecord, TermsDocument
 from consent.services import Evidence, fan_sharing_set, terms_current, terms_publish
 from messaging.models import OutboundMessage
 from messaging.reconsent import reconsent_send_batch
-from tests.accounts.join_support import link_in
+from tests.accounts.join_support import link_in, open_data_link
 from tests.factories import create_fan
 
 pytestmark = pytest.mark.django_db
@@ -51,9 +51,7 @@ def test_a_material_change_pauses_sharing_until_the_fan_agrees_again(client, per
     assert reconsent_send_batch(fan_ids) == 1
     assert reconsent_send_batch(fan_ids) == 0
     assert len(sms_outbox) == 1 and "agree again" in sms_outbox[0].body
-    link = link_in(sms_outbox[0].body)
-    assert client.get(link).status_code == 302
-    page = client.get("/me/")
+    page = open_data_link(client, link_in(sms_outbox[0].body))
     assert b"Nothing is shared until you agree again" in page.content
     client.post("/me/consent/", {"purpose": "partner_sharing", "action": "grant"})
     sharer.refresh_from_db()

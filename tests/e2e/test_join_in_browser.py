@@ -87,6 +87,7 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
 
     # 6. The done page's link opens the fan's own data.
     page.click("text=See, download, correct or delete your data")
+    page.click("#open-my-data")
     page.wait_for_url("**/me/")
     assert page.get_by_text("Everything Nova Ray Fan Club holds about you").is_visible()
     assert page.get_by_text("Hi Nova!").is_visible()

@@ -74,3 +74,30 @@ def test_a_team_reply_to_a_fan_who_opted_out_meanwhile_is_suppressed(personas, s
     personas.fan.save()
     assert priority_message_send(message.pk) == "suppressed"
     assert sms_outbox == []
+
+
+def test_the_sweeper_requeues_lost_rows_and_never_resends_claimed_ones(personas, sms_outbox):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from messaging.outbound import priority_messages_reconcile
+
+    old = timezone.now() - dt.timedelta(minutes=10)
+    lost = OutboundMessage.objects.create(
+        talent=personas.talent, fan=personas.fan, kind="system", to_number="+14155552671", body="lost"
+    )
+    OutboundMessage.objects.create(
+        talent=personas.talent, fan=personas.fan, kind="system", to_number="+14155552671", body="fresh"
+    )
+    stuck = OutboundMessage.objects.create(
+        talent=personas.talent, kind="system", to_number="+14155552671", body="stuck", status="claimed", lease_until=old
+    )
+    blast = OutboundMessage.objects.create(
+        talent=personas.talent, kind="campaign", to_number="+14155552671", body="blast"
+    )
+    OutboundMessage.objects.filter(pk__in=[lost.pk, stuck.pk, blast.pk]).update(created_at=old)
+    assert priority_messages_reconcile() == {"requeued": 1, "uncertain": 1}
+    assert [m.body for m in sms_outbox] == ["lost"]
+    statuses = dict(OutboundMessage.objects.values_list("body", "status"))
+    assert statuses == {"lost": "queued", "fresh": "pending", "stuck": "uncertain", "blast": "pending"}
