@@ -65,7 +65,12 @@ class ProfileFields(forms.Form):
             )
             or talent.default_time_zone
         )
-        self.fields["time_zone"].choices = [("", f"Automatic from my address (now: {guess})")] + [
+        self.fields[
+            "time_zone"
+        ].help_text = (
+            f"Our best guess so far: {guess}. Leave it on Automatic to guess from your address, or pick yours."
+        )
+        self.fields["time_zone"].choices = [("", "Automatic (from my address)")] + [
             (z, z) for z in phones.time_zone_choices()
         ]
 
