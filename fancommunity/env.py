@@ -89,8 +89,10 @@ def get_database(name: str, default: str) -> dict:
     raw = os.environ.get(name) or default
     try:
         config = dj_database_url.parse(raw, conn_max_age=0)
-    except Exception as exc:  # dj-database-url raises several types for bad input
-        raise ImproperlyConfigured(f"{name}: cannot parse {_redact(raw)!r} ({exc})") from None
+    except Exception:  # dj-database-url raises several types for bad input
+        raise ImproperlyConfigured(
+            f"{name}: cannot parse {_redact(raw)!r}; expected postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+        ) from None
     engine = config.get("ENGINE", "")
     if engine not in {"django.db.backends.sqlite3", "django.db.backends.postgresql"}:
         raise ImproperlyConfigured(f"{name}: only sqlite:// and postgres:// URLs are supported, got {_redact(raw)!r}")

@@ -162,6 +162,14 @@ if not DEBUG and not TWILIO_VALIDATE_WEBHOOKS:
     raise ImproperlyConfigured("TWILIO_VALIDATE_WEBHOOKS: may not be off when DEBUG is off")
 # Price of one SMS segment in USD, for cost estimates in the console.
 SMS_SEGMENT_PRICE = env.get_float("SMS_SEGMENT_PRICE", 0.0079)
+# --- Twilio HTTP client (messaging/backends/twilio.py) ---
+# Seconds before a Twilio request is abandoned; a send that times out after leaving is "uncertain"
+# and reconciled by listing the provider's messages, never blindly resent.
+TWILIO_HTTP_TIMEOUT = env.get_float("TWILIO_HTTP_TIMEOUT", 15.0)
+if TWILIO_HTTP_TIMEOUT <= 0:
+    raise ImproperlyConfigured(f"TWILIO_HTTP_TIMEOUT: must be positive, got {TWILIO_HTTP_TIMEOUT}")
+# Open connections per event loop of the async client (the campaign sender's concurrency cap).
+TWILIO_HTTP_MAX_CONNECTIONS = env.get_int("TWILIO_HTTP_MAX_CONNECTIONS", 100, minimum=1)
 
 # --- Task queue (django-q2) -------------------------------------------------------------------
 REDIS_URL = env.get_redis_url("REDIS_URL")
@@ -180,6 +188,9 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": 1,
     "sync": env.get_bool("Q_SYNC", False),  # tests run tasks inline
+    # The priority lane: replies and compliance texts go to their own queue, served by a cluster
+    # started with Q_CLUSTER_NAME=priority, so a running blast can never delay a STOP confirmation.
+    "ALT_CLUSTERS": {"priority": {"workers": 1, "queue_limit": 10}},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -246,3 +257,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
+# halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
+LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}

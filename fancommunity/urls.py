@@ -8,6 +8,7 @@ from fancommunity import views
 admin.site.site_header = "fancommunity console"
 admin.site.site_title = "fancommunity"
 admin.site.index_title = "Talent-team console"
+admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>/
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

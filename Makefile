@@ -1,0 +1,74 @@
+# fancommunity: two commands. `make run` starts the embedded stack, `make test` checks everything.
+# Everything runs from .venv, created on first use from pinned requirements.
+
+SHELL := /bin/bash
+# The first Python 3.11+ on PATH (python3, then python3.13 ... python3.11).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint check test-sqlite test-postgres bench demo-reset clean help
+
+help:
+	@echo "make run    - start web + task workers on SQLite with demo data"
+	@echo "make test   - lint, checks, the suite on SQLite and on a throwaway PostgreSQL, browser tests"
+	@echo "make bench  - benchmarks on a throwaway PostgreSQL; figures to BENCHMARKS.md"
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-runtime: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-runtime
+
+# Web server + task cluster + priority cluster in one process group: Ctrl-C stops them all.
+run: $(VENV)/.installed-runtime
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  fancommunity is starting (SQLite, django-q2 ORM broker, console SMS backend)"
+	@echo "  Console:  http://$(HOST):$(PORT)/admin/   login: owner / fancommunity-demo"
+	@echo "  Join:     http://$(HOST):$(PORT)/join/demo/"
+	@echo "  Ctrl-C stops the web server and the task workers."
+	@echo ""
+	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py qcluster & \
+	Q_CLUSTER_NAME=priority $(PY) manage.py qcluster & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: $(VENV)/.installed-dev
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -m "not e2e"
+
+# The full suite again on a private PostgreSQL server that tests/pgtemp.py starts and removes.
+test-postgres: $(VENV)/.installed-dev
+	$(PY) -m tests.pgtemp -- $(PY) -m pytest -q
+
+test: lint check test-sqlite test-postgres
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m tests.pgtemp --durable -- $(PY) -m bench.run
+
+demo-reset:
+	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+
+clean: demo-reset
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles test.sqlite3*

@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmarks: Django set-up, timing, one JSON line per figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fancommunity.settings")
+    os.environ.setdefault("SMS_BACKEND", "console")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("benchmarks run on PostgreSQL: run `make bench` (or set DATABASE_URL)")
+
+
+def emit(
+    bench: str, figure: str, value: float, unit: str, *, target: str = "", ok: bool | None = None, **extra
+) -> None:
+    """One figure, as one JSON line on stdout (collected by bench/run.py)."""
+    line = {"bench": bench, "figure": figure, "value": round(value, 4), "unit": unit, "target": target, "ok": ok}
+    line.update(extra)
+    print(json.dumps(line), flush=True)
+
+
+@contextmanager
+def timed():
+    """with timed() as t: ...; t() is the elapsed seconds."""
+    start = time.perf_counter()
+    elapsed = [0.0]
+    yield lambda: elapsed[0] if elapsed[0] else time.perf_counter() - start
+    elapsed[0] = time.perf_counter() - start
+
+
+def ensure_talent(slug: str = "bench", **fields):
+    from accounts.models import Talent
+
+    talent, _ = Talent.objects.get_or_create(
+        slug=slug,
+        defaults={
+            "display_name": slug.title(),
+            "program_name": f"{slug.title()} Club",
+            "sender_number": "+15005550006",
+            "segments_per_second": 10000,
+            **fields,
+        },
+    )
+    return talent
+
+
+def ensure_fans(slug: str, count: int) -> None:
+    """Top the talent up to `count` synthetic fans (generate_fans: COPY on PostgreSQL)."""
+    from django.core.management import call_command
+
+    from accounts.models import Fan
+
+    talent = ensure_talent(slug)
+    have = Fan.objects.filter(talent=talent).count()
+    if have < count:
+        call_command("generate_fans", talent=slug, count=count - have)

@@ -1,0 +1,59 @@
+"""The console's front page shows each of the user's talents at a glance, and only theirs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Fan
+from messaging.models import InboundMessage, OutboundMessage
+from tests.factories import create_fan
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_figures_for_own_talent_only(client, personas):
+    now = timezone.now()
+    create_fan(personas.talent, status=Fan.Status.OPTED_OUT, opted_out_at=now)
+    inbound = InboundMessage.objects.create(
+        talent=personas.talent,
+        fan=personas.fan,
+        message_sid="SM" + "a" * 32,
+        from_number=str(personas.fan.phone),
+        to_number=str(personas.talent.sender_number),
+        body="when is the next show?",
+        needs_reply=True,
+    )
+    InboundMessage.objects.create(
+        talent=personas.talent,
+        fan=personas.fan,
+        message_sid="SM" + "b" * 32,
+        from_number=str(personas.fan.phone),
+        to_number=str(personas.talent.sender_number),
+        body="thanks!",
+        answered_at=now + dt.timedelta(minutes=12),
+    )
+    InboundMessage.objects.filter(pk=inbound.pk).update(received_at=now)
+    for status in ("delivered", "delivered", "delivered", "failed"):
+        OutboundMessage.objects.create(talent=personas.talent, fan=personas.fan, to_number="+1", status=status)
+    client.force_login(personas.manager)
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    (card,) = response.context["cards"]
+    assert card.talent == personas.talent
+    assert card.active == 1
+    assert card.opted_out_recently == 1
+    assert card.inbox_waiting == 1
+    assert card.replies_recently == 2
+    assert card.delivery_rate == 75.0
+    html = response.content.decode()
+    assert "Nova Ray" in html and "Rival Act" not in html
+
+
+def test_superuser_sees_every_talent(client, personas):
+    client.force_login(personas.superuser)
+    response = client.get("/admin/")
+    names = {card.talent.slug for card in response.context["cards"]}
+    assert {"nova", "rival"} <= names

@@ -1,0 +1,97 @@
+"""Every knob comes from the environment; a bad value is one clear line naming it and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "k" * 30 + "-production-secret-" + "z" * 20
+
+# The production environment the README documents (plus a throwaway database).
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": GOOD_SECRET,
+    "ALLOWED_HOSTS": "fans.example.com",
+    "PUBLIC_BASE_URL": "https://fans.example.com",
+    "SMS_BACKEND": "twilio",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "real-token",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "SMS_BACKEND",
+            "REDIS_URL",
+            "DATABASE_URL",
+            "Q_SYNC",
+            "DJANGO_SETTINGS_MODULE",
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "PUBLIC_BASE_URL",
+        }
+    }
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "garbage"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://u:secretpw@h/db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://u@h:notaport/db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://u@h:5432/"}, "DATABASE_URL"),
+        ({"SMS_BACKEND": "carrier-pigeon"}, "SMS_BACKEND"),
+        ({"SMS_BACKEND": "no.such.Backend"}, "SMS_BACKEND"),
+        ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://localhost:port/0"}, "REDIS_URL"),
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": GOOD_SECRET}, "ALLOWED_HOSTS"),
+        ({**PRODUCTION, "TWILIO_AUTH_TOKEN": ""}, "TWILIO_ACCOUNT_SID"),
+        ({"Q_TIMEOUT": "600", "Q_RETRY": "600"}, "Q_RETRY"),
+        ({"PUBLIC_BASE_URL": "fans.example.com"}, "PUBLIC_BASE_URL"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_variable(env, variable):
+    result = manage("check", **env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Configuration error: {variable}:"), lines[0]
+    assert "secretpw" not in lines[0]  # passwords in URLs are never printed
+
+
+def test_secret_key_may_come_from_a_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(GOOD_SECRET + "\n")
+    result = manage("check", DEBUG="false", SECRET_KEY_FILE=str(secret), ALLOWED_HOSTS="fans.example.com")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_defaults_need_no_environment():
+    result = manage("check")
+    assert result.returncode == 0, result.stderr
