@@ -50,7 +50,8 @@ def help_reply(talent: Talent) -> str:
 
 
 def join_link(talent: Talent, url: str) -> str:
-    return f"{talent.program_name}: Thanks for your text! Join {talent.display_name}'s community here: {url} Reply STOP to opt out."
+    # Short on purpose: with the link it should fit one 160-character segment.
+    return f"{talent.program_name}: Thanks for texting! Join here: {url} Reply STOP to opt out."
 
 
 def data_link(talent: Talent, url: str) -> str:

@@ -339,3 +339,22 @@ def test_signature_is_checked_against_the_public_url_not_the_host_header(client,
         "http://testserver" + INBOUND_PATH, payload
     )
     assert post_inbound(client, payload, signature=signed_for_internal_host).status_code == 403
+
+
+def test_compliance_texts_are_gsm7_and_the_link_fits_one_segment(client, personas, sms_outbox):
+    from consent import texts
+    from messaging.sandbox.segments import count_segments, is_gsm7
+
+    text_in(client, personas.talent, "hi", STRANGER)
+    assert count_segments(sms_outbox[0].body) == 1, len(sms_outbox[0].body)
+    talent = personas.talent
+    for body in [
+        texts.signup_confirmation(talent),
+        texts.opt_out_confirmation(talent),
+        texts.opt_in_confirmation(talent),
+        texts.help_reply(talent),
+        texts.phone_code(talent, "123456"),
+        texts.data_link(talent, "https://fans.example.com/me/?t=abc"),
+        texts.sharing_reconsent(talent, "https://fans.example.com/me/?t=abc"),
+    ]:
+        assert is_gsm7(body), body
