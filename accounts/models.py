@@ -58,6 +58,7 @@ class Talent(models.Model):
     data_keyword = models.CharField(
         max_length=20,
         default="MYDATA",
+        db_default="MYDATA",
         validators=[RegexValidator(r"^[A-Za-z0-9]{2,20}$", "One word of letters and digits, e.g. MYDATA.")],
         help_text="A fan texting this word gets a link to see, download, correct or delete their data.",
     )
@@ -160,7 +161,8 @@ class Fan(models.Model):
     sharing_reconsent_requested_at = models.DateTimeField(null=True, blank=True)
     # Part of every signed link's HMAC (accounts/tokens.py): rotating it kills all outstanding
     # links, so a used signup or self-service link cannot be replayed.
-    link_nonce = models.CharField(max_length=32, blank=True, editable=False)
+    # db_default too: bulk loaders (COPY in generate_fans, imports) skip Django's defaults.
+    link_nonce = models.CharField(max_length=32, blank=True, editable=False, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -95,7 +95,7 @@ class InboundMessage(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    action = models.CharField(max_length=24, choices=Action.choices, blank=True, default="")
+    action = models.CharField(max_length=24, choices=Action.choices, blank=True, default="", db_default="")
     # The inbox: a reply that is not a keyword waits here until a team member answers or archives it.
     needs_reply = models.BooleanField(default=False)
     answered_at = models.DateTimeField(null=True, blank=True)
