@@ -61,23 +61,11 @@ def _evidence(request: HttpRequest, *, method: str, note: str = "") -> Evidence:
     )
 
 
-def _documents(talent: Talent, form: JoinForm | None = None) -> tuple[TermsDocument | None, TermsDocument | None]:
-    """The documents the fan saw: the versions posted back by the form, else the current ones."""
-    current = terms_for_signup(talent=talent)
-    if form is None or not form.is_bound:
-        return current
-    found = []
-    for kind, name, fallback in (("terms", "terms_version", current[0]), ("privacy", "privacy_version", current[1])):
-        try:
-            version = int(form.data.get(name, ""))
-        except ValueError:
-            found.append(None)
-            continue
-        owner = fallback.talent if fallback is not None else None
-        found.append(
-            TermsDocument.objects.filter(talent=owner, kind=kind, version=version, published_at__isnull=False).first()
-        )
-    return found[0], found[1]
+def _shown_versions_are_current(form: JoinForm, terms: TermsDocument, privacy: TermsDocument) -> bool:
+    """Did the fan read the current versions? The page posts back the versions it showed."""
+    return (
+        form.cleaned_data["terms_version"] == terms.version and form.cleaned_data["privacy_version"] == privacy.version
+    )
 
 
 def _signup(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy, note: str) -> Fan:
@@ -119,10 +107,14 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
             return _too_many(request, talent)
         form = JoinForm(request.POST, talent=talent, phone=phone)
         if form.is_valid():
-            shown_terms, shown_privacy = _documents(talent, form)
-            if shown_terms is None or shown_privacy is None:
-                form.add_error(None, "The terms changed while you were reading; please review them and submit again.")
+            if not _shown_versions_are_current(form, terms, privacy):
+                # A new version was published while the fan read the page: consent must point at
+                # what they saw, so show the new version and ask again (nothing is stored).
+                form.add_error(
+                    None, "The terms were updated while you were reading. Please review them and submit again."
+                )
             else:
+                shown_terms, shown_privacy = terms, privacy
                 target = phone or form.cleaned_data["phone"]
                 if not hit("signup-phone", f"{talent.pk}:{target}", settings.RATELIMIT_SIGNUP_PER_PHONE):
                     return _too_many(request, talent)
@@ -161,8 +153,6 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         initial = {"country": phones.country_of(phone) if phone else _default_country(talent)}
         form = JoinForm(talent=talent, phone=phone, initial=initial)
         status = 200
-    form.fields["terms_version"].initial = terms.version
-    form.fields["privacy_version"].initial = privacy.version
     context = {
         "talent": talent,
         "form": form,

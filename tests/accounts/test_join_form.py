@@ -285,15 +285,24 @@ def test_platform_wide_documents_are_used_when_the_talent_has_none(client, perso
     assert record.terms == terms and record.terms.talent is None
 
 
-def test_consent_points_at_the_version_shown_even_if_a_new_one_is_published_meanwhile(client, personas, docs):
+def test_a_version_published_while_the_fan_reads_is_shown_before_consent(client, personas, docs):
     terms_v1, privacy_v1 = docs
     page = client.get(_link(personas.talent))
     assert b'name="terms_version" value="1"' in page.content
-    terms_publish(talent=personas.talent, kind="terms", title="Terms v2", summary="s", body="b")
-    _post(client, _link(personas.talent), signup_data(terms_v1, privacy_v1))
+    terms_v2, _ = terms_publish(
+        talent=personas.talent, kind="terms", title="Terms v2", summary="New partners.", body="b"
+    )
+    link = _link(personas.talent)
+    again = _post(client, link, signup_data(terms_v1, privacy_v1))
+    assert again.status_code == 400
+    assert b"terms were updated while you were reading" in again.content
+    assert b"New partners." in again.content and b'name="terms_version" value="2"' in again.content
+    _nothing_stored()
+    assert _post(client, link, signup_data(terms_v2, privacy_v1)).status_code == 302
     record = ConsentRecord.objects.get(purpose="messaging")
-    assert record.terms == terms_v1
-    assert client.get(_link(personas.talent, "+14155552672")).context["terms"].version == 2
+    assert record.terms == terms_v2 and record.privacy == privacy_v1
+    # The old version stays readable at its own address.
+    assert client.get(f"/terms/{personas.talent.slug}/terms/v1/").status_code == 200
 
 
 def test_time_zone_is_guessed_from_region_and_postal_code_and_editable(client, personas, docs):
