@@ -319,6 +319,11 @@ def _profile_initial(fan: Fan) -> dict:
 
 def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 200, notice: str = "") -> HttpResponse:
     data = fan_data_export(fan=fan)
+    # Display-only extras (the download keeps the plain ISO values).
+    for row in data["consents"] + data["messages"]:
+        row["when"] = row["at"][:16].replace("T", " ") + " UTC"
+    for row in data["consents"]:
+        row["how"] = ConsentRecord.Method(row["method"]).label
     context = {"fan": fan, "talent": fan.talent, "form": form, "data": data, "notice": notice}
     return render(request, "accounts/me.html", context, status=status)
 

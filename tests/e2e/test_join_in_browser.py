@@ -91,3 +91,4 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
     page.wait_for_url("**/me/")
     assert page.get_by_text("Everything Nova Ray Fan Club holds about you").is_visible()
     assert page.get_by_text("Hi Nova!").is_visible()
+    assert page.evaluate(no_sideways_scroll)
