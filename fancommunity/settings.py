@@ -204,13 +204,11 @@ if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
 # queue, served by its own process (`Q_CLUSTER_NAME=priority python manage.py qcluster`), so a
 # blast filling the main queue cannot delay a STOP confirmation or a signup link.
 Q_PRIORITY_CLUSTER = env.get_str("Q_PRIORITY_CLUSTER", "priority")
-Q_CLUSTER["ALT_CLUSTERS"] = {
-    Q_PRIORITY_CLUSTER: {
-        "workers": env.get_int("Q_PRIORITY_WORKERS", 1, minimum=1),
-        "timeout": 30,  # one SMS per task
-        "retry": 60,
-        "queue_limit": 20,
-    }
+Q_CLUSTER.setdefault("ALT_CLUSTERS", {})[Q_PRIORITY_CLUSTER] = {
+    "workers": env.get_int("Q_PRIORITY_WORKERS", 1, minimum=1),
+    "timeout": 30,  # one SMS per task (plus two short throttling retries)
+    "retry": 60,
+    "queue_limit": 20,
 }
 # Lifetimes of signed links (seconds). A used link dies earlier: see accounts/tokens.py.
 JOIN_LINK_MAX_AGE = env.get_int("JOIN_LINK_MAX_AGE", 24 * 3600, minimum=60)
