@@ -91,8 +91,14 @@ def country_choices() -> list[tuple[str, str]]:
 
 
 @functools.cache
+def known_zones() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk (tens of ms): once per process.
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
 def time_zone_choices() -> list[str]:
-    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return sorted(z for z in known_zones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
 
 
 # Regions of the big multi-zone countries, by the postal abbreviation or name fans type.
@@ -175,14 +181,14 @@ def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "
         zones = pn_timezone.TIMEZONE_DATA.get(str(calling_code), ()) if calling_code else ()
         if zone is None and len(zones) == 1:
             zone = zones[0]
-        if zone and zone in zoneinfo.available_timezones():
+        if zone and zone in known_zones():
             return zone
     if phone:
         try:
             zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))
         except phonenumbers.NumberParseException:
             zones = ()
-        if len(zones) == 1 and zones[0] in zoneinfo.available_timezones():
+        if len(zones) == 1 and zones[0] in known_zones():
             phone_country = country_of(phone)
             if not country or phone_country == country:
                 return zones[0]
