@@ -51,6 +51,16 @@ def normalise(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_possible_e164(value: str) -> bool:
+    """Could this be a phone number we can text back (not a short code or an alphanumeric sender)?"""
+    if not value.startswith("+"):
+        return False
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(value))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def country_of(e164: str) -> str:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""

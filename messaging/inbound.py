@@ -134,6 +134,9 @@ def _reply(talent: Talent, fan: Fan | None, to: str, body: str) -> None:
 
 def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     phone = message.from_number
+    if not phones.is_possible_e164(phone):
+        # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
+        return Action.IGNORED
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)

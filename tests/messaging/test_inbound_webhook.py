@@ -364,3 +364,12 @@ def test_validation_can_be_switched_off_only_for_demos(client, personas, setting
     settings.TWILIO_VALIDATE_WEBHOOKS = False
     payload = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
     assert post_inbound(client, payload, signature="").status_code == 200
+
+
+@pytest.mark.parametrize("sender", ["12345", "VERIZON", "+1"])
+def test_short_codes_and_alphanumeric_senders_are_stored_but_never_answered(client, personas, sms_outbox, sender):
+    assert text_in(client, personas.talent, "STOP", sender).status_code == 200
+    message = InboundMessage.objects.get()
+    assert message.action == "ignored" and message.fan is None
+    assert Fan.objects.count() == 2  # the personas' fans only
+    assert sms_outbox == []
