@@ -158,7 +158,7 @@ class Fan(models.Model):
     last_reply_at = models.DateTimeField(null=True, blank=True)
     last_click_at = models.DateTimeField(null=True, blank=True)
     # Set when a material terms change paused partner sharing until the fan agrees again.
-    sharing_reconsent_requested_at = models.DateTimeField(null=True, blank=True)
+    sharing_reconsent_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Part of every signed link's HMAC (accounts/tokens.py): rotating it kills all outstanding
     # links, so a used signup or self-service link cannot be replayed.
     # db_default too: bulk loaders (COPY in generate_fans, imports) skip Django's defaults.

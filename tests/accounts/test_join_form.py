@@ -392,3 +392,22 @@ def test_an_existing_active_fan_re_signing_by_typed_phone_still_needs_the_code(c
     create_fan(personas.talent, PHONE, first_name="Original")
     _post(client, join_url(personas.talent), signup_data(*docs, phone=PHONE, first_name="Impostor"))
     assert Fan.objects.get(phone=PHONE).first_name == "Original"
+
+
+def test_owner_sets_the_data_keyword_in_the_console(client, personas, sms_outbox):
+    from django.urls import reverse
+
+    from tests.accounts.join_support import text_in
+
+    client.force_login(personas.owner)
+    page = client.get(reverse("admin:accounts_talent_change", args=[personas.talent.pk]))
+    form = page.context["adminform"].form
+    assert "data_keyword" in form.fields
+    assert (
+        "sharing_reconsent_requested_at"
+        not in client.get(reverse("admin:accounts_fan_change", args=[personas.fan.pk])).context["adminform"].form.fields
+    )
+    personas.talent.data_keyword = "PRIVACY"
+    personas.talent.save()
+    text_in(client, personas.talent, "privacy", str(personas.fan.phone))
+    assert "/me/?t=" in sms_outbox[0].body
