@@ -164,6 +164,18 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "accounts/join.html", context, status=status)
 
 
+@require_GET
+def join_tz_guess(request: HttpRequest, slug: str) -> JsonResponse:
+    """The form's optional script asks this as the fan types their address (no JS: guessed on submit)."""
+    talent = _active_talent(slug)
+    guess = phones.guess_time_zone(
+        country=request.GET.get("country", "")[:2],
+        region=request.GET.get("region", "")[:100],
+        postal_code=request.GET.get("postal_code", "")[:20],
+    )
+    return JsonResponse({"time_zone": guess or talent.default_time_zone})
+
+
 def _default_country(talent: Talent) -> str:
     served = [c.strip() for c in talent.served_countries.split(",") if c.strip()]
     return served[0] if served else settings.PHONENUMBER_DEFAULT_REGION

@@ -411,3 +411,10 @@ def test_owner_sets_the_data_keyword_in_the_console(client, personas, sms_outbox
     personas.talent.save()
     text_in(client, personas.talent, "privacy", str(personas.fan.phone))
     assert "/me/?t=" in sms_outbox[0].body
+
+
+def test_time_zone_guess_endpoint_for_the_optional_script(client, personas, docs):
+    url = f"/join/{personas.talent.slug}/tz-guess/"
+    assert client.get(url, {"country": "US", "region": "TX"}).json() == {"time_zone": "America/Chicago"}
+    assert client.get(url, {"country": "US"}).json() == {"time_zone": personas.talent.default_time_zone}
+    assert client.get("/join/nobody/tz-guess/").status_code == 404

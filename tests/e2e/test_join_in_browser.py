@@ -55,9 +55,13 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
     page.fill("#id_last_name", "Diaz")
     page.fill("#id_email", "rosa@example.com")
     page.fill("#id_birth_date", "1999-04-02")
-    page.fill("#id_city", "Oakland")
-    page.fill("#id_region", "CA")
-    page.fill("#id_postal_code", "94607")
+    assert "America/Los_Angeles" in page.inner_text("#id_time_zone_help")  # from the 415 area code
+    page.fill("#id_city", "New York")
+    page.fill("#id_region", "NY")
+    page.fill("#id_postal_code", "10001")
+    page.locator("#id_postal_code").dispatch_event("change")
+    # The optional script refreshes the guess from the address as it is typed.
+    page.wait_for_function("document.getElementById('id_time_zone_help').textContent.includes('America/New_York')")
     page.click("button[type=submit]")
     assert page.get_by_text("Tick this box").is_visible()
     assert not Fan.objects.filter(phone=FAN_PHONE, status="active").exists()
@@ -72,6 +76,7 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
 
     fan = Fan.objects.get(talent=talent, phone=FAN_PHONE)
     assert fan.status == "active" and fan.first_name == "Rosa" and not fan.shares_with_partners
+    assert fan.time_zone == "America/New_York"
     assert set(ConsentRecord.objects.filter(fan=fan).values_list("purpose", "action")) == {
         ("messaging", "granted"),
         ("partner_sharing", "declined"),
