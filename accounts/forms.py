@@ -5,13 +5,31 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from accounts import phones
 from accounts.models import Talent
 from consent import texts
 
 MAX_AGE_YEARS = 120
+
+
+class FastSelect(forms.Select):
+    """A <select> rendered in one pass: the stock widget renders a template per option, which
+    costs ~0.3 s per page for the ~650 country and time-zone options here."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final = self.build_attrs(self.attrs, attrs)
+        final["name"] = name
+        selected = "" if value is None else str(value)
+        options = "".join(
+            f'<option value="{escape(v)}"{" selected" if str(v) == selected else ""}>{escape(label)}</option>'
+            for v, label in self.choices
+        )
+        return mark_safe(f"<select{flatatt(final)}>{options}</select>")  # noqa: S308 - every part escaped
 
 
 def age_on(birth_date: dt.date, today: dt.date) -> int:
@@ -46,8 +64,8 @@ class ProfileFields(forms.Form):
     postal_code = forms.CharField(
         max_length=20, label="Postal code", widget=forms.TextInput(attrs={"autocomplete": "postal-code"})
     )
-    country = forms.ChoiceField(label="Country", widget=forms.Select(attrs={"autocomplete": "country"}))
-    time_zone = forms.ChoiceField(label="Time zone", required=False)
+    country = forms.ChoiceField(label="Country", widget=FastSelect(attrs={"autocomplete": "country"}))
+    time_zone = forms.ChoiceField(label="Time zone", required=False, widget=FastSelect)
 
     def __init__(self, *args, talent: Talent, phone: str = "", **kwargs):
         self.talent = talent
