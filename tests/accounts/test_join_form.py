@@ -65,7 +65,7 @@ def test_link_page_locks_the_phone_and_shows_both_documents(client, personas, do
     assert response.context["form"].initial["country"] == "US"
     assert '<option value="US" selected>United States</option>' in html
     assert '<option value="" selected>Automatic (from my address)</option>' in html
-    assert 'aria-describedby="id_time_zone_helptext"' in html or 'id="id_time_zone_help"' in html
+    assert 'aria-describedby="id_time_zone_helptext"' in html and 'id="id_time_zone_helptext"' in html
 
 
 def test_full_text_of_each_version_is_a_click_away(client, personas, docs):

@@ -55,13 +55,13 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
     page.fill("#id_last_name", "Diaz")
     page.fill("#id_email", "rosa@example.com")
     page.fill("#id_birth_date", "1999-04-02")
-    assert "America/Los_Angeles" in page.inner_text("#id_time_zone_help")  # from the 415 area code
+    assert "America/Los_Angeles" in page.inner_text("#id_time_zone_helptext")  # from the 415 area code
     page.fill("#id_city", "New York")
     page.fill("#id_region", "NY")
     page.fill("#id_postal_code", "10001")
     page.locator("#id_postal_code").dispatch_event("change")
     # The optional script refreshes the guess from the address as it is typed.
-    page.wait_for_function("document.getElementById('id_time_zone_help').textContent.includes('America/New_York')")
+    page.wait_for_function("document.getElementById('id_time_zone_helptext').textContent.includes('America/New_York')")
     page.click("button[type=submit]")
     assert page.get_by_text("Tick this box").is_visible()
     assert not Fan.objects.filter(phone=FAN_PHONE, status="active").exists()
