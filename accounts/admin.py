@@ -42,7 +42,7 @@ class TalentAdmin(TalentScopedAdmin):
             "Fans",
             {"fields": ["default_time_zone", "min_age", "served_countries", "quiet_hours_start", "quiet_hours_end"]},
         ),
-        ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text"]}),
+        ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text", "data_keyword"]}),
     ]
 
     def has_add_permission(self, request) -> bool:

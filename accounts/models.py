@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -54,6 +55,13 @@ class Talent(models.Model):
     support_contact = models.CharField(max_length=200, blank=True, help_text="Email or URL named in HELP replies.")
     help_text = models.TextField(blank=True, help_text="Extra text for HELP replies.")
     welcome_text = models.TextField(blank=True, help_text="Sent after a fan joins, below the compliance text.")
+    data_keyword = models.CharField(
+        max_length=20,
+        default="MYDATA",
+        db_default="MYDATA",
+        validators=[RegexValidator(r"^[A-Za-z0-9]{2,20}$", "One word of letters and digits, e.g. MYDATA.")],
+        help_text="A fan texting this word gets a link to see, download, correct or delete their data.",
+    )
     quiet_hours_start = models.TimeField(default=dt.time(21, 0), help_text="Fan-local time marketing stops.")
     quiet_hours_end = models.TimeField(default=dt.time(8, 0), help_text="Fan-local time marketing may resume.")
     daily_frequency_cap = models.PositiveSmallIntegerField(
@@ -149,6 +157,12 @@ class Fan(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     last_reply_at = models.DateTimeField(null=True, blank=True)
     last_click_at = models.DateTimeField(null=True, blank=True)
+    # Set when a material terms change paused partner sharing until the fan agrees again.
+    sharing_reconsent_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Part of every signed link's HMAC (accounts/tokens.py): rotating it kills all outstanding
+    # links, so a used signup or self-service link cannot be replayed.
+    # db_default too: bulk loaders (COPY in generate_fans, imports) skip Django's defaults.
+    link_nonce = models.CharField(max_length=32, blank=True, editable=False, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -178,6 +192,10 @@ class Fan(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone or self.talent.default_time_zone)
+
+    def rotate_link_nonce(self) -> None:
+        """Invalidate every signed link issued for this fan (caller saves the field)."""
+        self.link_nonce = secrets.token_hex(16)
 
 
 class AuditEvent(models.Model):

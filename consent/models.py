@@ -56,6 +56,7 @@ class ConsentRecord(models.Model):
     class Action(models.TextChoices):
         GRANTED = "granted", "Granted"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        DECLINED = "declined", "Declined"  # shown the optional box at signup and left it unticked
 
     class Method(models.TextChoices):
         WEB_FORM = "web_form", "Signup form"

@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from messaging import inbound
 
 app_name = "messaging"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("webhooks/twilio/inbound/", inbound.twilio_inbound, name="twilio-inbound"),
+]
