@@ -9,16 +9,12 @@ Imports and exports are in messaging/services/audience_io.py; this module re-exp
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from accounts import permissions
 from accounts.audit import audit
@@ -27,30 +23,9 @@ from messaging.models import ContactList, ContactListMember, FanTag, Segment, Ta
 from messaging.models.audience import BUILTIN_SEGMENT_NAME
 from messaging.segments import compile_definition
 
-PHONE_HASH_SALT = "fancommunity.fan.phone_hash"
-
 
 class AudienceError(ValueError):
     """A request about an audience that cannot be served (another talent's list, unknown segment ...)."""
-
-
-# --- erased numbers ---------------------------------------------------------------------------------
-def phone_hash(e164: str) -> str:
-    """Keyed hash of an E.164 number: what survives of an erased fan, so an import skips them.
-
-    Placeholder until the join helper's function is merged (the lead unifies the two).
-    """
-    return salted_hmac(PHONE_HASH_SALT, e164, algorithm="sha256").hexdigest()
-
-
-def phone_hasher():
-    """phone_hash() with the key derived once: for a million rows the per-call key derivation shows."""
-    key = hashlib.sha256((PHONE_HASH_SALT + settings.SECRET_KEY).encode()).digest()
-
-    def _hash(e164: str) -> str:
-        return hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
-
-    return _hash
 
 
 # --- built-in segment ---------------------------------------------------------------------------------
@@ -240,7 +215,6 @@ __all__ = [
     "import_batch_create",
     "import_batch_run",
     "normalise_phone",
-    "phone_hash",
     "segment_delete",
     "segment_by_name",
     "segment_ensure_builtin",

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.audit import audit
 from accounts.models import Fan, Talent
+from accounts.phones import phone_hasher
 from consent.models import ConsentRecord
 from messaging.models import (
     ContactList,
@@ -158,9 +159,7 @@ class RowReader:
         self.erased = erased_hashes
         self.hasher = None
         if erased_hashes:
-            from messaging.audience import phone_hasher
-
-            self.hasher = phone_hasher()
+            self.hasher = phone_hasher(talent.pk)
         self.max_rows = max_rows
         self.zones = zoneinfo.available_timezones()
         today = timezone.localdate()

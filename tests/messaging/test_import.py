@@ -11,8 +11,9 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
 from accounts.models import Fan
+from accounts.phones import phone_hash, phone_hasher
 from consent.models import ConsentRecord
-from messaging.audience import import_batch_create, import_batch_run, normalise_phone, phone_hash, phone_hasher
+from messaging.audience import import_batch_create, import_batch_run, normalise_phone
 from messaging.models import ContactList, FanTag, ImportBatch
 from messaging.services import audience_io
 from messaging.services.audience_io import ImportRefused
@@ -119,15 +120,40 @@ def test_bad_rows_reported_with_line_numbers_while_good_rows_land(personas):
 
 
 def test_erased_numbers_are_skipped(personas):
-    Fan.objects.create(talent=personas.talent, phone=None, status="erased", phone_hash=phone_hash("+14155550301"))
+    Fan.objects.create(
+        talent=personas.talent,
+        phone=None,
+        status="erased",
+        phone_hash=phone_hash(talent_id=personas.talent.pk, e164="+14155550301"),
+    )
     batch = _import(personas, GOOD)
     assert batch.skipped_erased == 1 and batch.created_count == 2
     assert not Fan.objects.filter(phone="+14155550301").exists()
 
 
-def test_phone_hash_fast_path_matches_salted_hmac():
-    assert phone_hasher()("+14155550101") == phone_hash("+14155550101")
-    assert len(phone_hash("+14155550101")) == 64
+def test_a_number_erased_through_the_data_page_cannot_be_imported_back(personas):
+    """The erasure service (consent) and the import (messaging) must agree on the hash."""
+    from consent.services import fan_erase
+    from tests.factories import create_fan
+
+    fan = create_fan(personas.talent, "+14155550301")
+    fan_erase(fan=fan)
+    batch = _import(personas, GOOD)
+    assert batch.skipped_erased == 1
+    assert not Fan.objects.filter(phone="+14155550301").exists()
+
+
+def test_phone_hash_fast_path_matches_salted_hmac(personas):
+    from django.conf import settings
+    from django.utils.crypto import salted_hmac
+
+    tid = personas.talent.pk
+    expected = salted_hmac(
+        "fancommunity.phone_hash", f"{tid}:+14155550101", secret=settings.SECRET_KEY, algorithm="sha256"
+    )
+    assert phone_hash(talent_id=tid, e164="+14155550101") == expected.hexdigest()
+    assert phone_hasher(tid)("+14155550101") == phone_hash(talent_id=tid, e164="+14155550101")
+    assert len(phone_hash(talent_id=tid, e164="+14155550101")) == 64
 
 
 def test_normalise_phone():
