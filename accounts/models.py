@@ -136,10 +136,12 @@ class Fan(models.Model):
         ADMIN = "admin", "Console"
         DEMO = "demo", "Synthetic (demo)"
 
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="fans")
+    # No index of its own: every composite index below (and the unique constraint) starts with talent,
+    # and each extra index costs a million-row import seconds.
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="fans", db_index=False)
     # Null only once erased: the number then survives only as phone_hash.
     phone = PhoneNumberField(null=True, blank=True)
-    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
     first_name = models.CharField(max_length=80, blank=True)
     last_name = models.CharField(max_length=80, blank=True)
     email = models.EmailField(blank=True)
@@ -177,6 +179,8 @@ class Fan(models.Model):
             models.Index(fields=["talent", "time_zone"], name="fan_talent_tz"),
             models.Index(fields=["talent", "joined_at"], name="fan_talent_joined"),
             models.Index(fields=["talent", "birth_date"], name="fan_talent_birth"),
+            # Erased numbers, looked up by keyed hash (signup and import refuse them): few rows.
+            models.Index(fields=["talent", "phone_hash"], name="fan_erased_hash", condition=models.Q(status="erased")),
             # Audience segments (messaging/segments.py): postal-code prefix is LIKE 'abc%', which a
             # plain btree under a non-C collation cannot serve; the pattern opclass can, and it
             # serves equality too, so it replaces the plain (talent, postal_code) index. City and
