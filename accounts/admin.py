@@ -6,6 +6,7 @@ from django.contrib import admin
 
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Talent, TeamMember
+from messaging.admin import audience as audience_admin
 
 
 class TeamMemberInline(admin.TabularInline):
@@ -41,7 +42,7 @@ class TalentAdmin(TalentScopedAdmin):
             "Fans",
             {"fields": ["default_time_zone", "min_age", "served_countries", "quiet_hours_start", "quiet_hours_end"]},
         ),
-        ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text"]}),
+        ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text", "data_keyword"]}),
     ]
 
     def has_add_permission(self, request) -> bool:
@@ -82,7 +83,8 @@ class FanAdmin(TalentScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions: list = []  # no delete_selected on a million rows; erasure is a service
+    # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
+    actions = audience_admin.FAN_ACTIONS
 
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -13,7 +14,9 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 
 def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    from accounts.phones import known_zones  # cached: available_timezones() walks the disk
+
+    if value not in known_zones():
         raise ValidationError(f"{value!r} is not an IANA time zone (for example America/New_York).")
 
 
@@ -54,6 +57,13 @@ class Talent(models.Model):
     support_contact = models.CharField(max_length=200, blank=True, help_text="Email or URL named in HELP replies.")
     help_text = models.TextField(blank=True, help_text="Extra text for HELP replies.")
     welcome_text = models.TextField(blank=True, help_text="Sent after a fan joins, below the compliance text.")
+    data_keyword = models.CharField(
+        max_length=20,
+        default="MYDATA",
+        db_default="MYDATA",
+        validators=[RegexValidator(r"^[A-Za-z0-9]{2,20}$", "One word of letters and digits, e.g. MYDATA.")],
+        help_text="A fan texting this word gets a link to see, download, correct or delete their data.",
+    )
     quiet_hours_start = models.TimeField(default=dt.time(21, 0), help_text="Fan-local time marketing stops.")
     quiet_hours_end = models.TimeField(default=dt.time(8, 0), help_text="Fan-local time marketing may resume.")
     daily_frequency_cap = models.PositiveSmallIntegerField(
@@ -126,10 +136,12 @@ class Fan(models.Model):
         ADMIN = "admin", "Console"
         DEMO = "demo", "Synthetic (demo)"
 
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="fans")
+    # No index of its own: every composite index below (and the unique constraint) starts with talent,
+    # and each extra index costs a million-row import seconds.
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="fans", db_index=False)
     # Null only once erased: the number then survives only as phone_hash.
     phone = PhoneNumberField(null=True, blank=True)
-    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
     first_name = models.CharField(max_length=80, blank=True)
     last_name = models.CharField(max_length=80, blank=True)
     email = models.EmailField(blank=True)
@@ -149,6 +161,12 @@ class Fan(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     last_reply_at = models.DateTimeField(null=True, blank=True)
     last_click_at = models.DateTimeField(null=True, blank=True)
+    # Set when a material terms change paused partner sharing until the fan agrees again.
+    sharing_reconsent_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Part of every signed link's HMAC (accounts/tokens.py): rotating it kills all outstanding
+    # links, so a used signup or self-service link cannot be replayed.
+    # db_default too: bulk loaders (COPY in generate_fans, imports) skip Django's defaults.
+    link_nonce = models.CharField(max_length=32, blank=True, editable=False, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -158,10 +176,19 @@ class Fan(models.Model):
             # The send query (active fans of a talent) and most segment filters start here.
             models.Index(fields=["talent", "status"], name="fan_talent_status"),
             models.Index(fields=["talent", "country", "region"], name="fan_talent_geo"),
-            models.Index(fields=["talent", "postal_code"], name="fan_talent_postal"),
             models.Index(fields=["talent", "time_zone"], name="fan_talent_tz"),
             models.Index(fields=["talent", "joined_at"], name="fan_talent_joined"),
             models.Index(fields=["talent", "birth_date"], name="fan_talent_birth"),
+            # Erased numbers, looked up by keyed hash (signup and import refuse them): few rows.
+            models.Index(fields=["talent", "phone_hash"], name="fan_erased_hash", condition=models.Q(status="erased")),
+            # Audience segments (messaging/segments.py): postal-code prefix is LIKE 'abc%', which a
+            # plain btree under a non-C collation cannot serve; the pattern opclass can, and it
+            # serves equality too, so it replaces the plain (talent, postal_code) index. City and
+            # engagement rules go without an index on purpose: a parallel scan counts a million fans
+            # well under a second, and every index costs the million-row import seconds.
+            models.Index(
+                fields=["talent", "postal_code"], name="fan_talent_postal_prefix", opclasses=["", "varchar_pattern_ops"]
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +198,10 @@ class Fan(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone or self.talent.default_time_zone)
+
+    def rotate_link_nonce(self) -> None:
+        """Invalidate every signed link issued for this fan (caller saves the field)."""
+        self.link_nonce = secrets.token_hex(16)
 
 
 class AuditEvent(models.Model):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 
 from accounts.admin_scoping import TalentScopedAdmin
 from consent.models import ConsentRecord, TermsDocument
+from consent.services import terms_publish
 
 
 @admin.register(TermsDocument)
@@ -14,6 +16,38 @@ class TermsDocumentAdmin(TalentScopedAdmin):
     list_display = ["__str__", "talent", "kind", "version", "is_material", "published_at"]
     list_filter = ["kind", "is_material"]
     list_select_related = ["talent"]
+    fields = ["talent", "kind", "title", "summary", "body", "is_material", "version", "published_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A published version is evidence fans agreed to: never edited. A change is a new version.
+        if obj is not None:
+            return self.fields
+        return ["version", "published_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        document, fan_ids = terms_publish(
+            talent=obj.talent,
+            kind=obj.kind,
+            title=obj.title,
+            summary=obj.summary,
+            body=obj.body,
+            is_material=obj.is_material,
+            actor=request.user,
+        )
+        obj.pk, obj.version, obj.published_at = document.pk, document.version, document.published_at
+        obj._state.adding = False
+        if fan_ids:
+            from messaging.reconsent import reconsent_enqueue
+
+            transaction.on_commit(lambda: reconsent_enqueue(fan_ids=fan_ids))
+            self.message_user(
+                request,
+                f"Material change: partner sharing paused for {len(fan_ids)} fans until they agree again; "
+                "each gets a text with a link.",
+                messages.WARNING,
+            )
 
 
 @admin.register(ConsentRecord)

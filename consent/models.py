@@ -56,6 +56,7 @@ class ConsentRecord(models.Model):
     class Action(models.TextChoices):
         GRANTED = "granted", "Granted"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        DECLINED = "declined", "Declined"  # shown the optional box at signup and left it unticked
 
     class Method(models.TextChoices):
         WEB_FORM = "web_form", "Signup form"
@@ -65,13 +66,19 @@ class ConsentRecord(models.Model):
         CARRIER = "carrier", "Carrier opt-out (Twilio 21610)"
         CONSOLE = "console", "Team console"
 
-    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="consents")
+    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="consents", db_index=False)  # see Meta
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="consents")
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     action = models.CharField(max_length=16, choices=Action.choices)
     method = models.CharField(max_length=16, choices=Method.choices)
-    terms = models.ForeignKey(TermsDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    privacy = models.ForeignKey(TermsDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Partial indexes in Meta: imported and keyword records carry no document, and a full index on
+    # NULLs would cost every bulk insert for nothing.
+    terms = models.ForeignKey(
+        TermsDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    privacy = models.ForeignKey(
+        TermsDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # The exact wording the fan saw next to the checkbox, so the record proves what was agreed.
     disclosure = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
@@ -81,7 +88,12 @@ class ConsentRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["fan", "purpose", "-created_at"], name="consent_fan_purpose")]
+        indexes = [
+            # Starts with fan, so it also serves the FK (no separate fan_id index).
+            models.Index(fields=["fan", "purpose", "-created_at"], name="consent_fan_purpose"),
+            models.Index(fields=["terms"], name="consent_terms", condition=models.Q(terms__isnull=False)),
+            models.Index(fields=["privacy"], name="consent_privacy", condition=models.Q(privacy__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} {self.action} ({self.get_method_display()})"

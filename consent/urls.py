@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from consent import views
 
 app_name = "consent"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("terms/<slug:slug>/<str:kind>/v<int:version>/", views.document, name="document"),
+]

@@ -62,6 +62,19 @@ def get_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name}: expected a number, got {raw!r}") from None
 
 
+def get_rate(name: str, default: str) -> tuple[int, int]:
+    """A fixed-window rate "N/SECONDS" (e.g. 30/3600) as (N, SECONDS)."""
+    raw = (os.environ.get(name) or default).strip()
+    count, _, seconds = raw.partition("/")
+    try:
+        value = (int(count), int(seconds))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected requests/seconds like 30/3600, got {raw!r}") from None
+    if value[0] < 1 or value[1] < 1:
+        raise ImproperlyConfigured(f"{name}: both numbers must be at least 1, got {raw!r}")
+    return value
+
+
 def get_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

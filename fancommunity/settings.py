@@ -224,6 +224,40 @@ CAMPAIGN_ATTRIBUTION_HOURS = env.get_int("CAMPAIGN_ATTRIBUTION_HOURS", 72, minim
 if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):
     raise ImproperlyConfigured("CAMPAIGN_LEASE_SECONDS: must be below Q_TIMEOUT")
 
+# --- Joining, consent and self-service (issue 3: text-to-join, signup, STOP/START/HELP, /me/) -----
+# The priority lane: keyword replies, signup codes and confirmations go to their own django-q2
+# queue, served by its own process (`Q_CLUSTER_NAME=priority python manage.py qcluster`), so a
+# blast filling the main queue cannot delay a STOP confirmation or a signup link.
+Q_PRIORITY_CLUSTER = env.get_str("Q_PRIORITY_CLUSTER", "priority")
+Q_CLUSTER.setdefault("ALT_CLUSTERS", {})[Q_PRIORITY_CLUSTER] = {
+    "workers": env.get_int("Q_PRIORITY_WORKERS", 1, minimum=1),
+    "timeout": 30,  # one SMS per task (plus two short throttling retries)
+    "retry": 60,
+    "queue_limit": 20,
+}
+# Lifetimes of signed links (seconds). A used link dies earlier: see accounts/tokens.py.
+JOIN_LINK_MAX_AGE = env.get_int("JOIN_LINK_MAX_AGE", 24 * 3600, minimum=60)
+SELF_SERVICE_LINK_MAX_AGE = env.get_int("SELF_SERVICE_LINK_MAX_AGE", 24 * 3600, minimum=60)
+# How long the /me/ page stays open in the browser after a self-service link was used.
+SELF_SERVICE_SESSION_AGE = env.get_int("SELF_SERVICE_SESSION_AGE", 30 * 60, minimum=60)
+# A typed phone number is proven by a code SMSed to it: lifetime and wrong guesses allowed.
+PHONE_CODE_MAX_AGE = env.get_int("PHONE_CODE_MAX_AGE", 10 * 60, minimum=60)
+PHONE_CODE_MAX_ATTEMPTS = env.get_int("PHONE_CODE_MAX_ATTEMPTS", 5, minimum=1)
+# Key of the phone hash kept after erasure; empty derives it from SECRET_KEY. Changing it (or
+# SECRET_KEY when empty) makes erased numbers unrecognisable to imports: set it once, keep it.
+PHONE_HASH_KEY = env.get_str("PHONE_HASH_KEY", "")
+# Fixed-window rate limits as "requests/seconds", counted in Django's cache (CACHES["default"]).
+# The default LocMemCache counts per process: with several web processes set CACHES to a shared
+# cache (e.g. Redis) or the limits multiply by the number of processes.
+RATELIMIT_ENABLED = env.get_bool("RATELIMIT_ENABLED", True)
+RATELIMIT_SIGNUP_PER_IP = env.get_rate("RATELIMIT_SIGNUP_PER_IP", "30/3600")
+RATELIMIT_SIGNUP_PER_PHONE = env.get_rate("RATELIMIT_SIGNUP_PER_PHONE", "5/3600")
+RATELIMIT_WEBHOOK_PER_IP = env.get_rate("RATELIMIT_WEBHOOK_PER_IP", "1200/60")
+RATELIMIT_WEBHOOK_PER_PHONE = env.get_rate("RATELIMIT_WEBHOOK_PER_PHONE", "20/60")
+RATELIMIT_SELF_SERVICE_PER_IP = env.get_rate("RATELIMIT_SELF_SERVICE_PER_IP", "60/600")
+# Only behind a proxy that sets it: otherwise a client could pick its own rate-limit bucket.
+RATELIMIT_TRUST_X_FORWARDED_FOR = env.get_bool("RATELIMIT_TRUST_X_FORWARDED_FOR", False)
+
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -234,6 +268,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
 }
+
+# --- Audience: imports and exports (messaging/services/audience_io.py) ------------------------
+# A file bigger than this is refused before it is parsed (admin, API, command). The upload itself is
+# still received: cap the request body at the proxy too (e.g. nginx client_max_body_size).
+AUDIENCE_IMPORT_MAX_BYTES = env.get_int("AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+AUDIENCE_IMPORT_MAX_ROWS = env.get_int("AUDIENCE_IMPORT_MAX_ROWS", 2_000_000, minimum=1)
 
 PHONENUMBER_DEFAULT_REGION = env.get_str("PHONENUMBER_DEFAULT_REGION", "US")
 PHONENUMBER_DB_FORMAT = "E164"

@@ -18,3 +18,5 @@ class MessagingConfig(AppConfig):
         post_migrate.connect(tasks.ensure_dispatch_schedule, sender=self, dispatch_uid="campaign_dispatch_schedule")
         # A restarted qcluster resumes sending at once instead of after the broker's retry period.
         post_spawn.connect(tasks.resume_on_worker_start, dispatch_uid="campaign_resume_on_start")
+
+        from messaging import signals  # noqa: F401 - connects the receivers

@@ -1,6 +1,14 @@
 """What is sent and received. One module per area; import models from here."""
 
-from messaging.models.audience import ContactList, ContactListMember, Segment
+from messaging.models.audience import (
+    ContactList,
+    ContactListMember,
+    ExportAudit,
+    FanTag,
+    ImportBatch,
+    Segment,
+    Tag,
+)
 from messaging.models.campaigns import (
     Campaign,
     CampaignStateError,
@@ -17,10 +25,14 @@ __all__ = [
     "Click",
     "ContactList",
     "ContactListMember",
+    "ExportAudit",
+    "FanTag",
+    "ImportBatch",
     "InboundMessage",
     "OutboundMessage",
     "Segment",
     "SenderClock",
+    "Tag",
     "TrackedLink",
     "UndeliverableNumber",
 ]

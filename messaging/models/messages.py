@@ -134,6 +134,18 @@ def statuses_below(status: str) -> list[str]:
 class InboundMessage(models.Model):
     """A text a fan (or anyone) sent to a talent's number, stored raw before it is processed."""
 
+    class Action(models.TextChoices):
+        # What the keyword rules (consent/keywords.py) decided; set when processed.
+        NONE = "", "Not processed"
+        OPT_OUT = "opt_out", "Opt-out keyword"
+        OPT_IN = "opt_in", "Opt-in keyword"
+        HELP = "help", "Help keyword"
+        MY_DATA = "my_data", "Data-page keyword"
+        JOIN_LINK = "join_link", "Sent a signup link"
+        JOIN_LINK_SKIPPED = "join_link_skipped", "Signup link already sent recently"
+        INBOX = "inbox", "For the team's inbox"
+        IGNORED = "ignored", "No reply (opted out or erased sender)"
+
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="inbound_messages")
     fan = models.ForeignKey(Fan, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages")
     message_sid = models.CharField(max_length=64, unique=True)  # Twilio retries: idempotent on it
@@ -143,6 +155,7 @@ class InboundMessage(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    action = models.CharField(max_length=24, choices=Action.choices, blank=True, default="", db_default="")
     # The inbox: a reply that is not a keyword waits here until a team member answers or archives it.
     needs_reply = models.BooleanField(default=False)
     answered_at = models.DateTimeField(null=True, blank=True)

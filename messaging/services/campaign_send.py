@@ -26,14 +26,14 @@ from django.utils import timezone
 
 from accounts.audit import audit
 from accounts.models import Fan
+from consent.models import ConsentRecord
+from consent.services import Evidence, fan_opt_out
 from messaging import scheduling
-from messaging.audience_fallback import audience_queryset  # AUDIENCE_IMPORT: swap for messaging.audience
 from messaging.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.encoding import segment_info
 from messaging.models import Campaign, OutboundMessage, TrackedLink, UndeliverableNumber
 from messaging.ratelimit import TokenBucket, sender_backlog, sender_window
 from messaging.services.campaign_render import FanFields, link_urls, render_body
-from messaging.services.optout_fallback import fan_opt_out_by_carrier
 
 logger = logging.getLogger(__name__)
 
@@ -112,33 +112,16 @@ def _zone_plan(campaign: Campaign, zones: list[str], start: dt.datetime) -> list
     return plan
 
 
-def _status_suppressed_count(campaign: Campaign) -> int:
-    """Audience members left out for their status (opted out, erased), for the report.
-
-    audience_queryset() returns active fans only, so those are counted beside it: the talent's
-    opted-out and erased fans, or those in the included lists when lists are given.
-    """
-    gone = [Fan.Status.OPTED_OUT, Fan.Status.ERASED]
-    lists = list(campaign.include_lists.values_list("id", flat=True))
-    fans = Fan.objects.filter(talent_id=campaign.talent_id, status__in=gone)
-    if lists:
-        fans = fans.filter(list_memberships__contact_list_id__in=lists).distinct()
-    elif campaign.include_segments.exists():
-        return 0  # segment definitions are compiled by the audience module; not counted here
-    return fans.count()
-
-
 def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) -> Materialised:
     """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent)."""
     now = now or timezone.now()
     talent = campaign.talent
-    fans = audience_queryset(
-        talent=talent,
-        include_lists=campaign.include_lists.all(),
-        include_segments=campaign.include_segments.all(),
-        exclude_lists=campaign.exclude_lists.all(),
-        exclude_segments=campaign.exclude_segments.all(),
-    )
+    from messaging.services.campaigns import campaign_audience
+
+    audience = campaign_audience(campaign=campaign, active_only=False)
+    # Lists and segments may hold fans who opted out or were erased since: they get no row and
+    # are counted as suppressed; pending fans (signup not finished) are simply not recipients.
+    fans = audience.filter(status=Fan.Status.ACTIVE)
     default_zone = talent.default_time_zone
     zones = sorted({z or default_zone for z in fans.order_by().values_list("time_zone", flat=True).distinct()})
     plan = _zone_plan(campaign, zones, now)
@@ -212,7 +195,24 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
         cursor.execute(sql, all_params)
         created = cursor.rowcount
     suppressed_rows = OutboundMessage.objects.filter(campaign=campaign, status=S.SUPPRESSED).count()
-    return Materialised(created=created, suppressed_rows=suppressed_rows, excluded=_status_suppressed_count(campaign))
+    return Materialised(
+        created=created,
+        suppressed_rows=suppressed_rows,
+        excluded=_excluded_count(campaign, audience),
+    )
+
+
+def _excluded_count(campaign: Campaign, audience) -> int:
+    """Audience members left out for their status (opted out, erased), for the report.
+
+    With lists or segments the audience query returns every status, so they are counted there;
+    "all fans" (no include) means all active fans, so its left-outs are the talent's opted-out
+    and erased fans.
+    """
+    gone = [Fan.Status.OPTED_OUT, Fan.Status.ERASED]
+    if campaign.include_lists.exists() or campaign.include_segments.exists():
+        return audience.filter(status__in=gone).count()
+    return Fan.objects.filter(talent_id=campaign.talent_id, status__in=gone).count()
 
 
 def campaign_start(*, campaign_id: int, now: dt.datetime | None = None) -> Campaign | None:
@@ -559,7 +559,11 @@ def apply_error_effects(
     """What a provider error means beyond the one message: opt-out, dead number, carrier filter."""
     for fan_id, to_number, error in errors:
         if error.code in OPT_OUT_CODES and fan_id:
-            fan_opt_out_by_carrier(fan_id=fan_id, evidence=f"Twilio {error.code}")
+            fan = Fan.objects.filter(pk=fan_id).first()
+            if fan is not None:
+                fan_opt_out(
+                    fan=fan, evidence=Evidence(method=ConsentRecord.Method.CARRIER, evidence=f"Twilio {error.code}")
+                )
         elif error.code in UNDELIVERABLE_CODES and to_number:
             UndeliverableNumber.objects.get_or_create(
                 talent_id=talent_id, phone=to_number, defaults={"error_code": error.code}

@@ -21,7 +21,7 @@ from accounts.audit import audit
 from accounts.models import Fan
 from consent.models import ConsentRecord
 from messaging import scheduling
-from messaging.audience_fallback import audience_queryset  # AUDIENCE_IMPORT: swap for messaging.audience
+from messaging.audience import AudienceError, audience_queryset
 from messaging.backends import SmsError, SmsMessage, get_backend
 from messaging.encoding import SegmentInfo, segment_info
 from messaging.models import Campaign, CampaignStateError, Click, InboundMessage, OutboundMessage, TrackedLink
@@ -38,14 +38,19 @@ S = OutboundMessage.Status
 CS = Campaign.Status
 
 
-def campaign_audience(*, campaign: Campaign):
-    return audience_queryset(
-        talent=campaign.talent,
-        include_lists=campaign.include_lists.all(),
-        include_segments=campaign.include_segments.all(),
-        exclude_lists=campaign.exclude_lists.all(),
-        exclude_segments=campaign.exclude_segments.all(),
-    )
+def campaign_audience(*, campaign: Campaign, active_only: bool = True):
+    """The campaign's fans (lists and segments, each fan once); active ones unless asked otherwise."""
+    try:
+        fans = audience_queryset(
+            talent=campaign.talent,
+            include_lists=campaign.include_lists.all(),
+            include_segments=campaign.include_segments.all(),
+            exclude_lists=campaign.exclude_lists.all(),
+            exclude_segments=campaign.exclude_segments.all(),
+        )
+    except AudienceError as exc:
+        raise ValidationError(str(exc)) from exc
+    return fans.filter(status=Fan.Status.ACTIVE) if active_only else fans
 
 
 # --- compose helpers ----------------------------------------------------------------------------

@@ -1,67 +1,73 @@
-"""Fixtures for the campaign tests: a campaign factory and a scriptable SMS backend."""
+"""Fixtures for the audience tests: a few fans with varied profiles."""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
+from django.utils import timezone
 
-from messaging.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
-from messaging.models import Campaign
-
-_seq = itertools.count(1)
+from tests.factories import create_fan
 
 
-def create_campaign(talent, body="Hi {first_name}! New tour dates out.", **fields) -> Campaign:
-    defaults = {"name": f"Campaign {next(_seq)}", "schedule_mode": Campaign.ScheduleMode.NOW}
-    defaults.update(fields)
-    return Campaign.objects.create(talent=talent, body=body, **defaults)
-
-
-class ScriptedBackend(BaseSmsBackend):
-    """Records sends; `errors` maps a phone number to the SmsError (or list of errors) it gets.
-
-    Knows what it "sent", so the sweeper can reconcile against it like the provider's list API.
-    """
-
-    def __init__(self) -> None:
-        self.sent: list[SmsMessage] = []
-        self.errors: dict[str, list[SmsError]] = {}
-        self.accepted_but_timed_out: set[str] = set()
-        self.log: dict[str, tuple[str, str]] = {}  # sid -> (to, body)
-        self._n = itertools.count(1)
-
-    def fail(self, to: str, *errors: SmsError) -> None:
-        self.errors[to] = list(errors)
-
-    def send(self, message: SmsMessage) -> SendResult:
-        queue = self.errors.get(message.to)
-        if queue:
-            raise queue.pop(0)
-        sid = f"SM{next(self._n):032d}"
-        self.sent.append(message)
-        self.log[sid] = (message.to, message.body)
-        if message.to in self.accepted_but_timed_out:
-            raise SmsError("read timeout", uncertain=True)
-        return SendResult(sid=sid, status="queued", segments=None)
-
-    def find_message(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
-        for sid, (number, text) in self.log.items():
-            if number == to and text == body:
-                return SendResult(sid=sid)
-        return None
+def years_ago(years: int, days: int = 0) -> dt.date:
+    today = timezone.localdate()
+    return today.replace(year=today.year - years) - dt.timedelta(days=days)
 
 
 @pytest.fixture
-def backend(monkeypatch) -> ScriptedBackend:
-    """Every service that calls get_backend() gets this one."""
-    instance = ScriptedBackend()
-    monkeypatch.setattr("messaging.services.campaign_send.get_backend", lambda: instance)
-    monkeypatch.setattr("messaging.services.campaigns.get_backend", lambda: instance)
-    return instance
+def crowd(personas):
+    """Six fans of Nova with distinct traits (plus personas.fan), one of the rival."""
+    talent = personas.talent
+    now = timezone.now()
+    fans = {
+        "sf": create_fan(
+            talent,
+            "+14155550201",
+            city="San Francisco",
+            region="CA",
+            postal_code="94110",
+            birth_date=years_ago(20),
+            last_reply_at=now - dt.timedelta(days=2),
+            shares_with_partners=True,
+        ),
+        "la": create_fan(
+            talent,
+            "+12135550202",
+            city="Los Angeles",
+            region="CA",
+            postal_code="90012",
+            birth_date=years_ago(35),
+            last_sent_at=now - dt.timedelta(days=40),
+            source="web",
+        ),
+        "toronto": create_fan(
+            talent,
+            "+14165550203",
+            country="CA",
+            city="Toronto",
+            region="ON",
+            postal_code="M5V 2T6",
+            time_zone="America/Toronto",
+            birth_date=years_ago(17, days=-1),  # turns 17 tomorrow: still 16
+            last_click_at=now - dt.timedelta(days=1),
+            last_sent_at=now - dt.timedelta(days=1),
+        ),
+        "optout": create_fan(talent, "+14155550204", status="opted_out", city="San Francisco", postal_code="94117"),
+        "old": create_fan(
+            talent,
+            "+13055550205",
+            region="FL",
+            city="Miami",
+            birth_date=None,
+            joined_at=now - dt.timedelta(days=400),
+            first_name="=HYPERLINK(1)",
+            last_name="-minus",
+        ),
+        "pending": create_fan(talent, "+13055550206", status="pending", region="FL"),
+    }
+    return fans
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch):
-    monkeypatch.setattr("messaging.services.campaign_send.RETRY_DELAYS", (0.01, 0.01))
+# Campaign tests' fixtures (a scriptable backend; quick in-batch retries).
+from tests.messaging.campaign_fixtures import backend, quick_retries  # noqa: E402, F401

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Campaign, OutboundMessage
-from tests.messaging.conftest import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign
 
 pytestmark = pytest.mark.django_db
 CS = Campaign.Status

@@ -80,7 +80,7 @@ def test_local_time_and_quiet_hours_override(personas):
     ("args", "message"),
     [
         (["--talent", "nobody", "--body", "x"], "no talent"),
-        (["--talent", "nova", "--body", "x", "--audience", "VIPs"], "not available yet"),
+        (["--talent", "nova", "--body", "x", "--audience", "VIPs"], "no segment or list named"),
         (["--talent", "nova", "--body", "Hi {frist}"], "not a merge field"),
         (["--talent", "nova", "--body", "x", "--at", "tomorrow"], "ISO date-time"),
         (["--talent", "nova", "--body", "x", "--local-time", "25:99"], "HH:MM"),
@@ -96,3 +96,30 @@ def test_bad_input_is_a_clear_error_and_nothing_is_created(personas, args, messa
 def test_report_of_unknown_campaign():
     with pytest.raises(CommandError, match="no campaign"):
         _run("campaign_report", "999")
+
+
+def test_audience_by_list_name_counts_each_fan_once_and_opted_out_as_suppressed(personas):
+    from accounts.models import Fan
+    from messaging.models import ContactList, ContactListMember, OutboundMessage
+    from messaging.services.campaign_send import campaign_start
+    from tests.factories import create_fan
+
+    vip = ContactList.objects.create(talent=personas.talent, name="VIPs")
+    gone = create_fan(personas.talent, "+14155559001", status=Fan.Status.OPTED_OUT)
+    outside = create_fan(personas.talent, "+14155559002")
+    for fan in [personas.fan, gone]:
+        ContactListMember.objects.create(contact_list=vip, fan=fan)
+    campaign_id = int(_run("campaign_send", "--talent", "nova", "--body", "VIP news", "--at", "2099-01-01T10:00"))
+    Campaign.objects.filter(pk=campaign_id).update(send_at=timezone.now())
+    campaign_id = int(
+        _run(
+            "campaign_send", "--talent", "nova", "--body", "VIP only", "--audience", "VIPs", "--at", "2099-01-01T10:00"
+        )
+    )
+    Campaign.objects.filter(pk=campaign_id).update(send_at=timezone.now())
+    campaign_start(campaign_id=campaign_id)
+    rows = OutboundMessage.objects.filter(campaign_id=campaign_id)
+    assert list(rows.values_list("fan_id", flat=True)) == [personas.fan.pk]
+    report = json.loads(_run("campaign_report", str(campaign_id)))
+    assert report["suppressed"] == 1 and report["recipients"] == 1
+    assert not rows.filter(fan=outside).exists()

@@ -22,7 +22,7 @@ from messaging.services.campaigns import (
     campaign_schedule,
 )
 from tests.factories import create_fan
-from tests.messaging.conftest import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign
 
 pytestmark = pytest.mark.django_db
 CS = Campaign.Status

@@ -12,7 +12,7 @@ from messaging.models import Click, TrackedLink
 from messaging.services import campaign_send as cs
 from messaging.services.campaigns import campaign_report, campaign_schedule
 from tests.factories import create_fan
-from tests.messaging.conftest import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from twilio.request_validator import RequestValidator
 
 from accounts.models import Fan
 from messaging.models import Campaign, OutboundMessage
-from tests.messaging.conftest import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign
 
 pytestmark = pytest.mark.django_db
 S = OutboundMessage.Status

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Talent
-from messaging.models import Campaign
+from messaging.models import Campaign, ContactList, Segment
 from messaging.services.campaigns import campaign_schedule
 
 
@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--talent", required=True, help="The talent's slug.")
         parser.add_argument("--body", required=True, help="Text with {first_name}, {city}, {link:https://...}.")
         parser.add_argument("--name", default="", help="Campaign name (default: the first words of the body).")
-        parser.add_argument("--audience", default="all", help="'all' active fans (lists and segments: not yet).")
+        parser.add_argument(
+            "--audience", default="all", help="A segment or contact list name of the talent; 'all' = every active fan."
+        )
         parser.add_argument("--media-url", default="", help="An image URL sent as MMS.")
         parser.add_argument("--at", default="", help="ISO date-time; without an offset, in the talent's zone.")
         parser.add_argument("--local-time", default="", help="HH:MM in each fan's own time zone.")
@@ -33,11 +35,20 @@ class Command(BaseCommand):
         talent = Talent.objects.filter(slug=options["talent"]).first()
         if talent is None:
             raise CommandError(f"--talent: no talent with slug {options['talent']!r}")
+        segment = contact_list = None
         if options["audience"] != "all":
-            # Lists and segments arrive with the audience module; until then only everyone.
-            raise CommandError(
-                f"--audience: {options['audience']!r} is not available yet; use --audience all (every active fan)"
-            )
+            name = options["audience"]
+            segment = Segment.objects.filter(talent=talent, name=name).first()
+            contact_list = None if segment else ContactList.objects.filter(talent=talent, name=name).first()
+            if segment is None and contact_list is None:
+                known = sorted(
+                    [*Segment.objects.filter(talent=talent).values_list("name", flat=True)]
+                    + [*ContactList.objects.filter(talent=talent).values_list("name", flat=True)]
+                )
+                raise CommandError(
+                    f"--audience: {talent.slug} has no segment or list named {name!r}; "
+                    f"use 'all' or one of: {', '.join(known) or '(none)'}"
+                )
         if options["at"] and options["local_time"] and not _is_date(options["at"]):
             raise CommandError("--at with --local-time must be a date (YYYY-MM-DD): the day of the local time")
         fields: dict = {"schedule_mode": Campaign.ScheduleMode.NOW}
@@ -73,6 +84,10 @@ class Command(BaseCommand):
                     ignore_quiet_hours=options["ignore_quiet_hours"],
                     **fields,
                 )
+                if segment is not None:
+                    campaign.include_segments.add(segment)
+                if contact_list is not None:
+                    campaign.include_lists.add(contact_list)
                 campaign_schedule(campaign=campaign, actor=None)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages))

@@ -1,0 +1,218 @@
+"""Phone numbers, countries and time zones for fans: parsing, the keyed phone hash, tz guesses."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import zoneinfo
+
+import phonenumbers
+from django.conf import settings
+from phonenumbers import geocoder
+from phonenumbers import timezone as pn_timezone
+
+# Numbers that can receive texts. FIXED_LINE_OR_MOBILE is how NANP (US/CA) numbers classify.
+_TEXTABLE = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    phonenumbers.PhoneNumberType.VOIP,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+}
+
+
+class PhoneError(ValueError):
+    pass
+
+
+def parse_mobile(raw: str, *, region: str | None = None) -> str:
+    """E.164 of a number that can receive texts, or PhoneError with a message for the fan."""
+    raw = (raw or "").strip()
+    if not raw or len(raw) > 32:
+        raise PhoneError("Enter your mobile number, for example +1 415 555 2671.")
+    try:
+        number = phonenumbers.parse(raw, region or settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        raise PhoneError("That does not look like a phone number.")
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError("That phone number is not valid.")
+    if phonenumbers.number_type(number) not in _TEXTABLE:
+        raise PhoneError("That looks like a landline or service number; texts need a mobile number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise(raw: str) -> str:
+    """Best-effort E.164 for routing (Twilio already sends E.164); the raw string when unparseable."""
+    try:
+        number = phonenumbers.parse(raw or "", settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return (raw or "").strip()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_possible_e164(value: str) -> bool:
+    """Could this be a phone number we can text back (not a short code or an alphanumeric sender)?"""
+    if not value.startswith("+"):
+        return False
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(value))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def country_of(e164: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def display(e164: str) -> str:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def phone_hash(*, talent_id: int, e164: str) -> str:
+    """Keyed HMAC of a talent's fan's E.164 number: what survives erasure.
+
+    An import computes the same hash to skip numbers whose owner asked to be erased, without the
+    database keeping the number itself. Keyed (not a bare SHA-256) because a phone number has so
+    few possible values that an unkeyed hash is reversible by enumeration.
+    """
+    return phone_hasher(talent_id)(e164)
+
+
+def phone_hasher(talent_id: int):
+    """phone_hash for one talent with the key derived once (an import hashes a million numbers).
+
+    Same result as Django's salted_hmac("fancommunity.phone_hash", ..., algorithm="sha256"), which
+    derives its key as sha256(salt + secret).
+    """
+    if settings.PHONE_HASH_KEY:
+        key = settings.PHONE_HASH_KEY.encode()
+    else:
+        key = hashlib.sha256(("fancommunity.phone_hash" + settings.SECRET_KEY).encode()).digest()
+    prefix = f"{talent_id}:".encode()
+
+    def _hash(e164: str) -> str:
+        return hmac.new(key, prefix + e164.encode(), hashlib.sha256).hexdigest()
+
+    return _hash
+
+
+@functools.cache
+def country_choices() -> list[tuple[str, str]]:
+    """(code, English name) for every region phonenumbers knows, sorted by name."""
+    choices = []
+    for code in phonenumbers.SUPPORTED_REGIONS:
+        example = phonenumbers.example_number(code)
+        name = geocoder.country_name_for_number(example, "en") if example else ""
+        choices.append((code, name or code))
+    return sorted(choices, key=lambda c: c[1])
+
+
+@functools.cache
+def known_zones() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk (tens of ms): once per process.
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
+def time_zone_choices() -> list[str]:
+    return sorted(z for z in known_zones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+# Regions of the big multi-zone countries, by the postal abbreviation or name fans type.
+_US_STATES = {
+    "America/New_York": "CT DE DC FL GA ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV IN KY",
+    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI",
+    "America/Denver": "CO MT NM UT WY ID",
+    "America/Phoenix": "AZ",
+    "America/Los_Angeles": "CA NV OR WA",
+    "America/Anchorage": "AK",
+    "Pacific/Honolulu": "HI",
+    "America/Puerto_Rico": "PR",
+}
+_US_STATE_NAMES = {
+    "california": "CA", "new york": "NY", "texas": "TX", "florida": "FL", "illinois": "IL",
+    "washington": "WA", "oregon": "OR", "nevada": "NV", "arizona": "AZ", "colorado": "CO",
+    "georgia": "GA", "massachusetts": "MA", "new jersey": "NJ", "pennsylvania": "PA", "ohio": "OH",
+    "michigan": "MI", "minnesota": "MN", "utah": "UT", "hawaii": "HI", "alaska": "AK",
+    "tennessee": "TN", "louisiana": "LA", "missouri": "MO", "wisconsin": "WI", "virginia": "VA",
+    "north carolina": "NC", "south carolina": "SC", "maryland": "MD", "idaho": "ID",
+}  # fmt: skip
+_CA_PROVINCES = {
+    "America/Toronto": "ON QC",
+    "America/Winnipeg": "MB",
+    "America/Regina": "SK",
+    "America/Edmonton": "AB NT",
+    "America/Vancouver": "BC YT",
+    "America/Halifax": "NS NB PE",
+    "America/St_Johns": "NL",
+}
+_AU_STATES = {
+    "Australia/Sydney": "NSW ACT",
+    "Australia/Melbourne": "VIC",
+    "Australia/Brisbane": "QLD",
+    "Australia/Adelaide": "SA",
+    "Australia/Perth": "WA",
+    "Australia/Darwin": "NT",
+    "Australia/Hobart": "TAS",
+}
+_REGION_TABLES = {
+    "US": {code: tz for tz, codes in _US_STATES.items() for code in codes.split()},
+    "CA": {code: tz for tz, codes in _CA_PROVINCES.items() for code in codes.split()},
+    "AU": {code: tz for tz, codes in _AU_STATES.items() for code in codes.split()},
+}
+# US ZIP codes by first digit: a coarse fallback when no state was given (0-3 east ... 9 west).
+_US_ZIP_FIRST_DIGIT = {
+    "0": "America/New_York", "1": "America/New_York", "2": "America/New_York", "3": "America/New_York",
+    "4": "America/New_York", "5": "America/Chicago", "6": "America/Chicago", "7": "America/Chicago",
+    "8": "America/Denver", "9": "America/Los_Angeles",
+}  # fmt: skip
+
+
+# Countries sharing a calling code with others (so the code alone names several zones) but
+# living in one zone themselves.
+_SINGLE_ZONE = {"GB": "Europe/London", "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "IT": "Europe/Rome"}
+
+
+def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "", phone: str = "") -> str:
+    """Best guess of a fan's IANA time zone; "" when nothing points anywhere.
+
+    Order: the region (state/province) for multi-zone countries, then the US ZIP's first digit,
+    then a country with a single zone, then what the phone number's prefix says (phonenumbers'
+    timezone data knows US area codes).
+    """
+    country = (country or "").strip().upper()
+    region_key = (region or "").strip()
+    table = _REGION_TABLES.get(country)
+    if table and region_key:
+        code = region_key.upper()
+        if country == "US":
+            code = _US_STATE_NAMES.get(region_key.lower(), code)
+        if code in table:
+            return table[code]
+    postal = (postal_code or "").strip()
+    if country == "US" and postal[:1].isdigit():
+        return _US_ZIP_FIRST_DIGIT[postal[0]]
+    if country:
+        zone = _SINGLE_ZONE.get(country)
+        calling_code = phonenumbers.country_code_for_region(country)
+        zones = pn_timezone.TIMEZONE_DATA.get(str(calling_code), ()) if calling_code else ()
+        if zone is None and len(zones) == 1:
+            zone = zones[0]
+        if zone and zone in known_zones():
+            return zone
+    if phone:
+        try:
+            zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))
+        except phonenumbers.NumberParseException:
+            zones = ()
+        if len(zones) == 1 and zones[0] in known_zones():
+            phone_country = country_of(phone)
+            if not country or phone_country == country:
+                return zones[0]
+    return ""

@@ -1,0 +1,62 @@
+"""Fan rows: the pending fan a text creates, profile corrections. Consent changes live in consent/."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from accounts.audit import audit
+from accounts.models import Fan, Talent
+from accounts.phones import country_of, guess_time_zone, phone_hash
+
+# Fields a fan may correct on their data page (and the signup form fills).
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "birth_date",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "time_zone",
+)
+
+
+def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]:
+    """The fan row for a number that texted in: existing, or a new pending one (no consent yet)."""
+    fan = Fan.objects.filter(talent=talent, phone=phone).first()
+    if fan is not None:
+        return fan, False
+    country = country_of(phone)
+    new = Fan(
+        talent=talent,
+        phone=phone,
+        phone_hash=phone_hash(talent_id=talent.pk, e164=phone),
+        status=Fan.Status.PENDING,
+        source=Fan.Source.SMS,
+        country=country,
+        time_zone=guess_time_zone(country=country, phone=phone),
+    )
+    new.rotate_link_nonce()
+    try:
+        # A savepoint: two webhooks from one number at once must not break the outer transaction.
+        with transaction.atomic():
+            new.save(force_insert=True)
+    except IntegrityError:
+        return Fan.objects.get(talent=talent, phone=phone), False
+    return new, True
+
+
+def fan_profile_update(*, fan: Fan, changes: dict, actor=None) -> list[str]:
+    """Correct a fan's profile; returns the changed field names (audited without their values)."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        changed = [name for name in PROFILE_FIELDS if name in changes and getattr(locked, name) != changes[name]]
+        for name in changed:
+            setattr(locked, name, changes[name])
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+            audit("fan.profile_corrected", talent=locked.talent, actor=actor, obj=locked, fields=changed)
+    for name in changed:
+        setattr(fan, name, changes[name])
+    return changed

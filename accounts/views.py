@@ -1,0 +1,404 @@
+"""Fan-facing pages: /join/<talent>/ (signup), its phone-code step and done page, and /me/.
+
+Views are thin: validate with a form, call consent/accounts services, queue texts on the
+priority lane. Every page works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import phones
+from accounts.forms import CodeForm, JoinForm, ProfileForm
+from accounts.models import Fan, Talent
+from accounts.ratelimit import client_ip, hit
+from accounts.services import fan_profile_update
+from accounts.tokens import join_tokens, self_service_tokens
+from consent import texts
+from consent.models import ConsentRecord, TermsDocument
+from consent.services import (
+    Evidence,
+    SignupRefused,
+    fan_data_export,
+    fan_erase,
+    fan_opt_out,
+    fan_sharing_set,
+    fan_signup,
+    terms_for_signup,
+)
+from messaging.outbound import priority_message_queue
+
+PENDING_KEY = "join_pending"
+DONE_KEY = "join_done"
+ME_KEY = "me_fan"
+ME_UNTIL_KEY = "me_until"
+
+
+def _active_talent(slug: str) -> Talent:
+    return get_object_or_404(Talent, slug=slug, is_active=True)
+
+
+def _too_many(request: HttpRequest, talent: Talent | None = None) -> HttpResponse:
+    return render(request, "accounts/too_many.html", {"talent": talent}, status=429)
+
+
+def _evidence(request: HttpRequest, *, method: str, note: str = "") -> Evidence:
+    return Evidence(
+        method=method,
+        ip=client_ip(request) or None,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
+        evidence=note,
+    )
+
+
+def _shown_versions_are_current(form: JoinForm, terms: TermsDocument, privacy: TermsDocument) -> bool:
+    """Did the fan read the current versions? The page posts back the versions it showed."""
+    return (
+        form.cleaned_data["terms_version"] == terms.version and form.cleaned_data["privacy_version"] == privacy.version
+    )
+
+
+def _signup(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy, note: str) -> Fan:
+    """The signup and its confirmation text, in one transaction (the text leaves after commit)."""
+    with transaction.atomic():
+        result = fan_signup(
+            talent=talent,
+            phone=phone,
+            profile=data["profile"],
+            messaging_consent=data["consent_messaging"],
+            sharing_consent=data["consent_sharing"],
+            terms=terms,
+            privacy=privacy,
+            evidence=Evidence(
+                method=ConsentRecord.Method.WEB_FORM, ip=data.get("ip"), user_agent=data.get("ua", ""), evidence=note
+            ),
+        )
+        priority_message_queue(talent=talent, fan=result.fan, to=phone, body=texts.signup_confirmation(talent))
+    request.session[DONE_KEY] = {"fan": result.fan.pk, "talent": talent.pk}
+    return result.fan
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    talent = _active_talent(slug)
+    token = request.GET.get("t", "")
+    phone = ""
+    if token:
+        claim = join_tokens.check_token(talent=talent, token=token)
+        if claim is None:
+            return render(request, "accounts/link_invalid.html", {"talent": talent}, status=400)
+        phone = claim.phone
+    terms, privacy = terms_for_signup(talent=talent)
+    if terms is None or privacy is None:
+        return render(request, "accounts/join_closed.html", {"talent": talent}, status=503)
+
+    if request.method == "POST":
+        if not hit("signup-ip", client_ip(request), settings.RATELIMIT_SIGNUP_PER_IP):
+            return _too_many(request, talent)
+        form = JoinForm(request.POST, talent=talent, phone=phone)
+        if form.is_valid():
+            if not _shown_versions_are_current(form, terms, privacy):
+                # A new version was published while the fan read the page: consent must point at
+                # what they saw, so show the new version and ask again (nothing is stored).
+                form.add_error(
+                    None, "The terms were updated while you were reading. Please review them and submit again."
+                )
+            else:
+                shown_terms, shown_privacy = terms, privacy
+                target = phone or form.cleaned_data["phone"]
+                if not hit("signup-phone", f"{talent.pk}:{target}", settings.RATELIMIT_SIGNUP_PER_PHONE):
+                    return _too_many(request, talent)
+                data = {
+                    "profile": form.profile(),
+                    "consent_messaging": form.cleaned_data["consent_messaging"],
+                    "consent_sharing": form.cleaned_data["consent_sharing"],
+                    "ip": client_ip(request),
+                    "ua": request.META.get("HTTP_USER_AGENT", "")[:400],
+                }
+                if phone:
+                    try:
+                        _signup(
+                            request,
+                            talent=talent,
+                            phone=phone,
+                            data=data,
+                            terms=shown_terms,
+                            privacy=shown_privacy,
+                            note="signed signup link",
+                        )
+                    except SignupRefused as exc:
+                        form.add_error(None, str(exc))
+                    else:
+                        return redirect("accounts:join-done", slug=talent.slug)
+                else:
+                    _start_phone_check(
+                        request, talent=talent, phone=target, data=data, terms=shown_terms, privacy=shown_privacy
+                    )
+                    return redirect("accounts:join-verify", slug=talent.slug)
+        elif form.underage:
+            # Refused kindly, and nothing typed is kept.
+            return render(request, "accounts/join_underage.html", {"talent": talent}, status=403)
+        status = 400
+    else:
+        initial = {"country": phones.country_of(phone) if phone else _default_country(talent)}
+        form = JoinForm(talent=talent, phone=phone, initial=initial)
+        status = 200
+    context = {
+        "talent": talent,
+        "form": form,
+        "phone_display": phones.display(phone) if phone else "",
+        "terms": terms,
+        "privacy": privacy,
+        "token": token,
+    }
+    return render(request, "accounts/join.html", context, status=status)
+
+
+@require_GET
+def join_tz_guess(request: HttpRequest, slug: str) -> JsonResponse:
+    """The form's optional script asks this as the fan types their address (no JS: guessed on submit)."""
+    talent = _active_talent(slug)
+    guess = phones.guess_time_zone(
+        country=request.GET.get("country", "")[:2],
+        region=request.GET.get("region", "")[:100],
+        postal_code=request.GET.get("postal_code", "")[:20],
+    )
+    return JsonResponse({"time_zone": guess or talent.default_time_zone})
+
+
+def _default_country(talent: Talent) -> str:
+    served = [c.strip() for c in talent.served_countries.split(",") if c.strip()]
+    return served[0] if served else settings.PHONENUMBER_DEFAULT_REGION
+
+
+def _code_digest(code: str, phone: str, session_nonce: str) -> str:
+    return salted_hmac("fancommunity.join.phone_code", f"{code}:{phone}:{session_nonce}").hexdigest()
+
+
+def _start_phone_check(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy) -> None:
+    """A typed number must be proven: keep the form in the session, text a code to the number."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    nonce = secrets.token_hex(8)
+    profile = dict(data["profile"])
+    profile["birth_date"] = profile["birth_date"].isoformat()
+    request.session[PENDING_KEY] = {
+        "talent": talent.pk,
+        "phone": phone,
+        "data": {**data, "profile": profile},
+        "terms": terms.pk,
+        "privacy": privacy.pk,
+        "digest": _code_digest(code, phone, nonce),
+        "nonce": nonce,
+        "expires": time.time() + settings.PHONE_CODE_MAX_AGE,
+        "attempts": 0,
+    }
+    with transaction.atomic():
+        priority_message_queue(talent=talent, to=phone, body=texts.phone_code(talent, code))
+
+
+@require_http_methods(["GET", "POST"])
+def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
+    talent = _active_talent(slug)
+    pending = request.session.get(PENDING_KEY)
+    if not pending or pending.get("talent") != talent.pk:
+        return redirect("accounts:join", slug=talent.slug)
+    context = {"talent": talent, "phone_display": phones.display(pending["phone"]), "pending": pending}
+    if time.time() > pending["expires"] or pending["attempts"] >= settings.PHONE_CODE_MAX_ATTEMPTS:
+        del request.session[PENDING_KEY]
+        return render(request, "accounts/code_expired.html", context, status=400)
+    if request.method == "POST":
+        if not hit("signup-ip", client_ip(request), settings.RATELIMIT_SIGNUP_PER_IP):
+            return _too_many(request, talent)
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            pending["attempts"] += 1
+            request.session[PENDING_KEY] = pending
+            if constant_time_compare(
+                _code_digest(form.cleaned_data["code"], pending["phone"], pending["nonce"]), pending["digest"]
+            ):
+                data = pending["data"]
+                data["profile"]["birth_date"] = dt.date.fromisoformat(data["profile"]["birth_date"])
+                terms = TermsDocument.objects.get(pk=pending["terms"])
+                privacy = TermsDocument.objects.get(pk=pending["privacy"])
+                del request.session[PENDING_KEY]
+                try:
+                    _signup(
+                        request,
+                        talent=talent,
+                        phone=pending["phone"],
+                        data=data,
+                        terms=terms,
+                        privacy=privacy,
+                        note="phone proven by SMS code",
+                    )
+                except SignupRefused as exc:
+                    return render(
+                        request, "accounts/join_error.html", {"talent": talent, "error": str(exc)}, status=409
+                    )
+                return redirect("accounts:join-done", slug=talent.slug)
+            left = settings.PHONE_CODE_MAX_ATTEMPTS - pending["attempts"]
+            form.add_error("code", f"That code is not right; {left} attempt{'s' if left != 1 else ''} left.")
+        context["form"] = form
+        return render(request, "accounts/join_verify.html", context, status=400)
+    context["form"] = CodeForm()
+    return render(request, "accounts/join_verify.html", context)
+
+
+@require_GET
+def join_done(request: HttpRequest, slug: str) -> HttpResponse:
+    talent = _active_talent(slug)
+    done = request.session.get(DONE_KEY)
+    if not done or done.get("talent") != talent.pk:
+        return redirect("accounts:join", slug=talent.slug)
+    fan = Fan.objects.filter(pk=done["fan"], talent=talent, status=Fan.Status.ACTIVE).first()
+    if fan is None:
+        return redirect("accounts:join", slug=talent.slug)
+    me_url = reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
+    return render(request, "accounts/join_done.html", {"talent": talent, "fan": fan, "me_url": me_url})
+
+
+# --- /me/: the fan's own data -----------------------------------------------------------------
+
+
+def _me_fan(request: HttpRequest) -> Fan | None:
+    fan_id = request.session.get(ME_KEY)
+    if not fan_id or time.time() > request.session.get(ME_UNTIL_KEY, 0):
+        return None
+    return Fan.objects.select_related("talent").exclude(status=Fan.Status.ERASED).filter(pk=fan_id).first()
+
+
+def _me_denied(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/me_denied.html", status=403)
+
+
+@require_http_methods(["GET", "POST"])
+def me(request: HttpRequest) -> HttpResponse:
+    """GET ?t= shows a button; POST t uses the link up and opens the page.
+
+    Opening takes a POST because phones and chat apps fetch links for previews: a GET that
+    consumed the one-time link would hand it to the preview bot, not the fan.
+    """
+    token = request.POST.get("t") if request.method == "POST" else request.GET.get("t")
+    if token is not None:
+        if not hit("me-ip", client_ip(request), settings.RATELIMIT_SELF_SERVICE_PER_IP):
+            return _too_many(request)
+        fan = self_service_tokens.check_token(token)
+        if fan is None:
+            return render(request, "accounts/link_invalid.html", {"talent": None}, status=400)
+        if request.method == "GET":
+            return render(request, "accounts/me_open.html", {"talent": fan.talent, "token": token})
+        # The link is used up: rotate the nonce so it cannot be opened again, and carry the
+        # fan in a short session instead (a new session key: no fixation).
+        with transaction.atomic():
+            locked = Fan.objects.select_for_update().get(pk=fan.pk)
+            locked.rotate_link_nonce()
+            locked.save(update_fields=["link_nonce", "updated_at"])
+        request.session.cycle_key()
+        request.session[ME_KEY] = fan.pk
+        request.session[ME_UNTIL_KEY] = time.time() + settings.SELF_SERVICE_SESSION_AGE
+        return redirect("accounts:me")
+    if request.method == "POST":
+        return HttpResponse("Missing link token.", status=400, content_type="text/plain")
+    fan = _me_fan(request)
+    if fan is None:
+        return _me_denied(request)
+    return _render_me(request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)))
+
+
+def _profile_initial(fan: Fan) -> dict:
+    return {
+        "first_name": fan.first_name,
+        "last_name": fan.last_name,
+        "email": fan.email,
+        "birth_date": fan.birth_date,
+        "city": fan.city,
+        "region": fan.region,
+        "postal_code": fan.postal_code,
+        "country": fan.country,
+        "time_zone": fan.time_zone,
+    }
+
+
+def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 200, notice: str = "") -> HttpResponse:
+    data = fan_data_export(fan=fan)
+    # Display-only extras (the download keeps the plain ISO values).
+    for row in data["consents"] + data["messages"]:
+        row["when"] = row["at"][:16].replace("T", " ") + " UTC"
+    for row in data["consents"]:
+        row["how"] = ConsentRecord.Method(row["method"]).label
+    context = {"fan": fan, "talent": fan.talent, "form": form, "data": data, "notice": notice}
+    return render(request, "accounts/me.html", context, status=status)
+
+
+@require_POST
+def me_profile(request: HttpRequest) -> HttpResponse:
+    fan = _me_fan(request)
+    if fan is None:
+        return _me_denied(request)
+    form = ProfileForm(request.POST, talent=fan.talent, phone=str(fan.phone))
+    if not form.is_valid():
+        return _render_me(request, fan, form, status=400)
+    changed = fan_profile_update(fan=fan, changes=form.profile())
+    notice = "Saved your changes." if changed else "Nothing to change."
+    return _render_me(
+        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
+    )
+
+
+@require_POST
+def me_consent(request: HttpRequest) -> HttpResponse:
+    fan = _me_fan(request)
+    if fan is None:
+        return _me_denied(request)
+    purpose, action = request.POST.get("purpose"), request.POST.get("action")
+    evidence = _evidence(request, method=ConsentRecord.Method.SELF_SERVICE)
+    if purpose == ConsentRecord.Purpose.MESSAGING and action == "withdraw":
+        with transaction.atomic():
+            if fan_opt_out(fan=fan, evidence=evidence):
+                priority_message_queue(
+                    talent=fan.talent, fan=fan, to=str(fan.phone), body=texts.opt_out_confirmation(fan.talent)
+                )
+        notice = "You will get no more texts. Text START to rejoin."
+    elif purpose == ConsentRecord.Purpose.PARTNER_SHARING and action in ("withdraw", "grant"):
+        fan_sharing_set(fan=fan, share=action == "grant", evidence=evidence)
+        notice = "Your profile may be shared with partners." if action == "grant" else "Your profile is not shared."
+    else:
+        return HttpResponse("Unknown consent change.", status=400, content_type="text/plain")
+    fan.refresh_from_db()
+    return _render_me(
+        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
+    )
+
+
+@require_POST
+def me_delete(request: HttpRequest) -> HttpResponse:
+    fan = _me_fan(request)
+    if fan is None:
+        return _me_denied(request)
+    if request.POST.get("confirm") != "yes":
+        form = ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan))
+        return _render_me(request, fan, form, status=400, notice="Tick the box to confirm deleting your account.")
+    talent = fan.talent
+    fan_erase(fan=fan)
+    request.session.flush()
+    return render(request, "accounts/me_deleted.html", {"talent": talent})
+
+
+@require_GET
+def me_export(request: HttpRequest) -> HttpResponse:
+    fan = _me_fan(request)
+    if fan is None:
+        return _me_denied(request)
+    response = JsonResponse(fan_data_export(fan=fan), json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="my-data-{fan.talent.slug}.json"'
+    return response

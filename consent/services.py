@@ -1,0 +1,418 @@
+"""Consent workflows: signup, opt-out/opt-in, partner sharing, terms publishing, export, erasure.
+
+Every change of a fan's consent state writes an append-only ConsentRecord in the same
+transaction as the state change (STYLE.md 4). Sending texts is the caller's business
+(messaging depends on consent, never the reverse): services return what happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts import phones
+from accounts.audit import audit
+from accounts.models import Fan, Talent
+from accounts.services import PROFILE_FIELDS
+from consent import texts
+from consent.models import ConsentRecord, TermsDocument
+
+Purpose = ConsentRecord.Purpose
+Action = ConsentRecord.Action
+Method = ConsentRecord.Method
+
+
+def phone_hash(*, talent: Talent, e164: str) -> str:
+    """The keyed hash an erased fan's number survives as. Imports: skip a number when
+    Fan.objects.filter(talent=talent, status="erased", phone_hash=phone_hash(talent=..., e164=...))
+    exists."""
+    return phones.phone_hash(talent_id=talent.pk, e164=e164)
+
+
+def phone_is_erased(*, talent: Talent, e164: str) -> bool:
+    return Fan.objects.filter(
+        talent=talent, status=Fan.Status.ERASED, phone_hash=phone_hash(talent=talent, e164=e164)
+    ).exists()
+
+
+# --- Terms ------------------------------------------------------------------------------------
+
+
+def terms_current(*, talent: Talent, kind: str) -> TermsDocument | None:
+    """The newest published version of the talent's document, else the platform-wide one."""
+    published = TermsDocument.objects.filter(kind=kind, published_at__isnull=False, published_at__lte=timezone.now())
+    return (
+        published.filter(talent=talent).order_by("-version").first()
+        or published.filter(talent__isnull=True).order_by("-version").first()
+    )
+
+
+def terms_for_signup(*, talent: Talent) -> tuple[TermsDocument | None, TermsDocument | None]:
+    return (
+        terms_current(talent=talent, kind=TermsDocument.Kind.TERMS),
+        terms_current(talent=talent, kind=TermsDocument.Kind.PRIVACY),
+    )
+
+
+def terms_publish(
+    *,
+    talent: Talent | None,
+    kind: str,
+    title: str,
+    summary: str,
+    body: str,
+    is_material: bool = False,
+    actor=None,
+) -> tuple[TermsDocument, list[int]]:
+    """Publish the next version (older ones stay, consents keep pointing at them).
+
+    A material version pauses partner sharing for every fan who agreed under an older version:
+    shares_with_partners goes False (so no export or partner feed includes them) until the fan
+    agrees again on their data page. Returns the document and the ids of fans to ask again by SMS.
+    """
+    with transaction.atomic():
+        # Lock the talent so two publishers cannot both take version N+1.
+        if talent is not None:
+            Talent.objects.select_for_update().filter(pk=talent.pk).first()
+        latest = TermsDocument.objects.filter(talent=talent, kind=kind).aggregate(v=Max("version"))["v"] or 0
+        document = TermsDocument.objects.create(
+            talent=talent,
+            kind=kind,
+            version=latest + 1,
+            title=title,
+            summary=summary,
+            body=body,
+            is_material=is_material,
+            published_at=timezone.now(),
+        )
+        fan_ids: list[int] = []
+        if is_material:
+            sharers = Fan.objects.filter(shares_with_partners=True).exclude(status=Fan.Status.ERASED)
+            if talent is not None:
+                sharers = sharers.filter(talent=talent)
+            else:
+                # Platform-wide: only talents without their own document of this kind use it.
+                own = TermsDocument.objects.filter(kind=kind, talent__isnull=False, published_at__isnull=False)
+                sharers = sharers.exclude(talent_id__in=own.values("talent_id"))
+            fan_ids = list(sharers.values_list("pk", flat=True))
+            Fan.objects.filter(pk__in=fan_ids).update(
+                shares_with_partners=False, sharing_reconsent_requested_at=timezone.now(), updated_at=timezone.now()
+            )
+        audit(
+            "terms.published",
+            talent=talent,
+            actor=actor,
+            obj=document,
+            kind=kind,
+            version=document.version,
+            material=is_material,
+            sharing_paused=len(fan_ids),
+        )
+    return document, fan_ids
+
+
+# --- Signup -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """Where and how a consent decision was made."""
+
+    method: str
+    ip: str | None = None
+    user_agent: str = ""
+    evidence: str = ""
+
+
+@dataclass
+class SignupResult:
+    fan: Fan
+    created: bool
+    records: list[ConsentRecord] = field(default_factory=list)
+
+
+class SignupRefused(Exception):
+    """A signup the service will not record (the form checks these first; this is the backstop)."""
+
+
+def fan_signup(
+    *,
+    talent: Talent,
+    phone: str,
+    profile: dict,
+    messaging_consent: bool,
+    sharing_consent: bool,
+    terms: TermsDocument,
+    privacy: TermsDocument,
+    evidence: Evidence,
+) -> SignupResult:
+    """Create or update the fan for (talent, phone) and record one consent per purpose.
+
+    All in one transaction: a failure leaves nothing half-written. The same phone signing up
+    again updates its row (never a duplicate). The fan's link nonce rotates, so the signup link
+    that brought them here is dead once used.
+    """
+    if not messaging_consent:
+        raise SignupRefused("Messaging consent is required to join.")
+    if not talent.is_active:
+        raise SignupRefused("This community is not accepting signups.")
+    for document, kind in ((terms, TermsDocument.Kind.TERMS), (privacy, TermsDocument.Kind.PRIVACY)):
+        if document.kind != kind or document.published_at is None or document.talent_id not in (talent.pk, None):
+            raise SignupRefused("The documents shown are not this talent's published terms.")
+    now = timezone.now()
+    with transaction.atomic():
+        fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
+        created = fan is None
+        if created:
+            fan = Fan(talent=talent, phone=phone, source=Fan.Source.WEB)
+        was_active = fan.status == Fan.Status.ACTIVE
+        for name in PROFILE_FIELDS:
+            if name in profile:
+                setattr(fan, name, profile[name])
+        fan.phone_hash = phone_hash(talent=talent, e164=phone)
+        fan.status = Fan.Status.ACTIVE
+        if not was_active:
+            fan.joined_at = now
+        fan.opted_out_at = None
+        fan.shares_with_partners = bool(sharing_consent)
+        fan.sharing_reconsent_requested_at = None
+        fan.rotate_link_nonce()
+        try:
+            with transaction.atomic():
+                fan.save()
+        except IntegrityError:
+            # Another request created this phone's row between our SELECT and INSERT (two taps
+            # on submit): nothing was written here; the caller shows the form again.
+            raise SignupRefused("This number just signed up; please check your texts.")
+        common = {
+            "fan": fan,
+            "talent": talent,
+            "method": evidence.method,
+            "terms": terms,
+            "privacy": privacy,
+            "ip_address": evidence.ip or None,
+            "user_agent": (evidence.user_agent or "")[:400],
+            "evidence": evidence.evidence[:200],
+        }
+        records = [
+            ConsentRecord.objects.create(
+                purpose=Purpose.MESSAGING,
+                action=Action.GRANTED,
+                disclosure=texts.messaging_disclosure(talent),
+                **common,
+            ),
+            ConsentRecord.objects.create(
+                purpose=Purpose.PARTNER_SHARING,
+                action=Action.GRANTED if sharing_consent else Action.DECLINED,
+                disclosure=texts.sharing_disclosure(talent),
+                **common,
+            ),
+        ]
+        audit("fan.signed_up", talent=talent, obj=fan, created=created, sharing=bool(sharing_consent))
+    return SignupResult(fan=fan, created=created, records=records)
+
+
+# --- Opt-out / opt-in / sharing ---------------------------------------------------------------
+
+
+def _record(fan: Fan, purpose: str, action: str, evidence: Evidence, *, disclosure: str = "") -> ConsentRecord:
+    terms, privacy = terms_for_signup(talent=fan.talent)
+    return ConsentRecord.objects.create(
+        fan=fan,
+        talent_id=fan.talent_id,
+        purpose=purpose,
+        action=action,
+        method=evidence.method,
+        terms=terms,
+        privacy=privacy,
+        disclosure=disclosure,
+        ip_address=evidence.ip or None,
+        user_agent=(evidence.user_agent or "")[:400],
+        evidence=evidence.evidence[:200],
+    )
+
+
+def fan_opt_out(*, fan: Fan, evidence: Evidence) -> bool:
+    """Stop all messaging to the fan at once. True when the status changed.
+
+    The status update commits before any further message is claimed: the send path re-checks
+    status at claim time, so a STOP mid-blast takes effect before the next message leaves.
+    """
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status in (Fan.Status.OPTED_OUT, Fan.Status.ERASED):
+            fan.status = locked.status
+            return False
+        locked.status = Fan.Status.OPTED_OUT
+        locked.opted_out_at = timezone.now()
+        locked.save(update_fields=["status", "opted_out_at", "updated_at"])
+        _record(locked, Purpose.MESSAGING, Action.WITHDRAWN, evidence)
+        audit("fan.opted_out", talent=locked.talent, obj=locked, method=evidence.method)
+    fan.status, fan.opted_out_at = locked.status, locked.opted_out_at
+    return True
+
+
+def fan_opt_in(*, fan: Fan, evidence: Evidence) -> bool:
+    """Re-subscribe a pending or opted-out fan. True when the status changed."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status in (Fan.Status.ACTIVE, Fan.Status.ERASED):
+            fan.status = locked.status
+            return False
+        locked.status = Fan.Status.ACTIVE
+        locked.opted_out_at = None
+        locked.joined_at = locked.joined_at or timezone.now()
+        locked.save(update_fields=["status", "opted_out_at", "joined_at", "updated_at"])
+        _record(
+            locked, Purpose.MESSAGING, Action.GRANTED, evidence, disclosure=texts.opt_in_confirmation(locked.talent)
+        )
+        audit("fan.opted_in", talent=locked.talent, obj=locked, method=evidence.method)
+    fan.status, fan.opted_out_at, fan.joined_at = locked.status, locked.opted_out_at, locked.joined_at
+    return True
+
+
+def fan_sharing_set(*, fan: Fan, share: bool, evidence: Evidence) -> bool:
+    """Grant or withdraw partner sharing (against the current documents). True when it changed."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status == Fan.Status.ERASED:
+            return False
+        pending_reconsent = locked.sharing_reconsent_requested_at is not None
+        if locked.shares_with_partners == share and not (share and pending_reconsent):
+            return False
+        locked.shares_with_partners = share
+        locked.sharing_reconsent_requested_at = None
+        locked.save(update_fields=["shares_with_partners", "sharing_reconsent_requested_at", "updated_at"])
+        _record(
+            locked,
+            Purpose.PARTNER_SHARING,
+            Action.GRANTED if share else Action.WITHDRAWN,
+            evidence,
+            disclosure=texts.sharing_disclosure(locked.talent),
+        )
+        audit("fan.sharing_changed", talent=locked.talent, obj=locked, share=share, method=evidence.method)
+    fan.shares_with_partners = share
+    fan.sharing_reconsent_requested_at = None
+    return True
+
+
+# --- The fan's data ---------------------------------------------------------------------------
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+
+
+def _document(doc: TermsDocument | None) -> dict | None:
+    if doc is None:
+        return None
+    return {"kind": doc.kind, "version": doc.version, "title": doc.title, "published_at": _iso(doc.published_at)}
+
+
+def fan_data_export(*, fan: Fan) -> dict:
+    """Everything held about the fan, as JSON-ready data (the /me/ page and its download)."""
+    consents = fan.consents.select_related("terms", "privacy").order_by("created_at", "pk")
+    # Reverse relations: messaging's models are read without importing them (dependency direction).
+    inbound = fan.inbound_messages.order_by("received_at", "pk")
+    outbound = fan.outbound_messages.order_by("created_at", "pk")
+    return {
+        "talent": {"name": fan.talent.display_name, "program": fan.talent.program_name},
+        "profile": {
+            "phone": str(fan.phone) if fan.phone else None,
+            **{name: _iso(getattr(fan, name)) for name in PROFILE_FIELDS},
+        },
+        "status": fan.status,
+        "shares_with_partners": fan.shares_with_partners,
+        "source": fan.source,
+        "joined_at": _iso(fan.joined_at),
+        "opted_out_at": _iso(fan.opted_out_at),
+        "consents": [
+            {
+                "purpose": c.purpose,
+                "action": c.action,
+                "method": c.method,
+                "at": _iso(c.created_at),
+                "terms": _document(c.terms),
+                "privacy": _document(c.privacy),
+                "wording": c.disclosure,
+                "ip_address": c.ip_address,
+                "user_agent": c.user_agent,
+            }
+            for c in consents
+        ],
+        "messages": sorted(
+            [{"direction": "from_you", "at": _iso(m.received_at), "body": m.body} for m in inbound]
+            + [{"direction": "to_you", "at": _iso(m.created_at), "body": m.body, "status": m.status} for m in outbound],
+            key=lambda m: m["at"],
+        ),
+    }
+
+
+def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
+    """Erasure: wipe personal fields and message bodies; keep the phone only as a keyed hash.
+
+    The row stays (status erased) so consent evidence keeps its subject and an import can see,
+    by phone_hash, that this number asked to be forgotten. The audit row holds no personal data.
+    """
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status == Fan.Status.ERASED:
+            return
+        if locked.phone:
+            locked.phone_hash = phone_hash(talent=locked.talent, e164=str(locked.phone))
+        locked.phone = None
+        for name in PROFILE_FIELDS:
+            setattr(locked, name, None if name == "birth_date" else "")
+        locked.status = Fan.Status.ERASED
+        locked.shares_with_partners = False
+        locked.sharing_reconsent_requested_at = None
+        locked.opted_out_at = locked.opted_out_at or timezone.now()
+        locked.rotate_link_nonce()
+        locked.save()
+        inbound = locked.inbound_messages.update(body="", from_number="", payload={})
+        outbound = locked.outbound_messages.update(body="", to_number="", media_url="")
+        # Consent evidence keeps purpose, versions and time; the device details are personal.
+        locked.consents.update(ip_address=None, user_agent="")
+        locked.list_memberships.all().delete()
+        audit(
+            "fan.erased",
+            talent=locked.talent,
+            actor=actor,
+            obj=locked,
+            reason=reason,
+            inbound_wiped=inbound,
+            outbound_wiped=outbound,
+        )
+    fan.refresh_from_db()
+
+
+def fans_to_reconsent(*, talent: Talent) -> list[int]:
+    return list(
+        Fan.objects.filter(talent=talent, sharing_reconsent_requested_at__isnull=False)
+        .exclude(status=Fan.Status.ERASED)
+        .values_list("pk", flat=True)
+    )
+
+
+__all__ = [
+    "Evidence",
+    "SignupRefused",
+    "SignupResult",
+    "fan_data_export",
+    "fan_erase",
+    "fan_opt_in",
+    "fan_opt_out",
+    "fan_sharing_set",
+    "fan_signup",
+    "phone_hash",
+    "phone_is_erased",
+    "terms_current",
+    "terms_for_signup",
+    "terms_publish",
+]

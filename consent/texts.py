@@ -1,0 +1,69 @@
+"""The compliance texts (CTIA/TCPA wording), built in one place so every path says the same.
+
+Kept in GSM-7 (no curly quotes, no dashes outside ASCII): one character outside it would
+silently double the price of every copy.
+"""
+
+from __future__ import annotations
+
+from accounts.models import Talent
+
+RATES = "Msg & data rates may apply."
+STOP_HELP = "Reply STOP to cancel, HELP for help."
+
+
+def messaging_disclosure(talent: Talent) -> str:
+    """The wording next to the required checkbox, stored on the ConsentRecord as proof."""
+    return (
+        f"Yes, I want to receive recurring text messages from {talent.display_name} "
+        f"({talent.program_name}) at the number above. {talent.message_frequency}. {RATES} "
+        f"Consent is not a condition of purchase. {STOP_HELP}"
+    )
+
+
+def sharing_disclosure(talent: Talent) -> str:
+    return (
+        f"Share my profile (name, email, city, region, postal code, country, birth date) with "
+        f"{talent.display_name}'s partners. Optional; you can withdraw it at any time."
+    )
+
+
+def signup_confirmation(talent: Talent) -> str:
+    text = f"{talent.program_name}: You're in! {talent.message_frequency}. {RATES} {STOP_HELP}"
+    if talent.welcome_text:
+        text += f"\n{talent.welcome_text}"
+    return text
+
+
+def opt_out_confirmation(talent: Talent) -> str:
+    return f"{talent.program_name}: You are unsubscribed and will receive no more messages. Reply START to rejoin."
+
+
+def opt_in_confirmation(talent: Talent) -> str:
+    return f"{talent.program_name}: You are subscribed again. {talent.message_frequency}. {RATES} {STOP_HELP}"
+
+
+def help_reply(talent: Talent) -> str:
+    contact = f" Help: {talent.support_contact}." if talent.support_contact else ""
+    extra = f" {talent.help_text}" if talent.help_text else ""
+    return f"{talent.program_name}: {talent.message_frequency}. {RATES} Reply STOP to cancel.{contact}{extra}"
+
+
+def join_link(talent: Talent, url: str) -> str:
+    # Short on purpose: with the link it should fit one 160-character segment.
+    return f"{talent.program_name}: Thanks for texting! Join here: {url} Reply STOP to opt out."
+
+
+def data_link(talent: Talent, url: str) -> str:
+    return f"{talent.program_name}: See, download, correct or delete your data here: {url} (the link works once)"
+
+
+def phone_code(talent: Talent, code: str) -> str:
+    return f"{talent.program_name}: Your code is {code}. It proves this number is yours; ignore this text if you did not sign up."
+
+
+def sharing_reconsent(talent: Talent, url: str) -> str:
+    return (
+        f"{talent.program_name}: Our terms for sharing data with partners changed. Nothing is shared "
+        f"until you agree again: {url} Reply STOP to cancel."
+    )

@@ -1,0 +1,195 @@
+"""Twilio's inbound-message webhook and the keyword rules it applies (text-to-join, STOP/START/HELP).
+
+The webhook does the cheap, decisive part in its own request (store the message, apply
+opt-out/opt-in so it takes effect before the next campaign message is claimed) and leaves
+every send to the priority lane after commit, so it answers Twilio fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from accounts import phones
+from accounts.models import Fan, Talent
+from accounts.ratelimit import client_ip, hit
+from accounts.services import fan_get_or_create_pending
+from accounts.tokens import join_tokens, self_service_tokens
+from consent import texts
+from consent.keywords import Keyword, match
+from consent.models import ConsentRecord
+from consent.services import Evidence, fan_opt_in, fan_opt_out
+from messaging.models import InboundMessage
+from messaging.outbound import priority_message_queue
+
+logger = logging.getLogger(__name__)
+
+Action = InboundMessage.Action
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _twiml(status: int = 200) -> HttpResponse:
+    return HttpResponse(TWIML_EMPTY, content_type="text/xml", status=status)
+
+
+def _refuse(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", content_type="text/plain; charset=utf-8", status=status)
+
+
+def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
+    """The talent a text was sent to: by its number, else by its Messaging Service."""
+    to = phones.normalise(to)
+    if to:
+        talent = Talent.objects.filter(sender_number=to).first()
+        if talent is not None:
+            return talent
+    if messaging_service_sid:
+        return Talent.objects.filter(messaging_service_sid=messaging_service_sid).order_by("pk").first()
+    return None
+
+
+def signature_is_valid(request: HttpRequest) -> bool:
+    if not settings.TWILIO_VALIDATE_WEBHOOKS:
+        return True
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not settings.TWILIO_AUTH_TOKEN:
+        return False
+    # The URL Twilio called, as the public sees it (not the Host header behind a proxy).
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature)
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    if not hit("webhook-ip", client_ip(request), settings.RATELIMIT_WEBHOOK_PER_IP):
+        return _refuse(429, "Too many requests from this address; slow down.")
+    if not signature_is_valid(request):
+        return _refuse(403, "Missing or invalid X-Twilio-Signature.")
+    sid = request.POST.get("MessageSid") or request.POST.get("SmsMessageSid") or ""
+    from_number = phones.normalise(request.POST.get("From", ""))
+    if not sid or len(sid) > 64 or not from_number or len(from_number) > 20:
+        return _refuse(400, "MessageSid and From are required.")
+    talent = talent_for(
+        to=request.POST.get("To", ""), messaging_service_sid=request.POST.get("MessagingServiceSid", "")
+    )
+    if talent is None or not talent.is_active:
+        return _refuse(404, "No active talent receives texts at this number.")
+    if InboundMessage.objects.filter(message_sid=sid).exists():
+        return _twiml()  # Twilio retried: already stored and answered
+    body = request.POST.get("Body", "")
+    if not hit("webhook-phone", f"{talent.pk}:{from_number}", settings.RATELIMIT_WEBHOOK_PER_PHONE):
+        # STOP always works, even from a number that is flooding us.
+        if match(body, talent_data_keyword=talent.data_keyword) is not Keyword.OPT_OUT:
+            return _refuse(429, "Too many messages from this number; slow down.")
+    payload = {key: request.POST.get(key) for key in request.POST}
+    inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+    return _twiml()
+
+
+@dataclass
+class InboundResult:
+    message: InboundMessage | None  # None when this MessageSid was already stored
+    action: str = ""
+
+
+def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, payload: dict) -> InboundResult:
+    """Store one inbound text idempotently and apply the keyword rules, in one transaction."""
+    try:
+        with transaction.atomic():
+            message = InboundMessage.objects.create(
+                talent=talent,
+                message_sid=sid,
+                from_number=from_number,
+                to_number=str(payload.get("To", ""))[:20],
+                body=body,
+                payload=payload,
+            )
+            action = _apply_rules(talent=talent, message=message)
+            message.action = action
+            message.processed_at = timezone.now()
+            message.needs_reply = action == Action.INBOX
+            message.save(update_fields=["fan", "action", "processed_at", "needs_reply"])
+    except IntegrityError:
+        # The same MessageSid committed by a concurrent delivery of this webhook: nothing to do.
+        if InboundMessage.objects.filter(message_sid=sid).exists():
+            return InboundResult(message=None)
+        raise
+    return InboundResult(message=message, action=action)
+
+
+def _reply(talent: Talent, fan: Fan | None, to: str, body: str) -> None:
+    priority_message_queue(talent=talent, fan=fan, to=to, body=body)
+
+
+def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
+    phone = message.from_number
+    if not phones.is_possible_e164(phone):
+        # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
+        return Action.IGNORED
+    fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
+    message.fan = fan
+    evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
+    keyword = match(
+        message.body,
+        talent_data_keyword=talent.data_keyword,
+        fan_is_active=bool(fan and fan.status == Fan.Status.ACTIVE),
+    )
+
+    if keyword is Keyword.OPT_OUT:
+        if fan is None:
+            # Record the wish even from a stranger, so an import or signup cannot text them first.
+            fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
+            message.fan = fan
+        fan_opt_out(fan=fan, evidence=evidence)
+        _reply(talent, fan, phone, texts.opt_out_confirmation(talent))
+        return Action.OPT_OUT
+
+    if keyword is Keyword.OPT_IN and fan is not None:
+        fan_opt_in(fan=fan, evidence=evidence)  # an already active fan just gets the confirmation
+        _reply(talent, fan, phone, texts.opt_in_confirmation(talent))
+        return Action.OPT_IN
+
+    if keyword is Keyword.HELP:
+        _reply(talent, fan, phone, texts.help_reply(talent))
+        return Action.HELP
+
+    if keyword is Keyword.MY_DATA and fan is not None:
+        url = settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
+        _reply(talent, fan, phone, texts.data_link(talent, url))
+        return Action.MY_DATA
+
+    if fan is not None and fan.status == Fan.Status.ACTIVE:
+        Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+        return Action.INBOX
+
+    if fan is not None and fan.status == Fan.Status.OPTED_OUT:
+        # After STOP only the confirmation may be sent (carriers and Twilio block the rest,
+        # error 21610) until the fan texts START: no signup link, no reply.
+        return Action.IGNORED
+
+    # Not a member yet: one signup link per link lifetime, however many texts arrive.
+    if fan is None:
+        fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
+        fan = Fan.objects.select_for_update().get(pk=fan.pk)  # serialise concurrent texts from one number
+        message.fan = fan
+    since = timezone.now() - dt.timedelta(seconds=settings.JOIN_LINK_MAX_AGE)
+    already = InboundMessage.objects.filter(
+        talent=talent, fan=fan, action=Action.JOIN_LINK, received_at__gte=since
+    ).exists()
+    if already:
+        return Action.JOIN_LINK_SKIPPED
+    token = join_tokens.make_token(talent=talent, phone=phone)
+    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
+    _reply(talent, fan, phone, texts.join_link(talent, url))
+    return Action.JOIN_LINK

@@ -1,0 +1,17 @@
+"""Signal receivers of the messaging app."""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from accounts.models import Talent
+
+
+@receiver(post_save, sender=Talent, dispatch_uid="messaging.talent_builtin_segment")
+def talent_builtin_segment(sender, instance: Talent, created: bool, raw: bool = False, **kwargs) -> None:
+    # Every talent has the built-in `all` segment from its first moment (campaigns default to it).
+    if created and not raw:
+        from messaging.audience import segment_ensure_builtin
+
+        segment_ensure_builtin(talent=instance)

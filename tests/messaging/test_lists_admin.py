@@ -1,0 +1,251 @@
+"""Console: segment builder with preview, built-in `all` protected, list actions and uploads, imports, exports."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from accounts.models import Fan
+from messaging.models import ContactList, ExportAudit, FanTag, ImportBatch, Segment
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _builder_post(personas, **rows):
+    data = {"talent": personas.talent.pk, "name": "West", "description": "", "match": "all"}
+    data.update(rows)
+    return data
+
+
+def test_build_segment_preview_then_save(client, personas, crowd):
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_segment_add")
+    rows = {
+        "cond_0_field": "region",
+        "cond_0_value": "CA",
+        "cond_1_field": "source",
+        "cond_1_value": "web",
+        "cond_1_negate": "on",
+    }
+    response = client.post(url, {**_builder_post(personas, **rows), "_preview": "1"})
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview["count"] == 1 and preview["sample"] == [crowd["sf"]]
+    assert not Segment.objects.filter(name="West").exists()  # a preview saves nothing
+    assert b"Preview (not saved yet)" in response.content
+    response = client.post(url, _builder_post(personas, **rows))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    seg = Segment.objects.get(name="West")
+    assert seg.definition == {
+        "all": [
+            {"field": "region", "op": "in", "value": ["CA"]},
+            {"not": {"field": "source", "op": "in", "value": ["web"]}},
+        ]
+    }
+    change = client.get(reverse("admin:messaging_segment_change", args=[seg.pk]))
+    assert change.context["preview"]["count"] == 1
+    form = change.context["adminform"].form
+    assert form.initial["cond_1_negate"] is True and form.initial["cond_0_value"] == "CA"
+
+
+def test_builder_error_names_the_condition(client, personas):
+    client.force_login(personas.manager)
+    response = client.post(
+        reverse("admin:messaging_segment_add"),
+        _builder_post(personas, cond_0_field="country", cond_0_value="US", cond_1_field="age", cond_1_value="abc"),
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "Condition 2" in errors["cond_1_value"][0]
+    response = client.post(
+        reverse("admin:messaging_segment_add"), _builder_post(personas, cond_0_field="list", cond_0_value="Nope")
+    )
+    assert "no contact list named 'Nope'" in response.context["adminform"].form.errors["cond_0_value"][0]
+    assert not Segment.objects.filter(name="West").exists()
+
+
+def test_builtin_all_cannot_be_deleted_or_changed_in_the_console(client, personas):
+    client.force_login(personas.owner)
+    seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
+    assert client.get(reverse("admin:messaging_segment_delete", args=[seg.pk])).status_code == 403
+    response = client.post(
+        reverse("admin:messaging_segment_changelist"),
+        {"action": "delete_selected", ACTION_CHECKBOX_NAME: [seg.pk], "post": "yes"},
+    )
+    assert Segment.objects.filter(pk=seg.pk).exists()
+    response = client.post(reverse("admin:messaging_segment_change", args=[seg.pk]), {"name": "renamed"})
+    assert response.status_code == 403
+    seg.refresh_from_db()
+    assert seg.name == "all"
+
+
+def test_add_to_list_action_on_the_fan_changelist(client, personas, crowd):
+    vip = ContactList.objects.create(talent=personas.talent, name="VIP")
+    client.force_login(personas.manager)
+    url = reverse("admin:accounts_fan_changelist")
+    picked = [crowd["sf"].pk, crowd["la"].pk]
+    response = client.post(url, {"action": "add_to_contact_list", ACTION_CHECKBOX_NAME: picked})
+    assert response.status_code == 200 and list(response.context["form"].fields["contact_list"].queryset) == [vip]
+    response = client.post(
+        url, {"action": "add_to_contact_list", ACTION_CHECKBOX_NAME: picked, "contact_list": vip.pk, "_apply": "1"}
+    )
+    assert response.status_code == 302
+    assert set(vip.fans.all()) == {crowd["sf"], crowd["la"]}
+    client.post(
+        url, {"action": "add_to_contact_list", ACTION_CHECKBOX_NAME: picked, "new_list": "Fresh", "_apply": "1"}
+    )
+    assert ContactList.objects.get(talent=personas.talent, name="Fresh").fans.count() == 2
+    client.post(
+        url,
+        {
+            "action": "remove_from_contact_list",
+            ACTION_CHECKBOX_NAME: [crowd["sf"].pk],
+            "contact_list": vip.pk,
+            "_apply": "1",
+        },
+    )
+    assert set(vip.fans.all()) == {crowd["la"]}
+    client.post(url, {"action": "tag_fans", ACTION_CHECKBOX_NAME: picked, "tag": "vip", "_apply": "1"})
+    assert FanTag.objects.filter(tag__name="vip").count() == 2
+
+
+def test_agent_cannot_use_list_actions(client, personas, crowd):
+    vip = ContactList.objects.create(talent=personas.talent, name="VIP")
+    client.force_login(personas.agent)
+    client.post(
+        reverse("admin:accounts_fan_changelist"),
+        {
+            "action": "add_to_contact_list",
+            ACTION_CHECKBOX_NAME: [crowd["sf"].pk],
+            "contact_list": vip.pk,
+            "_apply": "1",
+        },
+    )
+    assert not vip.fans.exists()
+
+
+def test_list_csv_upload_page(client, personas, crowd):
+    vip = ContactList.objects.create(talent=personas.talent, name="VIP")
+    client.force_login(personas.manager)
+    upload = SimpleUploadedFile("n.csv", b"phone\n+14155550201\n+19999999999\n", content_type="text/csv")
+    response = client.post(
+        reverse("admin:messaging_contactlist_upload", args=[vip.pk]),
+        {"file": upload, "mode": "add", "default_region": "US"},
+    )
+    assert response.status_code == 200
+    assert list(vip.fans.all()) == [crowd["sf"]]
+    assert any("Line 3" in line for line in response.context["result_lines"])
+
+
+def test_import_upload_with_downloadable_error_report(client, personas):
+    client.force_login(personas.manager)
+    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550601,Ann\nnope,Bad\n", content_type="text/csv")
+    response = client.post(
+        reverse("admin:messaging_importbatch_add"),
+        {
+            "talent": personas.talent.pk,
+            "file": upload,
+            "consent_source": "Sheet",
+            "consent_date": "2026-01-02",
+            "default_region": "US",
+        },
+    )
+    assert response.status_code == 302
+    batch = ImportBatch.objects.get()
+    assert batch.status == "completed" and batch.created_count == 1 and batch.error_count == 1
+    report = client.get(reverse("admin:messaging_importbatch_errors", args=[batch.pk]))
+    assert report["Content-Disposition"].startswith("attachment")
+    assert report.content.decode().startswith("line,reason\n3,")
+    assert client.get(reverse("admin:messaging_importbatch_change", args=[batch.pk])).status_code == 200
+
+
+def test_import_upload_without_evidence_or_too_big_is_refused(client, personas, settings):
+    client.force_login(personas.manager)
+    upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
+    response = client.post(
+        reverse("admin:messaging_importbatch_add"),
+        {"talent": personas.talent.pk, "file": upload, "default_region": "US"},
+    )
+    assert response.status_code == 200 and "consent_source" in response.context["form"].errors
+    settings.AUDIENCE_IMPORT_MAX_BYTES = 10
+    upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
+    response = client.post(
+        reverse("admin:messaging_importbatch_add"),
+        {
+            "talent": personas.talent.pk,
+            "file": upload,
+            "consent_source": "x",
+            "consent_date": "2026-01-02",
+            "default_region": "US",
+        },
+    )
+    assert "larger than" in response.context["form"].errors["file"][0]
+    assert not ImportBatch.objects.exists() and not Fan.objects.filter(phone="+14155550601").exists()
+
+
+def test_export_page_streams_for_analyst_and_refuses_manager(client, personas, crowd):
+    seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
+    url = reverse("admin:messaging_segment_export", args=[seg.pk])
+    client.force_login(personas.manager)
+    assert client.get(url).status_code == 403
+    client.force_login(personas.analyst)
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"})
+    assert response.streaming
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines() == ["phone,first_name", f"'+14155550201,{crowd['sf'].first_name}"]
+    assert ExportAudit.objects.get().row_count == 1
+    other = Segment.objects.get(talent=personas.other_talent, is_builtin=True)
+    assert client.get(reverse("admin:messaging_segment_export", args=[other.pk])).status_code == 404
+
+
+def test_live_count_follows_the_conditions(client, personas, crowd):
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_segment_live_count")
+    response = client.post(url, _builder_post(personas, name="", cond_0_field="postal_code", cond_0_value="941"))
+    assert response.status_code == 200 and response.json()["count"] == 2
+    response = client.post(url, _builder_post(personas, cond_0_field="age", cond_0_value="old"))
+    assert response.status_code == 400 and "Condition 1" in response.json()["error"]
+    client.force_login(personas.agent)
+    assert client.post(url, _builder_post(personas, cond_0_field="country", cond_0_value="US")).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["segment", "contactlist", "tag", "importbatch", "exportaudit"])
+def test_audience_console_pages_render(client, personas, crowd, name):
+    client.force_login(personas.owner)
+    assert client.get(reverse(f"admin:messaging_{name}_changelist")).status_code == 200
+    add = client.get(reverse(f"admin:messaging_{name}_add"))
+    assert add.status_code in (200, 403)
+
+
+def test_builtin_segment_page_shows_count_read_only(client, personas, crowd):
+    client.force_login(personas.owner)
+    seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
+    response = client.get(reverse("admin:messaging_segment_change", args=[seg.pk]))
+    assert response.status_code == 200
+    assert response.context["preview"]["count"] == Fan.objects.filter(talent=personas.talent, status="active").count()
+    assert b"cannot be changed or deleted" in response.content
+
+
+def test_nested_definition_is_kept_when_only_the_name_changes(client, personas, crowd):
+    nested = {
+        "any": [
+            {"all": [{"field": "region", "op": "in", "value": ["CA"]}]},
+            {"field": "country", "op": "in", "value": ["CA"]},
+        ]
+    }
+    seg = Segment.objects.create(talent=personas.talent, name="Nested", definition=nested)
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_segment_change", args=[seg.pk])
+    assert b"nested groups" in client.get(url).content
+    response = client.post(url, {"name": "Nested 2", "description": "", "match": "all"})
+    assert response.status_code == 302
+    seg.refresh_from_db()
+    assert seg.name == "Nested 2" and seg.definition == nested
