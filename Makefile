@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint check test-sqlite test-postgres bench demo-reset clean help
+.PHONY: run run-sandbox test lint check test-sqlite test-postgres bench demo-reset clean help
 
 help:
 	@echo "make run    - start web + task workers on SQLite with demo data"
@@ -42,6 +42,23 @@ run: $(VENV)/.installed-runtime
 	@echo "  Ctrl-C stops the web server and the task workers."
 	@echo ""
 	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py qcluster & \
+	Q_CLUSTER_NAME=priority $(PY) manage.py qcluster & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait
+
+# The same stack sending through the real twilio SDK to the local sandbox (a labelled stand-in for
+# Twilio: it keeps a ledger and sends signed status callbacks back to the app).
+run-sandbox: $(VENV)/.installed-runtime
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  fancommunity with the Twilio sandbox on http://127.0.0.1:8799 (ledger: sandbox-ledger.jsonl)"
+	@echo "  Console:  http://$(HOST):$(PORT)/admin/   login: owner / fancommunity-demo"
+	@echo ""
+	@export SMS_BACKEND=twilio TWILIO_API_BASE_URL=http://127.0.0.1:8799 PUBLIC_BASE_URL=http://$(HOST):$(PORT); \
+	trap 'kill 0' INT TERM; \
+	$(PY) manage.py twilio_sandbox --port 8799 --latency-ms 20 --ledger sandbox-ledger.jsonl & \
 	$(PY) manage.py qcluster & \
 	Q_CLUSTER_NAME=priority $(PY) manage.py qcluster & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
+from django.views.static import serve
 
 from accounts.models import Fan
 from messaging.models import Click, OutboundMessage, TrackedLink
@@ -44,3 +48,8 @@ def tracked_link(request: HttpRequest, code: str) -> HttpResponse:
         return response
     status = 410 if outcome == "expired" else 404
     return render(request, "messaging/link_gone.html", {"outcome": outcome}, status=status)
+
+
+def campaign_media(request, path: str):
+    """A campaign image, public so Twilio can fetch it as MediaUrl (only this folder of MEDIA_ROOT)."""
+    return serve(request, path, document_root=Path(settings.MEDIA_ROOT) / "campaign-media")

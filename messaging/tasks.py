@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 DISPATCH_FUNC = "messaging.tasks.dispatch_campaigns"
 DISPATCH_SCHEDULE_NAME = "campaigns: dispatcher"
 SEND_FUNC = "messaging.tasks.send_campaign"
+PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
+# The periodic work, one Schedule each, run by the main cluster (never one Schedule per campaign).
+PERIODIC = {
+    DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
+    "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
+}
 
 
 def dispatch_campaigns() -> dict:
@@ -57,14 +63,21 @@ def enqueue_dispatch() -> None:
     async_task(DISPATCH_FUNC)
 
 
-def ensure_dispatch_schedule(**kwargs) -> None:
-    """Create the one periodic dispatcher Schedule (idempotent; run after every migrate)."""
+def sweep_priority_messages() -> dict:
+    """Every minute: re-enqueue replies whose task was lost; expired claims become uncertain."""
+    from messaging.outbound import priority_messages_reconcile
+
+    return priority_messages_reconcile()
+
+
+def ensure_periodic_schedules(**kwargs) -> None:
+    """Create the periodic Schedules, once each (idempotent; run after every migrate)."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=DISPATCH_SCHEDULE_NAME,
-        defaults={"func": DISPATCH_FUNC, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-    )
+    for name, func in PERIODIC.items():
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
+        )
 
 
 def resume_on_worker_start(**kwargs) -> None:

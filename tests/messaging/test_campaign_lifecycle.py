@@ -182,9 +182,33 @@ def test_local_time_per_fan_zone_and_late_policy(personas, backend, clock):
     assert late.pk in result["revive"] and skip.pk in result["revive"]
 
 
-def test_dispatch_schedule_exists_once_after_migrate():
-    tasks.ensure_dispatch_schedule()
-    tasks.ensure_dispatch_schedule()
-    schedules = Schedule.objects.filter(func=tasks.DISPATCH_FUNC)
-    assert schedules.count() == 1
-    assert schedules.get().schedule_type == Schedule.MINUTES and schedules.get().minutes == 1
+def test_periodic_schedules_exist_once_after_migrate():
+    tasks.ensure_periodic_schedules()
+    tasks.ensure_periodic_schedules()
+    for func in (tasks.DISPATCH_FUNC, tasks.PRIORITY_SWEEP_FUNC):
+        schedules = Schedule.objects.filter(func=func)
+        assert schedules.count() == 1
+        assert schedules.get().schedule_type == Schedule.MINUTES and schedules.get().minutes == 1
+        assert schedules.get().cluster is None  # the main cluster runs them, not the priority lane
+
+
+def test_priority_sweeper_task_requeues_a_lost_reply(personas, sms_outbox):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from messaging.models import OutboundMessage
+
+    lost = OutboundMessage.objects.create(
+        talent=personas.talent,
+        fan=personas.fan,
+        kind=OutboundMessage.Kind.REPLY,
+        to_number=str(personas.fan.phone),
+        body="We moved the show to 9pm.",
+        status=OutboundMessage.Status.PENDING,
+    )
+    OutboundMessage.objects.filter(pk=lost.pk).update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    tasks.sweep_priority_messages()
+    lost.refresh_from_db()
+    assert lost.status == OutboundMessage.Status.QUEUED
+    assert [m.body for m in sms_outbox] == ["We moved the show to 9pm."]
