@@ -9,8 +9,9 @@ import zoneinfo
 
 import phonenumbers
 from django.conf import settings
-from phonenumbers import geocoder
 from phonenumbers import timezone as pn_timezone
+
+from accounts.countries import COUNTRY_NAMES
 
 # Numbers that can receive texts. FIXED_LINE_OR_MOBILE is how NANP (US/CA) numbers classify.
 _TEXTABLE = {
@@ -105,12 +106,7 @@ def phone_hasher(talent_id: int):
 @functools.cache
 def country_choices() -> list[tuple[str, str]]:
     """(code, English name) for every region phonenumbers knows, sorted by name."""
-    choices = []
-    for code in phonenumbers.SUPPORTED_REGIONS:
-        example = phonenumbers.example_number(code)
-        name = geocoder.country_name_for_number(example, "en") if example else ""
-        choices.append((code, name or code))
-    return sorted(choices, key=lambda c: c[1])
+    return sorted(COUNTRY_NAMES.items(), key=lambda c: c[1])
 
 
 @functools.cache

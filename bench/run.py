@@ -67,6 +67,7 @@ def main() -> int:
         return 2
     env = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fancommunity.settings",
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + "x" * 60,
         "ALLOWED_HOSTS": "127.0.0.1",

@@ -93,3 +93,16 @@ def test_parse_mobile_refuses(raw):
 )
 def test_guess_time_zone(kwargs, expected):
     assert guess_time_zone(**kwargs) == expected
+
+
+def test_country_names_table_matches_phonenumbers_geocoder():
+    """accounts/countries.py is generated from the geocoder (too heavy to import at run time)."""
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    from accounts.countries import COUNTRY_NAMES
+
+    assert set(COUNTRY_NAMES) == set(phonenumbers.SUPPORTED_REGIONS)
+    for code, name in COUNTRY_NAMES.items():
+        example = phonenumbers.example_number(code)
+        assert name == ((geocoder.country_name_for_number(example, "en") if example else "") or code)
