@@ -70,7 +70,11 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "fancommunity.settings",
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + "x" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SECURE_SSL_REDIRECT": "false",  # the benchmarks talk to their own server over loopback http
+        # Benchmarks send only to the local sandbox, never to Twilio: sandbox credentials.
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "b" * 32),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", "bench-sandbox-token"),
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console"),
         "LOG_LEVEL": "WARNING",
     }
