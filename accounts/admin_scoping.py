@@ -77,6 +77,15 @@ class TalentScopedAdmin(admin.ModelAdmin):
         return self._allowed(request, self.delete_capability or self.edit_capability, obj)
 
     # --- forms: only own talents (and their rows) to choose from ---------------------------
+    def get_changeform_initial_data(self, request) -> dict:
+        """A team member of one talent (the usual case) gets it preselected on every add form."""
+        initial = super().get_changeform_initial_data(request)
+        if "talent" not in initial and any(f.name == "talent" for f in self.model._meta.get_fields()):
+            ids = permissions.talent_ids(request.user, self.add_capability or self.edit_capability)
+            if ids is not None and len(ids) == 1:
+                initial["talent"] = next(iter(ids))
+        return initial
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None:

@@ -116,3 +116,12 @@ def test_agent_may_read_fans_but_not_edit(client, personas):
     assert response.status_code == 403
     personas.fan.refresh_from_db()
     assert personas.fan.first_name == "Fiona"
+
+
+def test_add_forms_preselect_the_only_talent_of_a_team_member(client, personas):
+    client.force_login(personas.manager)
+    form = client.get(reverse("admin:messaging_contactlist_add")).context["adminform"].form
+    assert form.initial["talent"] == personas.talent.pk
+    client.force_login(personas.superuser)  # sees every talent: nothing is guessed
+    form = client.get(reverse("admin:messaging_contactlist_add")).context["adminform"].form
+    assert "talent" not in form.initial
