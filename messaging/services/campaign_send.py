@@ -424,7 +424,9 @@ async def _send_rows(
     start_at: float,
     close: bool = True,
     limit: asyncio.Semaphore | None = None,
+    stopped: set[int] | None = None,
 ) -> list[Outcome]:
+    stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
     bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     media = (batch.media_url,) if batch.media_url else ()
@@ -444,6 +446,8 @@ async def _send_rows(
             delays = RETRY_DELAYS
             for attempt in range(len(delays) + 1):
                 await bucket.acquire(row.segments)
+                if row.fan_id in stopped:
+                    return Outcome(row, "stopped")  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:
                     return Outcome(row, "unsent")  # the lease is running out: hand it back unsent
                 try:
@@ -475,7 +479,21 @@ def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[O
     """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
     backend = backend or get_backend()
     start_at, send_deadline = _reserve(batch)
-    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at))
+    stopped = stopped_fans(batch)
+    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped))
+
+
+def stopped_fans(batch: Batch) -> set[int]:
+    """Fans of a claimed batch who are no longer active (texted STOP, withdrew, were erased) since
+    the claim. One indexed query; run when a batch starts leaving and, while it sends, every
+    STOP_RECHECK_SECONDS, so a STOP committed mid-batch stops that fan's text too."""
+    fan_ids = [r.fan_id for r in batch.rows if r.fan_id is not None]
+    if not fan_ids:
+        return set()
+    return set(Fan.objects.filter(id__in=fan_ids).exclude(status=Fan.Status.ACTIVE).values_list("id", flat=True))
+
+
+STOP_RECHECK_SECONDS = 0.5
 
 
 def _reserve(batch: Batch) -> tuple[float, float]:
@@ -540,6 +558,12 @@ def batch_record(*, batch: Batch, outcomes: list[Outcome], now: dt.datetime | No
         if unsent:
             OutboundMessage.objects.filter(id__in=unsent, claimed_at=batch.token, status=S.CLAIMED).update(
                 status=S.PENDING, lease_until=None, updated_at=now
+            )
+        stopped = [o.row.id for o in by_kind["stopped"]]
+        if stopped:
+            # Same record as a STOP seen at claim time: suppressed, reason opted_out, never sent.
+            OutboundMessage.objects.filter(id__in=stopped, claimed_at=batch.token, status=S.CLAIMED).update(
+                status=S.SUPPRESSED, error_code=str(Fan.Status.OPTED_OUT), lease_until=None, updated_at=now
             )
         sent_fans = [o.row.fan_id for o in by_kind["sent"] if o.row.fan_id]
         if sent_fans:
@@ -780,13 +804,30 @@ async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: floa
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     running: set[asyncio.Task] = set()
 
+    async def watch_stops(batch: Batch, stopped: set[int]) -> None:
+        while True:
+            await asyncio.sleep(STOP_RECHECK_SECONDS)
+            stopped.update(await run_db(stopped_fans, batch))
+
     async def send_and_record(batch: Batch, start_at: float, send_deadline: float) -> None:
+        watcher = None
         try:
+            stopped = await run_db(stopped_fans, batch)
+            watcher = asyncio.create_task(watch_stops(batch, stopped))
             outcomes = await _send_rows(
-                batch, backend, send_deadline=send_deadline, start_at=start_at, close=False, limit=requests
+                batch,
+                backend,
+                send_deadline=send_deadline,
+                start_at=start_at,
+                close=False,
+                limit=requests,
+                stopped=stopped,
             )
+            watcher.cancel()
             _add_counts(report, await run_db(_record, batch, outcomes))
         finally:
+            if watcher is not None:
+                watcher.cancel()
             slots.release()
 
     try:

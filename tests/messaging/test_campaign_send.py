@@ -83,6 +83,73 @@ def test_stop_mid_blast_means_nothing_more(personas, backend, daytime):
     assert row.status == S.SUPPRESSED and row.error_code == "opted_out"
 
 
+def test_stop_after_the_claim_still_stops_that_fans_text(personas, backend, daytime):
+    """The fan was active when the batch was claimed and texted STOP before it left."""
+    from consent.services import Evidence, fan_opt_out
+
+    fans = _fans(personas.talent, 3)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    batch = cs.campaign_claim_batch(campaign_id=campaign.pk)
+    stopper = fans[1]
+    assert stopper.pk in {r.fan_id for r in batch.rows}
+    fan_opt_out(
+        fan=Fan.objects.get(pk=stopper.pk), evidence=Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence="SMx")
+    )
+    counts = cs.batch_record(batch=batch, outcomes=cs.batch_send(batch=batch, backend=backend))
+    assert str(stopper.phone) not in [m.to for m in backend.sent]
+    assert len(backend.sent) == 3 and counts["stopped"] == 1
+    row = OutboundMessage.objects.get(campaign=campaign, fan=stopper)
+    assert row.status == S.SUPPRESSED and row.error_code == "opted_out" and not row.provider_sid
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_stop_while_a_batch_is_on_the_wire_stops_the_rest_of_that_fans_batch(personas, daytime, monkeypatch):
+    """Pipeline path: a STOP committed while the batch sends reaches the in-flight batch too."""
+    import asyncio
+    import threading
+
+    from messaging.backends.base import BaseSmsBackend, SendResult
+
+    fans = _fans(personas.talent, 6)
+    late = fans[-1]
+    sent: list[str] = []
+    stop_committed = threading.Event()
+
+    class SlowBackend(BaseSmsBackend):
+        async def send_async(self, message):
+            if not sent:  # the first send: commit a STOP from another thread, then go on slowly
+                threading.Thread(target=_stop, daemon=True).start()
+                await asyncio.to_thread(stop_committed.wait, 5)
+                await asyncio.sleep(cs.STOP_RECHECK_SECONDS * 3)
+            sent.append(message.to)
+            return SendResult(sid=f"SM{len(sent):032d}")
+
+    def _stop():
+        from django.db import connection
+
+        Fan.objects.filter(pk=late.pk).update(status=Fan.Status.OPTED_OUT)
+        connection.close()
+        stop_committed.set()
+
+    from django.test import override_settings
+
+    from messaging import tasks
+
+    # Committed for real here, so inline tasks would send at once: this test drives the sender.
+    monkeypatch.setattr(tasks, "enqueue_send", lambda *args, **kwargs: None)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+
+    with override_settings(CAMPAIGN_SEND_CONCURRENCY=1):
+        cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=20, backend=SlowBackend())
+    assert str(late.phone) not in sent
+    assert OutboundMessage.objects.get(campaign=campaign, fan=late).status == S.SUPPRESSED
+
+
 def test_frequency_cap_suppresses_fans_who_had_enough_today(personas, backend, daytime):
     personas.talent.daily_frequency_cap = 1
     personas.talent.save()
