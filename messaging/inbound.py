@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator
 
 from accounts import phones
 from accounts.models import Fan, Talent
@@ -31,6 +30,7 @@ from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
 from messaging.models import InboundMessage
 from messaging.outbound import priority_message_queue
+from messaging.webhooks.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -54,27 +54,21 @@ def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
         if talent is not None:
             return talent
     if messaging_service_sid:
-        return Talent.objects.filter(messaging_service_sid=messaging_service_sid).order_by("pk").first()
+        matches = list(Talent.objects.filter(messaging_service_sid=messaging_service_sid, is_active=True)[:2])
+        # A service shared by several talents cannot tell whose fan this is: refuse rather than
+        # apply a STOP (or a signup) to the wrong talent.
+        return matches[0] if len(matches) == 1 else None
     return None
-
-
-def signature_is_valid(request: HttpRequest) -> bool:
-    if not settings.TWILIO_VALIDATE_WEBHOOKS:
-        return True
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not settings.TWILIO_AUTH_TOKEN:
-        return False
-    # The URL Twilio called, as the public sees it (not the Host header behind a proxy).
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
-    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature)
 
 
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    if not hit("webhook-ip", client_ip(request), settings.RATELIMIT_WEBHOOK_PER_IP):
-        return _refuse(429, "Too many requests from this address; slow down.")
     if not signature_is_valid(request):
+        # Only unsigned traffic counts against the per-IP limit: signed requests all come from
+        # Twilio's few addresses, and a reply wave after a blast must never drop a STOP.
+        if not hit("webhook-ip", client_ip(request), settings.RATELIMIT_WEBHOOK_PER_IP):
+            return _refuse(429, "Too many requests from this address; slow down.")
         return _refuse(403, "Missing or invalid X-Twilio-Signature.")
     sid = request.POST.get("MessageSid") or request.POST.get("SmsMessageSid") or ""
     from_number = phones.normalise(request.POST.get("From", ""))

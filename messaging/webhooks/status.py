@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator
 
 from messaging.backends.base import SmsError
 from messaging.models import OutboundMessage
 from messaging.services.campaign_send import apply_error_effects
+from messaging.webhooks.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)
 S = OutboundMessage.Status
@@ -38,14 +37,6 @@ TWILIO_STATUS = {
     "failed": S.FAILED,
     "canceled": S.FAILED,
 }
-
-
-def signature_is_valid(request: HttpRequest) -> bool:
-    if not settings.TWILIO_VALIDATE_WEBHOOKS:
-        return True
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
-    signature = request.headers.get("X-Twilio-Signature", "")
-    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature)
 
 
 @csrf_exempt

@@ -310,12 +310,25 @@ def test_per_phone_rate_limit_still_lets_stop_through(client, personas, settings
     assert text_in(client, personas.talent, "hi", STRANGER).status_code == 200
 
 
-def test_per_ip_rate_limit(client, personas, settings):
+def test_per_ip_rate_limit_stops_unsigned_floods(client, personas, settings):
     settings.RATELIMIT_WEBHOOK_PER_IP = (2, 60)
-    assert text_in(client, personas.talent, "a", STRANGER).status_code == 200
-    assert text_in(client, personas.talent, "b", "+14155552673").status_code == 200
-    assert text_in(client, personas.talent, "c", "+14155552674").status_code == 429
-    assert InboundMessage.objects.count() == 2
+    for n in range(2):
+        payload = twilio_inbound_payload(talent=personas.talent, body=f"x{n}", from_=STRANGER)
+        assert post_inbound(client, payload, signature="forged").status_code == 403
+    payload = twilio_inbound_payload(talent=personas.talent, body="x3", from_=STRANGER)
+    assert post_inbound(client, payload, signature="forged").status_code == 429
+    assert InboundMessage.objects.count() == 0
+
+
+def test_signed_traffic_from_one_address_is_never_limited_per_ip(client, personas, settings):
+    """Twilio posts every fan's text from a few addresses: a reply wave after a blast must not
+    turn a STOP into a 429 (Twilio does not retry inbound webhooks, so it would be lost)."""
+    settings.RATELIMIT_WEBHOOK_PER_IP = (2, 60)
+    for n in range(3):
+        assert text_in(client, personas.talent, "hi", f"+1415555267{n}").status_code == 200
+    assert text_in(client, personas.talent, "STOP", str(personas.fan.phone)).status_code == 200
+    personas.fan.refresh_from_db()
+    assert personas.fan.status == Fan.Status.OPTED_OUT
 
 
 def test_message_sid_is_unique_even_across_talents(client, personas):
@@ -373,3 +386,22 @@ def test_short_codes_and_alphanumeric_senders_are_stored_but_never_answered(clie
     assert message.action == "ignored" and message.fan is None
     assert Fan.objects.count() == 2  # the personas' fans only
     assert sms_outbox == []
+
+
+def test_a_messaging_service_shared_by_two_talents_routes_nowhere(client, personas):
+    """Without a number to tell them apart, a STOP must not land on the wrong talent's fan."""
+    sid = "MG" + "a" * 32
+    for talent in (personas.talent, personas.other_talent):
+        talent.messaging_service_sid = sid
+        talent.save(update_fields=["messaging_service_sid"])
+    payload = twilio_inbound_payload(talent=personas.talent, body="STOP", from_=str(personas.fan.phone))
+    payload["To"] = "+15005559999"  # a number of the service that no talent lists
+    payload["MessagingServiceSid"] = sid
+    assert post_inbound(client, payload).status_code == 404
+    assert InboundMessage.objects.count() == 0
+    # One active talent on the service: routed to it.
+    personas.other_talent.is_active = False
+    personas.other_talent.save(update_fields=["is_active"])
+    assert post_inbound(client, payload).status_code == 200
+    personas.fan.refresh_from_db()
+    assert personas.fan.status == Fan.Status.OPTED_OUT

@@ -107,3 +107,15 @@ def test_undelivered_with_30007_pauses_the_campaign(client, row):
     _post(client, _payload(row.provider_sid, "undelivered", ErrorCode="30007"))
     row.campaign.refresh_from_db()
     assert row.campaign.status == Campaign.Status.PAUSED
+
+
+def test_without_an_auth_token_no_signature_is_accepted(client, row, settings):
+    """An empty token would let anyone sign with the empty key and forge 21610 opt-outs."""
+    settings.TWILIO_AUTH_TOKEN = ""
+    forged = RequestValidator("").compute_signature(
+        settings.PUBLIC_BASE_URL + PATH, _payload(row.provider_sid, "failed", ErrorCode="21610")
+    )
+    response = _post(client, _payload(row.provider_sid, "failed", ErrorCode="21610"), signature=forged)
+    assert response.status_code == 403
+    row.refresh_from_db()
+    assert row.status == S.QUEUED and row.fan.status == Fan.Status.ACTIVE
