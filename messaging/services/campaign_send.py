@@ -804,15 +804,23 @@ async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: floa
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     running: set[asyncio.Task] = set()
 
+    # STOP re-checks get their own database thread (and connection): the main one may be waiting
+    # in _claim_ahead for the sender's time line, and a re-check queued behind it would hold up
+    # the very sends that free that time line.
+    stops_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-stops")
+
+    async def check_stops(batch: Batch) -> set[int]:
+        return await loop.run_in_executor(stops_executor, stopped_fans, batch)
+
     async def watch_stops(batch: Batch, stopped: set[int]) -> None:
         while True:
             await asyncio.sleep(STOP_RECHECK_SECONDS)
-            stopped.update(await run_db(stopped_fans, batch))
+            stopped.update(await check_stops(batch))
 
     async def send_and_record(batch: Batch, start_at: float, send_deadline: float) -> None:
         watcher = None
         try:
-            stopped = await run_db(stopped_fans, batch)
+            stopped = await check_stops(batch)
             watcher = asyncio.create_task(watch_stops(batch, stopped))
             outcomes = await _send_rows(
                 batch,
@@ -852,7 +860,9 @@ async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: floa
                 logger.error("campaign %s: a batch failed: %r", campaign_id, result)
         await backend.aclose()
         await loop.run_in_executor(executor, _close_db)
+        await loop.run_in_executor(stops_executor, _close_db)
         executor.shutdown(wait=True)
+        stops_executor.shutdown(wait=True)
 
 
 def _record(batch: Batch, outcomes: list[Outcome]) -> dict[str, int]:
