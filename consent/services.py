@@ -364,8 +364,9 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         locked = Fan.objects.select_for_update().get(pk=fan.pk)
         if locked.status == Fan.Status.ERASED:
             return
-        if locked.phone:
-            locked.phone_hash = phone_hash(talent=locked.talent, e164=str(locked.phone))
+        old_phone = str(locked.phone) if locked.phone else ""
+        if old_phone:
+            locked.phone_hash = phone_hash(talent=locked.talent, e164=old_phone)
         locked.phone = None
         for name in PROFILE_FIELDS:
             setattr(locked, name, None if name == "birth_date" else "")
@@ -377,6 +378,16 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         locked.save()
         inbound = locked.inbound_messages.update(body="", from_number="", payload={})
         outbound = locked.outbound_messages.update(body="", to_number="", media_url="")
+        if old_phone:
+            # Texts from before the fan row existed (a HELP from a stranger, the signup code) are
+            # tied to the number only: wipe those too.
+            inbound += locked.talent.inbound_messages.filter(from_number=old_phone).update(
+                body="", from_number="", payload={}
+            )
+            outbound += locked.talent.outbound_messages.filter(to_number=old_phone).update(
+                body="", to_number="", media_url=""
+            )
+        locked.fan_tags.all().delete()
         # Consent evidence keeps purpose, versions and time; the device details are personal.
         locked.consents.update(ip_address=None, user_agent="")
         locked.list_memberships.all().delete()
