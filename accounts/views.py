@@ -257,7 +257,8 @@ def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def join_done(request: HttpRequest, slug: str) -> HttpResponse:
     talent = _active_talent(slug)
-    done = request.session.get(DONE_KEY)
+    # One view only: on a shared device a reload must not hand out another link to this fan's data.
+    done = request.session.pop(DONE_KEY, None)
     if not done or done.get("talent") != talent.pk:
         return redirect("accounts:join", slug=talent.slug)
     fan = Fan.objects.filter(pk=done["fan"], talent=talent, status=Fan.Status.ACTIVE).first()

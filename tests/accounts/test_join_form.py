@@ -428,3 +428,12 @@ def test_time_zone_guess_endpoint_for_the_optional_script(client, personas, docs
     assert client.get(url, {"country": "US", "region": "TX"}).json() == {"time_zone": "America/Chicago"}
     assert client.get(url, {"country": "US"}).json() == {"time_zone": personas.talent.default_time_zone}
     assert client.get("/join/nobody/tz-guess/").status_code == 404
+
+
+def test_the_done_page_shows_the_data_link_once(client, personas, docs):
+    """On a shared device, a reload of the done page must not hand out another /me/ link."""
+    _post(client, _link(personas.talent), signup_data(*docs))
+    first = client.get(f"/join/{personas.talent.slug}/done/")
+    assert first.status_code == 200 and b"/me/?t=" in first.content
+    again = client.get(f"/join/{personas.talent.slug}/done/")
+    assert again.status_code == 302 and again["Location"] == f"/join/{personas.talent.slug}/"
