@@ -258,25 +258,23 @@ class ContactListViewSet(ScopedMixin, viewsets.ModelViewSet):
             fans = fans.filter(id__in=data["fan_ids"])
         return fans, unknown
 
-    @action(detail=True, methods=["post"], url_path="add-fans")
-    def add_fans(self, request, pk=None):
+    def _change_members(self, request, service, result_key: str) -> Response:
+        """add-fans / remove-fans: same input, same checks, a different service."""
         contact_list = self.get_object()
         _require(request, "edit_audience", contact_list.talent_id)
         data = FansInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fans, unknown = self._fans(contact_list, data.validated_data)
-        added = audience.contact_list_add_fans(contact_list=contact_list, fans=fans, actor=request.user)
-        return Response({"added": added, "not_found": unknown})
+        changed = service(contact_list=contact_list, fans=fans, actor=request.user)
+        return Response({result_key: changed, "not_found": unknown})
+
+    @action(detail=True, methods=["post"], url_path="add-fans")
+    def add_fans(self, request, pk=None):
+        return self._change_members(request, audience.contact_list_add_fans, "added")
 
     @action(detail=True, methods=["post"], url_path="remove-fans")
     def remove_fans(self, request, pk=None):
-        contact_list = self.get_object()
-        _require(request, "edit_audience", contact_list.talent_id)
-        data = FansInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fans, unknown = self._fans(contact_list, data.validated_data)
-        removed = audience.contact_list_remove_fans(contact_list=contact_list, fans=fans, actor=request.user)
-        return Response({"removed": removed, "not_found": unknown})
+        return self._change_members(request, audience.contact_list_remove_fans, "removed")
 
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
