@@ -16,6 +16,7 @@ import contextvars
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import aiohttp
 import requests
@@ -23,6 +24,7 @@ from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from messaging.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
@@ -106,10 +108,16 @@ async def _on_headers_sent(session, ctx, params) -> None:
 
 
 class AsyncHttpClient(AsyncTwilioHttpClient):
-    """The SDK's aiohttp client, with a real default timeout, a connection cap and no retries.
+    """The SDK's aiohttp client, with a real default timeout, a connection cap, no retries and a
+    lean request path.
 
-    The SDK passes timeout=None per request, which aiohttp reads as "no timeout at all": a hung
-    connection would hang the batch. Here the client's own timeout applies instead.
+    - The SDK passes timeout=None per request, which aiohttp reads as "no timeout at all": a hung
+      connection would hang the batch. Here the session's own timeout applies instead.
+    - The SDK hands aiohttp the form fields as a dict; aiohttp then builds a FormData and a
+      multipart writer (with a uuid4) per request only to url-encode it, and the stock client keeps
+      a copy of every request and response "for tests". Profiled on the campaign send, that was
+      a quarter of the worker's CPU per message; the body is url-encoded here instead (the same
+      bytes: aiohttp also uses urlencode(doseq=True)).
     """
 
     def __init__(self, *, timeout: float, max_connections: int) -> None:
@@ -121,23 +129,31 @@ class AsyncHttpClient(AsyncTwilioHttpClient):
             timeout=aiohttp.ClientTimeout(total=timeout),
             trace_configs=[trace],
         )
+        self._auth_headers: dict[tuple[str, str], str] = {}
+
+    def _authorization(self, auth: tuple[str, str]) -> str:
+        # As a header: aiohttp 3.14 deprecates BasicAuth objects (the SDK still builds one).
+        value = self._auth_headers.get(auth)
+        if value is None:
+            value = self._auth_headers[auth] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        return value
 
     async def request(
         self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
     ):
+        headers = dict(headers or {})
         if auth is not None:
-            # As a header: aiohttp 3.14 deprecates BasicAuth objects (the SDK still builds one).
-            headers = {**(headers or {}), "Authorization": aiohttp.encode_basic_auth(auth[0], auth[1])}
-        return await super().request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers=headers,
-            auth=None,
-            timeout=timeout if timeout is not None else self.timeout,
-            allow_redirects=allow_redirects,
-        )
+            headers["Authorization"] = self._authorization(tuple(auth))
+        body = None
+        if data:
+            body = urlencode(data, doseq=True).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        options = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        async with self.session.request(
+            method.upper(), url, params=params, data=body, headers=headers, allow_redirects=allow_redirects, **options
+        ) as response:
+            text = await response.text()
+        return Response(response.status, text, response.headers)
 
 
 def _not_sent_async(exc: BaseException, state: _RequestState) -> bool:
