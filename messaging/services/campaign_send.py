@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -32,7 +31,7 @@ from messaging import scheduling
 from messaging.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.encoding import segment_info
 from messaging.models import Campaign, OutboundMessage, TrackedLink, UndeliverableNumber
-from messaging.ratelimit import TokenBucket, sender_backlog, sender_window
+from messaging.ratelimit import TokenBucket, sender_window
 from messaging.services.campaign_render import FanFields, link_urls, render_body
 
 logger = logging.getLogger(__name__)
@@ -264,6 +263,112 @@ class ClaimedRow:
     to: str
     body: str
     segments: int
+    attempts: int = 1  # including this claim
+
+
+@dataclass
+class ClaimContext:
+    """What a claim needs of its campaign, read once per claim (sync path) or per task (pipeline)."""
+
+    campaign_id: int
+    talent_id: int
+    body: str
+    ignore_quiet_hours: bool
+    default_time_zone: str
+    talent_tz: object
+    quiet_hours_start: dt.time
+    quiet_hours_end: dt.time
+    rate: float
+    sender: str
+    messaging_service_sid: str
+    media_url: str
+    validity_period: int
+    link_codes: dict[str, str]
+
+    @classmethod
+    def load(cls, campaign: Campaign) -> ClaimContext:
+        talent = campaign.talent
+        return cls(
+            campaign_id=campaign.pk,
+            talent_id=talent.pk,
+            body=campaign.body,
+            ignore_quiet_hours=campaign.ignore_quiet_hours,
+            default_time_zone=talent.default_time_zone,
+            talent_tz=talent.tz,
+            quiet_hours_start=talent.quiet_hours_start,
+            quiet_hours_end=talent.quiet_hours_end,
+            rate=float(talent.segments_per_second),
+            sender=str(talent.sender_number or ""),
+            messaging_service_sid=talent.messaging_service_sid,
+            media_url=campaign.media,
+            validity_period=campaign.validity_period,
+            link_codes=dict(TrackedLink.objects.filter(campaign_id=campaign.pk).values_list("url", "code")),
+        )
+
+
+@dataclass
+class ClaimPlan:
+    """What to do with the rows a claim locked: send, suppress (by reason) or defer (to a time)."""
+
+    claimed: list[ClaimedRow] = field(default_factory=list)
+    suppressed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    deferred: dict[dt.datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPlan:
+    """Re-check opt-out and quiet hours for locked rows and render the bodies (no database work)."""
+    plan = ClaimPlan()
+    for row in rows:
+        status = row["fan__status"]
+        if status != Fan.Status.ACTIVE:
+            # STOP mid-blast (or erasure): this fan gets nothing more.
+            plan.suppressed[status or "erased"].append(row["id"])
+            continue
+        if not ctx.ignore_quiet_hours:
+            try:
+                tz = scheduling.zone(row["fan__time_zone"] or ctx.default_time_zone)
+            except Exception:
+                tz = ctx.talent_tz
+            allowed = scheduling.next_allowed(now, tz, ctx.quiet_hours_start, ctx.quiet_hours_end)
+            if allowed > now:
+                plan.deferred[allowed].append(row["id"])
+                continue
+        body = render_body(
+            ctx.body,
+            FanFields(row["fan__first_name"] or "", row["fan__city"] or ""),
+            link_codes=ctx.link_codes,
+            message_id=row["id"],
+        )
+        plan.claimed.append(
+            ClaimedRow(
+                row["id"], row["fan_id"], row["to_number"], body, segment_info(body).segments, row["attempts"] + 1
+            )
+        )
+    return plan
+
+
+def claim_statements(plan: ClaimPlan, now: dt.datetime, lease_until: dt.datetime) -> list[tuple[str, list]]:
+    """The UPDATEs that apply a claim plan (run in the claim's transaction)."""
+    statements = []
+    for reason, ids in plan.suppressed.items():
+        statements.append(
+            _ids_update_sql(
+                "status = %s, error_code = %s, updated_at = %s", [str(S.SUPPRESSED), reason[:16], _db_dt(now)], ids
+            )
+        )
+    for when, ids in plan.deferred.items():
+        statements.append(_ids_update_sql("not_before = %s, updated_at = %s", [_db_dt(when), _db_dt(now)], ids))
+    claim = _update_sql(
+        "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
+        "body = v.column2, segments = v.column3, updated_at = %s",
+        [(r.id, r.body, r.segments) for r in plan.claimed],
+        ("bigint", "text", "integer"),
+        "1 = 1",
+        [str(S.CLAIMED), _db_dt(now), _db_dt(lease_until), _db_dt(now)],
+    )
+    if claim:
+        statements.append(claim)
+    return statements
 
 
 @dataclass
@@ -289,15 +394,17 @@ def batch_limit(rate: float) -> int:
     return max(1, min(settings.CAMPAIGN_BATCH_SIZE, int(rate * settings.CAMPAIGN_LEASE_SECONDS / 2)))
 
 
-def _update_from_values(set_sql: str, rows: list[tuple], casts: tuple[str, ...], where: str, params: list) -> int:
-    """One UPDATE for many rows: row i gets the values rows[i] (column1 is its id).
+def _update_sql(
+    set_sql: str, rows: list[tuple], casts: tuple[str, ...], where: str, params: list, table: str = TABLE
+) -> tuple[str, list] | None:
+    """One UPDATE for many rows: row i gets the values rows[i] (column1 is its id); None if no rows.
 
     PostgreSQL: unnest() of one array per column, so a 500-row batch is a handful of parameters
     instead of 1,500 (client-side binding of a long VALUES list costs more than the query).
     SQLite: a VALUES list.
     """
     if not rows:
-        return 0
+        return None
     if connection.vendor == "postgresql":
         names = ", ".join(f"column{i + 1}" for i in range(len(casts)))
         arrays = ", ".join(f"%s::{cast}[]" for cast in casts)
@@ -305,11 +412,38 @@ def _update_from_values(set_sql: str, rows: list[tuple], casts: tuple[str, ...],
     else:
         values_sql, source_params = _values_sql(rows, casts)
         source = f"({values_sql}) AS v"
-    sql = f"UPDATE {TABLE} SET {set_sql} FROM {source} WHERE {TABLE}.id = v.column1 AND {where}"  # noqa: S608 - callers pass SQL constants
+    sql = f"UPDATE {table} SET {set_sql} FROM {source} WHERE {table}.id = v.column1 AND {where}"  # noqa: S608 - callers pass SQL constants
     split = set_sql.count("%s")
+    return sql, [*params[:split], *source_params, *params[split:]]
+
+
+def _ids_update_sql(
+    set_sql: str,
+    set_params: list,
+    ids: list[int],
+    where: str = "",
+    where_params: list | None = None,
+    table: str = TABLE,
+) -> tuple[str, list]:
+    """UPDATE table SET ... WHERE id in `ids` [AND where]: one array parameter on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        in_sql, in_params = "id = ANY(%s::bigint[])", [list(ids)]
+    else:
+        in_sql, in_params = f"id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+    extra = f" AND {where}" if where else ""
+    return f"UPDATE {table} SET {set_sql} WHERE {in_sql}{extra}", [*set_params, *in_params, *(where_params or [])]  # noqa: S608
+
+
+def _execute(statements: list[tuple[str, list] | None]) -> list[int]:
+    counts = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params[:split], *source_params, *params[split:]])
-        return cursor.rowcount
+        for statement in statements:
+            if statement is None:
+                counts.append(0)
+                continue
+            cursor.execute(*statement)
+            counts.append(cursor.rowcount)
+    return counts
 
 
 def campaign_claim_batch(*, campaign_id: int, now: dt.datetime | None = None, limit: int | None = None) -> Batch | None:
@@ -322,79 +456,48 @@ def campaign_claim_batch(*, campaign_id: int, now: dt.datetime | None = None, li
         campaign = Campaign.objects.select_related("talent").filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.SENDING:
             return None
-        talent = campaign.talent
-        rate = float(talent.segments_per_second)
+        ctx = ClaimContext.load(campaign)
         rows = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(campaign_id=campaign_id, status=S.PENDING, not_before__lte=now)
             .order_by("not_before", "id")
-            .values(
-                "id",
-                "fan_id",
-                "to_number",
-                "fan__status",
-                "fan__first_name",
-                "fan__city",
-                "fan__time_zone",
-            )[: limit or batch_limit(rate)]
+            .values(*CLAIM_FIELDS)[: limit or batch_limit(ctx.rate)]
         )
         if not rows:
             return None
-        link_codes = dict(TrackedLink.objects.filter(campaign_id=campaign_id).values_list("url", "code"))
         lease_until = now + dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
-        claimed: list[ClaimedRow] = []
-        suppressed: dict[str, list[int]] = defaultdict(list)
-        deferred: dict[dt.datetime, list[int]] = defaultdict(list)
-        for row in rows:
-            status = row["fan__status"]
-            if status != Fan.Status.ACTIVE:
-                # STOP mid-blast (or erasure): this fan gets nothing more.
-                suppressed[status or "erased"].append(row["id"])
-                continue
-            if not campaign.ignore_quiet_hours:
-                try:
-                    tz = scheduling.zone(row["fan__time_zone"] or talent.default_time_zone)
-                except Exception:
-                    tz = talent.tz
-                allowed = scheduling.next_allowed(now, tz, talent.quiet_hours_start, talent.quiet_hours_end)
-                if allowed > now:
-                    deferred[allowed].append(row["id"])
-                    continue
-            body = render_body(
-                campaign.body,
-                FanFields(row["fan__first_name"] or "", row["fan__city"] or ""),
-                link_codes=link_codes,
-                message_id=row["id"],
-            )
-            claimed.append(ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, segment_info(body).segments))
-        for reason, ids in suppressed.items():
-            OutboundMessage.objects.filter(id__in=ids).update(
-                status=S.SUPPRESSED, error_code=reason[:16], updated_at=now
-            )
-        for when, ids in deferred.items():
-            OutboundMessage.objects.filter(id__in=ids).update(not_before=when, updated_at=now)
-        _update_from_values(
-            "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
-            "body = v.column2, segments = v.column3, updated_at = %s",
-            [(r.id, r.body, r.segments) for r in claimed],
-            ("bigint", "text", "integer"),
-            "1 = 1",
-            [str(S.CLAIMED), _db_dt(now), _db_dt(lease_until), _db_dt(now)],
-        )
-    if not claimed:
+        plan = plan_claim(ctx, rows, now)
+        _execute(claim_statements(plan, now, lease_until))
+    return make_batch(ctx, plan, now, lease_until)
+
+
+CLAIM_FIELDS = (
+    "id",
+    "fan_id",
+    "to_number",
+    "attempts",
+    "fan__status",
+    "fan__first_name",
+    "fan__city",
+    "fan__time_zone",
+)
+
+
+def make_batch(ctx: ClaimContext, plan: ClaimPlan, token: dt.datetime, lease_until: dt.datetime) -> Batch:
+    if not plan.claimed:
         # Everything in this slice was suppressed or deferred: report an empty batch, not "done".
-        return Batch(campaign_id, talent.pk, now, lease_until, rate, "", "", "", 0, [])
+        return Batch(ctx.campaign_id, ctx.talent_id, token, lease_until, ctx.rate, "", "", "", 0, [])
     return Batch(
-        campaign_id=campaign_id,
-        talent_id=talent.pk,
-        token=now,
+        campaign_id=ctx.campaign_id,
+        talent_id=ctx.talent_id,
+        token=token,
         lease_until=lease_until,
-        rate=rate,
-        sender=str(talent.sender_number or ""),
-        messaging_service_sid=talent.messaging_service_sid,
-        media_url=campaign.media,
-        validity_period=campaign.validity_period,
-        rows=claimed,
+        rate=ctx.rate,
+        sender=ctx.sender,
+        messaging_service_sid=ctx.messaging_service_sid,
+        media_url=ctx.media_url,
+        validity_period=ctx.validity_period,
+        rows=plan.claimed,
     )
 
 
@@ -516,65 +619,112 @@ def _backoff(attempts: int) -> dt.timedelta:
 def batch_record(*, batch: Batch, outcomes: list[Outcome], now: dt.datetime | None = None) -> dict[str, int]:
     """Write a batch's results in a few set-based UPDATEs, then the side effects of its errors."""
     now = now or timezone.now()
-    token = _db_dt(batch.token)
+    with transaction.atomic():
+        _execute(record_statements(batch, outcomes, now))
+    apply_error_effects(talent_id=batch.talent_id, campaign_id=batch.campaign_id, errors=outcome_errors(outcomes))
+    return outcome_counts(outcomes)
+
+
+def outcome_counts(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for outcome in outcomes:
+        counts[outcome.kind] += 1
+    return dict(counts)
+
+
+def outcome_errors(outcomes: list[Outcome]) -> list[tuple[int | None, str, SmsError]]:
+    return [(o.row.fan_id, o.row.to, o.error) for o in outcomes if o.kind == "failed" and o.error]
+
+
+def record_statements(batch: Batch, outcomes: list[Outcome], now: dt.datetime) -> list[tuple[str, list]]:
+    """The UPDATEs that record a batch's results (run in one transaction), each guarded by the
+    claim token so a row the sweeper took back is never overwritten."""
     by_kind: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_kind[outcome.kind].append(outcome)
+    token = _db_dt(batch.token)
     owned = f"{TABLE}.claimed_at = %s"
-    with transaction.atomic():
+    mine = [token, str(S.CLAIMED)]  # where-parameters of "claimed_at = %s AND status = %s"
+    statements: list[tuple[str, list] | None] = [
         # A status callback may have moved the row up before we got here: keep the higher status.
-        _update_from_values(
+        _update_sql(
             "provider_sid = v.column2, segments = v.column3, sent_at = %s, lease_until = NULL, updated_at = %s, "
             f"status = CASE WHEN {TABLE}.status IN (%s, %s, %s) THEN %s ELSE {TABLE}.status END",
             [(o.row.id, o.result.sid, o.result.segments or o.row.segments) for o in by_kind["sent"]],
             ("bigint", "text", "integer"),
             owned,
             [_db_dt(now), _db_dt(now), str(S.PENDING), str(S.CLAIMED), str(S.UNCERTAIN), str(S.QUEUED), token],
-        )
-        _update_from_values(
+        ),
+        _update_sql(
             "status = %s, error_code = v.column2, error_message = v.column3, lease_until = NULL, updated_at = %s",
             [(o.row.id, o.error.code[:16], str(o.error)[:300]) for o in by_kind["failed"]],
             ("bigint", "text", "text"),
             f"{owned} AND {TABLE}.status = %s",
-            [str(S.FAILED), _db_dt(now), token, str(S.CLAIMED)],
-        )
-        _update_from_values(
+            [str(S.FAILED), _db_dt(now), *mine],
+        ),
+        _update_sql(
             "status = %s, error_message = v.column2, lease_until = NULL, updated_at = %s",
             [(o.row.id, str(o.error)[:300]) for o in by_kind["uncertain"]],
             ("bigint", "text"),
             f"{owned} AND {TABLE}.status = %s",
-            [str(S.UNCERTAIN), _db_dt(now), token, str(S.CLAIMED)],
+            [str(S.UNCERTAIN), _db_dt(now), *mine],
+        ),
+    ]
+    retry = by_kind["retry"]
+    exhausted = [o.row.id for o in retry if o.row.attempts >= settings.CAMPAIGN_MAX_ATTEMPTS]
+    if exhausted:
+        statements.append(
+            _ids_update_sql(
+                "status = %s, error_message = %s, lease_until = NULL, updated_at = %s",
+                [str(S.FAILED), "gave up after repeated throttling", _db_dt(now)],
+                exhausted,
+                "claimed_at = %s AND status = %s",
+                mine,
+            )
         )
-        retry_ids = [o.row.id for o in by_kind["retry"]]
-        if retry_ids:
-            qs = OutboundMessage.objects.filter(id__in=retry_ids, claimed_at=batch.token, status=S.CLAIMED)
-            exhausted = qs.filter(attempts__gte=settings.CAMPAIGN_MAX_ATTEMPTS)
-            exhausted.update(status=S.FAILED, error_message="gave up after repeated throttling", lease_until=None)
-            for attempts in set(qs.values_list("attempts", flat=True)):
-                qs.filter(attempts=attempts).update(
-                    status=S.PENDING, not_before=now + _backoff(attempts), lease_until=None, updated_at=now
-                )
-        unsent = [o.row.id for o in by_kind["unsent"]]
-        if unsent:
-            OutboundMessage.objects.filter(id__in=unsent, claimed_at=batch.token, status=S.CLAIMED).update(
-                status=S.PENDING, lease_until=None, updated_at=now
-            )
-        stopped = [o.row.id for o in by_kind["stopped"]]
-        if stopped:
-            # Same record as a STOP seen at claim time: suppressed, reason opted_out, never sent.
-            OutboundMessage.objects.filter(id__in=stopped, claimed_at=batch.token, status=S.CLAIMED).update(
-                status=S.SUPPRESSED, error_code=str(Fan.Status.OPTED_OUT), lease_until=None, updated_at=now
-            )
-        sent_fans = [o.row.fan_id for o in by_kind["sent"] if o.row.fan_id]
-        if sent_fans:
-            Fan.objects.filter(id__in=sent_fans).update(last_sent_at=now)
-        Campaign.objects.filter(pk=batch.campaign_id).update(last_batch_at=now)
-    apply_error_effects(
-        talent_id=batch.talent_id,
-        campaign_id=batch.campaign_id,
-        errors=[(o.row.fan_id, o.row.to, o.error) for o in by_kind["failed"] if o.error],
+    statements.append(
+        _update_sql(
+            "status = %s, not_before = v.column2, lease_until = NULL, updated_at = %s",
+            [
+                (o.row.id, _db_dt(now + _backoff(o.row.attempts)))
+                for o in retry
+                if o.row.attempts < settings.CAMPAIGN_MAX_ATTEMPTS
+            ],
+            ("bigint", "timestamptz"),
+            f"{owned} AND {TABLE}.status = %s",
+            [str(S.PENDING), _db_dt(now), *mine],
+        )
     )
-    return {kind: len(items) for kind, items in by_kind.items()}
+    unsent = [o.row.id for o in by_kind["unsent"]]
+    if unsent:
+        statements.append(
+            _ids_update_sql(
+                "status = %s, lease_until = NULL, updated_at = %s",
+                [str(S.PENDING), _db_dt(now)],
+                unsent,
+                "claimed_at = %s AND status = %s",
+                mine,
+            )
+        )
+    stopped = [o.row.id for o in by_kind["stopped"]]
+    if stopped:
+        # Same record as a STOP seen at claim time: suppressed, reason opted_out, never sent.
+        statements.append(
+            _ids_update_sql(
+                "status = %s, error_code = %s, lease_until = NULL, updated_at = %s",
+                [str(S.SUPPRESSED), str(Fan.Status.OPTED_OUT), _db_dt(now)],
+                stopped,
+                "claimed_at = %s AND status = %s",
+                mine,
+            )
+        )
+    sent_fans = [o.row.fan_id for o in by_kind["sent"] if o.row.fan_id]
+    if sent_fans:
+        statements.append(_ids_update_sql("last_sent_at = %s", [_db_dt(now)], sent_fans, table=Fan._meta.db_table))
+    statements.append(
+        (f"UPDATE {Campaign._meta.db_table} SET last_batch_at = %s WHERE id = %s", [_db_dt(now), batch.campaign_id])  # noqa: S608
+    )
+    return [st for st in statements if st is not None]
 
 
 def apply_error_effects(
@@ -727,7 +877,9 @@ def campaign_send_batches(
     pipelined = not connection.in_atomic_block
     while True:
         if pipelined:
-            asyncio.run(_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report))
+            from messaging.services.send_pipeline import run_pipeline
+
+            run_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
         else:
             _sequential(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
         if time.monotonic() > deadline:
@@ -763,116 +915,6 @@ def _sequential(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, r
             _add_counts(report, batch_record(batch=batch, outcomes=batch_send(batch=batch, backend=backend)))
         if time.monotonic() > deadline:
             return
-
-
-def _claim_ahead(campaign_id: int, deadline: float) -> tuple[Batch, float, float] | None:
-    # Claim only what can leave within its lease: while the sender's time line is booked further
-    # ahead than an eighth of a lease (other workers' batches), wait instead of claiming rows that
-    # would sit claimed, miss their send deadline and go back.
-    talent_id = Campaign.objects.filter(pk=campaign_id).values_list("talent_id", flat=True).first()
-    if talent_id is None:
-        return None
-    while (backlog := sender_backlog(talent_id=talent_id)) > settings.CAMPAIGN_LEASE_SECONDS / 8:
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(min(1.0, backlog - settings.CAMPAIGN_LEASE_SECONDS / 8))
-    batch = campaign_claim_batch(campaign_id=campaign_id)
-    if batch is None:
-        return None
-    if not batch.rows:
-        return batch, 0.0, 0.0
-    return batch, *_reserve(batch)
-
-
-BATCHES_IN_FLIGHT = 3
-
-
-async def _pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:
-    """One event loop for many batches, sent as one stream: the next batch is claimed (in the
-    database thread, never on the loop) and starts leaving while the previous one's last requests
-    are still in flight, under one concurrency limit shared by all batches; each batch is recorded
-    as soon as its own sends are done. HTTP connections stay open from batch to batch. At most
-    BATCHES_IN_FLIGHT batches are in memory, whatever the campaign's size.
-    """
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-db")
-    loop = asyncio.get_running_loop()
-
-    async def run_db(func, *args):
-        return await loop.run_in_executor(executor, func, *args)
-
-    requests = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
-    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
-    running: set[asyncio.Task] = set()
-
-    # STOP re-checks get their own database thread (and connection): the main one may be waiting
-    # in _claim_ahead for the sender's time line, and a re-check queued behind it would hold up
-    # the very sends that free that time line.
-    stops_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-stops")
-
-    async def check_stops(batch: Batch) -> set[int]:
-        return await loop.run_in_executor(stops_executor, stopped_fans, batch)
-
-    async def watch_stops(batch: Batch, stopped: set[int]) -> None:
-        while True:
-            await asyncio.sleep(STOP_RECHECK_SECONDS)
-            stopped.update(await check_stops(batch))
-
-    async def send_and_record(batch: Batch, start_at: float, send_deadline: float) -> None:
-        watcher = None
-        try:
-            stopped = await check_stops(batch)
-            watcher = asyncio.create_task(watch_stops(batch, stopped))
-            outcomes = await _send_rows(
-                batch,
-                backend,
-                send_deadline=send_deadline,
-                start_at=start_at,
-                close=False,
-                limit=requests,
-                stopped=stopped,
-            )
-            watcher.cancel()
-            _add_counts(report, await run_db(_record, batch, outcomes))
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-            slots.release()
-
-    try:
-        while True:
-            await slots.acquire()
-            claimed = await run_db(_claim_ahead, campaign_id, deadline) if time.monotonic() < deadline else None
-            if claimed is None:
-                slots.release()
-                break
-            batch, start_at, send_deadline = claimed
-            report.batches += 1
-            if not batch.rows:
-                slots.release()
-                continue
-            task = asyncio.create_task(send_and_record(batch, start_at, send_deadline))
-            running.add(task)
-            task.add_done_callback(running.discard)
-    finally:
-        # Let every batch on the wire finish and be recorded; a failed one is left to its lease.
-        for result in await asyncio.gather(*running, return_exceptions=True):
-            if isinstance(result, BaseException):
-                logger.error("campaign %s: a batch failed: %r", campaign_id, result)
-        await backend.aclose()
-        await loop.run_in_executor(executor, _close_db)
-        await loop.run_in_executor(stops_executor, _close_db)
-        executor.shutdown(wait=True)
-        stops_executor.shutdown(wait=True)
-
-
-def _record(batch: Batch, outcomes: list[Outcome]) -> dict[str, int]:
-    return batch_record(batch=batch, outcomes=outcomes)
-
-
-def _close_db() -> None:
-    from django.db import connections
-
-    connections.close_all()
 
 
 def _add_counts(report: RunReport, counts: dict[str, int]) -> None:

@@ -371,3 +371,48 @@ def test_priority_cluster_worker_never_resumes_blasts(monkeypatch, settings):
     monkeypatch.setattr(Conf, "CLUSTER_NAME", Conf.PREFIX)
     tasks.resume_on_worker_start()
     assert len(called) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_sender_records_every_outcome_and_its_effects(backend, daytime, settings, monkeypatch):
+    """The pipeline's own database door (psycopg async on PostgreSQL, a thread elsewhere) records
+    sent, failed, throttled and opted-out sends like the sequential path, error effects included."""
+    from messaging.services import send_pipeline
+    from tests.factories import create_talent
+
+    doors = []
+    for door in (send_pipeline.AsyncPgDb, send_pipeline.ThreadDb):
+        real = door.record
+
+        async def spy(self, batch, outcomes, _real=real, _door=door):
+            doors.append(_door.__name__)
+            return await _real(self, batch, outcomes)
+
+        monkeypatch.setattr(door, "record", spy)
+    settings.CAMPAIGN_BATCH_SIZE = 4
+    talent = create_talent("pipeline-outcomes")
+    fans = _fans(talent, 10)
+    stopper, dead, busy = (str(f.phone) for f in fans[:3])
+    backend.fail(stopper, SmsError("unsubscribed", code="21610", status=400, permanent=True))
+    backend.fail(dead, SmsError("unknown handset", code="30005", status=400, permanent=True))
+    throttled = SmsError("too many requests", code="20429", status=429)
+    backend.fail(busy, throttled, throttled, throttled)  # in-batch retries spent: back to pending
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=daytime)
+    cs.campaign_start(campaign_id=campaign.pk)
+    report = cs.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30, backend=backend)
+
+    from django.db import connection
+
+    expected = "AsyncPgDb" if connection.vendor == "postgresql" else "ThreadDb"
+    assert doors and set(doors) == {expected}
+    assert report.counts["sent"] == 7 and report.counts["failed"] == 2 and report.counts["retry"] == 1
+    rows = {str(m.to_number): m for m in OutboundMessage.objects.filter(campaign=campaign)}
+    assert rows[stopper].status == S.FAILED and rows[stopper].error_code == "21610"
+    assert Fan.objects.get(phone=stopper, talent=talent).status == Fan.Status.OPTED_OUT  # effect applied
+    assert UndeliverableNumber.objects.filter(talent=talent, phone=dead).exists()
+    assert rows[busy].status == S.PENDING and rows[busy].not_before > daytime and rows[busy].attempts == 1
+    queued = [m for m in rows.values() if m.status == S.QUEUED]
+    assert len(queued) == 7 and all(m.provider_sid and m.sent_at for m in queued)
+    assert sorted(
+        Fan.objects.filter(talent=talent, last_sent_at__isnull=False).values_list("phone", flat=True)
+    ) == sorted(m.to_number for m in queued)
