@@ -140,6 +140,14 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
                         form.add_error(None, str(exc))
                     else:
                         return redirect("accounts:join-done", slug=talent.slug)
+                elif _texted_stop(talent, target):
+                    # STOP means no more texts, and a signup code is a text: the number's owner
+                    # rejoins by texting START, which also proves the number is theirs.
+                    where = f" to {phones.display(str(talent.sender_number))}" if talent.sender_number else ""
+                    form.add_error(
+                        "phone",
+                        f"This number texted STOP, so we will not text it a code. To rejoin, text START{where}.",
+                    )
                 else:
                     _start_phone_check(
                         request, talent=talent, phone=target, data=data, terms=shown_terms, privacy=shown_privacy
@@ -183,6 +191,10 @@ def _default_country(talent: Talent) -> str:
 
 def _code_digest(code: str, phone: str, session_nonce: str) -> str:
     return salted_hmac("fancommunity.join.phone_code", f"{code}:{phone}:{session_nonce}").hexdigest()
+
+
+def _texted_stop(talent: Talent, phone: str) -> bool:
+    return Fan.objects.filter(talent=talent, phone=phone, status=Fan.Status.OPTED_OUT).exists()
 
 
 def _start_phone_check(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy) -> None:
@@ -302,8 +314,14 @@ def me(request: HttpRequest) -> HttpResponse:
         # fan in a short session instead (a new session key: no fixation).
         with transaction.atomic():
             locked = Fan.objects.select_for_update().get(pk=fan.pk)
-            locked.rotate_link_nonce()
-            locked.save(update_fields=["link_nonce", "updated_at"])
+            # Re-checked under the lock: two taps (or a copied link) racing past check_token
+            # would otherwise both open a session; only the first to rotate the nonce wins.
+            used = locked.link_nonce != fan.link_nonce
+            if not used:
+                locked.rotate_link_nonce()
+                locked.save(update_fields=["link_nonce", "updated_at"])
+        if used:
+            return render(request, "accounts/link_invalid.html", {"talent": None}, status=400)
         request.session.cycle_key()
         request.session[ME_KEY] = fan.pk
         request.session[ME_UNTIL_KEY] = time.time() + settings.SELF_SERVICE_SESSION_AGE

@@ -437,3 +437,17 @@ def test_the_done_page_shows_the_data_link_once(client, personas, docs):
     assert first.status_code == 200 and b"/me/?t=" in first.content
     again = client.get(f"/join/{personas.talent.slug}/done/")
     assert again.status_code == 302 and again["Location"] == f"/join/{personas.talent.slug}/"
+
+
+def test_a_typed_number_that_texted_stop_gets_no_code(client, personas, docs, sms_outbox):
+    """STOP means no more texts: the form refuses to text a code and says how to rejoin."""
+    create_fan(personas.talent, PHONE, status=Fan.Status.OPTED_OUT)
+    response = _post(client, join_url(personas.talent), signup_data(*docs, phone=PHONE))
+    assert response.status_code == 400
+    assert b"texted STOP" in response.content and b"text START" in response.content
+    assert sms_outbox == []
+    assert Fan.objects.get(phone=PHONE).status == Fan.Status.OPTED_OUT
+    # An erased fan is a stranger again: the code goes out.
+    Fan.objects.filter(phone=PHONE).update(status=Fan.Status.ERASED)
+    assert _post(client, join_url(personas.talent), signup_data(*docs, phone=PHONE)).status_code == 302
+    assert len(sms_outbox) == 1

@@ -195,3 +195,23 @@ def test_self_service_is_rate_limited_per_ip(client, member, settings):
     client.get("/me/?t=bad1")
     client.get("/me/?t=bad2")
     assert client.get("/me/?t=" + self_service_tokens.make_token(fan=member)).status_code == 429
+
+
+def test_two_racing_posts_of_one_link_open_one_session(client, personas, member, monkeypatch):
+    """Both requests pass check_token before either rotates the nonce: the second one to take
+    the row lock finds the nonce changed and is refused."""
+    from accounts import views
+
+    token = self_service_tokens.make_token(fan=member)
+    real_check = self_service_tokens.check_token
+
+    def check_then_lose_the_race(value):
+        fan = real_check(value)  # checked against the nonce as it was
+        other = Fan.objects.get(pk=fan.pk)
+        other.rotate_link_nonce()  # ... and the other tap commits its rotation meanwhile
+        other.save(update_fields=["link_nonce"])
+        return fan
+
+    monkeypatch.setattr(views.self_service_tokens, "check_token", check_then_lose_the_race)
+    assert client.post("/me/", {"t": token}).status_code == 400
+    assert client.get("/me/").status_code == 403
