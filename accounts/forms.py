@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.html import escape
@@ -12,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from accounts import phones
 from accounts.models import Talent
+from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, login_locked
 from consent import texts
 
 MAX_AGE_YEARS = 120
@@ -192,3 +194,15 @@ class CodeForm(forms.Form):
 
 class ProfileForm(ProfileFields):
     pass
+
+
+class ConsoleLoginForm(AdminAuthenticationForm):
+    """The console's sign-in form: says so when sign-ins are locked after repeated failures
+    (accounts.auth_backends), instead of the usual "enter the correct username and password"."""
+
+    def clean(self):
+        if self.request is not None and login_locked(
+            ip=client_ip(self.request), username=self.cleaned_data.get("username")
+        ):
+            raise forms.ValidationError(LOGIN_LOCKED_MESSAGE, code="throttled")
+        return super().clean()

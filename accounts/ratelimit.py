@@ -21,13 +21,16 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")[:64]
 
 
+def _cache_key(scope: str, key: str, window: int) -> str:
+    return f"rl:{scope}:{key}:{int(time.time()) // window}"
+
+
 def hit(scope: str, key: str, rate: tuple[int, int]) -> bool:
     """Count one request for (scope, key); False once the window's allowance is spent."""
     if not settings.RATELIMIT_ENABLED or not key:
         return True
     limit, window = rate
-    bucket = int(time.time()) // window
-    cache_key = f"rl:{scope}:{key}:{bucket}"
+    cache_key = _cache_key(scope, key, window)
     # add() is atomic where the cache is (LocMem, Redis, Memcached): only one request creates it.
     if cache.add(cache_key, 1, timeout=window + 5):
         count = 1
@@ -38,3 +41,31 @@ def hit(scope: str, key: str, rate: tuple[int, int]) -> bool:
             cache.add(cache_key, 1, timeout=window + 5)
             count = 1
     return count <= limit
+
+
+def spent(scope: str, key: str, rate: tuple[int, int]) -> bool:
+    """True when (scope, key) has used up this window's allowance; counts nothing."""
+    if not settings.RATELIMIT_ENABLED or not key:
+        return False
+    limit, window = rate
+    return (cache.get(_cache_key(scope, key, window)) or 0) >= limit
+
+
+# --- failed sign-ins (console and API) ----------------------------------------------------------
+def _login_user_key(username: str | None) -> str:
+    return (username or "").strip().lower()[:150]
+
+
+def login_locked(*, ip: str, username: str | None) -> bool:
+    """Too many failed sign-ins for this username or from this address in the current window."""
+    return spent("login-user", _login_user_key(username), settings.RATELIMIT_LOGIN_FAILURES_PER_USER) or spent(
+        "login-ip", ip, settings.RATELIMIT_LOGIN_FAILURES_PER_IP
+    )
+
+
+def login_failed(*, ip: str, username: str | None) -> None:
+    hit("login-user", _login_user_key(username), settings.RATELIMIT_LOGIN_FAILURES_PER_USER)
+    hit("login-ip", ip, settings.RATELIMIT_LOGIN_FAILURES_PER_IP)
+
+
+LOGIN_LOCKED_MESSAGE = "Too many failed sign-ins for this username or from this address. Try again in a few minutes."

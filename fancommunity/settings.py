@@ -94,6 +94,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["accounts.auth_backends.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -194,6 +195,9 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # Rate-limit counters (accounts/ratelimit.py) then hold across every web process; without
+    # Redis they are per process, which is exact for the embedded single-process default.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
@@ -255,6 +259,9 @@ RATELIMIT_SIGNUP_PER_PHONE = env.get_rate("RATELIMIT_SIGNUP_PER_PHONE", "5/3600"
 RATELIMIT_WEBHOOK_PER_IP = env.get_rate("RATELIMIT_WEBHOOK_PER_IP", "1200/60")
 RATELIMIT_WEBHOOK_PER_PHONE = env.get_rate("RATELIMIT_WEBHOOK_PER_PHONE", "20/60")
 RATELIMIT_SELF_SERVICE_PER_IP = env.get_rate("RATELIMIT_SELF_SERVICE_PER_IP", "60/600")
+# Failed sign-ins (console and API): past these, no password is checked until the window ends.
+RATELIMIT_LOGIN_FAILURES_PER_USER = env.get_rate("RATELIMIT_LOGIN_FAILURES_PER_USER", "10/900")
+RATELIMIT_LOGIN_FAILURES_PER_IP = env.get_rate("RATELIMIT_LOGIN_FAILURES_PER_IP", "50/900")
 # Only behind a proxy that sets it: otherwise a client could pick its own rate-limit bucket.
 RATELIMIT_TRUST_X_FORWARDED_FOR = env.get_bool("RATELIMIT_TRUST_X_FORWARDED_FOR", False)
 
@@ -262,7 +269,7 @@ RATELIMIT_TRUST_X_FORWARDED_FOR = env.get_bool("RATELIMIT_TRUST_X_FORWARDED_FOR"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "accounts.api_auth.ThrottledBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",

@@ -3,9 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.forms import ConsoleLoginForm
 from fancommunity import views
 
 admin.site.site_header = "fancommunity console"
+admin.site.login_form = ConsoleLoginForm
 admin.site.site_title = "fancommunity"
 admin.site.index_title = "Talent-team console"
 admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>/

@@ -347,7 +347,21 @@ def import_batch_run(*, batch: ImportBatch) -> ImportBatch:
             status=ImportBatch.Status.FAILED, failure=str(exc), finished_at=timezone.now()
         )
     batch.refresh_from_db()
+    if batch.status in (ImportBatch.Status.COMPLETED, ImportBatch.Status.FAILED):
+        transaction.on_commit(lambda: _discard_file(batch.pk))
     return batch
+
+
+def _discard_file(batch_id: int) -> None:
+    """A finished batch no longer needs its upload: the rows are fans now (which erasure reaches),
+    the counts and error report stay on the batch. Keeping the file would keep every number in it,
+    erased ones included. An interrupted batch never gets here and keeps its file for the re-run."""
+    batch = ImportBatch.objects.filter(pk=batch_id).first()
+    if batch is None or not batch.file:
+        return
+    name = batch.file.name
+    batch.file.storage.delete(name)
+    ImportBatch.objects.filter(pk=batch_id, file=name).update(file="")
 
 
 def _run_locked(batch: ImportBatch) -> None:

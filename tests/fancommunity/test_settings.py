@@ -95,3 +95,12 @@ def test_check_deploy_is_clean_with_the_documented_production_settings():
 def test_development_defaults_need_no_environment():
     result = manage("check")
     assert result.returncode == 0, result.stderr
+
+
+def test_redis_url_also_shares_the_rate_limit_cache():
+    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    shared = manage("shell", "-c", code, REDIS_URL="redis://localhost:6379/0")
+    assert shared.returncode == 0, shared.stderr
+    assert shared.stdout.strip().endswith("RedisCache")
+    local = manage("shell", "-c", code)
+    assert local.stdout.strip().endswith("LocMemCache")

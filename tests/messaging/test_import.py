@@ -286,3 +286,32 @@ def test_concurrent_signup_falls_back_to_the_upsert(personas):
     existing.refresh_from_db()
     assert existing.first_name == "Ann" and existing.status == "active"
     assert ConsentRecord.objects.filter(fan=existing, evidence=batch.evidence).count() == 1
+
+
+def test_a_finished_batch_discards_its_upload_an_interrupted_one_keeps_it(
+    personas, tmp_path, django_capture_on_commit_callbacks
+):
+    """The numbers in an upload must not outlive the batch: erasure reaches fans, not old files."""
+    batch = import_batch_create(
+        talent=personas.talent,
+        file=ContentFile(GOOD.encode()),
+        original_name="fans.csv",
+        consent_source="Sheet",
+        consent_date=AGREED,
+        actor=personas.manager,
+    )
+    stored = tmp_path / batch.file.name
+    assert stored.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        with mock.patch.object(audience_io, "error_report", side_effect=RuntimeError("worker killed")):
+            with pytest.raises(RuntimeError):
+                import_batch_run(batch=batch)
+    assert stored.exists()  # interrupted: kept for the re-run
+    with django_capture_on_commit_callbacks(execute=True):
+        done = import_batch_run(batch=batch)
+    assert done.status == "completed" and not stored.exists()
+    done.refresh_from_db()
+    assert done.file.name == "" and done.created_count == 3 and done.original_name == "fans.csv"
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = _import(personas, b"\xff\xfe\x00bad")
+    assert refused.status == "failed" and not (tmp_path / refused.file.name).is_file()

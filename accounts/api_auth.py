@@ -1,0 +1,17 @@
+"""HTTP Basic for the API, answering 429 (not a bare 401) while sign-ins are locked."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.authentication import BasicAuthentication
+
+from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, login_locked
+
+
+class ThrottledBasicAuthentication(BasicAuthentication):
+    def authenticate_credentials(self, userid, password, request=None):
+        if request is not None and login_locked(ip=client_ip(request), username=userid):
+            wait = min(settings.RATELIMIT_LOGIN_FAILURES_PER_USER[1], settings.RATELIMIT_LOGIN_FAILURES_PER_IP[1])
+            raise exceptions.Throttled(wait=wait, detail=LOGIN_LOCKED_MESSAGE)
+        return super().authenticate_credentials(userid, password, request)
