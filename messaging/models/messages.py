@@ -41,7 +41,8 @@ class OutboundMessage(models.Model):
     body = models.TextField(blank=True)
     media_url = models.URLField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Unique where set (a partial constraint, see Meta): rows waiting to be sent have no sid.
+    provider_sid = models.CharField(max_length=64, null=True, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
@@ -60,6 +61,7 @@ class OutboundMessage(models.Model):
         blank=True,
         related_name="+",
         help_text="The team member who wrote a reply.",
+        db_index=False,  # partial index in Meta: campaign rows have no author
     )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -71,11 +73,23 @@ class OutboundMessage(models.Model):
             models.UniqueConstraint(
                 fields=["campaign", "fan"], condition=models.Q(campaign__isnull=False), name="outbound_campaign_fan"
             ),
+            models.UniqueConstraint(
+                fields=["provider_sid"], condition=models.Q(provider_sid__isnull=False), name="outbound_provider_sid"
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="outbound_campaign_status"),
             models.Index(fields=["fan", "-created_at"], name="outbound_fan_recent"),
-            models.Index(fields=["status", "lease_until"], name="outbound_lease"),
+            # Every status change of a blast's rows writes an entry in each index whose condition
+            # the row meets: partial indexes keep that to the rows each lookup is for. A blast's
+            # million rows pass through `claimed` once; the sweeper looks only at claimed and
+            # uncertain rows, the status webhook only at rows with a sid, the inbox at replies.
+            models.Index(
+                fields=["status", "lease_until"],
+                condition=models.Q(status__in=["claimed", "uncertain"]),
+                name="outbound_lease",
+            ),
+            models.Index(fields=["sent_by"], condition=models.Q(sent_by__isnull=False), name="outbound_sent_by"),
             # The claim query walks a campaign's due pending rows (not_before, then id order); a
             # partial index stays small as the blast proceeds (claimed rows leave it) and skips
             # rows held for later (another time zone, quiet hours) without reading them.
