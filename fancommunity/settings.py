@@ -185,7 +185,10 @@ Q_CLUSTER = {
     "catch_up": False,  # after downtime run a periodic schedule once, not once per missed slot
     "save_limit": 500,
     "ack_failures": True,
-    "queue_limit": 50,
+    # Tasks a cluster pulls ahead into memory. django-q2's pusher dequeues eagerly: with 50, the
+    # first qcluster to poll took every send task of a blast and ran them one after another
+    # while a second qcluster sat idle (measured: bench_send, 2 qclusters no faster than 1).
+    "queue_limit": env.get_int("Q_QUEUE_LIMIT", 1, minimum=1),
     "label": "Task queue",
     "poll": 1,
     "sync": env.get_bool("Q_SYNC", False),  # tests run tasks inline
@@ -215,8 +218,10 @@ CAMPAIGN_LEASE_SECONDS = env.get_int("CAMPAIGN_LEASE_SECONDS", 120, minimum=3)
 CAMPAIGN_SEND_CONCURRENCY = env.get_int("CAMPAIGN_SEND_CONCURRENCY", 100, minimum=1)
 # Seconds one send task keeps claiming batches before handing over to a fresh task.
 CAMPAIGN_TASK_SECONDS = env.get_int("CAMPAIGN_TASK_SECONDS", 60, minimum=1)
-# Parallel send tasks per campaign (about the number of qcluster workers that may send at once).
-CAMPAIGN_PARALLEL_TASKS = env.get_int("CAMPAIGN_PARALLEL_TASKS", 4, minimum=1)
+# Parallel send tasks per campaign. A qcluster holds at most Q_WORKERS + Q_QUEUE_LIMIT + 1 tasks
+# (running, queued in memory, in its pusher's hand); more tasks than that let a second qcluster
+# (another machine) join a blast at once. Extra tasks that start after a blast ended just exit.
+CAMPAIGN_PARALLEL_TASKS = env.get_int("CAMPAIGN_PARALLEL_TASKS", 8, minimum=1)
 CAMPAIGN_MAX_ATTEMPTS = env.get_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 # An uncertain row (timeout after the request left) is looked up at the provider after this long.
 CAMPAIGN_RECONCILE_AFTER_SECONDS = env.get_int("CAMPAIGN_RECONCILE_AFTER_SECONDS", 120, minimum=1)
