@@ -286,6 +286,10 @@ REST_FRAMEWORK = {
 # still received: cap the request body at the proxy too (e.g. nginx client_max_body_size).
 AUDIENCE_IMPORT_MAX_BYTES = env.get_int("AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 AUDIENCE_IMPORT_MAX_ROWS = env.get_int("AUDIENCE_IMPORT_MAX_ROWS", 2_000_000, minimum=1)
+# Files up to this size are imported in the request (the result shows at once); bigger ones run
+# as a task-queue job (a million rows take ~40 s, past a web worker's timeout) and the batch page
+# shows their progress.
+AUDIENCE_IMPORT_INLINE_MAX_BYTES = env.get_int("AUDIENCE_IMPORT_INLINE_MAX_BYTES", 2 * 1024 * 1024, minimum=0)
 
 PHONENUMBER_DEFAULT_REGION = env.get_str("PHONENUMBER_DEFAULT_REGION", "US")
 PHONENUMBER_DB_FORMAT = "E164"

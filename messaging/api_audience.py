@@ -360,8 +360,13 @@ class ImportBatchViewSet(ScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnly
             raise ApiValidationError(str(exc))
         except PermissionError as exc:
             raise PermissionDenied(str(exc))
-        batch = audience.import_batch_run(batch=batch)
-        code = status.HTTP_201_CREATED if batch.status == ImportBatch.Status.COMPLETED else status.HTTP_400_BAD_REQUEST
+        batch = audience.import_batch_start(batch=batch)
+        # 201: imported in the request; 202: a big file queued (poll GET /api/imports/<id>/ for its
+        # status); 400: refused as a whole, nothing landed.
+        code = {
+            ImportBatch.Status.COMPLETED: status.HTTP_201_CREATED,
+            ImportBatch.Status.FAILED: status.HTTP_400_BAD_REQUEST,
+        }.get(batch.status, status.HTTP_202_ACCEPTED)
         return Response(ImportBatchSerializer(batch).data, status=code)
 
     @action(detail=True, methods=["get"])

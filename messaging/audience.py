@@ -195,6 +195,7 @@ from messaging.services.audience_io import (  # noqa: E402
     contact_list_update_from_csv,
     import_batch_create,
     import_batch_run,
+    import_batch_start,
     normalise_phone,
     segment_by_name,
 )
@@ -214,6 +215,7 @@ __all__ = [
     "fan_tags_add",
     "import_batch_create",
     "import_batch_run",
+    "import_batch_start",
     "normalise_phone",
     "segment_delete",
     "segment_by_name",

@@ -59,6 +59,26 @@ def enqueue_send(campaign_id: int, *, tasks: int | None = None, sync: bool | Non
             break  # inline (tests): one run already sends everything that is due
 
 
+IMPORT_FUNC = "messaging.tasks.run_import"
+
+
+def run_import(batch_id: int) -> dict:
+    """Run a queued fan import (a file too big for the request). A redelivered task finds the
+    batch completed and changes nothing; an interrupted one resumes (the import is an upsert)."""
+    from messaging.models import ImportBatch
+    from messaging.services.audience_io import import_batch_run
+
+    batch = ImportBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return {"batch": batch_id, "status": "gone"}
+    batch = import_batch_run(batch=batch)
+    return {"batch": batch.pk, "status": batch.status, "created": batch.created_count, "updated": batch.updated_count}
+
+
+def enqueue_import(batch_id: int) -> None:
+    async_task(IMPORT_FUNC, batch_id, group="imports")
+
+
 def enqueue_dispatch() -> None:
     async_task(DISPATCH_FUNC)
 

@@ -712,7 +712,7 @@ class ImportBatchAdmin(TalentScopedAdmin):
             except (ImportRefused, PermissionError) as exc:
                 form.add_error(None, f"Import refused: {exc}.")
             else:
-                batch = audience.import_batch_run(batch=batch)
+                batch = audience.import_batch_start(batch=batch)
                 _announce(request, batch)
                 return HttpResponseRedirect(reverse("admin:messaging_importbatch_change", args=[batch.pk]))
         return _render(request, self, "Import fans from a CSV", form, submit="Import")
@@ -732,6 +732,12 @@ def _announce(request, batch: ImportBatch) -> None:
             f"{batch}: created {batch.created_count}, updated {batch.updated_count}, skipped "
             f"{batch.skipped_erased} erased numbers, {batch.error_count} bad rows"
             + (" (download the report below)." if batch.error_count else "."),
+        )
+    elif batch.status in (ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING):
+        messages.info(
+            request,
+            f"{batch} is a big file, so it is importing in the background. Reload this page to see its progress; "
+            "the counts appear when it completes.",
         )
     else:
         messages.error(request, f"{batch} refused, nothing imported: {batch.failure}")

@@ -314,6 +314,19 @@ def import_batch_create(
     return batch
 
 
+def import_batch_start(*, batch: ImportBatch) -> ImportBatch:
+    """Run a new batch now if its file is small, else queue it (after this transaction commits).
+
+    Either way the batch is the record: pending -> running -> completed/failed.
+    """
+    if batch.file.size <= settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES:
+        return import_batch_run(batch=batch)
+    from messaging.tasks import enqueue_import
+
+    transaction.on_commit(lambda: enqueue_import(batch.pk))
+    return batch
+
+
 def import_batch_run(*, batch: ImportBatch) -> ImportBatch:
     """Run a pending (or interrupted) batch. Whole or nothing; a re-run never duplicates a fan."""
     claimed = ImportBatch.objects.filter(

@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from accounts.models import Fan
 from messaging.models import ContactList, ExportAudit, ImportBatch, Segment
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +144,25 @@ def test_import_by_api(personas):
     )
     assert wrong.status_code == 400 and "not UTF-8" in wrong.data["failure"]
     assert ImportBatch.objects.filter(status="failed").count() == 1
+
+
+def test_a_big_import_is_queued_and_answered_202(personas, settings, tmp_path, django_capture_on_commit_callbacks):
+    """Past AUDIENCE_IMPORT_INLINE_MAX_BYTES the request only stores the batch; a task imports it."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES = 10
+    client = api(personas.manager)
+    upload = SimpleUploadedFile("big.csv", b"phone,first_name\n+14155550801,Ann\n+14155550802,Bo\n")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(
+            "/api/imports/",
+            {"talent": personas.talent.pk, "file": upload, "consent_source": "Sheet", "consent_date": "2026-01-05"},
+            format="multipart",
+        )
+    assert response.status_code == 202, response.data
+    assert response.data["status"] == "pending" and response.data["created_count"] == 0
+    assert not Fan.objects.filter(phone="+14155550801").exists()
+    assert len(queued) == 1
+    queued[0]()  # the commit: the task is enqueued (and, with the tests' sync queue, runs now)
+    done = client.get(f"/api/imports/{response.data['id']}/")
+    assert done.data["status"] == "completed" and done.data["created_count"] == 2
+    assert Fan.objects.filter(phone="+14155550801", talent=personas.talent, status="active").exists()

@@ -249,3 +249,26 @@ def test_nested_definition_is_kept_when_only_the_name_changes(client, personas, 
     assert response.status_code == 302
     seg.refresh_from_db()
     assert seg.name == "Nested 2" and seg.definition == nested
+
+
+def test_a_big_import_runs_in_the_background(client, personas, settings, tmp_path, django_capture_on_commit_callbacks):
+    settings.MEDIA_ROOT = tmp_path
+    settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES = 10
+    client.force_login(personas.manager)
+    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550611,Ann\n", content_type="text/csv")
+    form = {
+        "talent": personas.talent.pk,
+        "file": upload,
+        "consent_source": "Sheet",
+        "consent_date": "2026-01-02",
+        "default_region": "US",
+    }
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(reverse("admin:messaging_importbatch_add"), form, follow=True)
+    batch = ImportBatch.objects.get()
+    assert batch.status == "pending"
+    assert "importing in the background" in response.content.decode()
+    for callback in queued:
+        callback()
+    batch.refresh_from_db()
+    assert batch.status == "completed" and batch.created_count == 1
