@@ -39,6 +39,17 @@ def _import(personas, text: str | bytes, **kwargs) -> ImportBatch:
     return import_batch_run(batch=batch)
 
 
+def _pending_batch(personas) -> ImportBatch:
+    return import_batch_create(
+        talent=personas.talent,
+        file=ContentFile(GOOD.encode()),
+        original_name="fans.csv",
+        consent_source="Sheet",
+        consent_date=AGREED,
+        actor=personas.manager,
+    )
+
+
 GOOD = """Phone Number,First Name,Surname,E-mail,DOB,ZIP,State,Country,Timezone,Tags
 (415) 555-0301,Ann,Lee,ann@example.com,1990-02-03,94110,CA,us,America/Los_Angeles,vip;presale
 +442079460958,Ben,Ng,,,,,GB,Europe/London,
@@ -208,14 +219,7 @@ def test_oversized_upload_is_refused(personas, settings):
 
 
 def test_crash_mid_import_leaves_nothing_and_the_batch_resumable(personas):
-    batch = import_batch_create(
-        talent=personas.talent,
-        file=ContentFile(GOOD.encode()),
-        original_name="fans.csv",
-        consent_source="Sheet",
-        consent_date=AGREED,
-        actor=personas.manager,
-    )
+    batch = _pending_batch(personas)
     # The process dies after the rows were written, before the batch is marked completed.
     with mock.patch.object(audience_io, "error_report", side_effect=RuntimeError("worker killed")):
         with pytest.raises(RuntimeError):
@@ -292,14 +296,7 @@ def test_a_finished_batch_discards_its_upload_an_interrupted_one_keeps_it(
     personas, tmp_path, django_capture_on_commit_callbacks
 ):
     """The numbers in an upload must not outlive the batch: erasure reaches fans, not old files."""
-    batch = import_batch_create(
-        talent=personas.talent,
-        file=ContentFile(GOOD.encode()),
-        original_name="fans.csv",
-        consent_source="Sheet",
-        consent_date=AGREED,
-        actor=personas.manager,
-    )
+    batch = _pending_batch(personas)
     stored = tmp_path / batch.file.name
     assert stored.exists()
     with django_capture_on_commit_callbacks(execute=True):
