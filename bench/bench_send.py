@@ -2,8 +2,9 @@
 
 Real qcluster processes claim, send (twilio SDK, async) and record; the clock runs from the
 moment the send tasks are enqueued until no row is pending or claimed. Figures:
-- pipeline rate with one qcluster (one worker process), target >= 1,500 msg/s and >= 0.5x the
-  floor: a bare create_async loop against the same sandbox, measured in this run;
+- pipeline rate with one qcluster (one worker process, the shipped send settings), target
+  >= 1,500 msg/s and >= 0.5x the floor: a bare create_async loop against the same sandbox,
+  measured in this run at 100 and at 200 requests in flight, the better of the two;
 - the rate with two qcluster processes (a second one must add throughput);
 - peak RSS of a worker process for a small and a large campaign (flat = no list of rows in memory).
 
@@ -28,7 +29,10 @@ from bench.common import emit, ensure_fans, ensure_talent, setup_django
 
 COUNT = int(os.environ.get("BENCH_SEND_COUNT", "30000"))
 SMALL = int(os.environ.get("BENCH_SEND_SMALL", "5000"))
-CONCURRENCY = int(os.environ.get("BENCH_SEND_CONCURRENCY", "200"))
+# The pipeline runs with the shipped settings (CAMPAIGN_SEND_CONCURRENCY, 100) unless this is set;
+# the floor is the best of the bare loop at these concurrencies, measured each round.
+PIPELINE_CONCURRENCY = os.environ.get("BENCH_SEND_CONCURRENCY", "")
+FLOOR_CONCURRENCIES = (100, 200)
 ROUNDS = int(os.environ.get("BENCH_SEND_ROUNDS", "3"))
 SLUG = "bench-send"
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +49,11 @@ def _cluster(sandbox_url: str, name: str) -> subprocess.Popen:
         # keeps CAMPAIGN_STATUS_CALLBACKS on; Twilio's side does that work).
         "CAMPAIGN_STATUS_CALLBACKS": "false",
         "Q_WORKERS": "1",
-        "CAMPAIGN_SEND_CONCURRENCY": str(CONCURRENCY),
-        "TWILIO_HTTP_MAX_CONNECTIONS": str(CONCURRENCY),
+        **(
+            {"CAMPAIGN_SEND_CONCURRENCY": PIPELINE_CONCURRENCY, "TWILIO_HTTP_MAX_CONNECTIONS": PIPELINE_CONCURRENCY}
+            if PIPELINE_CONCURRENCY
+            else {}
+        ),
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -155,8 +162,11 @@ def main() -> None:
     ensure_fans(SLUG, COUNT)
 
     def floor_rate() -> float:
-        return bare_create_async_rate(
-            url, 5000, CONCURRENCY, account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
+        return max(
+            bare_create_async_rate(
+                url, 5000, concurrency, account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
+            )
+            for concurrency in FLOOR_CONCURRENCIES
         )
 
     # This shared 2-core machine drifts by 10-30 % from one minute to the next, so single runs
@@ -189,7 +199,11 @@ def main() -> None:
         target=">= 1500 msg/s and >= 0.5x bare create_async",
         ok=one >= 1500 and one >= 0.5 * floor,
         floor_msg_s=round(floor, 1),
-        floor=f"bare create_async loop, concurrency {CONCURRENCY}, same sandbox (20 ms), median of {len(floors)}",
+        floor=(
+            f"bare create_async loop, best of concurrency {FLOOR_CONCURRENCIES}, same sandbox (20 ms), "
+            f"median of {len(floors)}"
+        ),
+        pipeline_concurrency=PIPELINE_CONCURRENCY or settings.CAMPAIGN_SEND_CONCURRENCY,
         ratio=round(one / floor, 3),
         runs=[round(x) for x in ones],
         floor_runs=[round(x) for x in floors],
