@@ -17,6 +17,7 @@ sandbox for the same work.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -83,6 +84,9 @@ def _group_peak_rss_mib(pid: int) -> float:
     return peak / 1024
 
 
+_RUNS = itertools.count(1)  # numbers each run's worker logs: /tmp/bench_send_run<N>-...log
+
+
 def _cpu_ticks() -> tuple[int, int]:
     """(idle, total) jiffies of the whole machine, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -111,7 +115,8 @@ def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[
     Fan.objects.filter(talent=talent).update(status=Fan.Status.OPTED_OUT)
     ids = list(Fan.objects.filter(talent=talent).order_by("id").values_list("id", flat=True)[:count])
     Fan.objects.filter(id__in=ids).update(status=Fan.Status.ACTIVE, time_zone="UTC")
-    procs = [_cluster(sandbox_url, f"{count}-{i}") for i in range(clusters)]
+    run = next(_RUNS)
+    procs = [_cluster(sandbox_url, f"run{run}-{clusters}x-{i}") for i in range(clusters)]
     try:
         time.sleep(4)  # clusters up and idle before the clock starts
         campaign = Campaign.objects.create(talent=talent, name=f"bench {count}", body="Hi {first_name}, tour dates!")
@@ -128,6 +133,13 @@ def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[
         elapsed = time.perf_counter() - start
         idle1, total1 = _cpu_ticks()
         sent = OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count()
+        # Rows claimed more than once (a batch put back, a lease swept): 0 on a clean run. Printed
+        # with the run's rate so a slow run can be told from a stalled one (logs: /tmp/bench_send_run*).
+        reclaimed = OutboundMessage.objects.filter(campaign=campaign, attempts__gt=1).count()
+        print(
+            f"run {run}: {clusters} qcluster(s), {count / elapsed:.0f} msg/s, reclaimed rows {reclaimed}",
+            file=sys.stderr,
+        )
         if sent != count:
             raise RuntimeError(f"{sent} of {count} sent")
         peak = max(_group_peak_rss_mib(p.pid) for p in procs)

@@ -94,6 +94,8 @@ def main() -> int:
             if line.startswith("{"):
                 results.append(json.loads(line))
                 print("  ", line, flush=True)
+            elif line.strip():
+                print("   |", line, flush=True)  # a benchmark's own progress notes
         if proc.returncode != 0:
             failures.append(module)
             print(proc.stderr[-3000:], file=sys.stderr)
