@@ -138,7 +138,7 @@ def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[
         reclaimed = OutboundMessage.objects.filter(campaign=campaign, attempts__gt=1).count()
         print(
             f"run {run}: {clusters} qcluster(s), {count / elapsed:.0f} msg/s, reclaimed rows {reclaimed}",
-            file=sys.stderr,
+            flush=True,
         )
         if sent != count:
             raise RuntimeError(f"{sent} of {count} sent")

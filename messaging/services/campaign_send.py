@@ -626,9 +626,21 @@ def batch_record(*, batch: Batch, outcomes: list[Outcome], now: dt.datetime | No
 
 
 def outcome_counts(outcomes: list[Outcome]) -> dict[str, int]:
+    """Outcomes by kind; logs a warning when some sends were put back, uncertain or failed."""
     counts: dict[str, int] = defaultdict(int)
+    first_error: dict[str, SmsError] = {}
     for outcome in outcomes:
         counts[outcome.kind] += 1
+        if outcome.error is not None:
+            first_error.setdefault(outcome.kind, outcome.error)
+    troubles = {kind: counts[kind] for kind in ("retry", "uncertain", "failed", "unsent") if counts.get(kind)}
+    if troubles:
+        logger.warning(
+            "campaign batch of %d: %s; first errors: %s",
+            len(outcomes),
+            ", ".join(f"{n} {kind}" for kind, n in troubles.items()),
+            "; ".join(f"{kind}: {error}" for kind, error in first_error.items()),
+        )
     return dict(counts)
 
 
