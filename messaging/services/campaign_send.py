@@ -605,7 +605,11 @@ def _reserve(batch: Batch) -> tuple[float, float]:
     Sends stop starting once a third of the lease is left: a live worker never sends after the
     sweeper could consider its rows abandoned.
     """
-    delay = sender_window(talent_id=batch.talent_id, segments=batch.segments, rate=batch.rate)
+    return send_window(batch, sender_window(talent_id=batch.talent_id, segments=batch.segments, rate=batch.rate))
+
+
+def send_window(batch: Batch, delay: float) -> tuple[float, float]:
+    """(monotonic start, monotonic send deadline) of a batch whose slice starts in `delay` seconds."""
     now = time.monotonic()
     lease_left = (batch.lease_until - timezone.now()).total_seconds()
     return now + delay, now + lease_left * 2 / 3

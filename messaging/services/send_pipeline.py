@@ -204,10 +204,7 @@ class AsyncPgDb:
         async with self.lock:
             cursor = await self.conn.execute(RESERVE_SQL, [now, now, duration, batch.talent_id])
             (next_free,) = await cursor.fetchone()
-        delay = max(0.0, (next_free - dt.timedelta(seconds=duration) - now).total_seconds())
-        mono = time.monotonic()
-        lease_left = (batch.lease_until - timezone.now()).total_seconds()
-        return mono + delay, mono + lease_left * 2 / 3
+        return cs.send_window(batch, max(0.0, (next_free - dt.timedelta(seconds=duration) - now).total_seconds()))
 
     async def stopped(self, batch: cs.Batch) -> set[int]:
         fan_ids = [r.fan_id for r in batch.rows if r.fan_id is not None]
