@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - start web + task workers on SQLite with demo data"
 	@echo "make test   - lint, checks, the suite on SQLite and on a throwaway PostgreSQL, browser tests"
-	@echo "make bench  - benchmarks on a throwaway PostgreSQL; figures to BENCHMARKS.md"
+	@echo "make bench  - benchmarks on a throwaway PostgreSQL; figures to BENCHMARKS.md (ONLY=bench_send runs one)"
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -82,7 +82,7 @@ test-postgres: $(VENV)/.installed-dev
 test: lint check test-sqlite test-postgres
 
 bench: $(VENV)/.installed-dev
-	$(PY) -m tests.pgtemp --durable -- $(PY) -m bench.run
+	$(PY) -m tests.pgtemp --durable -- $(PY) -m bench.run $(ONLY)
 
 demo-reset:
 	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Talent, TeamMember
-from messaging.admin import audience as audience_admin
+from messaging.audience import admin as audience_admin
 
 
 class TeamMemberInline(admin.TabularInline):
@@ -19,7 +19,7 @@ class TeamMemberInline(admin.TabularInline):
 class TalentAdmin(TalentScopedAdmin):
     talent_lookup = ""  # the row is the talent itself
     edit_capability = "edit_talent"
-    list_display = ["display_name", "slug", "program_name", "sender_number", "segments_per_second", "is_active"]
+    list_display = ["display_name", "slug", "program_name", "sender_number", "parts_per_second", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["display_name", "slug", "program_name"]
     prepopulated_fields = {"slug": ["display_name"]}
@@ -32,7 +32,7 @@ class TalentAdmin(TalentScopedAdmin):
                 "fields": [
                     "sender_number",
                     "messaging_service_sid",
-                    "segments_per_second",
+                    "parts_per_second",
                     "daily_frequency_cap",
                     "approval_threshold",
                 ]

@@ -40,10 +40,12 @@ class Talent(models.Model):
         blank=True,
         validators=[RegexValidator(r"^MG[0-9a-fA-F]{32}$", "A Messaging Service SID is MG followed by 32 hex digits.")],
     )
-    segments_per_second = models.PositiveIntegerField(
+    parts_per_second = models.PositiveIntegerField(
+        "SMS parts per second",
+        db_column="segments_per_second",  # the column keeps its name (issue 9: one word, one meaning)
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(10000)],
-        help_text="Carrier throughput of the sender in SMS segments per second: 1 long code, 3 toll-free, 100 short code.",
+        help_text="Carrier throughput of the sender in SMS parts per second: 1 long code, 3 toll-free, 100 short code.",
     )
     default_time_zone = models.CharField(max_length=64, default="America/New_York", validators=[validate_time_zone])
     min_age = models.PositiveSmallIntegerField(default=13, validators=[MinValueValidator(13), MaxValueValidator(21)])

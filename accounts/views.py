@@ -29,14 +29,13 @@ from consent.models import ConsentRecord, TermsDocument
 from consent.services import (
     Evidence,
     SignupRefused,
-    fan_data_export,
-    fan_erase,
     fan_opt_out,
     fan_sharing_set,
     fan_signup,
     terms_for_signup,
 )
-from messaging.outbound import priority_message_queue
+from messaging.conversations.priority import priority_message_queue
+from messaging.privacy.services import fan_data_export, fan_erase
 
 PENDING_KEY = "join_pending"
 DONE_KEY = "join_done"

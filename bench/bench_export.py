@@ -25,7 +25,7 @@ def main() -> None:
     setup_django()
     from django.db import connection
 
-    from messaging.audience import audience_export
+    from messaging.audience.exports import audience_export
     from messaging.models import Segment
 
     ensure_fans("bench-audience", args.fans)

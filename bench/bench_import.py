@@ -57,7 +57,7 @@ def main() -> None:
     from django.core.files import File
     from django.db import connection
 
-    from messaging.audience import import_batch_create, import_batch_run
+    from messaging.audience.imports import import_batch_create, import_batch_run
 
     talent = ensure_talent("bench-import")
     # Start from no fans so every run measures the same work (inserts, then an update run).

@@ -23,7 +23,7 @@ def main() -> None:
 
     from accounts.models import Fan
     from messaging.models import Campaign, OutboundMessage
-    from messaging.services.campaign_send import campaign_materialise
+    from messaging.sending.engine import campaign_materialise
 
     talent = ensure_talent(SLUG)
     ensure_fans(SLUG, COUNT)

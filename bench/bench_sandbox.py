@@ -23,8 +23,8 @@ from bench.sandbox_floor import _credentials, bare_create_async_rate, sandbox_su
 
 
 async def _backend_loop(count: int, concurrency: int) -> float:
-    from messaging.backends.base import SmsMessage
-    from messaging.backends.twilio import TwilioBackend
+    from messaging.sms.backends.base import SmsMessage
+    from messaging.sms.backends.twilio import TwilioBackend
 
     backend = TwilioBackend()
     next_index = iter(range(count))

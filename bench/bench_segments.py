@@ -56,7 +56,7 @@ def main() -> None:
     from django.db import connection
 
     from accounts.models import Fan
-    from messaging.audience import contact_list_add_fans, segment_queryset
+    from messaging.audience.services import contact_list_add_fans, segment_queryset
     from messaging.models import ContactList, Segment
 
     ensure_fans("bench-audience", args.fans)

@@ -108,7 +108,7 @@ def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[
 
     from accounts.models import Fan
     from messaging.models import Campaign, OutboundMessage
-    from messaging.services.campaign_send import campaign_start
+    from messaging.sending.engine import campaign_start
     from messaging.tasks import enqueue_send
 
     S = OutboundMessage.Status
@@ -168,7 +168,7 @@ def main() -> None:
     talent = ensure_talent(SLUG)
     # No quiet hours (00:00-00:00) and no frequency cap: the bench must not depend on the hour.
     Talent.objects.filter(pk=talent.pk).update(
-        quiet_hours_start="00:00", quiet_hours_end="00:00", daily_frequency_cap=0, segments_per_second=10000
+        quiet_hours_start="00:00", quiet_hours_end="00:00", daily_frequency_cap=0, parts_per_second=10000
     )
     talent.refresh_from_db()
     ensure_fans(SLUG, COUNT)

@@ -51,7 +51,7 @@ def ensure_talent(slug: str = "bench", **fields):
             "program_name": f"{slug.title()} Club",
             # Sender numbers are unique per talent: one derived from the slug.
             "sender_number": f"+1555{zlib.crc32(slug.encode()) % 10**7:07d}",
-            "segments_per_second": 10000,
+            "parts_per_second": 10000,
             **fields,
         },
     )

@@ -103,34 +103,66 @@ def main() -> int:
     return 1 if failures else 0
 
 
-def write_report(results: list[dict], floor: dict, failures: list[str]) -> None:
+def _row(r: dict) -> str:
+    notes = ", ".join(f"{k}={v}" for k, v in r.items() if k not in {"bench", "figure", "value", "unit", "target", "ok"})
+    met = {True: "yes", False: "**no**", None: "-"}[r.get("ok")]
+    return f"| {r['bench']} | {r['figure']} | {r['value']} {r['unit']} | {r.get('target', '')} | {met} | {notes} |"
+
+
+def _existing(path: Path) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """Rows of the current BENCHMARKS.md by (bench, figure), and each benchmark's run line."""
+    rows: dict[tuple[str, str], str] = {}
+    runs: dict[str, str] = {}
+    if not path.exists():
+        return rows, runs
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 6 and cells[0] not in ("benchmark", "---"):
+            rows[(cells[0], cells[1])] = line
+        elif line.startswith("- `") and "`: " in line:
+            runs[line[3 : line.index("`: ")]] = line
+    return rows, runs
+
+
+def write_report(results: list[dict], floor: dict, failures: list[str], ran: list[str] | None = None) -> None:
+    """Merge this run's rows into BENCHMARKS.md by (bench, figure): a partial run (`make bench
+    ONLY=name`) replaces its own rows and keeps every other benchmark's last figures."""
     info = machine()
+    path = ROOT / "BENCHMARKS.md"
+    rows, runs = _existing(path)
+    now = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    run_line = (
+        f"{now}; {info['cpu']}, {info['cores']} cores, {info['memory']}; Python {info['python']}, "
+        f"PostgreSQL {floor['postgres']}; database floor: bare `INSERT ... SELECT` of 1,000,000 rows "
+        f"{floor['insert_1m_s']} s, sequential scan {floor['scan_1m_s']} s"
+    )
+    fresh: dict[tuple[str, str], str] = {}
+    for r in results:
+        fresh[(r["bench"], str(r["figure"]))] = _row(r)
+    benches_now = {b for b, _ in fresh}
+    # A benchmark that ran replaces all its rows (a figure it no longer reports disappears).
+    merged = {k: v for k, v in rows.items() if k[0] not in benches_now}
+    merged.update(fresh)
+    for bench in benches_now:
+        runs[bench] = f"- `{bench}`: {run_line}"
     lines = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (bench/run.py) on a throwaway PostgreSQL with default durability.",
+        "Written by `make bench` (bench/run.py) on a throwaway PostgreSQL with default durability;",
+        "`make bench ONLY=name` reruns one benchmark and merges its rows by (benchmark, figure).",
         "Each figure is compared with a floor measured in the same run on the same machine.",
         "",
-        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; {info['os']}",
-        f"- Python {info['python']}, PostgreSQL {floor['postgres']}",
-        f"- Database floor: bare `INSERT ... SELECT` of 1,000,000 rows {floor['insert_1m_s']} s; "
-        f"sequential scan of them {floor['scan_1m_s']} s",
+        "- Last run of each benchmark (date; machine; the database floor of that run):",
+        *sorted(runs.values()),
         "",
         "| benchmark | figure | value | target | met | notes |",
         "|---|---|---|---|---|---|",
+        *[merged[k] for k in sorted(merged, key=lambda k: k[0])],
     ]
-    for r in results:
-        notes = ", ".join(
-            f"{k}={v}" for k, v in r.items() if k not in {"bench", "figure", "value", "unit", "target", "ok"}
-        )
-        met = {True: "yes", False: "**no**", None: "-"}[r.get("ok")]
-        lines.append(
-            f"| {r['bench']} | {r['figure']} | {r['value']} {r['unit']} | {r.get('target', '')} | {met} | {notes} |"
-        )
     if failures:
-        lines += ["", f"Benchmarks that crashed: {', '.join(failures)}"]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
+        lines += ["", f"Benchmarks that crashed in the last run: {', '.join(failures)}"]
+    path.write_text("\n".join(lines) + "\n")
     print("wrote BENCHMARKS.md")
 
 

@@ -39,7 +39,7 @@ class TermsDocumentAdmin(TalentScopedAdmin):
         obj.pk, obj.version, obj.published_at = document.pk, document.version, document.published_at
         obj._state.adding = False
         if fan_ids:
-            from messaging.reconsent import reconsent_enqueue
+            from messaging.conversations.reconsent import reconsent_enqueue
 
             transaction.on_commit(lambda: reconsent_enqueue(fan_ids=fan_ids))
             self.message_user(

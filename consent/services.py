@@ -7,7 +7,6 @@ transaction as the state change (STYLE.md 4). Sending texts is the caller's busi
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -303,106 +302,6 @@ def fan_sharing_set(*, fan: Fan, share: bool, evidence: Evidence) -> bool:
 # --- The fan's data ---------------------------------------------------------------------------
 
 
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
-
-
-def _document(doc: TermsDocument | None) -> dict | None:
-    if doc is None:
-        return None
-    return {"kind": doc.kind, "version": doc.version, "title": doc.title, "published_at": _iso(doc.published_at)}
-
-
-def fan_data_export(*, fan: Fan) -> dict:
-    """Everything held about the fan, as JSON-ready data (the /me/ page and its download)."""
-    consents = fan.consents.select_related("terms", "privacy").order_by("created_at", "pk")
-    # Reverse relations: messaging's models are read without importing them (dependency direction).
-    inbound = fan.inbound_messages.order_by("received_at", "pk")
-    outbound = fan.outbound_messages.order_by("created_at", "pk")
-    return {
-        "talent": {"name": fan.talent.display_name, "program": fan.talent.program_name},
-        "profile": {
-            "phone": str(fan.phone) if fan.phone else None,
-            **{name: _iso(getattr(fan, name)) for name in PROFILE_FIELDS},
-        },
-        "status": fan.status,
-        "shares_with_partners": fan.shares_with_partners,
-        "source": fan.source,
-        "joined_at": _iso(fan.joined_at),
-        "opted_out_at": _iso(fan.opted_out_at),
-        "consents": [
-            {
-                "purpose": c.purpose,
-                "action": c.action,
-                "method": c.method,
-                "at": _iso(c.created_at),
-                "terms": _document(c.terms),
-                "privacy": _document(c.privacy),
-                "wording": c.disclosure,
-                "ip_address": c.ip_address,
-                "user_agent": c.user_agent,
-            }
-            for c in consents
-        ],
-        "messages": sorted(
-            [{"direction": "from_you", "at": _iso(m.received_at), "body": m.body} for m in inbound]
-            + [{"direction": "to_you", "at": _iso(m.created_at), "body": m.body, "status": m.status} for m in outbound],
-            key=lambda m: m["at"],
-        ),
-    }
-
-
-def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
-    """Erasure: wipe personal fields and message bodies; keep the phone only as a keyed hash.
-
-    The row stays (status erased) so consent evidence keeps its subject and an import can see,
-    by phone_hash, that this number asked to be forgotten. The audit row holds no personal data.
-    """
-    with transaction.atomic():
-        locked = Fan.objects.select_for_update().get(pk=fan.pk)
-        if locked.status == Fan.Status.ERASED:
-            return
-        old_phone = str(locked.phone) if locked.phone else ""
-        if old_phone:
-            locked.phone_hash = phone_hash(talent=locked.talent, e164=old_phone)
-        locked.phone = None
-        for name in PROFILE_FIELDS:
-            setattr(locked, name, None if name == "birth_date" else "")
-        locked.status = Fan.Status.ERASED
-        locked.shares_with_partners = False
-        locked.sharing_reconsent_requested_at = None
-        locked.opted_out_at = locked.opted_out_at or timezone.now()
-        locked.rotate_link_nonce()
-        locked.save()
-        inbound = locked.inbound_messages.update(body="", from_number="", payload={})
-        outbound = locked.outbound_messages.update(body="", to_number="", media_url="")
-        if old_phone:
-            # Texts from before the fan row existed (a HELP from a stranger, the signup code) are
-            # tied to the number only: wipe those too.
-            inbound += locked.talent.inbound_messages.filter(from_number=old_phone).update(
-                body="", from_number="", payload={}
-            )
-            outbound += locked.talent.outbound_messages.filter(to_number=old_phone).update(
-                body="", to_number="", media_url=""
-            )
-        locked.fan_tags.all().delete()
-        # Consent evidence keeps purpose, versions and time; the device details are personal.
-        locked.consents.update(ip_address=None, user_agent="")
-        locked.list_memberships.all().delete()
-        audit(
-            "fan.erased",
-            talent=locked.talent,
-            actor=actor,
-            obj=locked,
-            reason=reason,
-            inbound_wiped=inbound,
-            outbound_wiped=outbound,
-        )
-    fan.refresh_from_db()
-
-
 def fans_to_reconsent(*, talent: Talent) -> list[int]:
     return list(
         Fan.objects.filter(talent=talent, sharing_reconsent_requested_at__isnull=False)
@@ -415,8 +314,6 @@ __all__ = [
     "Evidence",
     "SignupRefused",
     "SignupResult",
-    "fan_data_export",
-    "fan_erase",
     "fan_opt_in",
     "fan_opt_out",
     "fan_sharing_set",

@@ -3,13 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from messaging import api_audience
-from messaging.api_campaigns import SegmentInfoView
+from messaging.audience import api as api_audience
+from messaging.sms.api import SmsPartsView
 
 router = DefaultRouter()
 api_audience.register(router)  # contact-lists, segments, tags, imports
 
 urlpatterns = [
-    path("segment-info/", SegmentInfoView.as_view(), name="segment-info"),
+    path("segment-info/", SmsPartsView.as_view(), name="segment-info"),
     path("", include(router.urls)),
 ]

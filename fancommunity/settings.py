@@ -138,9 +138,13 @@ if not DEBUG:
 
 # --- SMS --------------------------------------------------------------------------------------
 SMS_BACKEND_ALIASES = {
-    "console": "messaging.backends.console.ConsoleBackend",
-    "locmem": "messaging.backends.locmem.LocmemBackend",
-    "twilio": "messaging.backends.twilio.TwilioBackend",
+    "console": "messaging.sms.backends.console.ConsoleBackend",
+    "locmem": "messaging.sms.backends.locmem.LocmemBackend",
+    "twilio": "messaging.sms.backends.twilio.TwilioBackend",
+    # The dotted paths of releases before the domain packages (issue 9) keep working.
+    "messaging.backends.console.ConsoleBackend": "messaging.sms.backends.console.ConsoleBackend",
+    "messaging.backends.locmem.LocmemBackend": "messaging.sms.backends.locmem.LocmemBackend",
+    "messaging.backends.twilio.TwilioBackend": "messaging.sms.backends.twilio.TwilioBackend",
 }
 _sms_backend = env.get_str("SMS_BACKEND", "console").strip()
 if _sms_backend in SMS_BACKEND_ALIASES:

@@ -11,7 +11,7 @@ class MessagingConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from messaging import tasks
-        from messaging.backends import load_backend_class
+        from messaging.sms.backends import load_backend_class
 
         load_backend_class()
         # The one periodic dispatcher schedule exists after every `migrate` (idempotent).

@@ -12,6 +12,6 @@ from accounts.models import Talent
 def talent_builtin_segment(sender, instance: Talent, created: bool, raw: bool = False, **kwargs) -> None:
     # Every talent has the built-in `all` segment from its first moment (campaigns default to it).
     if created and not raw:
-        from messaging.audience import segment_ensure_builtin
+        from messaging.audience.services import segment_ensure_builtin
 
         segment_ensure_builtin(talent=instance)

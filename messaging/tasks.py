@@ -13,14 +13,17 @@ from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
-from messaging.services.campaign_send import campaign_send_batches
-from messaging.services.campaigns import campaign_dispatch
+from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
+from messaging.audience.imports import import_batch_run
+from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
+from messaging.conversations.priority import priority_messages_reconcile
+from messaging.models import ImportBatch
+from messaging.sending.dispatch import campaign_dispatch
+from messaging.sending.worker import campaign_send_batches
 
 logger = logging.getLogger(__name__)
 
-DISPATCH_FUNC = "messaging.tasks.dispatch_campaigns"
 DISPATCH_SCHEDULE_NAME = "campaigns: dispatcher"
-SEND_FUNC = "messaging.tasks.send_campaign"
 PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
 # The periodic work, one Schedule each, run by the main cluster (never one Schedule per campaign).
 PERIODIC = {
@@ -50,24 +53,9 @@ def send_campaign(campaign_id: int) -> dict:
     return {"batches": report.batches, "sent": report.sent, "more_due": report.more_due, **report.counts}
 
 
-def enqueue_send(campaign_id: int, *, tasks: int | None = None, sync: bool | None = None) -> None:
-    """Start CAMPAIGN_PARALLEL_TASKS send tasks for a campaign (claims keep them from overlapping)."""
-    options = {} if sync is None else {"sync": sync}
-    for _ in range(tasks or settings.CAMPAIGN_PARALLEL_TASKS):
-        async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}", **options)
-        if settings.Q_CLUSTER.get("sync") and sync is None:
-            break  # inline (tests): one run already sends everything that is due
-
-
-IMPORT_FUNC = "messaging.tasks.run_import"
-
-
 def run_import(batch_id: int) -> dict:
     """Run a queued fan import (a file too big for the request). A redelivered task finds the
     batch completed and changes nothing; an interrupted one resumes (the import is an upsert)."""
-    from messaging.models import ImportBatch
-    from messaging.services.audience_io import import_batch_run
-
     batch = ImportBatch.objects.filter(pk=batch_id).first()
     if batch is None:
         return {"batch": batch_id, "status": "gone"}
@@ -79,14 +67,8 @@ def enqueue_import(batch_id: int) -> None:
     async_task(IMPORT_FUNC, batch_id, group="imports")
 
 
-def enqueue_dispatch() -> None:
-    async_task(DISPATCH_FUNC)
-
-
 def sweep_priority_messages() -> dict:
     """Every minute: re-enqueue replies whose task was lost; expired claims become uncertain."""
-    from messaging.outbound import priority_messages_reconcile
-
     return priority_messages_reconcile()
 
 
@@ -120,3 +102,20 @@ def resume_on_worker_start(**kwargs) -> None:
         logger.exception("resume on worker start failed")
     finally:
         close_old_connections()
+
+
+# Re-exported for callers of the task layer (the enqueue helpers live beside the services that use them).
+__all__ = [
+    "DISPATCH_FUNC",
+    "IMPORT_FUNC",
+    "SEND_FUNC",
+    "dispatch_campaigns",
+    "enqueue_dispatch",
+    "enqueue_import",
+    "enqueue_send",
+    "ensure_periodic_schedules",
+    "resume_on_worker_start",
+    "run_import",
+    "send_campaign",
+    "sweep_priority_messages",
+]

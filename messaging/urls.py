@@ -1,7 +1,7 @@
 from django.urls import path
 
-from messaging import inbound, links
-from messaging.webhooks import status
+from messaging.campaigns import views as links
+from messaging.webhooks import inbound, status
 
 app_name = "messaging"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from messaging.backends import locmem
+from messaging.sms.backends import locmem
 
 
 def pytest_report_header(config):

@@ -21,7 +21,7 @@ def create_talent(slug: str | None = None, **fields) -> Talent:
         "display_name": slug.replace("-", " ").title(),
         "program_name": f"{slug.title()} Fan Club",
         "sender_number": f"+1500555{n:04d}",
-        "segments_per_second": 100,
+        "parts_per_second": 100,
         "support_contact": f"help@{slug}.example.com",
     }
     defaults.update(fields)

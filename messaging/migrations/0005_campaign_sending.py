@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import messaging.models.campaigns
+import messaging.campaigns.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -35,8 +35,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(max_length=1000)),
-                ('code', models.CharField(default=messaging.models.campaigns._link_code, max_length=6, unique=True)),
-                ('expires_at', models.DateTimeField(default=messaging.models.campaigns._link_expiry)),
+                ('code', models.CharField(default=messaging.campaigns.models._link_code, max_length=6, unique=True)),
+                ('expires_at', models.DateTimeField(default=messaging.campaigns.models._link_expiry)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
         ),

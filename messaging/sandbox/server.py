@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from messaging.sandbox.segments import count_segments
+from messaging.sandbox.parts import count_parts
 
 log = logging.getLogger("messaging.sandbox")
 
@@ -281,7 +281,7 @@ class Sandbox:
             body=body,
             messaging_service_sid=service,
             status="accepted" if service else "queued",
-            num_segments=count_segments(body) if body else 1,
+            num_segments=count_parts(body) if body else 1,
             num_media=len(media),
             date_created=now,
             date_updated=now,

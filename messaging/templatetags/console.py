@@ -1,6 +1,6 @@
 from django import template
 
-from messaging.dashboard import WINDOW_DAYS, talent_cards
+from messaging.console.dashboard import WINDOW_DAYS, talent_cards
 
 register = template.Library()
 

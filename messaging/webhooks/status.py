@@ -15,9 +15,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from messaging.backends.base import SmsError
 from messaging.models import OutboundMessage
-from messaging.services.campaign_send import apply_error_effects
+from messaging.sending.engine import apply_error_effects
+from messaging.sms.backends.base import SmsError
 from messaging.webhooks.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ def test_seed_demo_creates_the_demo_talent_once():
     call_command("seed_demo")  # idempotent: a second run adds nothing
     talent = Talent.objects.get(slug="demo")
     assert str(talent.sender_number) == "+15005550006"
-    assert talent.segments_per_second == 100
+    assert talent.parts_per_second == 100
     assert talent.program_name and talent.help_text and talent.welcome_text
     assert TermsDocument.objects.filter(talent=talent, published_at__isnull=False).count() == 2
     fans = Fan.objects.filter(talent=talent)

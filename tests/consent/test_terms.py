@@ -10,8 +10,8 @@ from accounts.models import AuditEvent, Fan
 from accounts.tokens import self_service_tokens
 from consent.models import ConsentRecord, TermsDocument
 from consent.services import Evidence, fan_sharing_set, terms_current, terms_publish
+from messaging.conversations.reconsent import reconsent_send_batch
 from messaging.models import OutboundMessage
-from messaging.reconsent import reconsent_send_batch
 from tests.accounts.join_support import link_in, open_data_link
 from tests.factories import create_fan
 

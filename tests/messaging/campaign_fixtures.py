@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from messaging.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
 from messaging.models import Campaign
+from messaging.sms.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
 
 _seq = itertools.count(1)
 
@@ -44,7 +44,7 @@ class ScriptedBackend(BaseSmsBackend):
         self.log[sid] = (message.to, message.body)
         if message.to in self.accepted_but_timed_out:
             raise SmsError("read timeout", uncertain=True)
-        return SendResult(sid=sid, status="queued", segments=None)
+        return SendResult(sid=sid, status="queued", parts=None)
 
     def find_message(self, *, to: str, body: str, since: dt.datetime) -> SendResult | None:
         for sid, (number, text) in self.log.items():
@@ -57,11 +57,12 @@ class ScriptedBackend(BaseSmsBackend):
 def backend(monkeypatch) -> ScriptedBackend:
     """Every service that calls get_backend() gets this one."""
     instance = ScriptedBackend()
-    monkeypatch.setattr("messaging.services.campaign_send.get_backend", lambda: instance)
-    monkeypatch.setattr("messaging.services.campaigns.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.sending.engine.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.sending.worker.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.campaigns.services.get_backend", lambda: instance)
     return instance
 
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    monkeypatch.setattr("messaging.services.campaign_send.RETRY_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr("messaging.sending.engine.RETRY_DELAYS", (0.01, 0.01))

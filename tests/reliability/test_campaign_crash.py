@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.models import Fan
 from bench.sandbox_floor import sandbox_subprocess
+from messaging.campaigns.services import campaign_report, campaign_schedule
 from messaging.models import Campaign, OutboundMessage
-from messaging.services.campaigns import campaign_report, campaign_schedule
 from tests.factories import create_talent
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -90,7 +90,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def test_sigkilled_qcluster_still_sends_every_recipient_exactly_once(tmp_path):
-    talent = create_talent("crash", segments_per_second=150, sender_number="+15005550006")
+    talent = create_talent("crash", parts_per_second=150, sender_number="+15005550006")
     now = timezone.now()
     Fan.objects.bulk_create(
         Fan(

@@ -41,7 +41,7 @@ class Command(BaseCommand):
                     "display_name": "Nova Ray",
                     "program_name": "Nova Ray Fan Club",
                     "sender_number": "+15005550006",
-                    "segments_per_second": 100,
+                    "parts_per_second": 100,
                     "default_time_zone": "America/New_York",
                     "message_frequency": "Up to 8 msgs/month",
                     "support_contact": "help@novaray.example.com",

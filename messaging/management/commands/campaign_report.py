@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from messaging.campaigns.services import campaign_report
 from messaging.models import Campaign
-from messaging.services.campaigns import campaign_report
 
 
 class Command(BaseCommand):

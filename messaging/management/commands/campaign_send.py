@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Talent
+from messaging.campaigns.services import campaign_schedule
 from messaging.models import Campaign, ContactList, Segment
-from messaging.services.campaigns import campaign_schedule
 
 
 class Command(BaseCommand):

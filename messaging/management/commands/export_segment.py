@@ -9,7 +9,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Talent
-from messaging.audience import EXPORT_COLUMNS, AudienceError, audience_export, segment_by_name
+from messaging.audience.exports import EXPORT_COLUMNS, audience_export, segment_by_name
+from messaging.audience.services import AudienceError
 from messaging.models import ContactList
 
 

@@ -9,7 +9,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Talent
-from messaging.audience import ImportRefused, import_batch_create, import_batch_run
+from messaging.audience.imports import ImportRefused, import_batch_create, import_batch_run
 from messaging.models import ContactList, ImportBatch
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from twilio.request_validator import RequestValidator
 
-from messaging.sandbox.segments import count_segments
+from messaging.sandbox.parts import count_parts
 from messaging.sandbox.server import API_VERSION, E164
 
 INBOUND_PATH = "/webhooks/twilio/inbound/"
@@ -30,7 +30,7 @@ def inbound_params(*, from_: str, to: str, body: str, account_sid: str) -> dict[
         "From": from_,
         "MessageSid": sid,
         "NumMedia": "0",
-        "NumSegments": str(count_segments(body)),
+        "NumSegments": str(count_parts(body)),
         "SmsMessageSid": sid,
         "SmsSid": sid,
         "SmsStatus": "received",

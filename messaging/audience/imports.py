@@ -1,0 +1,712 @@
+"""Bulk audience I/O: CSV imports of fans (with consent evidence) and streamed exports.
+
+Import: the file is read once, streaming; every row is normalised in Python (phones to E.164,
+dates, codes), erased numbers (kept only as a keyed hash) are skipped, duplicate numbers are
+reported, and good rows are upserted on (talent, phone) in ONE transaction together with the
+batch's `completed` status. A malformed file or a wrong encoding found at any line rolls the whole
+batch back. PostgreSQL: COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT that
+also writes the ConsentRecords and list memberships. SQLite: batched bulk_create/bulk_update.
+
+Export: PostgreSQL streams `COPY (SELECT ...) TO STDOUT`, with spreadsheet-injection
+neutralisation done in the SELECT so COPY keeps its speed; SQLite pages by id. Constant memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import phonenumbers
+from django.conf import settings
+from django.core.files.base import File
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from accounts.audit import audit
+from accounts.models import Fan, Talent
+from accounts.phones import phone_hasher
+from consent.models import ConsentRecord
+from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
+from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans, require
+
+# --- phones --------------------------------------------------------------------------------------------
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# North American numbers: area code and exchange never start with 0 or 1. Enough to accept
+# already-E.164 +1 input without the (30 µs) full parse; anything else takes the full parse.
+_NANP = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
+
+
+IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
+
+
+class PhoneError(ValueError):
+    pass
+
+
+def normalise_phone(raw: str, default_region: str) -> str:
+    """E.164 for a number as people type it; raises PhoneError with a reason."""
+    text = raw.strip()
+    if not text:
+        raise PhoneError("no phone number")
+    if _NANP.match(text):
+        return text
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise PhoneError(f"{raw!r} is not a phone number")
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"{raw!r} is not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- reading CSV ---------------------------------------------------------------------------------------
+class ImportRefused(ValueError):
+    """The file as a whole cannot be imported; nothing from it lands."""
+
+
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "phone": ("phone", "phone_number", "phonenumber", "mobile", "mobile_number", "cell", "msisdn", "number"),
+    "first_name": ("first_name", "firstname", "first", "given_name"),
+    "last_name": ("last_name", "lastname", "last", "surname", "family_name"),
+    "email": ("email", "e_mail", "email_address"),
+    "birth_date": ("birth_date", "birthdate", "date_of_birth", "dob", "birthday"),
+    "city": ("city", "town"),
+    "region": ("region", "state", "province", "county"),
+    "postal_code": ("postal_code", "postcode", "zip", "zip_code", "zipcode"),
+    "country": ("country", "country_code"),
+    "time_zone": ("time_zone", "timezone", "tz"),
+    "tags": ("tags", "tag"),
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+PROFILE_FIELDS = ["first_name", "last_name", "email", "city", "region", "postal_code", "country", "time_zone"]
+_MAX_LEN = {"first_name": 80, "last_name": 80, "email": 254, "city": 100, "region": 100, "postal_code": 20}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _norm_header(h: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_")
+
+
+def map_header(header: list[str]) -> dict[str, int]:
+    """{field: column index} from a header row; refuses a file without a phone column."""
+    mapping: dict[str, int] = {}
+    for index, name in enumerate(header):
+        target = _ALIAS_TO_FIELD.get(_norm_header(name))
+        if target is None:
+            continue
+        if target in mapping:
+            raise ImportRefused(f"line 1: two columns map to {target!r} ({header[mapping[target]]!r} and {name!r})")
+        mapping[target] = index
+    if "phone" not in mapping:
+        raise ImportRefused(
+            "line 1: no phone column in the header (expected one of: " + ", ".join(HEADER_ALIASES["phone"]) + ")"
+        )
+    return mapping
+
+
+def _text_lines(binary: IO[bytes] | Iterator[bytes]) -> Iterator[str]:
+    """UTF-8 (BOM or not) physical lines; a wrong encoding refuses the file naming the line."""
+    line_no = 0
+    for raw in binary:
+        line_no += 1
+        if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImportRefused(f"line {line_no}: the file is not UTF-8 text (save it as CSV UTF-8 and try again)")
+        if "\x00" in line:
+            raise ImportRefused(f"line {line_no}: NUL byte; this is not a CSV text file")
+        yield line
+
+
+@dataclass
+class CleanRow:
+    line: int
+    phone: str
+    values: dict[str, Any]
+    tags: list[str]
+
+
+@dataclass
+class ParseState:
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    total: int = 0
+    skipped_erased: int = 0
+    seen: dict[str, int] = field(default_factory=dict)
+    columns: set[str] = field(default_factory=set)
+
+
+class RowReader:
+    """Turns CSV lines into CleanRow objects, recording bad rows with their line numbers."""
+
+    def __init__(self, *, talent: Talent, default_region: str, erased_hashes: set[str], max_rows: int) -> None:
+        self.talent = talent
+        self.region = default_region
+        self.erased = erased_hashes
+        self.hasher = None
+        if erased_hashes:
+            self.hasher = phone_hasher(talent.pk)
+        self.max_rows = max_rows
+        self.zones = zoneinfo.available_timezones()
+        today = timezone.localdate()
+        try:
+            self.latest_birth = today.replace(year=today.year - talent.min_age)
+        except ValueError:
+            self.latest_birth = today.replace(year=today.year - talent.min_age, day=28)
+        self.state = ParseState()
+
+    def rows(self, binary: IO[bytes]) -> Iterator[CleanRow]:
+        reader = csv.reader(_text_lines(binary), strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ImportRefused("the file is empty")
+        except csv.Error as exc:
+            raise ImportRefused(f"line 1: malformed CSV ({exc})")
+        mapping = map_header(header)
+        self.state.columns = set(mapping)
+        width = len(header)
+        state = self.state
+        phone_i = mapping["phone"]
+        getters = [(name, mapping[name]) for name in PROFILE_FIELDS + ["birth_date", "tags"] if name in mapping]
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ImportRefused(f"line {reader.line_num}: malformed CSV ({exc})")
+            line = reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank line
+            state.total += 1
+            if state.total > self.max_rows:
+                raise ImportRefused(f"more than {self.max_rows:,} rows; split the file")
+            if len(record) != width:
+                state.errors.append((line, f"expected {width} columns, found {len(record)}"))
+                continue
+            try:
+                phone = normalise_phone(record[phone_i], self.region)
+            except PhoneError as exc:
+                state.errors.append((line, str(exc)))
+                continue
+            if self.hasher is not None and self.hasher(phone) in self.erased:
+                state.skipped_erased += 1
+                continue
+            first = state.seen.get(phone)
+            if first is not None:
+                state.errors.append((line, f"duplicate of line {first} (same phone number)"))
+                continue
+            values: dict[str, Any] = {}
+            tags: list[str] = []
+            error = None
+            for name, index in getters:
+                raw = record[index].strip()
+                if not raw:
+                    continue
+                if name == "birth_date":
+                    try:
+                        born = dt.date.fromisoformat(raw)
+                    except ValueError:
+                        error = f"birth_date {raw!r} is not a date (YYYY-MM-DD)"
+                        break
+                    if born > self.latest_birth:
+                        error = f"born {raw}: younger than the minimum age {self.talent.min_age}"
+                        break
+                    values[name] = born
+                elif name == "tags":
+                    tags = [t.strip() for t in raw.split(";") if t.strip()]
+                    if any(len(t) > 60 for t in tags):
+                        error = "a tag is longer than 60 characters"
+                        break
+                elif name == "country":
+                    code = raw.upper()
+                    if len(code) != 2 or not code.isalpha() or not code.isascii():
+                        error = f"country {raw!r} is not a two-letter code"
+                        break
+                    values[name] = code
+                elif name == "time_zone":
+                    if raw not in self.zones:
+                        error = f"time_zone {raw!r} is not an IANA time zone"
+                        break
+                    values[name] = raw
+                else:
+                    if len(raw) > _MAX_LEN[name]:
+                        error = f"{name} is longer than {_MAX_LEN[name]} characters"
+                        break
+                    if name == "email" and not _EMAIL.match(raw):
+                        error = f"email {raw!r} is not an email address"
+                        break
+                    values[name] = raw
+            if error:
+                state.errors.append((line, error))
+                continue
+            state.seen[phone] = line
+            yield CleanRow(line, phone, values, tags)
+
+
+# --- import batches ---------------------------------------------------------------------------------------
+def _max_rows() -> int:
+    return getattr(settings, "AUDIENCE_IMPORT_MAX_ROWS", 2_000_000)
+
+
+def _max_bytes() -> int:
+    return getattr(settings, "AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+
+
+def import_batch_create(
+    *,
+    talent: Talent,
+    file: IO[bytes] | File,
+    original_name: str,
+    consent_source: str,
+    consent_date: dt.date | None,
+    default_region: str = "",
+    contact_list: ContactList | None = None,
+    actor: Any = None,
+) -> ImportBatch:
+    """Store the file and its consent evidence as a pending batch; refuses an import without evidence."""
+
+    require(actor, "edit_audience", talent)
+    if not (consent_source or "").strip():
+        raise ImportRefused("consent evidence is required: say where these fans agreed to receive texts")
+    if consent_date is None:
+        raise ImportRefused("consent evidence is required: give the date these fans agreed")
+    if consent_date > timezone.localdate():
+        raise ImportRefused("the consent date is in the future")
+    region = (default_region or settings.PHONENUMBER_DEFAULT_REGION).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImportRefused(f"{region!r} is not a region phone numbers can be read for (e.g. US, GB)")
+    if contact_list is not None and contact_list.talent_id != talent.pk:
+        raise ImportRefused("the contact list belongs to another talent")
+    size = getattr(file, "size", None)
+    if size is not None and size > _max_bytes():
+        raise ImportRefused(f"the file is {size:,} bytes; the limit is {_max_bytes():,}")
+    django_file = file if isinstance(file, File) else File(file)
+    with transaction.atomic():
+        batch = ImportBatch(
+            talent=talent,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            original_name=original_name[:200],
+            consent_source=consent_source.strip()[:200],
+            consent_date=consent_date,
+            default_region=region,
+            contact_list=contact_list,
+        )
+        batch.file.save(original_name.rsplit("/", 1)[-1][:100] or "import.csv", django_file, save=False)
+        batch.save()
+        audit("import.created", talent=talent, actor=actor, obj=batch, file=batch.original_name)
+    return batch
+
+
+def import_batch_start(*, batch: ImportBatch) -> ImportBatch:
+    """Run a new batch now if its file is small, else queue it (after this transaction commits).
+
+    Either way the batch is the record: pending -> running -> completed/failed.
+    """
+    if batch.file.size <= settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES:
+        return import_batch_run(batch=batch)
+    # By the task's dotted path: the task layer sits above this one.
+    transaction.on_commit(lambda: async_task(IMPORT_TASK, batch.pk, group="imports"))
+    return batch
+
+
+def import_batch_run(*, batch: ImportBatch) -> ImportBatch:
+    """Run a pending (or interrupted) batch. Whole or nothing; a re-run never duplicates a fan."""
+    claimed = ImportBatch.objects.filter(
+        pk=batch.pk, status__in=[ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING]
+    ).update(status=ImportBatch.Status.RUNNING, started_at=timezone.now(), failure="")
+    if not claimed:
+        batch.refresh_from_db()
+        return batch  # completed or refused already: running it again would change nothing
+    try:
+        with transaction.atomic():
+            # The row lock makes a second runner wait, then see `completed` and stop.
+            locked = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+            if locked.status != ImportBatch.Status.RUNNING:
+                return locked
+            _run_locked(locked)
+            locked.status = ImportBatch.Status.COMPLETED
+            locked.finished_at = timezone.now()
+            locked.save()
+            audit(
+                "import.completed",
+                talent=locked.talent,
+                actor=locked.created_by,
+                obj=locked,
+                created=locked.created_count,
+                updated=locked.updated_count,
+                errors=locked.error_count,
+                skipped_erased=locked.skipped_erased,
+            )
+    except ImportRefused as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.FAILED, failure=str(exc), finished_at=timezone.now()
+        )
+    batch.refresh_from_db()
+    if batch.status in (ImportBatch.Status.COMPLETED, ImportBatch.Status.FAILED):
+        transaction.on_commit(lambda: _discard_file(batch.pk))
+    return batch
+
+
+def _discard_file(batch_id: int) -> None:
+    """A finished batch no longer needs its upload: the rows are fans now (which erasure reaches),
+    the counts and error report stay on the batch. Keeping the file would keep every number in it,
+    erased ones included. An interrupted batch never gets here and keeps its file for the re-run."""
+    batch = ImportBatch.objects.filter(pk=batch_id).first()
+    if batch is None or not batch.file:
+        return
+    name = batch.file.name
+    batch.file.storage.delete(name)
+    ImportBatch.objects.filter(pk=batch_id, file=name).update(file="")
+
+
+def _run_locked(batch: ImportBatch) -> None:
+    talent = batch.talent
+    erased = set(
+        Fan.objects.filter(talent=talent, status=Fan.Status.ERASED)
+        .exclude(phone_hash="")
+        .values_list("phone_hash", flat=True)
+    )
+    reader = RowReader(talent=talent, default_region=batch.default_region, erased_hashes=erased, max_rows=_max_rows())
+    joined_at = dt.datetime.combine(batch.consent_date, dt.time(12, 0), tzinfo=dt.UTC)
+    with batch.file.open("rb") as fh:
+        rows = reader.rows(fh)
+        if connection.vendor == "postgresql":
+            created, updated = _apply_postgresql(batch, rows, joined_at)
+        else:
+            created, updated = _apply_orm(batch, rows, joined_at)
+    state = reader.state
+    batch.total_rows = state.total
+    batch.created_count = created
+    batch.updated_count = updated
+    batch.skipped_erased = state.skipped_erased
+    batch.error_count = len(state.errors)
+    batch.error_report = error_report(state.errors)
+
+
+def error_report(errors: list[tuple[int, str]]) -> str:
+    """The downloadable "line,reason" CSV of refused rows ("" when every row was good)."""
+    if not errors:
+        return ""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["line", "reason"])
+    writer.writerows(errors)
+    return out.getvalue()
+
+
+def _consent_disclosure(batch: ImportBatch) -> str:
+    return f"Imported by the talent's team. Source: {batch.consent_source}. Agreed on {batch.consent_date:%Y-%m-%d}."
+
+
+def _apply_orm(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime) -> tuple[int, int]:
+    """The portable path (SQLite): chunks of bulk_create / bulk_update inside the batch's transaction."""
+    created = updated = 0
+    chunk: list[CleanRow] = []
+
+    def flush() -> None:
+        nonlocal created, updated
+        phones = [r.phone for r in chunk]
+        existing = {str(f.phone): f for f in Fan.objects.filter(talent=batch.talent, phone__in=phones)}
+        new_fans, changed = [], []
+        for row in chunk:
+            fan = existing.get(row.phone)
+            if fan is None:
+                new_fans.append(
+                    Fan(
+                        talent=batch.talent,
+                        phone=row.phone,
+                        status=Fan.Status.ACTIVE,
+                        source=Fan.Source.IMPORT,
+                        joined_at=joined_at,
+                        **row.values,
+                    )
+                )
+            else:
+                for name, value in row.values.items():
+                    setattr(fan, name, value)
+                if fan.status == Fan.Status.PENDING:
+                    fan.status = Fan.Status.ACTIVE
+                    fan.joined_at = fan.joined_at or joined_at
+                fan.updated_at = timezone.now()
+                changed.append(fan)
+        Fan.objects.bulk_create(new_fans, batch_size=500)
+        if changed:
+            Fan.objects.bulk_update(
+                changed, [*PROFILE_FIELDS, "birth_date", "status", "joined_at", "updated_at"], batch_size=500
+            )
+        created += len(new_fans)
+        updated += len(changed)
+        fans = {str(f.phone): f for f in Fan.objects.filter(talent=batch.talent, phone__in=phones)}
+        _write_side_rows(batch, chunk, fans)
+        chunk.clear()
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= 1000:
+            flush()
+    if chunk:
+        flush()
+    return created, updated
+
+
+def _write_side_rows(batch: ImportBatch, chunk: list[CleanRow], fans: dict[str, Fan]) -> None:
+    disclosure = _consent_disclosure(batch)
+    ConsentRecord.objects.bulk_create(
+        [
+            ConsentRecord(
+                fan=fan,
+                talent=batch.talent,
+                purpose=ConsentRecord.Purpose.MESSAGING,
+                action=ConsentRecord.Action.GRANTED,
+                method=ConsentRecord.Method.IMPORT,
+                evidence=batch.evidence,
+                disclosure=disclosure,
+            )
+            for fan in fans.values()
+            if fan.status == Fan.Status.ACTIVE
+        ],
+        batch_size=500,
+    )
+    if batch.contact_list_id:
+        ContactListMember.objects.bulk_create(
+            [ContactListMember(contact_list_id=batch.contact_list_id, fan=fan) for fan in fans.values()],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+    wanted = {(row.phone, tag) for row in chunk for tag in row.tags}
+    if wanted:
+        names = {tag for _, tag in wanted}
+        Tag.objects.bulk_create([Tag(talent=batch.talent, name=n) for n in names], ignore_conflicts=True)
+        tag_ids = dict(Tag.objects.filter(talent=batch.talent, name__in=names).values_list("name", "id"))
+        FanTag.objects.bulk_create(
+            [FanTag(tag_id=tag_ids[tag], fan=fans[phone]) for phone, tag in wanted if phone in fans],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+
+
+_CONSENT_CTE = """
+    cr AS (
+        INSERT INTO consent_consentrecord (
+            fan_id, talent_id, purpose, action, method, disclosure, user_agent, evidence, created_at
+        )
+        SELECT id, %s, 'messaging', 'granted', 'import', %s, '', %s, now() FROM up WHERE status = 'active'
+    )"""
+_LIST_CTE = """,
+    lm AS (
+        INSERT INTO messaging_contactlistmember (contact_list_id, fan_id, added_at)
+        SELECT %s, id, now() FROM up ON CONFLICT (contact_list_id, fan_id) DO NOTHING
+    )"""
+
+
+def _split_sql(fan_table: str, text_cols: list[str], talent_id: int, joined_at, with_list: bool):
+    """One statement: UPDATE the known numbers that change, INSERT the new ones, consent rows (+ list).
+
+    Known fans whose row would not change are not rewritten (re-importing the same list is
+    common, and an unchanged row costs nothing); they still count as updated and still get the
+    batch's consent record when they end up active.
+    """
+    new_values = {c: f"coalesce(nullif(t.{c}, ''), f.{c})" for c in text_cols}
+    new_values["birth_date"] = "coalesce(t.birth_date, f.birth_date)"
+    # a pending fan completes with this evidence; opted-out and erased fans stay so
+    new_values["status"] = "CASE WHEN f.status = 'pending' THEN 'active' ELSE f.status END"
+    new_values["joined_at"] = "coalesce(f.joined_at, %s)"
+    update_set = ", ".join(f"{c} = {expr}" for c, expr in new_values.items())
+    old_row = ", ".join(f"f.{c}" for c in new_values)
+    new_row = ", ".join(new_values.values())
+    insert_values = ", ".join(f"coalesce(t.{c}, '')" for c in text_cols)
+    sql = f"""
+        WITH matched AS (
+            SELECT f.id, f.status FROM {fan_table} f JOIN fc_import t ON f.talent_id = %s AND f.phone = t.phone
+        ),
+        upd AS (
+            UPDATE {fan_table} AS f SET {update_set}, updated_at = now()
+            FROM fc_import t
+            WHERE f.talent_id = %s AND f.phone = t.phone AND ({old_row}) IS DISTINCT FROM ({new_row})
+        ),
+        ins AS (
+            INSERT INTO {fan_table} (
+                talent_id, phone, phone_hash, {", ".join(text_cols)}, birth_date, status,
+                shares_with_partners, source, joined_at, created_at, updated_at
+            )
+            SELECT %s, t.phone, '', {insert_values}, t.birth_date, 'active', false, 'import', %s, now(), now()
+            FROM fc_import t
+            -- one snapshot for the whole statement: the numbers `matched` found are excluded here
+            WHERE NOT EXISTS (SELECT 1 FROM {fan_table} e WHERE e.talent_id = %s AND e.phone = t.phone)
+            RETURNING id, status
+        ),
+        up AS (
+            SELECT id, CASE WHEN status = 'pending' THEN 'active' ELSE status END AS status, false AS created
+            FROM matched
+            UNION ALL SELECT id, status, true FROM ins
+        ),
+        {_CONSENT_CTE}{_LIST_CTE if with_list else ""}
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up
+    """  # noqa: S608 - table and column names are ours; every value is bound
+    return sql, [talent_id, joined_at, talent_id, joined_at, talent_id, joined_at, talent_id]
+
+
+def _upsert_sql(fan_table: str, text_cols: list[str], talent_id: int, joined_at, with_list: bool):
+    """The same in one INSERT ... ON CONFLICT DO UPDATE: safe beside concurrent signups."""
+    insert_values = ", ".join(f"coalesce(t.{c}, '')" for c in text_cols)
+    # An empty cell (or a column the file does not have) never wipes what the fan already gave.
+    update_set = ", ".join(f"{c} = coalesce(nullif(EXCLUDED.{c}, ''), f.{c})" for c in text_cols)
+    sql = f"""
+        WITH up AS (
+            INSERT INTO {fan_table} AS f (
+                talent_id, phone, phone_hash, {", ".join(text_cols)}, birth_date, status,
+                shares_with_partners, source, joined_at, created_at, updated_at
+            )
+            SELECT %s, t.phone, '', {insert_values}, t.birth_date, 'active', false, 'import', %s, now(), now()
+            FROM fc_import t
+            ON CONFLICT (talent_id, phone) DO UPDATE SET
+                {update_set},
+                birth_date = coalesce(EXCLUDED.birth_date, f.birth_date),
+                status = CASE WHEN f.status = 'pending' THEN 'active' ELSE f.status END,
+                joined_at = coalesce(f.joined_at, EXCLUDED.joined_at),
+                updated_at = now()
+            RETURNING f.id, f.status, (xmax = 0) AS created
+        ),
+        {_CONSENT_CTE}{_LIST_CTE if with_list else ""}
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up
+    """  # noqa: S608 - table and column names are ours; every value is bound
+    return sql, [talent_id, joined_at]
+
+
+_TMP_COLUMNS = ["phone", *PROFILE_FIELDS, "birth_date", "tags"]
+
+
+def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime) -> tuple[int, int]:
+    """COPY into a temp table, then one upsert that also writes consent records and list members."""
+    talent_id = batch.talent_id
+    fan_table = Fan._meta.db_table
+    with connection.cursor() as cursor:
+        # ON COMMIT DROP covers the normal case; inside an outer transaction (a caller's atomic,
+        # the test suite) the table must not outlive this batch either.
+        cursor.execute("DROP TABLE IF EXISTS fc_import")
+        cursor.execute(
+            "CREATE TEMP TABLE fc_import (phone text, first_name text, last_name text, email text, city text,"
+            " region text, postal_code text, country text, time_zone text, birth_date date, tags text)"
+            " ON COMMIT DROP"
+        )
+        cols = ", ".join(_TMP_COLUMNS)
+        with cursor.copy(f"COPY fc_import ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                v = row.values
+                copy.write_row(
+                    (
+                        row.phone,
+                        v.get("first_name"),
+                        v.get("last_name"),
+                        v.get("email"),
+                        v.get("city"),
+                        v.get("region"),
+                        v.get("postal_code"),
+                        v.get("country"),
+                        v.get("time_zone"),
+                        v.get("birth_date"),
+                        ";".join(row.tags) if row.tags else None,
+                    )
+                )
+        text_cols = PROFILE_FIELDS
+        consent_params = [talent_id, _consent_disclosure(batch), batch.evidence]
+        list_params = [batch.contact_list_id] if batch.contact_list_id else []
+        try:
+            # Split form first: plain INSERT for new numbers, join UPDATE for known ones. It skips
+            # ON CONFLICT's speculative insertion (an extra WAL record per row), a good share of a
+            # million-row import. A fan signing up with one of these numbers meanwhile makes it
+            # fail on the unique constraint; the savepoint then falls back to the upsert form.
+            with transaction.atomic():
+                sql, params = _split_sql(fan_table, text_cols, talent_id, joined_at, batch.contact_list_id is not None)
+                cursor.execute(sql, [*params, *consent_params, *list_params])
+        except IntegrityError:
+            sql, params = _upsert_sql(fan_table, text_cols, talent_id, joined_at, batch.contact_list_id is not None)
+            cursor.execute(sql, [*params, *consent_params, *list_params])
+        created, updated = cursor.fetchone()
+        # Tags: only rows that carry some; split in SQL so the million-row path stays set-based.
+        cursor.execute(
+            "INSERT INTO messaging_tag (talent_id, name, created_at)"
+            " SELECT DISTINCT %s, trim(x.name), now()"
+            " FROM fc_import t CROSS JOIN LATERAL unnest(string_to_array(t.tags, ';')) AS x(name)"
+            " WHERE t.tags IS NOT NULL AND trim(x.name) <> '' ON CONFLICT (talent_id, name) DO NOTHING",
+            [talent_id],
+        )
+        cursor.execute(
+            "INSERT INTO messaging_fantag (tag_id, fan_id, added_at)"
+            " SELECT DISTINCT tg.id, f.id, now()"
+            " FROM fc_import t CROSS JOIN LATERAL unnest(string_to_array(t.tags, ';')) AS x(name)"
+            " JOIN messaging_tag tg ON tg.talent_id = %s AND tg.name = trim(x.name)"
+            " JOIN accounts_fan f ON f.talent_id = %s AND f.phone = t.phone"
+            " WHERE t.tags IS NOT NULL ON CONFLICT (tag_id, fan_id) DO NOTHING",
+            [talent_id, talent_id],
+        )
+        cursor.execute("DROP TABLE fc_import")
+    return created, updated
+
+
+# --- lists from a CSV of phone numbers -------------------------------------------------------------------
+@dataclass
+class ListCsvResult:
+    matched: int = 0
+    changed: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def contact_list_update_from_csv(
+    *, contact_list: ContactList, file: IO[bytes], remove: bool = False, default_region: str = "", actor: Any = None
+) -> ListCsvResult:
+    """Add (or remove) the fans whose numbers a CSV lists; unknown numbers are reported by line.
+
+    The file may have a header with a phone column, or be a bare column of numbers.
+    """
+
+    require(actor, "edit_audience", contact_list.talent)
+    region = (default_region or settings.PHONENUMBER_DEFAULT_REGION).upper()
+    result = ListCsvResult()
+    reader = csv.reader(_text_lines(file), strict=True)
+    phones: dict[str, int] = {}
+    column = 0
+    try:
+        for record in reader:
+            if not record or not record[0].strip():
+                continue
+            if reader.line_num == 1:
+                try:
+                    column = map_header(record)["phone"]
+                    continue
+                except ImportRefused:
+                    pass  # no header: a bare column of numbers; the first line is a number too
+            try:
+                raw = record[column] if column < len(record) else ""
+                phones.setdefault(normalise_phone(raw, region), reader.line_num)
+            except PhoneError as exc:
+                result.errors.append((reader.line_num, str(exc)))
+    except csv.Error as exc:
+        raise ImportRefused(f"line {reader.line_num}: malformed CSV ({exc})")
+    if not phones and not result.errors:
+        raise ImportRefused("the file lists no phone numbers")
+    known = dict(
+        Fan.objects.filter(talent_id=contact_list.talent_id, phone__in=list(phones)).values_list("phone", "id")
+    )
+    for phone, line in phones.items():
+        if phone not in known:
+            result.errors.append((line, f"{phone}: no fan of {contact_list.talent} with this number"))
+    result.errors.sort()
+    result.matched = len(known)
+    fans = Fan.objects.filter(id__in=list(known.values()))
+    if remove:
+        result.changed = contact_list_remove_fans(contact_list=contact_list, fans=fans, actor=actor)
+    else:
+        result.changed = contact_list_add_fans(contact_list=contact_list, fans=fans, actor=actor)
+    return result

@@ -1,0 +1,200 @@
+"""Audience services and selectors: who is in a segment or list, list edits, imports and exports.
+
+Selectors return querysets of accounts.Fan that compile to one SQL query (EXISTS subqueries for
+lists and tags, never joins that could repeat a fan), so callers can count them, page them, or use
+`.values("id")` inside an INSERT ... SELECT (the campaign materialiser does).
+
+Imports and exports are in messaging/services/audience_io.py; this module re-exports their entry points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts import permissions
+from accounts.audit import audit
+from accounts.models import Fan, Talent
+from messaging.audience.models import BUILTIN_SEGMENT_NAME, ContactList, ContactListMember, FanTag, Segment, Tag
+from messaging.audience.segments import compile_definition
+
+
+class AudienceError(ValueError):
+    """A request about an audience that cannot be served (another talent's list, unknown segment ...)."""
+
+
+# --- built-in segment ---------------------------------------------------------------------------------
+BUILTIN_DEFINITION = {"all": [{"field": "status", "op": "in", "value": [Fan.Status.ACTIVE]}]}
+
+
+def segment_ensure_builtin(*, talent: Talent) -> Segment:
+    segment, _ = Segment.objects.get_or_create(
+        talent=talent,
+        is_builtin=True,
+        defaults={"name": BUILTIN_SEGMENT_NAME, "definition": BUILTIN_DEFINITION, "description": "All active fans."},
+    )
+    return segment
+
+
+# --- selectors ------------------------------------------------------------------------------------------
+def segment_q(segment: Segment) -> Q:
+    if segment.is_builtin:
+        # Whatever is stored, `all` means every active fan.
+        return Q(status=Fan.Status.ACTIVE)
+    return compile_definition(segment.definition or {"all": []})
+
+
+def segment_queryset(segment: Segment) -> QuerySet[Fan]:
+    """The talent's fans matching the segment now (all statuses unless the rules say otherwise)."""
+    return Fan.objects.filter(talent_id=segment.talent_id).filter(segment_q(segment))
+
+
+def contact_list_queryset(contact_list: ContactList) -> QuerySet[Fan]:
+    return Fan.objects.filter(talent_id=contact_list.talent_id).filter(_in_lists([contact_list.pk]))
+
+
+def _in_lists(list_ids: Sequence[int]) -> Q:
+    return Q(Exists(ContactListMember.objects.filter(fan_id=OuterRef("pk"), contact_list_id__in=list_ids)))
+
+
+def _resolve(model, items: Iterable[Any], talent: Talent, noun: str) -> list:
+    objs, ids = [], []
+    for item in items:
+        if isinstance(item, model):
+            objs.append(item)
+        else:
+            ids.append(int(item))
+    if ids:
+        found = {o.pk: o for o in model.objects.filter(pk__in=ids, talent=talent)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise AudienceError(f"No {noun} with id {missing[0]} for {talent}.")
+        objs.extend(found[i] for i in ids)
+    for obj in objs:
+        if obj.talent_id != talent.pk:
+            raise AudienceError(f"{noun.capitalize()} {obj.pk} belongs to another talent.")
+    return objs
+
+
+def audience_queryset(
+    *,
+    talent: Talent,
+    include_lists: Iterable[ContactList | int] = (),
+    include_segments: Iterable[Segment | int] = (),
+    exclude_lists: Iterable[ContactList | int] = (),
+    exclude_segments: Iterable[Segment | int] = (),
+) -> QuerySet[Fan]:
+    """The talent's fans in any include (all active fans when none) and in no exclude, each once.
+
+    One SQL query; no status filter beyond what the segments say (the send path drops opted-out
+    and erased fans itself). Lists and segments of another talent raise AudienceError.
+    """
+    inc_lists = _resolve(ContactList, include_lists, talent, "contact list")
+    inc_segs = _resolve(Segment, include_segments, talent, "segment")
+    exc_lists = _resolve(ContactList, exclude_lists, talent, "contact list")
+    exc_segs = _resolve(Segment, exclude_segments, talent, "segment")
+
+    qs = Fan.objects.filter(talent_id=talent.pk)
+    if inc_lists or inc_segs:
+        parts = [segment_q(s) for s in inc_segs]
+        if inc_lists:
+            parts.append(_in_lists([cl.pk for cl in inc_lists]))
+        include = parts[0]
+        for part in parts[1:]:
+            include |= part
+        qs = qs.filter(include)
+    else:
+        qs = qs.filter(status=Fan.Status.ACTIVE)
+    if exc_lists:
+        qs = qs.exclude(_in_lists([cl.pk for cl in exc_lists]))
+    for seg in exc_segs:
+        qs = qs.exclude(segment_q(seg))
+    return qs
+
+
+def segment_preview(*, talent: Talent, definition: dict, sample_size: int = 10) -> tuple[int, list[Fan]]:
+    """Count and a sample of the fans a (validated) definition matches, for the builder."""
+    qs = Fan.objects.filter(talent_id=talent.pk).filter(compile_definition(definition))
+    return qs.count(), list(qs.order_by("-id")[:sample_size])
+
+
+# --- contact lists -----------------------------------------------------------------------------------------
+def contact_list_add_fans(*, contact_list: ContactList, fans: QuerySet[Fan], actor: Any = None) -> int:
+    """Add fans (any queryset; other talents' fans are ignored) in one INSERT ... SELECT. Returns how many were new."""
+    fan_sql, params = fans.filter(talent_id=contact_list.talent_id).order_by().values("id").query.sql_with_params()
+    table = connection.ops.quote_name(ContactListMember._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join clause.
+    sql = (
+        f"INSERT INTO {table} (contact_list_id, fan_id, added_at) "  # noqa: S608 - names from _meta, values bound
+        f"SELECT %s, sub.id, %s FROM ({fan_sql}) sub WHERE true "
+        "ON CONFLICT (contact_list_id, fan_id) DO NOTHING"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [contact_list.pk, now, *params])
+        added = max(cursor.rowcount, 0)
+        audit("contact_list.fans_added", talent=contact_list.talent, actor=actor, obj=contact_list, count=added)
+    return added
+
+
+def contact_list_remove_fans(*, contact_list: ContactList, fans: QuerySet[Fan], actor: Any = None) -> int:
+    with transaction.atomic():
+        removed, _ = ContactListMember.objects.filter(
+            contact_list=contact_list, fan_id__in=fans.order_by().values("id")
+        ).delete()
+        audit("contact_list.fans_removed", talent=contact_list.talent, actor=actor, obj=contact_list, count=removed)
+    return removed
+
+
+def contact_list_delete(*, contact_list: ContactList, actor: Any = None) -> None:
+    with transaction.atomic():
+        audit("contact_list.deleted", talent=contact_list.talent, actor=actor, obj=contact_list, name=contact_list.name)
+        contact_list.delete()
+
+
+def segment_delete(*, segment: Segment, actor: Any = None) -> None:
+    if segment.is_builtin:
+        raise AudienceError("The built-in segment 'all' cannot be deleted.")
+    with transaction.atomic():
+        audit("segment.deleted", talent=segment.talent, actor=actor, obj=segment, name=segment.name)
+        segment.delete()
+
+
+def fan_tags_add(*, talent: Talent, tag_name: str, fans: QuerySet[Fan], actor: Any = None) -> int:
+    """Tag fans (creating the tag if needed); returns how many fans newly carry it."""
+    tag_name = tag_name.strip()
+    if not tag_name or len(tag_name) > 60:
+        raise AudienceError("A tag name has 1 to 60 characters.")
+    with transaction.atomic():
+        tag, _ = Tag.objects.get_or_create(talent=talent, name=tag_name)
+        ids = list(fans.filter(talent_id=talent.pk).values_list("id", flat=True))
+        before = FanTag.objects.filter(tag=tag).count()
+        FanTag.objects.bulk_create([FanTag(tag=tag, fan_id=i) for i in ids], ignore_conflicts=True, batch_size=2000)
+        added = FanTag.objects.filter(tag=tag).count() - before
+        audit("tag.fans_added", talent=talent, actor=actor, obj=tag, count=added)
+    return added
+
+
+def require(actor: Any, capability: str, talent: Talent) -> None:
+    """Services called by people check the role too (views check first, for a nicer error)."""
+    if actor is not None and not permissions.can(actor, capability, talent.pk):
+        raise PermissionError(f"You may not {capability.replace('_', ' ')} for {talent}.")
+
+
+__all__ = [
+    "AudienceError",
+    "audience_queryset",
+    "contact_list_add_fans",
+    "contact_list_delete",
+    "contact_list_queryset",
+    "contact_list_remove_fans",
+    "fan_tags_add",
+    "segment_delete",
+    "segment_ensure_builtin",
+    "segment_preview",
+    "segment_queryset",
+]

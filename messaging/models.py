@@ -1,0 +1,35 @@
+"""Every model of the messaging app, imported here so Django registers them under the "messaging" label.
+
+Each model lives in its domain package (sms, audience, campaigns, sending); import from there or from here.
+"""
+
+from messaging.audience.models import (
+    ContactList,
+    ContactListMember,
+    ExportAudit,
+    FanTag,
+    ImportBatch,
+    Segment,
+    Tag,
+)
+from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.sending.models import SenderClock, UndeliverableNumber
+from messaging.sms.models import InboundMessage, OutboundMessage
+
+__all__ = [
+    "Campaign",
+    "CampaignStateError",
+    "Click",
+    "ContactList",
+    "ContactListMember",
+    "ExportAudit",
+    "FanTag",
+    "ImportBatch",
+    "InboundMessage",
+    "OutboundMessage",
+    "Segment",
+    "SenderClock",
+    "Tag",
+    "TrackedLink",
+    "UndeliverableNumber",
+]

@@ -1,0 +1,77 @@
+"""What a send task runs: batches of one campaign until it is done or the budget is spent."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from messaging.sending.engine import (
+    RunReport,
+    _add_counts,
+    batch_record,
+    batch_send,
+    campaign_claim_batch,
+    campaign_has_due_rows,
+    campaign_maybe_complete,
+    campaign_sweep,
+)
+from messaging.sending.pipeline import run_pipeline
+from messaging.sms.backends import BaseSmsBackend, get_backend
+from messaging.sms.models import OutboundMessage
+
+S = OutboundMessage.Status
+
+
+def campaign_send_batches(
+    *, campaign_id: int, budget_seconds: float | None = None, backend: BaseSmsBackend | None = None
+) -> RunReport:
+    """Claim, send and record batches of one campaign until it is done or the budget is spent."""
+    backend = backend or get_backend()
+    budget = settings.CAMPAIGN_TASK_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    report = RunReport()
+    campaign_sweep(campaign_id=campaign_id, backend=backend)
+    # Inside a caller's transaction (the test suite) the rows are visible on this connection only,
+    # so batches run one after another here instead of through the pipeline's database thread.
+    pipelined = not connection.in_atomic_block
+    while True:
+        if pipelined:
+            run_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
+        else:
+            _sequential(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
+        if time.monotonic() > deadline:
+            report.more_due = campaign_has_due_rows(campaign_id=campaign_id)
+            break
+        # Nothing due now. Rows claimed by a dead worker come back when their lease expires:
+        # wait for that here if it is soon, rather than leaving them for the next dispatch.
+        soonest = (
+            OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.CLAIMED)
+            .order_by("lease_until")
+            .values_list("lease_until", flat=True)
+            .first()
+        )
+        if soonest is None:
+            break
+        wait = (soonest - timezone.now()).total_seconds() + 0.5
+        if time.monotonic() + wait > deadline:
+            report.more_due = True
+            break
+        time.sleep(max(0.1, wait))
+        campaign_sweep(campaign_id=campaign_id, backend=backend)
+    campaign_maybe_complete(campaign_id=campaign_id)
+    return report
+
+
+def _sequential(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:
+    while True:
+        batch = campaign_claim_batch(campaign_id=campaign_id)
+        if batch is None:
+            return
+        report.batches += 1
+        if batch.rows:
+            _add_counts(report, batch_record(batch=batch, outcomes=batch_send(batch=batch, backend=backend)))
+        if time.monotonic() > deadline:
+            return

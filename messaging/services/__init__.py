@@ -1,1 +1,0 @@
-"""Messaging services: keyword-only, typed workflows named <entity>_<action>."""
