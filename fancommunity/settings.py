@@ -232,6 +232,13 @@ CAMPAIGN_RECONCILE_AFTER_SECONDS = env.get_int("CAMPAIGN_RECONCILE_AFTER_SECONDS
 # Ask Twilio for status callbacks (delivered/failed). Off only for benchmarks that measure the send
 # path alone, since a local sandbox would spend this machine's CPU simulating Twilio's callbacks.
 CAMPAIGN_STATUS_CALLBACKS = env.get_bool("CAMPAIGN_STATUS_CALLBACKS", True)
+# The priority lane (messaging/conversations/lane.py): rows claimed per send batch, stored inbound
+# texts per rule-processor batch, seconds one lane task runs before handing over, and how long an
+# idle lane task keeps polling before it ends (so a text that arrives meanwhile needs no new task).
+PRIORITY_LANE_BATCH = env.get_int("PRIORITY_LANE_BATCH", 500, minimum=1)
+INBOUND_RULES_BATCH = env.get_int("INBOUND_RULES_BATCH", 200, minimum=1)
+PRIORITY_LANE_SECONDS = env.get_int("PRIORITY_LANE_SECONDS", 60, minimum=1)
+PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0)
 # Replies and opt-outs within this many hours after a campaign message count for that campaign.
 CAMPAIGN_ATTRIBUTION_HOURS = env.get_int("CAMPAIGN_ATTRIBUTION_HOURS", 72, minimum=1)
 if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):

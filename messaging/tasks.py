@@ -16,7 +16,7 @@ from django_q.tasks import async_task
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
 from messaging.audience.imports import import_batch_run
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
-from messaging.conversations.priority import priority_messages_reconcile
+from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
 from messaging.sending.dispatch import campaign_dispatch
 from messaging.sending.worker import campaign_send_batches
@@ -65,6 +65,12 @@ def run_import(batch_id: int) -> dict:
 
 def enqueue_import(batch_id: int) -> None:
     async_task(IMPORT_FUNC, batch_id, group="imports")
+
+
+def run_priority_lane() -> dict:
+    """The priority lane: apply the rules to stored inbound texts and send one-to-one texts in
+    batches at each sender's pace, until both are drained (then it hands over or ends)."""
+    return priority_lane_run()
 
 
 def sweep_priority_messages() -> dict:
@@ -116,6 +122,7 @@ __all__ = [
     "ensure_periodic_schedules",
     "resume_on_worker_start",
     "run_import",
+    "run_priority_lane",
     "send_campaign",
     "sweep_priority_messages",
 ]

@@ -28,7 +28,10 @@ def _fresh_rate_limits():
     """Rate-limit counters live in the (process-wide) cache: each test starts from zero."""
     from django.core.cache import cache
 
+    from messaging.webhooks.inbound import forget_talents
+
     cache.clear()
+    forget_talents()  # the webhook's number -> talent memory (test rollbacks send no signals)
     yield
     cache.clear()
 

@@ -1,8 +1,14 @@
-"""Twilio's inbound-message webhook and the keyword rules it applies (text-to-join, STOP/START/HELP).
+"""Inbound texts: store them once, apply the keyword rules (STOP/START/HELP, data keyword,
+text-to-join, the inbox).
 
-The webhook does the cheap, decisive part in its own request (store the message, apply
-opt-out/opt-in so it takes effect before the next campaign message is claimed) and leaves
-every send to the priority lane after commit, so it answers Twilio fast.
+Two doors, one set of rules (`_apply_rules`):
+- `inbound_receive`: store and apply in one transaction. The webhook takes it for opt-outs, so a
+  STOP is committed (fan opted out, consent record written, confirmation queued) before Twilio gets
+  its answer, and the campaign claim and in-flight re-checks see it at once.
+- `inbound_store`: store only (one INSERT ... ON CONFLICT DO NOTHING on MessageSid). The webhook
+  takes it for every other text, so a celebrity burst costs a few milliseconds a text; the rule
+  processor (`inbound_process_batch`, run by the priority lane task) applies the rules in batches.
+Every send goes to the priority lane after commit.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,13 +30,14 @@ from consent import texts
 from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
-from messaging.conversations.priority import priority_message_queue
-from messaging.sms.models import InboundMessage
+from messaging.conversations.priority import priority_lane_kick, priority_message_queue
+from messaging.sms.models import InboundMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
 Action = InboundMessage.Action
-TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+Lane = OutboundMessage.Lane
+_PROCESSOR_LOCK = 7_301_001  # pg advisory lock key of the rule processor
 
 
 def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
@@ -79,8 +86,69 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
     return InboundResult(message=message, action=action)
 
 
-def _reply(talent: Talent, fan: Fan | None, to: str, body: str) -> None:
-    priority_message_queue(talent=talent, fan=fan, to=to, body=body)
+def inbound_store(*, talent: Talent, sid: str, from_number: str, body: str, payload: dict) -> None:
+    """Store one text for the rule processor: idempotent on MessageSid, no transaction of its own."""
+    InboundMessage.objects.bulk_create(
+        [
+            InboundMessage(
+                talent=talent,
+                message_sid=sid,
+                from_number=from_number,
+                to_number=str(payload.get("To", ""))[:20],
+                body=body,
+                payload=payload,
+            )
+        ],
+        ignore_conflicts=True,  # Twilio's retry of a text already stored: nothing to do
+    )
+    transaction.on_commit(priority_lane_kick)
+
+
+def inbound_process_batch(*, limit: int | None = None) -> int:
+    """Apply the rules to the oldest stored, unprocessed texts. Returns how many it processed.
+
+    One transaction per batch; each text in a savepoint, so one that fails is marked and logged
+    and never blocks the queue. On PostgreSQL one processor runs at a time (an advisory lock):
+    texts from one number are applied in the order they came, and two processors never lock the
+    same fans in opposite orders.
+    """
+    limit = limit or settings.INBOUND_RULES_BATCH
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_PROCESSOR_LOCK])
+                if not cursor.fetchone()[0]:
+                    return 0
+        messages = list(
+            InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(processed_at__isnull=True)
+            .select_related("talent")
+            .order_by("id")[:limit]
+        )
+        for message in messages:
+            try:
+                with transaction.atomic():
+                    action = _apply_rules(talent=message.talent, message=message)
+            except Exception:
+                logger.exception("inbound rules failed for message %s; marked ignored", message.pk)
+                action = Action.IGNORED
+            message.action = action
+            message.processed_at = timezone.now()
+            message.needs_reply = action == Action.INBOX
+            message.save(update_fields=["fan", "action", "processed_at", "needs_reply"])
+    return len(messages)
+
+
+def inbound_backlog() -> dict:
+    """Stored texts the rule processor has not reached yet: how many, and the oldest one's age."""
+    pending = InboundMessage.objects.filter(processed_at__isnull=True)
+    oldest = pending.order_by("id").values_list("received_at", flat=True).first()
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    return {"count": pending.count(), "oldest_seconds": round(max(age, 0.0), 1)}
+
+
+def _reply(talent: Talent, fan: Fan | None, to: str, body: str, lane: int = Lane.COMPLIANCE) -> None:
+    priority_message_queue(talent=talent, fan=fan, to=to, body=body, lane=lane)
 
 
 def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
@@ -88,6 +156,8 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     if not phones.is_possible_e164(phone):
         # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
         return Action.IGNORED
+    if talent.sender_number and phone == str(talent.sender_number):
+        return Action.IGNORED  # the talent's own number (a loop or a spoof): never answer ourselves
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
@@ -107,6 +177,10 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         return Action.OPT_OUT
 
     if keyword is Keyword.OPT_IN and fan is not None:
+        if fan.opted_out_at and message.received_at and fan.opted_out_at > message.received_at:
+            # A STOP that came after this START was applied first (opt-outs never wait for the
+            # rule processor): the later wish wins.
+            return Action.IGNORED
         fan_opt_in(fan=fan, evidence=evidence)  # an already active fan just gets the confirmation
         _reply(talent, fan, phone, texts.opt_in_confirmation(talent))
         return Action.OPT_IN
@@ -142,5 +216,5 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         return Action.JOIN_LINK_SKIPPED
     token = join_tokens.make_token(talent=talent, phone=phone)
     url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    _reply(talent, fan, phone, texts.join_link(talent, url))
+    _reply(talent, fan, phone, texts.join_link(talent, url), lane=Lane.LINK)
     return Action.JOIN_LINK

@@ -1,31 +1,56 @@
-"""One-to-one texts (keyword replies, signup codes and confirmations, team replies) on the
-priority lane: their own django-q2 queue (settings.Q_PRIORITY_CLUSTER), served by its own
-qcluster process, so a blast queued on the main cluster cannot delay them.
+"""The priority lane: every one-to-one text a talent sends (STOP/START/HELP confirmations, data
+links, signup codes, join links, team replies), sent in batches at the sender's pace.
 
-The row is written in the caller's transaction; the task is enqueued on commit (a rolled-back
-signup sends nothing). The task claims the row with a conditional UPDATE before sending, so a
-task delivered twice (ORM broker, at-least-once) sends once.
+A text is a row first: `priority_message_queue` writes it (pending) in the caller's transaction, and
+on commit kicks the lane task (at most once a second per process, not one task per text). The lane
+task (`priority_lane_run`, on its own django-q2 cluster so a blast cannot delay it) processes stored
+inbound texts and sends pending rows until both are drained:
+
+- Claim: pending rows in lane order (compliance, personal, join links), then id; `select_for_update
+  (skip_locked)`, so several lane workers never take the same row; a delivered-twice task sends once.
+- Pace: each talent's sender at `Talent.parts_per_second`, counting SMS parts. One rule for every
+  text a talent sends: the priority lane books first on the sender's clock (`SenderClock`), and
+  campaign batches get what is left. Compliance texts are never held by a cap: they leave at once
+  and still book their parts, so the campaign behind them yields.
+- Send concurrently through the backend's async path, asking for status callbacks (`?m=<row id>`),
+  so system texts move past "queued" like campaign texts.
+- Record in bulk. Throttled -> back to pending with a backoff; uncertain -> `uncertain`, never resent
+  blindly (a duplicate SMS is the worse failure); permanent -> failed, with the provider error's
+  effects (21610 opts the fan out, dead numbers are remembered).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import time
+import math
+from collections import defaultdict
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Fan, Talent
-from messaging.sms.backends import SmsError, SmsMessage, get_backend
+from messaging.sending.engine import apply_error_effects, status_callback_url
+from messaging.sending.models import SenderClock
+from messaging.sending.pacing import TokenBucket
+from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
 from messaging.sms.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
 
+S = OutboundMessage.Status
+Lane = OutboundMessage.Lane
+LANE_TASK = "messaging.tasks.run_priority_lane"  # by path: the task layer sits above
+_KICK_KEY = "priority-lane-kick"
 _LEASE = dt.timedelta(seconds=90)
-_RETRY_DELAYS = (1.0, 3.0)  # throttled by the provider: nothing was created, try again soon
+_BATCH_SECONDS = 2.0  # a batch holds about this much of a sender's time, so a new STOP waits at most that
+_MAX_ATTEMPTS = 3
+ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
 
 
 def priority_message_queue(
@@ -35,116 +60,186 @@ def priority_message_queue(
     body: str,
     fan: Fan | None = None,
     kind: str = OutboundMessage.Kind.SYSTEM,
+    lane: int = Lane.PERSONAL,
     sent_by=None,
+    not_before: dt.datetime | None = None,
 ) -> OutboundMessage:
-    """Record a text and send it on the priority lane after the current transaction commits."""
+    """Record a one-to-one text; the lane sends it after the current transaction commits."""
     message = OutboundMessage.objects.create(
         talent=talent,
         fan=fan,
         kind=kind,
+        lane=lane,
         to_number=to,
         body=body,
-        status=OutboundMessage.Status.PENDING,
+        status=S.PENDING,
+        not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: priority_message_enqueue(message_id=message.pk))
+    transaction.on_commit(priority_lane_kick)
     return message
 
 
-def priority_message_enqueue(*, message_id: int) -> None:
+def priority_lane_kick(*, force: bool = False) -> None:
+    """Make sure a lane task runs soon: at most one enqueue a second per process (per cache).
+
+    Safe to skip: a running lane task keeps polling for a while after its last work, and the
+    per-minute sweeper kicks the lane whenever anything waits.
+    """
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task(
-        "messaging.outbound.priority_message_send",
-        message_id,
-        cluster=settings.Q_PRIORITY_CLUSTER,
-        task_name=f"priority-sms-{message_id}",
-    )
+    if not (force or Conf.SYNC) and not cache.add(_KICK_KEY, 1, timeout=1):
+        return
+    async_task(LANE_TASK, cluster=settings.Q_PRIORITY_CLUSTER, task_name="priority-lane", group="priority-lane")
 
 
 def priority_message_send(message_id: int) -> str:
-    """The task: claim the row, send it, record the provider's answer. Returns the final status."""
+    """A task queued by an earlier release (one per text): send that row now through the lane."""
+    message = OutboundMessage.objects.filter(pk=message_id).only("status").first()
+    if message is None or message.status != S.PENDING:
+        return "not-pending"
+    priority_send_batch(only_ids=[message_id])
+    return OutboundMessage.objects.filter(pk=message_id).values_list("status", flat=True).first() or "gone"
+
+
+# --- one batch ------------------------------------------------------------------------------------
+@dataclass
+class _Row:
+    message: OutboundMessage
+    result_sid: str = ""
+    result_parts: int | None = None
+    error: SmsError | None = None
+
+
+def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
+    """Claim due pending one-to-one rows, at most a batch's worth of each talent's sender time."""
+    with transaction.atomic():
+        qs = OutboundMessage.objects.filter(campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.PENDING).filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=now)
+        )
+        if only_ids is not None:
+            qs = qs.filter(pk__in=only_ids)
+        locked = list(qs.select_for_update(skip_locked=True).order_by("lane", "id")[:limit])
+        if not locked:
+            return []
+        talents = {t.pk: t for t in Talent.objects.filter(pk__in={m.talent_id for m in locked})}
+        kept: list[OutboundMessage] = []
+        parts_by_talent: dict[int, int] = defaultdict(int)
+        for message in locked:
+            talent = talents[message.talent_id]
+            budget = max(1, math.ceil(talent.parts_per_second * _BATCH_SECONDS))
+            # Compliance texts always go in this batch; the rest up to the sender's budget.
+            if message.lane != Lane.COMPLIANCE and parts_by_talent[talent.pk] >= budget:
+                continue
+            parts_by_talent[talent.pk] += max(1, message.parts)
+            message.talent = talent
+            kept.append(message)
+        ids = [m.pk for m in kept]
+        OutboundMessage.objects.filter(pk__in=ids).update(
+            status=S.CLAIMED, attempts=F("attempts") + 1, lease_until=now + _LEASE, claimed_at=now, updated_at=now
+        )
+        for talent_id, parts in parts_by_talent.items():
+            _book(talent_id=talent_id, parts=parts, rate=talents[talent_id].parts_per_second, now=now)
+    return kept
+
+
+def _book(*, talent_id: int, parts: int, rate: float, now: dt.datetime) -> None:
+    """The lane books first: push the sender's time line on by these parts, starting now, so the
+    campaign batches booked after it yield (one sender clock for every text the talent sends)."""
+    clock, _ = SenderClock.objects.select_for_update().get_or_create(talent_id=talent_id)
+    clock.next_free_at = max(clock.next_free_at or now, now) + dt.timedelta(seconds=parts / max(rate, 0.001))
+    clock.save(update_fields=["next_free_at"])
+
+
+async def _send_all(rows: list[_Row], backend: BaseSmsBackend) -> None:
+    callback = status_callback_url()
+    buckets: dict[int, TokenBucket] = {}
+    limit = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
+
+    async def one(row: _Row) -> None:
+        message = row.message
+        talent = message.talent
+        bucket = buckets.setdefault(talent.pk, TokenBucket(talent.parts_per_second))
+        parts = max(1, message.parts)
+        if message.lane == Lane.COMPLIANCE:
+            bucket.reserve(parts)  # never waits: counted, so the texts after it wait instead
+        else:
+            await bucket.acquire(parts)
+        sms = SmsMessage(
+            to=message.to_number,
+            body=message.body,
+            from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
+            messaging_service_sid=talent.messaging_service_sid,
+            status_callback=f"{callback}?m={message.pk}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
+        )
+        async with limit:
+            try:
+                result = await backend.send_async(sms)
+            except SmsError as exc:
+                row.error = exc
+                return
+        row.result_sid, row.result_parts = result.sid, result.parts
+
+    try:
+        await asyncio.gather(*(one(row) for row in rows))
+    finally:
+        await backend.aclose()
+
+
+def _record(rows: list[_Row], now: dt.datetime) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    changed: list[OutboundMessage] = []
+    effects: dict[int, list] = defaultdict(list)
+    for row in rows:
+        message = row.message
+        message.lease_until = None
+        message.updated_at = now
+        if row.error is None:
+            message.status, message.provider_sid, message.sent_at = S.QUEUED, row.result_sid, now
+            message.parts = row.result_parts or message.parts
+        elif row.error.uncertain:
+            message.status = S.UNCERTAIN  # the provider may have it: reconciled by a person, never resent
+        elif row.error.permanent or message.attempts >= _MAX_ATTEMPTS:
+            message.status = S.FAILED
+            effects[message.talent_id].append((message.fan_id, message.to_number, row.error))
+        else:
+            message.status = S.PENDING  # throttled or unreachable: nothing was created, try again soon
+            message.not_before = now + dt.timedelta(seconds=2**message.attempts)
+        if row.error is not None:
+            message.error_code, message.error_message = row.error.code[:16], str(row.error)[:300]
+        counts[message.status] += 1
+        changed.append(message)
+    fields = ["status", "provider_sid", "sent_at", "parts", "lease_until", "not_before", "error_code"]
+    OutboundMessage.objects.bulk_update(changed, [*fields, "error_message", "updated_at"], batch_size=500)
+    for talent_id, errors in effects.items():
+        apply_error_effects(talent_id=talent_id, campaign_id=None, errors=errors)
+    return dict(counts)
+
+
+def _suppress_replies_to_inactive(claimed: list[OutboundMessage], now: dt.datetime) -> list[OutboundMessage]:
+    """A team reply to someone who opted out since it was written must not leave."""
+    reply_fans = {m.fan_id for m in claimed if m.kind == OutboundMessage.Kind.REPLY and m.fan_id}
+    active = set(Fan.objects.filter(pk__in=reply_fans, status=Fan.Status.ACTIVE).values_list("pk", flat=True))
+    stopped = [m.pk for m in claimed if m.kind == OutboundMessage.Kind.REPLY and m.fan_id not in active]
+    if stopped:
+        OutboundMessage.objects.filter(pk__in=stopped).update(
+            status=S.SUPPRESSED, lease_until=None, error_message="fan is not active", updated_at=now
+        )
+    return [m for m in claimed if m.pk not in set(stopped)]
+
+
+def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None = None, backend=None) -> int:
+    """Claim, send and record one batch of the lane. Returns how many rows it claimed."""
     now = timezone.now()
-    claimed = OutboundMessage.objects.filter(pk=message_id, status=OutboundMessage.Status.PENDING).update(
-        status=OutboundMessage.Status.CLAIMED, attempts=F("attempts") + 1, lease_until=now + _LEASE, updated_at=now
-    )
+    claimed = _claim(limit=limit or settings.PRIORITY_LANE_BATCH, only_ids=only_ids, now=now)
     if not claimed:
-        return "not-pending"  # sent (or being sent) by another delivery of this task
-    message = OutboundMessage.objects.select_related("talent", "fan").get(pk=message_id)
-    if message.kind == OutboundMessage.Kind.REPLY and (message.fan is None or message.fan.status != Fan.Status.ACTIVE):
-        # A team reply to someone who has opted out since it was written must not leave.
-        return _finish(message, OutboundMessage.Status.SUPPRESSED, error_message="fan is not active")
-    talent = message.talent
-    sms = SmsMessage(
-        to=message.to_number,
-        body=message.body,
-        from_=str(talent.sender_number) if talent.sender_number else "",
-        messaging_service_sid=talent.messaging_service_sid,
-    )
-    backend = get_backend()
-    for delay in (*_RETRY_DELAYS, None):
-        try:
-            result = backend.send(sms)
-        except SmsError as exc:
-            if exc.uncertain:
-                # The provider may have accepted it: never resend blindly (a duplicate SMS).
-                return _finish(message, OutboundMessage.Status.UNCERTAIN, error=exc)
-            if exc.permanent or delay is None:
-                return _finish(message, OutboundMessage.Status.FAILED, error=exc)
-            logger.info("priority sms %s throttled (%s), retrying in %ss", message_id, exc.code, delay)
-            time.sleep(delay)
-            continue
-        message.provider_sid = result.sid
-        message.parts = result.parts or message.parts
-        message.sent_at = timezone.now()
-        return _finish(message, OutboundMessage.Status.QUEUED)
-    raise AssertionError("unreachable")
-
-
-def _finish(message: OutboundMessage, status: str, *, error: SmsError | None = None, error_message: str = "") -> str:
-    message.status = status
-    message.lease_until = None
-    if error is not None:
-        message.error_code = error.code[:16]
-        message.error_message = str(error)[:300]
-    elif error_message:
-        message.error_message = error_message[:300]
-    message.save(
-        update_fields=[
-            "status",
-            "lease_until",
-            "provider_sid",
-            "parts",
-            "sent_at",
-            "error_code",
-            "error_message",
-            "updated_at",
-        ]
-    )
-    return status
-
-
-def priority_messages_reconcile(*, stale_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str, int]:
-    """Periodic sweeper for what a crash left between commit and send.
-
-    A pending row older than `stale_after` lost its task (process died after commit, before the
-    enqueue; or a Redis broker dropped it): enqueue it again; the claim makes a duplicate task
-    harmless. A claimed row whose lease ran out may or may not have reached the provider:
-    marked uncertain for a human, never resent blindly (a duplicate SMS is the worse failure).
-    """
-    now = timezone.now()
-    one_to_one = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
-    stale = list(
-        OutboundMessage.objects.filter(
-            campaign__isnull=True,
-            kind__in=one_to_one,
-            status=OutboundMessage.Status.PENDING,
-            created_at__lt=now - stale_after,
-        ).values_list("pk", flat=True)[:500]
-    )
-    for message_id in stale:
-        priority_message_enqueue(message_id=message_id)
-    expired = OutboundMessage.objects.filter(
-        campaign__isnull=True, kind__in=one_to_one, status=OutboundMessage.Status.CLAIMED, lease_until__lt=now
-    ).update(status=OutboundMessage.Status.UNCERTAIN, lease_until=None, updated_at=now)
-    return {"requeued": len(stale), "uncertain": expired}
+        return 0
+    rows = [_Row(m) for m in _suppress_replies_to_inactive(claimed, now)]
+    if rows:
+        backend = backend or get_backend()
+        asyncio.run(_send_all(rows, backend))
+        counts = _record(rows, timezone.now())
+        if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
+            logger.warning("priority lane batch: %s", counts)
+    return len(claimed)

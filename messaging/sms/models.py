@@ -15,6 +15,12 @@ class OutboundMessage(models.Model):
         REPLY = "reply", "Reply from the team"
         SYSTEM = "system", "Compliance / system"  # keyword replies, confirmations, links
 
+    class Lane(models.IntegerChoices):
+        # One-to-one texts leave in this order on the priority lane (campaign rows ignore it).
+        COMPLIANCE = 0, "Compliance"  # STOP/START/HELP confirmations, data links: first, never capped
+        PERSONAL = 1, "Personal"  # team replies, signup codes
+        LINK = 2, "Join link"  # answers to strangers: the bulk of a celebrity burst
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"  # created (materialised); not yet claimed
         CLAIMED = "claimed", "Claimed"  # a worker holds the lease and is about to send
@@ -48,6 +54,8 @@ class OutboundMessage(models.Model):
     # SMS parts the carrier bills for this text; the column keeps its old name.
     parts = models.PositiveSmallIntegerField("SMS parts", default=1, db_column="segments")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # db_default: the campaign INSERT ... SELECT names its columns and leaves this one to the database.
+    lane = models.PositiveSmallIntegerField(choices=Lane.choices, default=Lane.PERSONAL, db_default=Lane.PERSONAL)
     # Campaign rows: not sent before this instant (the campaign's start, the fan's local send time,
     # the end of their quiet hours, or a retry's backoff). Set on every campaign row.
     not_before = models.DateTimeField(null=True, blank=True)
@@ -96,6 +104,12 @@ class OutboundMessage(models.Model):
             # rows held for later (another time zone, quiet hours) without reading them.
             models.Index(
                 fields=["campaign", "not_before", "id"], condition=models.Q(status="pending"), name="outbound_pending"
+            ),
+            # The priority lane's claim: pending one-to-one texts in lane order (never campaign rows).
+            models.Index(
+                fields=["lane", "id"],
+                condition=models.Q(status="pending", campaign__isnull=True),
+                name="outbound_priority_pending",
             ),
         ]
 
@@ -180,6 +194,8 @@ class InboundMessage(models.Model):
         indexes = [
             models.Index(fields=["talent", "needs_reply", "-received_at"], name="inbound_inbox"),
             models.Index(fields=["fan", "-received_at"], name="inbound_fan_recent"),
+            # The rule processor's queue: texts stored by the webhook and not yet processed.
+            models.Index(fields=["id"], condition=models.Q(processed_at__isnull=True), name="inbound_unprocessed"),
         ]
 
     def __str__(self) -> str:

@@ -60,7 +60,7 @@ def message_status_callback(*, sid: str, status: str, error_code: str = "", row_
     whose sid the sender has not recorded yet, when the callback outruns the bulk write."""
     with transaction.atomic():
         row = OutboundMessage.objects.filter(provider_sid=sid).first()
-        if row is None and row_hint and row_hint.isdigit():
+        if row is None and row_hint and row_hint.isascii() and row_hint.isdigit() and len(row_hint) < 19:
             row = OutboundMessage.objects.filter(pk=int(row_hint), provider_sid__isnull=True).first()
             if row is not None:
                 OutboundMessage.objects.filter(pk=row.pk, provider_sid__isnull=True).update(provider_sid=sid)

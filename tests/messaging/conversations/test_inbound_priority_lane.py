@@ -1,4 +1,5 @@
-"""Replies go to their own django-q2 queue, served by its own cluster, apart from blasts."""
+"""Replies go to their own django-q2 queue, served by its own cluster, apart from blasts, one lane
+task for many texts."""
 
 from __future__ import annotations
 
@@ -42,8 +43,13 @@ def test_a_reply_queues_on_the_priority_queue_not_behind_a_blast(personas, monke
     from django_q.signing import SignedPackage
 
     package = SignedPackage.loads(task[0][1])
-    assert package["func"] == "messaging.outbound.priority_message_send"
-    assert package["args"] == (message.pk,)
+    # One lane task sends every pending text in batches (not one task per text) ...
+    assert package["func"] == "messaging.tasks.run_priority_lane"
+    assert OutboundMessage.objects.get(pk=message.pk).status == "pending"
+    # ... so a second text a moment later enqueues nothing more: the running lane takes it too.
+    with transaction.atomic():
+        priority_message_queue(talent=personas.talent, fan=personas.fan, to=str(personas.fan.phone), body="again")
+    assert priority.queue_size() == 0
     main.purge_queue()
     priority.purge_queue()
 
@@ -81,7 +87,7 @@ def test_the_sweeper_requeues_lost_rows_and_never_resends_claimed_ones(personas,
 
     from django.utils import timezone
 
-    from messaging.conversations.priority import priority_messages_reconcile
+    from messaging.conversations.lane import priority_messages_reconcile
 
     old = timezone.now() - dt.timedelta(minutes=10)
     lost = OutboundMessage.objects.create(
@@ -97,7 +103,9 @@ def test_the_sweeper_requeues_lost_rows_and_never_resends_claimed_ones(personas,
         talent=personas.talent, kind="campaign", to_number="+14155552671", body="blast"
     )
     OutboundMessage.objects.filter(pk__in=[lost.pk, stuck.pk, blast.pk]).update(created_at=old)
-    assert priority_messages_reconcile() == {"requeued": 1, "uncertain": 1}
-    assert [m.body for m in sms_outbox] == ["lost"]
+    # Anything waiting kicks the lane, which sends every pending one-to-one text (lost or fresh);
+    # an expired claim becomes uncertain, never resent; campaign rows are not the lane's.
+    assert priority_messages_reconcile() == {"kicked": 1, "uncertain": 1}
+    assert sorted(m.body for m in sms_outbox) == ["fresh", "lost"]
     statuses = dict(OutboundMessage.objects.values_list("body", "status"))
-    assert statuses == {"lost": "queued", "fresh": "pending", "stuck": "uncertain", "blast": "pending"}
+    assert statuses == {"lost": "queued", "fresh": "queued", "stuck": "uncertain", "blast": "pending"}

@@ -1,0 +1,72 @@
+"""The lane task: process stored inbound texts and send the priority lane's rows until both are
+drained (messaging/conversations/priority.py sends, messaging/conversations/inbound.py decides)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.conversations.inbound import inbound_backlog, inbound_process_batch
+from messaging.conversations.priority import ONE_TO_ONE, S, priority_lane_kick, priority_send_batch
+from messaging.sms.models import OutboundMessage
+
+
+def priority_lane_pending() -> bool:
+    now = timezone.now()
+    due = OutboundMessage.objects.filter(campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.PENDING).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    )
+    return due.exists() or inbound_backlog()["count"] > 0
+
+
+def priority_lane_run(*, budget_seconds: float | None = None, linger_seconds: float | None = None) -> dict:
+    """Process stored inbound texts and send the lane's rows until both are drained or the budget ends."""
+    from django_q.conf import Conf
+
+    sync = bool(Conf.SYNC)
+    budget = settings.PRIORITY_LANE_SECONDS if budget_seconds is None else budget_seconds
+    linger = (0.0 if sync else settings.PRIORITY_LANE_LINGER_SECONDS) if linger_seconds is None else linger_seconds
+    deadline = time.monotonic() + budget
+    processed = sent = 0
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        did = inbound_process_batch()
+        processed += did
+        claimed = priority_send_batch()
+        sent += claimed
+        if did or claimed:
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since >= linger:
+            break
+        time.sleep(0.2)
+    more = time.monotonic() >= deadline and priority_lane_pending()
+    if more:
+        # Hand over to a fresh task: keeps each task inside the queue's timeout.
+        transaction.on_commit(lambda: priority_lane_kick(force=True))
+    if connection.vendor == "sqlite":
+        connection.close()  # release the file between bursts on the embedded default
+    return {"processed": processed, "claimed": sent, "more": more}
+
+
+def priority_messages_reconcile(*, stale_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str, int]:
+    """Periodic sweeper for what a crash left behind.
+
+    Anything waiting (a pending row, a stored text not yet processed) gets the lane kicked: a lost
+    task costs a minute, never a text. A claimed row whose lease ran out may or may not have reached
+    the provider: marked uncertain for a human, never resent blindly.
+    """
+    now = timezone.now()
+    waiting = priority_lane_pending()
+    if waiting:
+        priority_lane_kick(force=True)
+    expired = OutboundMessage.objects.filter(
+        campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.CLAIMED, lease_until__lt=now
+    ).update(status=S.UNCERTAIN, lease_until=None, updated_at=now)
+    return {"kicked": int(waiting), "uncertain": expired}
