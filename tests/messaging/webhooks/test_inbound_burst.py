@@ -6,6 +6,8 @@ webhook alone did before any lane task ran; then it runs the lane task itself.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 from django.db import transaction
@@ -59,9 +61,12 @@ def test_a_strangers_text_is_stored_and_answered_without_rules_in_the_request(cl
 
 
 def test_a_burst_enqueues_one_lane_task_not_one_per_text(client, personas, queued, sms_outbox):
+    start = time.monotonic()
     for n in range(30):
         text_in(client, personas.talent, "hi", f"+1415555{n:04d}")
-    assert queued.queue_size() == 1
+    elapsed = time.monotonic() - start
+    # At most one enqueue a second (a slow machine may span two seconds), never one per text.
+    assert 1 <= queued.queue_size() <= 1 + int(elapsed)
     assert _lane()["processed"] == 30
     assert len(sms_outbox) == 30
     assert OutboundMessage.objects.filter(status="queued", lane=Lane.LINK).count() == 30
