@@ -10,6 +10,7 @@ import datetime as dt
 import statistics
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ class TalentCard:
     median_response_minutes: float | None
     delivery: dict[str, int]
     parts_sent: int
+    backlog: dict = field(default_factory=dict)  # the celebrity moment: see _backlog
     recent_campaigns: list[Campaign] = field(default_factory=list)
 
     @property
@@ -78,4 +80,27 @@ def _card(talent: Talent, since: dt.datetime) -> TalentCard:
         delivery=delivery,
         parts_sent=parts_sent,
         recent_campaigns=list(Campaign.objects.filter(talent=talent).order_by("-created_at")[:5]),
+        backlog=_backlog(talent),
     )
+
+
+def _backlog(talent: Talent) -> dict:
+    """What a burst left waiting: texts the rule processor has not read yet (and how old the oldest
+    is), one-to-one replies queued on the priority lane, what they will cost and how long they
+    take at the sender's pace. Both lookups walk small partial indexes (only waiting rows)."""
+    now = timezone.now()
+    unread = InboundMessage.objects.filter(talent=talent, processed_at__isnull=True)
+    oldest = unread.order_by("id").values_list("received_at", flat=True).first()
+    queued = OutboundMessage.objects.filter(talent=talent, campaign__isnull=True, status="pending").aggregate(
+        n=Count("id"), parts=Sum("parts")
+    )
+    parts = queued["parts"] or 0
+    return {
+        "unread": unread.count() if oldest else 0,
+        "oldest_seconds": round((now - oldest).total_seconds()) if oldest else 0,
+        "replies": queued["n"],
+        "parts": parts,
+        "cost": round(parts * settings.SMS_SEGMENT_PRICE, 2),
+        "drain_seconds": round(parts / max(talent.parts_per_second, 1)),
+        "rate": talent.parts_per_second,
+    }

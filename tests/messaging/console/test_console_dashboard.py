@@ -57,3 +57,25 @@ def test_superuser_sees_every_talent(client, personas):
     response = client.get("/admin/")
     names = {card.talent.slug for card in response.context["cards"]}
     assert {"nova", "rival"} <= names
+
+
+def test_a_burst_shows_its_backlog_its_age_and_what_the_replies_will_cost(client, personas, settings):
+    settings.SMS_SEGMENT_PRICE = 0.01
+    talent = personas.talent
+    talent.parts_per_second = 100
+    talent.save()
+    for n in range(3):
+        InboundMessage.objects.create(
+            talent=talent, message_sid=f"SM{n:032d}", from_number=f"+1415555{n:04d}", to_number="x", body="omg"
+        )
+    InboundMessage.objects.filter(talent=talent).update(received_at=timezone.now() - dt.timedelta(seconds=90))
+    for n in range(250):
+        OutboundMessage.objects.create(talent=talent, kind="system", to_number=f"+1415556{n:04d}", body="join", parts=2)
+    client.force_login(personas.manager)
+    page = client.get("/admin/").content.decode()
+    assert "3 waiting to be read (oldest 9" in page  # ~90 s
+    assert "250 replies queued: 500 SMS parts, about $5.00" in page
+    assert "leaving in about 5 s at 100 parts a second" in page
+    # Another talent's team sees none of it.
+    client.force_login(personas.other_manager)
+    assert "waiting to be read" not in client.get("/admin/").content.decode()
