@@ -251,10 +251,14 @@ if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):
 Q_PRIORITY_CLUSTER = env.get_str("Q_PRIORITY_CLUSTER", "priority")
 Q_CLUSTER.setdefault("ALT_CLUSTERS", {})[Q_PRIORITY_CLUSTER] = {
     "workers": env.get_int("Q_PRIORITY_WORKERS", 1, minimum=1),
-    "timeout": 30,  # one SMS per task (plus two short throttling retries)
-    "retry": 60,
-    "queue_limit": 20,
+    # One lane task runs PRIORITY_LANE_SECONDS, then hands over to a fresh one; retry must exceed
+    # timeout or a redelivered lane task would run beside the first (harmless: claims, but wasteful).
+    "timeout": 120,
+    "retry": 180,
+    "queue_limit": 2,
 }
+if PRIORITY_LANE_SECONDS + 30 > Q_CLUSTER["ALT_CLUSTERS"][Q_PRIORITY_CLUSTER]["timeout"]:
+    raise ImproperlyConfigured("PRIORITY_LANE_SECONDS: must stay 30 s below the priority cluster's timeout (120)")
 # Lifetimes of signed links (seconds). A used link dies earlier: see accounts/tokens.py.
 JOIN_LINK_MAX_AGE = env.get_int("JOIN_LINK_MAX_AGE", 24 * 3600, minimum=60)
 SELF_SERVICE_LINK_MAX_AGE = env.get_int("SELF_SERVICE_LINK_MAX_AGE", 24 * 3600, minimum=60)
