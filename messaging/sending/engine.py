@@ -34,16 +34,14 @@ from messaging.campaigns.services import campaign_audience
 from messaging.sending.models import UndeliverableNumber
 from messaging.sending.pacing import TokenBucket, sender_window
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
+from messaging.sms.errors import FILTERED_CODES, OPT_OUT_CODES, RETRYABLE_CODES, UNDELIVERABLE_CODES
 from messaging.sms.models import OutboundMessage
 from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
 
 S = OutboundMessage.Status
-OPT_OUT_CODES = {"21610"}
-UNDELIVERABLE_CODES = {"21211", "21614", "30005", "30006"}
-FILTERED_CODES = {"30007"}
-THROTTLE_CODES = {"20429", "21611", "30001"}
+THROTTLE_CODES = RETRYABLE_CODES  # the one table: messaging/sms/errors.py
 # In-batch retries of a throttled or 5xx send, in seconds; then the row goes back with a backoff.
 RETRY_DELAYS = (0.5, 1.5)
 # Statuses of another campaign's rows that count against the fan's daily frequency cap.

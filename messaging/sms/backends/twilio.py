@@ -28,28 +28,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from messaging.sms.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
-
-# Twilio error codes where resending the same message cannot succeed.
-PERMANENT_CODES = {
-    "21211",  # invalid To number
-    "21212",  # invalid From number
-    "21408",  # region not enabled
-    "21602",  # body missing
-    "21603",  # From / MessagingServiceSid missing
-    "21604",  # To missing
-    "21606",  # From is not an SMS-capable number of this account
-    "21610",  # recipient replied STOP
-    "21612",  # cannot route to this number
-    "21614",  # not a mobile number
-    "21617",  # body over 1600 characters
-    "30004",  # message blocked
-    "30005",  # unknown destination handset
-    "30006",  # landline or unreachable carrier
-    "30007",  # carrier filtering
-    "30034",  # unregistered 10DLC sender
-}
-# Throttling or queue overflow: nothing was created, retry after a backoff.
-RETRYABLE_CODES = {"20429", "21611", "30001"}
+from messaging.sms.errors import PERMANENT_CODES, RETRYABLE_CODES
 
 
 def error_from_exception(exc: TwilioRestException) -> SmsError:
