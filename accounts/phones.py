@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import zoneinfo
 
 import phonenumbers
@@ -22,24 +23,55 @@ _TEXTABLE = {
 }
 
 
+# Already E.164 and plainly valid NANP: skips phonenumbers (~30 us a number) on a million-row import.
+_NANP = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
+
+
 class PhoneError(ValueError):
-    pass
+    """A number that cannot be used. `reason` is one of REASONS; str() is a message for a person."""
+
+    REASONS = ("empty", "unparseable", "invalid", "not_mobile")
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse(raw: str, *, region: str | None = None, mobile: bool = False) -> str:
+    """The one phone parser: E.164 for a number as people type it, or PhoneError saying why.
+
+    mobile=True also refuses numbers that cannot receive texts (landlines, service numbers).
+    """
+    text = (raw or "").strip()
+    if not text or len(text) > 32:
+        raise PhoneError("no phone number" if not text else f"{text[:32]!r}... is too long", reason="empty")
+    if not mobile and _NANP.match(text):
+        return text
+    try:
+        number = phonenumbers.parse(text, region or settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        raise PhoneError(f"{raw!r} is not a phone number", reason="unparseable") from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"{raw!r} is not a valid number", reason="invalid")
+    if mobile and phonenumbers.number_type(number) not in _TEXTABLE:
+        raise PhoneError(f"{raw!r} cannot receive texts", reason="not_mobile")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_FAN_MESSAGES = {
+    "empty": "Enter your mobile number, for example +1 415 555 2671.",
+    "unparseable": "That does not look like a phone number.",
+    "invalid": "That phone number is not valid.",
+    "not_mobile": "That looks like a landline or service number; texts need a mobile number.",
+}
 
 
 def parse_mobile(raw: str, *, region: str | None = None) -> str:
     """E.164 of a number that can receive texts, or PhoneError with a message for the fan."""
-    raw = (raw or "").strip()
-    if not raw or len(raw) > 32:
-        raise PhoneError("Enter your mobile number, for example +1 415 555 2671.")
     try:
-        number = phonenumbers.parse(raw, region or settings.PHONENUMBER_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        raise PhoneError("That does not look like a phone number.")
-    if not phonenumbers.is_valid_number(number):
-        raise PhoneError("That phone number is not valid.")
-    if phonenumbers.number_type(number) not in _TEXTABLE:
-        raise PhoneError("That looks like a landline or service number; texts need a mobile number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return parse(raw, region=region, mobile=True)
+    except PhoneError as exc:
+        raise PhoneError(_FAN_MESSAGES[exc.reason], reason=exc.reason) from None
 
 
 def normalise(raw: str) -> str:

@@ -30,9 +30,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from accounts import phones
 from accounts.audit import audit
 from accounts.models import Fan, Talent
-from accounts.phones import phone_hasher
+from accounts.phones import PhoneError, phone_hasher
 from consent.models import ConsentRecord
 from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
 from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans, require
@@ -41,30 +42,14 @@ from messaging.audience.services import contact_list_add_fans, contact_list_remo
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # North American numbers: area code and exchange never start with 0 or 1. Enough to accept
 # already-E.164 +1 input without the (30 µs) full parse; anything else takes the full parse.
-_NANP = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
 
 
 IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
 
 
-class PhoneError(ValueError):
-    pass
-
-
 def normalise_phone(raw: str, default_region: str) -> str:
-    """E.164 for a number as people type it; raises PhoneError with a reason."""
-    text = raw.strip()
-    if not text:
-        raise PhoneError("no phone number")
-    if _NANP.match(text):
-        return text
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException:
-        raise PhoneError(f"{raw!r} is not a phone number")
-    if not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"{raw!r} is not a valid number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """E.164 for a number in an import; raises accounts.phones.PhoneError with a reason."""
+    return phones.parse(raw, region=default_region)
 
 
 # --- reading CSV ---------------------------------------------------------------------------------------

@@ -106,3 +106,33 @@ def test_country_names_table_matches_phonenumbers_geocoder():
     for code, name in COUNTRY_NAMES.items():
         example = phonenumbers.example_number(code)
         assert name == ((geocoder.country_name_for_number(example, "en") if example else "") or code)
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("", "empty"),
+        ("x" * 40, "empty"),
+        ("banana", "unparseable"),
+        ("+1 000 000 0000", "invalid"),
+        ("+1 800 555 0100", "not_mobile"),
+    ],
+)
+def test_one_parser_one_error_type_with_a_reason(raw, reason):
+    from accounts import phones
+
+    with pytest.raises(PhoneError) as caught:
+        phones.parse(raw, mobile=True)
+    assert caught.value.reason == reason
+    # The fan's form and the import read the same parser: only the wording differs.
+    with pytest.raises(PhoneError) as for_fan:
+        parse_mobile(raw)
+    assert for_fan.value.reason == reason and str(for_fan.value) != str(caught.value)
+
+
+def test_imports_use_the_same_parser():
+    from messaging.audience.imports import normalise_phone
+
+    assert normalise_phone(" +1 (415) 555-2671 ", "US") == "+14155552671"
+    with pytest.raises(PhoneError):
+        normalise_phone("banana", "US")
