@@ -134,8 +134,11 @@ class Campaign(models.Model):
         return self.status in (self.Status.DRAFT, self.Status.AWAITING_APPROVAL)
 
     # --- single-row transitions: lock, check, save(update_fields) ---------------------------
-    def transition(self, allowed_from: set[str], to: str, **fields) -> Campaign:
-        """Move this campaign from one of `allowed_from` to `to`, under a row lock."""
+    def transition(self, action: str, to: str, **fields) -> Campaign:
+        """Apply `action` (a key of CAMPAIGN_TRANSITIONS), moving to `to`, under a row lock."""
+        allowed_from, targets = CAMPAIGN_TRANSITIONS[action]
+        if to not in targets:
+            raise ValueError(f"{action} cannot lead to {to}")  # a programming error, not the team's
         with transaction.atomic():
             locked = Campaign.objects.select_for_update().get(pk=self.pk)
             if locked.status not in allowed_from:
@@ -150,6 +153,30 @@ class Campaign(models.Model):
         for name in ["status", "updated_at", *fields]:
             setattr(self, name, getattr(locked, name))
         return self
+
+
+_CS = Campaign.Status
+# Every legal move of a campaign, declared once: action -> (statuses it starts from, statuses it may
+# end in). Services call Campaign.transition(action, to); the send engine's conditional UPDATEs
+# read their WHERE status from here too.
+CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "schedule": (frozenset({_CS.DRAFT}), frozenset({_CS.SCHEDULED, _CS.AWAITING_APPROVAL})),
+    "approve": (frozenset({_CS.AWAITING_APPROVAL}), frozenset({_CS.SCHEDULED})),
+    "start": (frozenset({_CS.SCHEDULED}), frozenset({_CS.SENDING, _CS.MISSED})),
+    "pause": (frozenset({_CS.SCHEDULED, _CS.SENDING}), frozenset({_CS.PAUSED})),
+    "pause_for_filtering": (frozenset({_CS.SENDING}), frozenset({_CS.PAUSED})),
+    "resume": (frozenset({_CS.PAUSED}), frozenset({_CS.SCHEDULED, _CS.SENDING})),
+    "complete": (frozenset({_CS.SENDING}), frozenset({_CS.COMPLETED})),
+    "cancel": (
+        frozenset({_CS.DRAFT, _CS.AWAITING_APPROVAL, _CS.SCHEDULED, _CS.SENDING, _CS.PAUSED}),
+        frozenset({_CS.CANCELLED}),
+    ),
+}
+
+
+def transition_from(action: str) -> list[str]:
+    """The statuses `action` starts from, for a conditional UPDATE's WHERE."""
+    return sorted(CAMPAIGN_TRANSITIONS[action][0])
 
 
 def _link_code() -> str:

@@ -180,7 +180,7 @@ def campaign_schedule(*, campaign: Campaign, actor: Any, now: dt.datetime | None
     needs_approval = recipients > campaign.talent.approval_threshold
     with transaction.atomic():
         campaign.transition(
-            {CS.DRAFT},
+            "schedule",
             CS.AWAITING_APPROVAL if needs_approval else CS.SCHEDULED,
             send_at=start,
             estimated_recipients=recipients,
@@ -214,7 +214,7 @@ def campaign_approve(*, campaign: Campaign, actor: Any) -> Campaign:
     if campaign.scheduled_by_id and campaign.scheduled_by_id == actor.pk:
         raise PermissionDenied("A second team member must approve: you scheduled this campaign.")
     with transaction.atomic():
-        campaign.transition({CS.AWAITING_APPROVAL}, CS.SCHEDULED, approved_by=actor, approved_at=timezone.now())
+        campaign.transition("approve", CS.SCHEDULED, approved_by=actor, approved_at=timezone.now())
         audit("campaign.approved", talent=campaign.talent, actor=actor, obj=campaign)
     if campaign.send_at and campaign.send_at <= timezone.now():
         transaction.on_commit(enqueue_dispatch)
@@ -224,7 +224,7 @@ def campaign_approve(*, campaign: Campaign, actor: Any) -> Campaign:
 def campaign_pause(*, campaign: Campaign, actor: Any, reason: str = "Paused by the team.") -> Campaign:
     _require(actor, "compose", campaign)
     with transaction.atomic():
-        campaign.transition({CS.SCHEDULED, CS.SENDING}, CS.PAUSED, paused_reason=reason[:200])
+        campaign.transition("pause", CS.PAUSED, paused_reason=reason[:200])
         audit("campaign.paused", talent=campaign.talent, actor=actor, obj=campaign, reason=reason[:200])
     return campaign
 
@@ -235,7 +235,7 @@ def campaign_resume(*, campaign: Campaign, actor: Any) -> Campaign:
     campaign.refresh_from_db(fields=["status", "started_at"])
     target = CS.SENDING if campaign.started_at else CS.SCHEDULED
     with transaction.atomic():
-        campaign.transition({CS.PAUSED}, target, paused_reason="")
+        campaign.transition("resume", target, paused_reason="")
         audit("campaign.resumed", talent=campaign.talent, actor=actor, obj=campaign)
         if target == CS.SENDING:
             transaction.on_commit(lambda: enqueue_send(campaign.pk))
@@ -247,9 +247,7 @@ def campaign_cancel(*, campaign: Campaign, actor: Any) -> Campaign:
     _require(actor, "compose", campaign)
     now = timezone.now()
     with transaction.atomic():
-        campaign.transition(
-            {CS.DRAFT, CS.AWAITING_APPROVAL, CS.SCHEDULED, CS.SENDING, CS.PAUSED}, CS.CANCELLED, finished_at=now
-        )
+        campaign.transition("cancel", CS.CANCELLED, finished_at=now)
         cancelled = OutboundMessage.objects.filter(campaign=campaign, status=S.PENDING).update(
             status=S.CANCELLED, updated_at=now
         )

@@ -28,7 +28,7 @@ from accounts.models import Fan
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_out
 from messaging.campaigns import scheduling
-from messaging.campaigns.models import Campaign, TrackedLink
+from messaging.campaigns.models import Campaign, TrackedLink, transition_from
 from messaging.campaigns.render import FanFields, link_urls, render_body
 from messaging.campaigns.services import campaign_audience
 from messaging.sending.models import UndeliverableNumber
@@ -224,7 +224,7 @@ def campaign_start(*, campaign_id: int, now: dt.datetime | None = None) -> Campa
         campaign = (
             Campaign.objects.select_for_update(skip_locked=True)
             .select_related("talent")
-            .filter(pk=campaign_id, status=Campaign.Status.SCHEDULED)
+            .filter(pk=campaign_id, status__in=transition_from("start"))
             .first()
         )
         if campaign is None:
@@ -764,7 +764,7 @@ def campaign_pause_for_filtering(*, campaign_id: int) -> bool:
     campaign = Campaign.objects.select_related("talent").get(pk=campaign_id)
     reason = "Carriers are filtering this message (Twilio 30007). Review the text before resuming."
     with transaction.atomic():
-        moved = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+        moved = Campaign.objects.filter(pk=campaign_id, status__in=transition_from("pause_for_filtering")).update(
             status=Campaign.Status.PAUSED, paused_reason=reason, updated_at=timezone.now()
         )
         if moved:
@@ -861,7 +861,7 @@ def campaign_maybe_complete(*, campaign_id: int, now: dt.datetime | None = None)
     if busy.exists():
         return False
     with transaction.atomic():
-        moved = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+        moved = Campaign.objects.filter(pk=campaign_id, status__in=transition_from("complete")).update(
             status=Campaign.Status.COMPLETED, finished_at=now, updated_at=now
         )
     return bool(moved)
