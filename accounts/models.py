@@ -230,3 +230,38 @@ class AuditEvent(models.Model):
         if self.pk and not kwargs.get("force_insert"):
             raise ValueError("Audit events are append-only.")
         super().save(*args, **kwargs)
+
+
+class Invite(models.Model):
+    """A teammate invited by email to one talent with a role (accounts/team.py).
+
+    The link carries a token that is an HMAC over this row's id, email, role, creation time and
+    status (accounts/team.py invite_token): accepting or revoking changes the status, so a used
+    link dies; TEAM_INVITE_MAX_AGE ends an unused one.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"  # created by invite_create; the link works
+        ACCEPTED = "accepted", "Accepted"  # invite_accept made the TeamMember; the link is dead
+        REVOKED = "revoked", "Revoked"  # invite_revoke by an owner; the link is dead
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="invites")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=TeamMember.Role.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)  # accepted or revoked
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["talent", "status"], name="invite_talent_status")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_role_display()} of {self.talent})"

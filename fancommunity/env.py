@@ -129,3 +129,61 @@ def _redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "smtp+tls": "django.core.mail.backends.smtp.EmailBackend",
+    "smtp+ssl": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "dummy": "django.core.mail.backends.dummy.EmailBackend",
+}
+
+
+def get_email(name: str, default: str) -> dict:
+    """An EMAIL_URL as Django's EMAIL_* settings.
+
+    smtp://USER:PASSWORD@HOST:PORT (plain, STARTTLS if the server offers nothing else: none),
+    smtp+tls://... (STARTTLS, default port 587), smtp+ssl://... (implicit TLS, default port 465),
+    console:// (prints mails), locmem:// (tests: django.core.mail.outbox), dummy:// (drops them).
+    User and password are percent-decoded, so a password may hold any character (%40 for @).
+    NAME_FILE works as for the other secrets (the whole URL in a file).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    raw = (get_str(name, "") or default).strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}: cannot parse {_redact(raw)!r}; expected smtp://USER:PASSWORD@HOST:PORT"
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in EMAIL_BACKENDS or "://" not in raw:
+        raise ImproperlyConfigured(
+            f"{name}: unknown scheme in {_redact(raw)!r}; use smtp://, smtp+tls://, smtp+ssl://, console:// or locmem://"
+        )
+    config: dict = {
+        "EMAIL_BACKEND": EMAIL_BACKENDS[scheme],
+        "EMAIL_HOST": "localhost",
+        "EMAIL_PORT": 25,
+        "EMAIL_HOST_USER": "",
+        "EMAIL_HOST_PASSWORD": "",
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+    }
+    if not scheme.startswith("smtp"):
+        return config
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}: an smtp URL needs a host, got {_redact(raw)!r}")
+    config.update(
+        EMAIL_HOST=parts.hostname,
+        EMAIL_PORT=port or {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}[scheme],
+        EMAIL_HOST_USER=unquote(parts.username or ""),
+        EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
+        EMAIL_USE_TLS=scheme == "smtp+tls",
+        EMAIL_USE_SSL=scheme == "smtp+ssl",
+    )
+    return config

@@ -19,7 +19,10 @@ DEBUG = env.get_bool("DEBUG", True)
 _DEV_SECRET_KEY = "dev-insecure-fancommunity-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = env.get_str("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
-PUBLIC_BASE_URL = env.get_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Issue 11: `make run PORT=8300` puts :8300 in every texted link unless PUBLIC_BASE_URL is set.
+PUBLIC_BASE_URL = env.get_str(
+    "PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get_int('PORT', 8000, minimum=1)}"
+).rstrip("/")
 
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
@@ -135,6 +138,22 @@ if not DEBUG:
     # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only set this proxy-side).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+# --- Email (issue 11: team invites, password resets) ------------------------------------------
+# EMAIL_URL: smtp://USER:PASSWORD@HOST:PORT, smtp+tls://, smtp+ssl://, console:// (development
+# default: mails are printed), locmem:// (tests). See fancommunity/env.py get_email.
+_email = env.get_email("EMAIL_URL", "console://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
+DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "fancommunity <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.get_int("EMAIL_TIMEOUT", 10, minimum=1)
+# Lifetime (s) of a team invite link; an accepted or revoked invite's link dies at once.
+TEAM_INVITE_MAX_AGE = env.get_int("TEAM_INVITE_MAX_AGE", 7 * 24 * 3600, minimum=60)
+PASSWORD_RESET_TIMEOUT = env.get_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600, minimum=60)
+# --- end of email ----------------------------------------------------------------------------
 
 # --- SMS --------------------------------------------------------------------------------------
 SMS_BACKEND_ALIASES = {

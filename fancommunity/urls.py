@@ -14,6 +14,7 @@ admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("", include("accounts.team_urls")),  # invites, password reset (before admin/: admin/password_reset/)
     path("admin/", admin.site.urls),
     path("api/", include("fancommunity.api")),
     path("", include("accounts.urls")),

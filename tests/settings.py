@@ -10,6 +10,7 @@ os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SMS_BACKEND", "locmem")
 os.environ.setdefault("Q_SYNC", "true")  # django-q2 tasks run inline; its Conf is read once at import
 os.environ.setdefault("PUBLIC_BASE_URL", "https://fans.example.com")
+os.environ.setdefault("EMAIL_URL", "locmem://")  # django.core.mail.outbox
 os.environ.setdefault("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-auth-token")
 os.environ.setdefault("DATABASE_URL", "sqlite:///" + os.path.join(os.path.dirname(__file__), "..", "test.sqlite3"))
