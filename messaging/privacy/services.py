@@ -1,4 +1,7 @@
-"""The fan's own data: everything held about them (export) and erasure across every table."""
+"""The fan's own data: everything held about them (export) and erasure across every table.
+
+What each table holds and what erasure does to it is listed once, in inventory.py (a test checks
+this code against it)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
+from messaging.sending.models import UndeliverableNumber
 
 
 def _iso(value) -> str | None:
@@ -98,6 +102,8 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
             outbound += locked.talent.outbound_messages.filter(to_number=old_phone).update(
                 body="", to_number="", media_url=""
             )
+            # A number the provider called dead is personal data tied by the number alone.
+            UndeliverableNumber.objects.filter(talent=locked.talent, phone=old_phone).delete()
         locked.fan_tags.all().delete()
         # Consent evidence keeps purpose, versions and time; the device details are personal.
         locked.consents.update(ip_address=None, user_agent="")

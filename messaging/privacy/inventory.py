@@ -1,0 +1,141 @@
+"""Every place that holds a fan's data, and what erasure does to it (and why).
+
+tests/messaging/privacy/test_inventory.py walks every model: a relation to Fan, a phone-bearing
+column, a JSON payload or a file field that this list does not name fails the test, and every
+"wipe" and "delete" below is checked against what `fan_erase` really does. Adding a table that
+holds a fan's data therefore means deciding here what erasure does with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Tie(StrEnum):
+    FAN = "fan"  # a foreign key to the fan row
+    PHONE = "phone"  # only the phone number ties it to the fan
+    NONE = "none"  # holds no fan's data (named so the walk knows it was looked at)
+
+
+class OnErase(StrEnum):
+    WIPE = "wipe"  # the value is emptied, the row stays (its counts and statuses are not personal)
+    DELETE = "delete"  # the row goes
+    HASH = "hash"  # kept only as a keyed hash (so an import can refuse the number)
+    KEEP = "keep"  # kept as it is: not personal, or anonymous once the fields above are wiped
+    EXPIRE = "expire"  # not reachable by fan; gone when it expires
+
+
+@dataclass(frozen=True)
+class Place:
+    model: str  # "app_label.ModelName" or a non-model store such as "django.session"
+    field: str  # the column, or "*" for the whole row
+    tie: Tie
+    on_erase: OnErase
+    why: str
+    via: str = ""  # the field that ties the row to the fan (or to the phone), when tie is FAN/PHONE
+
+
+INVENTORY: list[Place] = [
+    # The fan row itself.
+    Place("accounts.Fan", "phone", Tie.FAN, OnErase.HASH, "the unique (talent, phone) survives as phone_hash", "id"),
+    Place(
+        "accounts.Fan",
+        "phone_hash",
+        Tie.FAN,
+        OnErase.KEEP,
+        "a keyed HMAC: proves 'this number asked to be forgotten'",
+        "id",
+    ),
+    # Messages both ways: bodies and numbers are personal; statuses and counts are not.
+    Place(
+        "messaging.InboundMessage",
+        "fan",
+        Tie.FAN,
+        OnErase.KEEP,
+        "the row stays for reply counts; its fields below are wiped",
+        "fan",
+    ),
+    Place("messaging.InboundMessage", "body", Tie.FAN, OnErase.WIPE, "what the fan wrote", "fan"),
+    Place("messaging.InboundMessage", "from_number", Tie.FAN, OnErase.WIPE, "the fan's number", "fan"),
+    Place("messaging.InboundMessage", "to_number", Tie.FAN, OnErase.KEEP, "the talent's own number", "fan"),
+    Place(
+        "messaging.InboundMessage",
+        "payload",
+        Tie.FAN,
+        OnErase.WIPE,
+        "Twilio's raw form: number, body, city, zip",
+        "fan",
+    ),
+    Place(
+        "messaging.InboundMessage",
+        "from_number",
+        Tie.PHONE,
+        OnErase.WIPE,
+        "texts from before the fan row existed",
+        "from_number",
+    ),
+    Place(
+        "messaging.OutboundMessage",
+        "fan",
+        Tie.FAN,
+        OnErase.KEEP,
+        "the row stays for campaign reports; fields below wiped",
+        "fan",
+    ),
+    Place("messaging.OutboundMessage", "body", Tie.FAN, OnErase.WIPE, "rendered with the fan's name and links", "fan"),
+    Place("messaging.OutboundMessage", "to_number", Tie.FAN, OnErase.WIPE, "the fan's number", "fan"),
+    Place("messaging.OutboundMessage", "media_url", Tie.FAN, OnErase.WIPE, "could name a personal file", "fan"),
+    Place(
+        "messaging.OutboundMessage",
+        "to_number",
+        Tie.PHONE,
+        OnErase.WIPE,
+        "signup codes sent before the fan row existed",
+        "to_number",
+    ),
+    # Consent evidence: purpose, versions and time stay (the proof); device details are personal.
+    Place(
+        "consent.ConsentRecord",
+        "fan",
+        Tie.FAN,
+        OnErase.KEEP,
+        "evidence of what was agreed, kept for its subject",
+        "fan",
+    ),
+    Place("consent.ConsentRecord", "ip_address", Tie.FAN, OnErase.WIPE, "the device's address", "fan"),
+    Place("consent.ConsentRecord", "user_agent", Tie.FAN, OnErase.WIPE, "the device's browser", "fan"),
+    # Audience membership: personal (who is in which list), deleted.
+    Place(
+        "messaging.ContactListMember", "*", Tie.FAN, OnErase.DELETE, "membership says who the fan is to the team", "fan"
+    ),
+    Place("messaging.FanTag", "*", Tie.FAN, OnErase.DELETE, "tags describe the fan", "fan"),
+    # Clicks: the row stays for unique-click counts; with the fan erased it names nobody.
+    Place("messaging.Click", "fan", Tie.FAN, OnErase.KEEP, "points at the erased (empty) fan row: counts only", "fan"),
+    # A number the provider called dead is tied by phone only: it goes with the fan.
+    Place("messaging.UndeliverableNumber", "phone", Tie.PHONE, OnErase.DELETE, "a phone number", "phone"),
+    # Not reachable by fan: bounded by their own lifetimes.
+    Place(
+        "messaging.ImportBatch",
+        "file",
+        Tie.NONE,
+        OnErase.EXPIRE,
+        "deleted when its batch finishes (rows are fans then)",
+    ),
+    Place(
+        "messaging.ImportBatch", "error_report", Tie.NONE, OnErase.EXPIRE, "may quote a bad row; kept with the batch"
+    ),
+    Place(
+        "django.session", "join_pending", Tie.NONE, OnErase.EXPIRE, "a signup waiting for its code: the typed number"
+    ),
+    # Looked at, holds no fan's data.
+    Place("accounts.Talent", "sender_number", Tie.NONE, OnErase.KEEP, "the talent's own number"),
+    Place("accounts.AuditEvent", "details", Tie.NONE, OnErase.KEEP, "ids and counts only (fan.erased holds none)"),
+    Place("messaging.Segment", "definition", Tie.NONE, OnErase.KEEP, "rules, not people"),
+    Place("messaging.ExportAudit", "columns", Tie.NONE, OnErase.KEEP, "column names"),
+    Place("messaging.Campaign", "media_file", Tie.NONE, OnErase.KEEP, "the team's image for a campaign"),
+]
+
+
+def places(*, tie: Tie | None = None, on_erase: OnErase | None = None) -> list[Place]:
+    return [p for p in INVENTORY if (tie is None or p.tie == tie) and (on_erase is None or p.on_erase == on_erase)]
