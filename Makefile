@@ -31,21 +31,23 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed-runtime
 
-# Web server + task cluster + priority cluster in one process group: Ctrl-C stops them all.
+# Web server + task cluster + priority cluster under honcho (Procfile.dev). Ctrl-C or SIGTERM: honcho
+# stops every process and waits for them. PUBLIC_BASE_URL follows PORT unless set: honcho gives each
+# Procfile line its own PORT (+100 a line), so it is fixed here once for all three.
 run: $(VENV)/.installed-runtime
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py seed_demo
 	@echo ""
-	@echo "  fancommunity is starting (SQLite, django-q2 ORM broker, console SMS backend)"
+	@echo "  fancommunity is starting (SQLite, django-q2 ORM broker, console SMS and email backends)"
 	@echo "  Console:  http://$(HOST):$(PORT)/admin/   login: owner / fancommunity-demo"
 	@echo "  Join:     http://$(HOST):$(PORT)/join/demo/"
-	@echo "  Ctrl-C stops the web server and the task workers."
+	@echo "  Play a fan (another terminal):"
+	@echo "            PORT=$(PORT) $(PY) manage.py sms_in --from +14155552671 --to +15005550006 hi"
+	@echo "  Texts the system sends and mails (invites, password resets) print below. Ctrl-C stops everything."
 	@echo ""
-	@trap 'kill 0' INT TERM; \
-	$(PY) manage.py qcluster & \
-	Q_CLUSTER_NAME=priority $(PY) manage.py qcluster & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait
+	@export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" HOST=$(HOST) PORT=$(PORT) \
+		PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}" PYTHONUNBUFFERED=1; \
+	exec $(VENV)/bin/honcho -f Procfile.dev start -p $(PORT)
 
 # The same stack sending through the real twilio SDK to the local sandbox (a labelled stand-in for
 # Twilio: it keeps a ledger and sends signed status callbacks back to the app).

@@ -20,9 +20,7 @@ _DEV_SECRET_KEY = "dev-insecure-fancommunity-secret-key-change-me-in-production-
 SECRET_KEY = env.get_str("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
 # Issue 11: `make run PORT=8300` puts :8300 in every texted link unless PUBLIC_BASE_URL is set.
-PUBLIC_BASE_URL = env.get_str(
-    "PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get_int('PORT', 8000, minimum=1)}"
-).rstrip("/")
+PUBLIC_BASE_URL = env.get_str("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get_int('PORT', 8000, minimum=1)}").rstrip("/")
 
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
@@ -35,6 +33,7 @@ if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL: expected an http(s) URL, got {PUBLIC_BASE_URL!r}")
 
 INSTALLED_APPS = [
+    "unfold",  # the console theme (issue 11): must come before django.contrib.admin
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -304,6 +303,25 @@ RATELIMIT_LOGIN_FAILURES_PER_IP = env.get_rate("RATELIMIT_LOGIN_FAILURES_PER_IP"
 # Only behind a proxy that sets it: otherwise a client could pick its own rate-limit bucket.
 RATELIMIT_TRUST_X_FORWARDED_FOR = env.get_bool("RATELIMIT_TRUST_X_FORWARDED_FOR", False)
 
+# --- Console shell (issue 11: django-unfold theme, menu by task; see docs/ARCHITECTURE.md) -----
+UNFOLD = {
+    "SITE_TITLE": "fancommunity",
+    "SITE_HEADER": "fancommunity console",
+    "SITE_SYMBOL": "forum",
+    "SITE_URL": None,
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "messaging.console.sidebar.favicon_url"},
+    ],
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "messaging.console.sidebar.navigation",  # built per request: entries by role
+    },
+}
+# --- end of console shell ---------------------------------------------------------------------
+
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -339,3 +357,11 @@ LOGGING = {
 # The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
 # halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
 LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}
+# --- Development terminal (issue 11: `make run` shows the texts and the errors) -------------------
+if DEBUG:
+    # django-q2 logs its scheduler, heartbeat and every finished task at INFO (thousands of lines an
+    # hour), and runserver every request and static file at INFO; their warnings and errors (task
+    # failures, 4xx/5xx answers) still show. Q_LOG_LEVEL=INFO / SERVER_LOG_LEVEL=INFO bring them back.
+    LOGGING["loggers"]["django-q"] = {"level": env.get_str("Q_LOG_LEVEL", "WARNING")}
+    LOGGING["loggers"]["django.server"] = {"level": env.get_str("SERVER_LOG_LEVEL", "WARNING")}
+# --- end of development terminal -----------------------------------------------------------

@@ -220,7 +220,7 @@ def test_ledger_has_one_line_per_accepted_message_under_concurrency(tmp_path):
 # --- sms_in ------------------------------------------------------------------------------------
 def test_sms_in_posts_a_signed_twilio_shaped_inbound_webhook(capsys):
     with webhook_receiver(reply=b"<Response/>") as receiver:
-        call_command("sms_in", "--from", FAN, "--to", SENDER, "JOIN nova", url=receiver.url)  # a bare base URL
+        call_command("sms_in", "--from", FAN, "--to", SENDER, "JOIN nova", url=receiver.url, wait=0)  # a bare base URL
     [(path, headers, form)] = receiver.requests
     assert path == "/webhooks/twilio/inbound/"
     public_url = settings.PUBLIC_BASE_URL + "/webhooks/twilio/inbound/"
@@ -234,12 +234,12 @@ def test_sms_in_posts_a_signed_twilio_shaped_inbound_webhook(capsys):
         "2010-04-01",
     )
     out = capsys.readouterr().out
-    assert "200" in out and "<Response/>" in out
+    assert "200 OK" in out and "JOIN nova" in out
 
 
 def test_sms_in_reports_an_error_answer(capsys):
     with webhook_receiver(status=403, reply=b"bad signature") as receiver, pytest.raises(CommandError, match="403"):
-        call_command("sms_in", "--from", FAN, "--to", SENDER, "hi", url=receiver.url + "/x/")
+        call_command("sms_in", "--from", FAN, "--to", SENDER, "hi", url=receiver.url + "/x/", wait=0)
     assert "bad signature" in capsys.readouterr().out
     assert receiver.requests[0][0] == "/x/"  # a URL with a path is used as given
 
@@ -248,7 +248,7 @@ def test_sms_in_says_clearly_when_nothing_listens():
     with webhook_receiver() as receiver:
         url = receiver.url + "/webhooks/twilio/inbound/"
     with pytest.raises(CommandError, match="nothing is listening"):
-        call_command("sms_in", "--from", FAN, "--to", SENDER, "hi", url=url)
+        call_command("sms_in", "--from", FAN, "--to", SENDER, "hi", url=url, wait=0)
 
 
 def test_sms_in_rejects_a_bad_number():
