@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from unfold.forms import AuthenticationForm as UnfoldAuthenticationForm
 
 from accounts import phones
 from accounts.models import Talent
+from accounts.profile import PROFILE, ProfileField
 from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, login_locked
 from consent import texts
 
@@ -38,36 +39,30 @@ def age_on(birth_date: dt.date, today: dt.date) -> int:
     return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
-class ProfileFields(forms.Form):
-    """The profile a fan gives a talent; shared by signup and the data page."""
+def _profile_form_field(spec: ProfileField) -> forms.Field:
+    """The form field for one entry of the profile spec (accounts/profile.py)."""
+    attrs = {"autocomplete": spec.autocomplete} if spec.autocomplete else {}
+    common = {"label": spec.label, "required": spec.required, "help_text": spec.why}
+    if spec.kind == "email":
+        return forms.EmailField(max_length=spec.max_length, widget=forms.EmailInput(attrs=attrs), **common)
+    if spec.kind == "date":
+        return forms.DateField(
+            widget=forms.DateInput(attrs={"type": "date", **attrs}, format="%Y-%m-%d"),
+            input_formats=["%Y-%m-%d"],
+            error_messages={"invalid": f"Enter your {spec.label.lower()} as YYYY-MM-DD."},
+            **common,
+        )
+    if spec.kind in ("country", "zone"):
+        return forms.ChoiceField(widget=FastSelect(attrs=attrs), **common)
+    return forms.CharField(max_length=spec.max_length, widget=forms.TextInput(attrs=attrs), **common)
 
-    first_name = forms.CharField(
-        max_length=80, label="First name", widget=forms.TextInput(attrs={"autocomplete": "given-name"})
-    )
-    last_name = forms.CharField(
-        max_length=80, label="Last name", widget=forms.TextInput(attrs={"autocomplete": "family-name"})
-    )
-    email = forms.EmailField(max_length=254, label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    birth_date = forms.DateField(
-        label="Birth date",
-        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d"],
-        error_messages={"invalid": "Enter your birth date as YYYY-MM-DD."},
-    )
-    city = forms.CharField(
-        max_length=100, label="City", widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
-    )
-    region = forms.CharField(
-        max_length=100,
-        required=False,
-        label="State / region",
-        widget=forms.TextInput(attrs={"autocomplete": "address-level1"}),
-    )
-    postal_code = forms.CharField(
-        max_length=20, label="Postal code", widget=forms.TextInput(attrs={"autocomplete": "postal-code"})
-    )
-    country = forms.ChoiceField(label="Country", widget=FastSelect(attrs={"autocomplete": "country"}))
-    time_zone = forms.ChoiceField(label="Time zone", required=False, widget=FastSelect)
+
+class ProfileFields(forms.Form):
+    """The profile a fan gives a talent; shared by signup and the data page. Its fields come from
+    the one profile spec (accounts/profile.py): label, required, the one-line why, autocomplete."""
+
+    # Django collects the Field attributes of a form class body; these are built from the spec.
+    locals().update({spec.name: _profile_form_field(spec) for spec in PROFILE if spec.asked})
 
     def __init__(self, *args, talent: Talent, phone: str = "", **kwargs):
         self.talent = talent
@@ -196,7 +191,7 @@ class ProfileForm(ProfileFields):
     pass
 
 
-class ConsoleLoginForm(AdminAuthenticationForm):
+class ConsoleLoginForm(UnfoldAuthenticationForm):  # unfold's: Django's admin sign-in form, styled
     """The console's sign-in form: says so when sign-ins are locked after repeated failures
     (accounts.auth_backends), instead of the usual "enter the correct username and password"."""
 

@@ -7,19 +7,9 @@ from django.db import IntegrityError, transaction
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.phones import country_of, guess_time_zone, phone_hash
+from accounts.profile import PROFILE_FIELDS
 
-# Fields a fan may correct on their data page (and the signup form fills).
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "birth_date",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "time_zone",
-)
+# Fields a fan may correct on their data page (and the signup form fills): the one profile spec.
 
 
 def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]:

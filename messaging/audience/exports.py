@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -17,23 +17,20 @@ from django.utils import timezone
 
 from accounts.audit import audit
 from accounts.models import Fan, Talent
+from accounts.profile import PROFILE
 from messaging.audience.models import ContactList, ExportAudit, Segment
 from messaging.audience.services import AudienceError, contact_list_queryset, require, segment_queryset
 
 # --- export -----------------------------------------------------------------------------------------------
 # name: (label, kind) - kind decides formatting: text cells are neutralised, timestamps ISO 8601 UTC.
+_EXPORT_KIND = {"date": "date"}  # every other profile kind is a text cell
+# Export headers other tools already read; the profile spec's form labels elsewhere.
+_EXPORT_LABEL = {"region": "Region"}
 EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "id": ("Fan id", "int"),
     "phone": ("Phone", "text"),
-    "first_name": ("First name", "text"),
-    "last_name": ("Last name", "text"),
-    "email": ("Email", "text"),
-    "birth_date": ("Birth date", "date"),
-    "city": ("City", "text"),
-    "region": ("Region", "text"),
-    "postal_code": ("Postal code", "text"),
-    "country": ("Country", "text"),
-    "time_zone": ("Time zone", "text"),
+    # The profile, from the one spec (accounts/profile.py), in its order.
+    **{f.name: (_EXPORT_LABEL.get(f.name, f.label), _EXPORT_KIND.get(f.kind, "text")) for f in PROFILE},
     "status": ("Status", "text"),
     "source": ("Source", "text"),
     "shares_with_partners": ("Shares with partners", "bool"),
@@ -83,6 +80,7 @@ def audience_export(
     if (segment is None) == (contact_list is None):
         raise AudienceError("Export exactly one segment or one contact list.")
     source = segment or contact_list
+    assert source is not None  # exactly one of the two, checked above
     if source.talent_id != talent.pk:
         raise AudienceError(f"That {'segment' if segment else 'contact list'} belongs to another talent.")
     columns = list(columns or DEFAULT_EXPORT_COLUMNS)
@@ -94,7 +92,7 @@ def audience_export(
     if file_format not in EXPORT_FORMATS:
         raise AudienceError(f"Unknown format {file_format!r}; use csv or jsonl.")
 
-    qs = segment_queryset(segment) if segment else contact_list_queryset(contact_list)
+    qs = segment_queryset(segment) if segment else contact_list_queryset(cast(ContactList, contact_list))
     # Erased fans have nothing left to export; partners get only fans who agreed to sharing.
     qs = qs.exclude(status=Fan.Status.ERASED)
     if for_partner:

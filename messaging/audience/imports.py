@@ -34,6 +34,7 @@ from accounts import phones
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.phones import PhoneError, phone_hasher
+from accounts.profile import PROFILE, TEXT_FIELDS
 from consent.models import ConsentRecord
 from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
 from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans, require
@@ -59,20 +60,12 @@ class ImportRefused(ValueError):
 
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "phone_number", "phonenumber", "mobile", "mobile_number", "cell", "msisdn", "number"),
-    "first_name": ("first_name", "firstname", "first", "given_name"),
-    "last_name": ("last_name", "lastname", "last", "surname", "family_name"),
-    "email": ("email", "e_mail", "email_address"),
-    "birth_date": ("birth_date", "birthdate", "date_of_birth", "dob", "birthday"),
-    "city": ("city", "town"),
-    "region": ("region", "state", "province", "county"),
-    "postal_code": ("postal_code", "postcode", "zip", "zip_code", "zipcode"),
-    "country": ("country", "country_code"),
-    "time_zone": ("time_zone", "timezone", "tz"),
+    **{f.name: f.import_aliases for f in PROFILE},  # the one profile spec (accounts/profile.py)
     "tags": ("tags", "tag"),
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
-PROFILE_FIELDS = ["first_name", "last_name", "email", "city", "region", "postal_code", "country", "time_zone"]
-_MAX_LEN = {"first_name": 80, "last_name": 80, "email": 254, "city": 100, "region": 100, "postal_code": 20}
+PROFILE_FIELDS = list(TEXT_FIELDS)  # copied as given; birth_date is parsed on its own
+_MAX_LEN = {f.name: f.max_length for f in PROFILE if f.max_length and f.kind != "date"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -605,7 +598,7 @@ def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: d
                     )
                 )
         text_cols = PROFILE_FIELDS
-        consent_params = [talent_id, _consent_disclosure(batch), batch.evidence]
+        consent_params: list[int | str] = [talent_id, _consent_disclosure(batch), batch.evidence]
         list_params = [batch.contact_list_id] if batch.contact_list_id else []
         try:
             # Split form first: plain INSERT for new numbers, join UPDATE for known ones. It skips

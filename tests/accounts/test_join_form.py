@@ -451,3 +451,21 @@ def test_a_typed_number_that_texted_stop_gets_no_code(client, personas, docs, sm
     Fan.objects.filter(phone=PHONE).update(status=Fan.Status.ERASED)
     assert _post(client, join_url(personas.talent), signup_data(*docs, phone=PHONE)).status_code == 302
     assert len(sms_outbox) == 1
+
+
+def test_signup_data_page_import_and_export_read_the_one_profile_spec():
+    from accounts.forms import ProfileFields
+    from accounts.profile import PROFILE, PROFILE_FIELDS
+    from accounts.services import PROFILE_FIELDS as CORRECTABLE
+    from messaging.audience.exports import EXPORT_COLUMNS
+    from messaging.audience.imports import HEADER_ALIASES
+
+    asked = [f.name for f in PROFILE if f.asked]
+    assert list(ProfileFields.base_fields) == asked
+    assert CORRECTABLE == PROFILE_FIELDS
+    for spec in PROFILE:
+        field = ProfileFields.base_fields[spec.name]
+        assert (field.label, field.required) == (spec.label, spec.required)
+        assert spec.why and len(spec.why) <= 80  # one line, shown to the fan
+        assert HEADER_ALIASES[spec.name] == spec.import_aliases
+        assert spec.name in EXPORT_COLUMNS
