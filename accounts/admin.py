@@ -152,7 +152,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
         talents = list(talents)
         if not talents:
             self.message_user(request, "Only a talent's owners can invite teammates.", messages.WARNING)
-            return redirect(changelist)
+            return redirect(changelist if self.has_view_permission(request) else reverse("admin:index"))
         form = InviteForm(request.POST or None, talents=Talent.objects.filter(pk__in=[t.pk for t in talents]))
         context = {
             **self.admin_site.each_context(request),
