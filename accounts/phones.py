@@ -11,6 +11,7 @@ import zoneinfo
 import phonenumbers
 from django.conf import settings
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA  # the table pn_timezone reads (its stub does not export it)
 
 from accounts.countries import COUNTRY_NAMES
 
@@ -229,7 +230,7 @@ def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "
     if country:
         zone = _SINGLE_ZONE.get(country)
         calling_code = phonenumbers.country_code_for_region(country)
-        zones = pn_timezone.TIMEZONE_DATA.get(str(calling_code), ()) if calling_code else ()
+        zones = TIMEZONE_DATA.get(str(calling_code), ()) if calling_code else ()
         if zone is None and len(zones) == 1:
             zone = zones[0]
         if zone and zone in known_zones():

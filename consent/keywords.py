@@ -78,7 +78,9 @@ def match(body: str, *, talent_data_keyword: str = "MYDATA", fan_is_active: bool
     text = normalise(body)
     if not text or len(text) > 60:  # a long message is a conversation, not a keyword
         return None
-    core = _POLITE.match(text).group(1)
+    polite = _POLITE.match(text)
+    assert polite is not None  # every part of the pattern is optional and normalise() folds newlines
+    core = polite.group(1)
     if text in OPT_OUT_WORDS or core in OPT_OUT_WORDS or core in OPT_OUT_PHRASES:
         return Keyword.OPT_OUT
     if text in OPT_IN_WORDS or (text in CONDITIONAL_OPT_IN_WORDS and not fan_is_active):

@@ -168,6 +168,7 @@ def fan_signup(
         created = fan is None
         if created:
             fan = Fan(talent=talent, phone=phone, source=Fan.Source.WEB)
+        assert fan is not None  # found or just built
         was_active = fan.status == Fan.Status.ACTIVE
         for name in PROFILE_FIELDS:
             if name in profile:

@@ -131,7 +131,7 @@ def _as_list(value: Any, where: str) -> list:
 def _validate_value(spec: FieldSpec, op: str, value: Any, where: str) -> Any:
     kind = spec.kind
     if kind == "codes":
-        out = []
+        out: list[Any] = []  # each branch below fills its own list: str values, int ids
         for v in _as_list(value, where):
             code = str(v).strip().upper()
             if len(code) != 2 or not code.isalpha() or not code.isascii():

@@ -164,6 +164,7 @@ def _start_instant(campaign: Campaign, now: dt.datetime) -> dt.datetime:
     latest = max(scheduling.local_instant(campaign.local_date, campaign.local_time, scheduling.zone(z)) for z in valid)
     if latest < now - dt.timedelta(minutes=5):
         raise ValidationError({"local_date": "That local time has passed in every fan's time zone; pick a later day."})
+    assert first is not None  # `valid` is not empty: max() above would have raised
     return max(first, now)
 
 

@@ -15,7 +15,9 @@ import asyncio
 import datetime as dt
 import logging
 import time
+import zoneinfo
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -97,6 +99,8 @@ def _zone_plan(campaign: Campaign, zones: list[str], start: dt.datetime) -> list
             tz = talent.tz
         skip = 0
         if campaign.schedule_mode == Campaign.ScheduleMode.LOCAL_TIME:
+            # Both are required for this mode when the campaign is scheduled (Campaign.clean, services).
+            assert campaign.local_date is not None and campaign.local_time is not None
             target = scheduling.local_instant(campaign.local_date, campaign.local_time, tz)
             if target < start - dt.timedelta(minutes=settings.CAMPAIGN_START_GRACE_MINUTES):
                 # This fan's local time passed before the campaign started (it was scheduled late).
@@ -274,7 +278,7 @@ class ClaimContext:
     body: str
     ignore_quiet_hours: bool
     default_time_zone: str
-    talent_tz: object
+    talent_tz: zoneinfo.ZoneInfo
     quiet_hours_start: dt.time
     quiet_hours_end: dt.time
     rate: float
@@ -423,6 +427,7 @@ def _ids_update_sql(
     table: str = TABLE,
 ) -> tuple[str, list]:
     """UPDATE table SET ... WHERE id in `ids` [AND where]: one array parameter on PostgreSQL."""
+    in_params: list
     if connection.vendor == "postgresql":
         in_sql, in_params = "id = ANY(%s::bigint[])", [list(ids)]
     else:
@@ -431,7 +436,7 @@ def _ids_update_sql(
     return f"UPDATE {table} SET {set_sql} WHERE {in_sql}{extra}", [*set_params, *in_params, *(where_params or [])]  # noqa: S608
 
 
-def _execute(statements: list[tuple[str, list] | None]) -> list[int]:
+def _execute(statements: Sequence[tuple[str, list] | None]) -> list[int]:
     counts = []
     with connection.cursor() as cursor:
         for statement in statements:
@@ -658,19 +663,20 @@ def record_statements(batch: Batch, outcomes: list[Outcome], now: dt.datetime) -
     token = _db_dt(batch.token)
     owned = f"{TABLE}.claimed_at = %s"
     mine = [token, str(S.CLAIMED)]  # where-parameters of "claimed_at = %s AND status = %s"
+    # Outcomes of kind "sent" carry a result, "failed" ones an error (_send_rows).
     statements: list[tuple[str, list] | None] = [
         # A status callback may have moved the row up before we got here: keep the higher status.
         _update_sql(
             "provider_sid = v.column2, segments = v.column3, sent_at = %s, lease_until = NULL, updated_at = %s, "
             f"status = CASE WHEN {TABLE}.status IN (%s, %s, %s) THEN %s ELSE {TABLE}.status END",
-            [(o.row.id, o.result.sid, o.result.parts or o.row.parts) for o in by_kind["sent"]],
+            [(o.row.id, o.result.sid, o.result.parts or o.row.parts) for o in by_kind["sent"]],  # type: ignore[union-attr]
             ("bigint", "text", "integer"),
             owned,
             [_db_dt(now), _db_dt(now), str(S.PENDING), str(S.CLAIMED), str(S.UNCERTAIN), str(S.QUEUED), token],
         ),
         _update_sql(
             "status = %s, error_code = v.column2, error_message = v.column3, lease_until = NULL, updated_at = %s",
-            [(o.row.id, o.error.code[:16], str(o.error)[:300]) for o in by_kind["failed"]],
+            [(o.row.id, o.error.code[:16], str(o.error)[:300]) for o in by_kind["failed"]],  # type: ignore[union-attr]
             ("bigint", "text", "text"),
             f"{owned} AND {TABLE}.status = %s",
             [str(S.FAILED), _db_dt(now), *mine],
@@ -798,6 +804,7 @@ async def _lookup_many(backend: BaseSmsBackend, wanted: list[tuple[str, str, dt.
                 if find_async is not None:
                     found = await find_async(to=to, body=body, since=since)
                 else:
+                    assert find is not None  # one of the two was found, or we returned above
                     found = await asyncio.to_thread(find, to=to, body=body, since=since)
             except SmsError as exc:  # provider unreachable: try again at the next sweep
                 logger.warning("reconcile lookup failed for a row to %s: %s", to, exc)

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -36,6 +37,9 @@ from messaging.sending.models import SenderClock
 from messaging.sending.pacing import sender_backlog
 from messaging.sms.backends import BaseSmsBackend
 from messaging.sms.models import OutboundMessage
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +137,8 @@ class AsyncPgDb:
         self.ctx = ctx
         self.conninfo = conninfo
         self.lock = asyncio.Lock()
-        self.conn = None
-        self.stops_conn = None
+        self.conn: psycopg.AsyncConnection | None = None  # opened by the first claim()
+        self.stops_conn: psycopg.AsyncConnection | None = None  # opened by the first stopped()
         self.effects: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -149,7 +153,7 @@ class AsyncPgDb:
             params.pop(key, None)
         return cls(campaign_id, deadline, cs.ClaimContext.load(campaign), params)
 
-    async def _connect(self):
+    async def _connect(self) -> psycopg.AsyncConnection:
         import psycopg
 
         conn = await psycopg.AsyncConnection.connect(**self.conninfo, autocommit=True)
@@ -189,6 +193,7 @@ class AsyncPgDb:
         return batch, *await self._reserve(batch)
 
     async def _backlog(self) -> float:
+        assert self.conn is not None  # called by claim() once connected
         async with self.lock:
             cursor = await self.conn.execute(
                 f"SELECT next_free_at FROM {SenderClock._meta.db_table} WHERE talent_id = %s",  # noqa: S608
@@ -203,9 +208,10 @@ class AsyncPgDb:
         """As cs._reserve: book the batch's segments on the sender's time line in one statement."""
         duration = batch.parts / batch.rate
         now = timezone.now()
+        assert self.conn is not None  # called by claim() once connected
         async with self.lock:
             cursor = await self.conn.execute(RESERVE_SQL, [now, now, duration, batch.talent_id])
-            (next_free,) = await cursor.fetchone()
+            (next_free,) = await cursor.fetchone()  # type: ignore[misc]  # RETURNING: prepare() made the row
         return cs.send_window(batch, max(0.0, (next_free - dt.timedelta(seconds=duration) - now).total_seconds()))
 
     async def stopped(self, batch: cs.Batch) -> set[int]:
@@ -221,6 +227,7 @@ class AsyncPgDb:
         return {row[0] for row in await cursor.fetchall()}
 
     async def record(self, batch: cs.Batch, outcomes: list[cs.Outcome]) -> dict[str, int]:
+        assert self.conn is not None  # the batch came from claim(), which connected
         async with self.lock, self.conn.transaction():
             for sql, params in cs.record_statements(batch, outcomes, timezone.now()):
                 await self.conn.execute(sql, params)
