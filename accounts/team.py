@@ -159,6 +159,9 @@ def invite_accept(*, token: str, user: Any = None, password: str | None = None) 
             user=user, talent=invite.talent, defaults={"role": invite.role}
         )
         previous = None if created else member.role
+        if not created and invite.role != Role.OWNER and _is_last_owner(member):
+            # An owner opening their own invite link must not demote the talent's last owner.
+            raise TeamError(f"You are already the last owner of {invite.talent}: the invite is not for you.")
         if not created and member.role != invite.role:
             member.role = invite.role
             member.save(update_fields=["role"])

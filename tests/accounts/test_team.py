@@ -194,3 +194,12 @@ def test_password_reset_by_email(client, personas):
     # Unknown addresses get the same answer and no mail.
     assert client.post(reverse("admin_password_reset"), {"email": "nobody@example.com"}).status_code == 302
     assert len(mail.outbox) == 1
+
+
+def test_the_last_owner_opening_an_invite_is_not_demoted(client, personas):
+    invite = team.invite_create(talent=personas.talent, email="z@example.com", role=Role.AGENT, actor=personas.owner)
+    client.force_login(personas.owner)
+    response = client.post(_path(team.invite_url(invite)), {"action": "accept"})
+    assert response.status_code == 200 and b"last owner" in response.content
+    assert TeamMember.objects.get(user=personas.owner).role == "owner"
+    assert Invite.objects.get(pk=invite.pk).status == "pending"
