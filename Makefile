@@ -66,9 +66,20 @@ run-sandbox: $(VENV)/.installed-runtime
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 
+# Types: mypy with django-stubs over the domain code (models, services, the sending engine).
+TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging/campaigns/services.py \
+	messaging/campaigns/render.py messaging/campaigns/scheduling.py messaging/campaigns/queue.py \
+	messaging/audience/models.py messaging/audience/services.py messaging/audience/rules.py \
+	messaging/audience/segments.py messaging/audience/imports.py messaging/audience/exports.py \
+	messaging/conversations/inbound.py messaging/conversations/priority.py messaging/conversations/lane.py \
+	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
+	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py \
+	consent/models.py consent/services.py consent/keywords.py consent/texts.py
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 
 check: $(VENV)/.installed-dev
 	$(PY) manage.py check
