@@ -47,6 +47,7 @@ from urllib.parse import urlencode
 
 from bench.common import emit, ensure_talent, setup_django
 from bench.sandbox_floor import free_port, sandbox_subprocess
+from messaging.sandbox.parts import count_parts  # no Django: the sandbox's own carrier counting
 
 COUNT = int(os.environ.get("BENCH_CELEBRITY_TEXTS", "20000"))
 CONCURRENCY = 50
@@ -54,6 +55,8 @@ FLOOR_COUNT = max(COUNT, 5000)
 STOP_SHARE = 0.05
 SLUG = "bench-celebrity"
 SENDER_PARTS_PER_SECOND = 100  # a short code
+SANDBOX_LATENCY_S = 0.020
+WARMUP = 1000  # GETs before the floor: every gunicorn worker has loaded its URLconf and connections
 WEBHOOK = "/webhooks/twilio/inbound/"
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = "celebrity"
@@ -188,6 +191,7 @@ class LedgerTail(threading.Thread):
         self.path = path
         self.records: list[tuple[float, dict]] = []
         self.link_counts: Counter[str] = Counter()  # To -> messages containing a signup link
+        self.link_parts = 1  # SMS parts of the longest link seen
         self.last_line_at = 0.0
         self._done = threading.Event()
 
@@ -207,6 +211,7 @@ class LedgerTail(threading.Thread):
                             self.records.append((stamp, record))
                             if "/join/" in record.get("Body", ""):
                                 self.link_counts[record.get("To", "")] += 1
+                                self.link_parts = max(self.link_parts, count_parts(record["Body"]))
                     self.last_line_at = stamp
                 if stopping:
                     return
@@ -363,17 +368,22 @@ def build_scenario(talent, url: str) -> Scenario:
     )
 
 
-def wait_for_outcome(talent, scenario: Scenario, tail: LedgerTail, processes: Processes, deadline: float) -> bool:
-    """Links leave at the sender's pace, long after phase 1: wait for them, and for the stored
-    rows and the opt-outs should the server defer those. True if the deadline cut the wait short."""
+def wait_for_outcome(talent, scenario: Scenario, tail: LedgerTail, processes: Processes, phase1_end: float) -> bool:
+    """Links leave at the sender's pace, long after phase 1: wait for them, for every text to be
+    stored and processed by the rules (a text processed late could still send a second link), and
+    for the opt-outs should the server defer those. True if the deadline cut the wait short.
+
+    The deadline is twice the links' time at the sender's pace plus 2 minutes after phase 1, in
+    SMS parts: a two-part link takes the sender twice as long."""
     from accounts.models import Fan
     from messaging.models import InboundMessage
 
     stored = InboundMessage.objects.filter(talent=talent)
+    unprocessed = stored.filter(processed_at__isnull=True)
     opted_out = Fan.objects.filter(talent=talent, phone__in=scenario.stop_numbers, status=Fan.Status.OPTED_OUT)
     chatty = [n for n in scenario.numbers if n not in scenario.stop_numbers]
     started, last_note = time.time(), time.time()
-    while time.time() < deadline:
+    while time.time() < phase1_end + COUNT * tail.link_parts / SENDER_PARTS_PER_SECOND * 2 + 120:
         processes.check_alive()
         counts = tail.link_counts
         # A number whose STOP was applied before its link left may rightly get none: once every
@@ -381,11 +391,20 @@ def wait_for_outcome(talent, scenario: Scenario, tail: LedgerTail, processes: Pr
         links_done = all(counts[n] for n in scenario.numbers) or (
             all(counts[n] for n in chatty) and time.time() - tail.last_line_at > 15
         )
-        if links_done and stored.count() >= 2 * COUNT and opted_out.count() >= len(scenario.stop_numbers):
+        if (
+            links_done
+            and stored.count() >= 2 * COUNT
+            and not unprocessed.exists()
+            and opted_out.count() >= len(scenario.stop_numbers)
+        ):
             return False
         if time.time() - last_note > 30:
             linked = sum(1 for n in scenario.numbers if counts[n])
-            print(f"waiting: {linked}/{COUNT} numbers linked after {time.time() - started:.0f} s", flush=True)
+            print(
+                f"waiting: {linked}/{COUNT} numbers linked, {unprocessed.count()} texts unprocessed, "
+                f"after {time.time() - started:.0f} s",
+                flush=True,
+            )
             last_note = time.time()
         time.sleep(0.5)
     return True
@@ -405,6 +424,8 @@ def report_requests(floor: dict, phase1: dict, phase2: dict, web: str) -> None:
         other_statuses=floor["statuses"],
         idle_cpu=floor["idle_cpu"],
         web=web,
+        # Anything else running on this 2-core machine shows up in every figure: say how busy it was.
+        load_avg_before=floor["load_avg_before"],
     )
     stops = round(COUNT * STOP_SHARE)
     for label, s, what in [
@@ -432,8 +453,8 @@ def report_requests(floor: dict, phase1: dict, phase2: dict, web: str) -> None:
              statuses=s["statuses"], exceptions=s["exceptions"])  # fmt: skip
 
 
-def report_stored(talent) -> None:
-    from django.db.models import Count
+def report_stored(talent, raw2: dict) -> None:
+    from django.db.models import Count, Max
 
     from messaging.models import InboundMessage
 
@@ -448,13 +469,23 @@ def report_stored(talent) -> None:
         target=f"rows == distinct == {2 * COUNT:,}",
         ok=rows == distinct == 2 * COUNT,
         rows=rows,
-        unprocessed=stored.filter(processed_at__isnull=True).count(),
+    )
+    last = stored.aggregate(last=Max("processed_at"))["last"]
+    left = stored.filter(processed_at__isnull=True).count()
+    emit(
+        BENCH,
+        "rules: last stored text processed, after the end of phase 2",
+        last.timestamp() - raw2["ended_at"] if last else 0.0,
+        "s",
+        target="every text processed",
+        ok=False if left else None,  # how long is informative; a text never processed is a failure
+        unprocessed=left,
+        why="from phase 2's last answer to the last processed_at (negative: all processed before it)",
     )
 
 
-def report_links(scenario: Scenario, records: list, raw1: dict, opted: dict, timed_out: bool) -> None:
-    from messaging.sandbox.parts import count_parts
-
+def report_links(scenario: Scenario, records: list, raw1: dict, committed: dict, timed_out: bool) -> None:
+    """committed: STOP number -> a wall-clock time by which its opt-out had surely committed."""
     links = [(stamp, r) for stamp, r in records if "/join/" in r.get("Body", "")]
     per_number = Counter(r["To"] for _, r in links)
     none = [n for n in scenario.numbers if per_number[n] == 0]
@@ -510,23 +541,35 @@ def report_links(scenario: Scenario, records: list, raw1: dict, opted: dict, tim
         span_s=round(span, 1),
         msg_per_s=round(len(links) / span, 1),
         parts_per_link=f"{min(parts)}-{max(parts)}",
-        peak_parts_in_1s=max(by_second.values()),
     )
-    # After STOP only the confirmation may be sent. Definitely after: the sandbox accepted the link
-    # in a later second than the opt-out committed (date_created is truncated to the second).
-    after = [
-        dt.datetime.fromisoformat(r["date_created"]) - opted[r["To"]]
-        for _, r in links
-        if r["To"] in opted and dt.datetime.fromisoformat(r["date_created"]) > opted[r["To"]]
-    ]
+    # Faster is not better: the carrier allows the short code its rate, a pacer's burst at most
+    # one message above it in any second.
+    peak = max(by_second.values())
     emit(
         BENCH,
-        "links: sent after the number's opt-out was applied",
+        "links: most SMS parts accepted in one second (sandbox clock)",
+        peak,
+        "parts",
+        target=f"<= {SENDER_PARTS_PER_SECOND} + one link ({max(parts)})",
+        ok=peak <= SENDER_PARTS_PER_SECOND + max(parts),
+        seconds_over=sum(1 for v in by_second.values() if v > SENDER_PARTS_PER_SECOND + max(parts)),
+    )
+    # After STOP only the confirmation may be sent. Counted only when surely after: the sandbox's
+    # date_created is truncated to the second (so the real accept was no earlier), and it accepts
+    # SANDBOX_LATENCY_S after the request left, so a send already in flight is not counted.
+    after = []
+    for _, r in links:
+        accepted = dt.datetime.fromisoformat(r["date_created"]).timestamp()
+        if r["To"] in committed and accepted - SANDBOX_LATENCY_S > committed[r["To"]]:
+            after.append(accepted - committed[r["To"]])
+    emit(
+        BENCH,
+        "links: sent after the number's opt-out had committed",
         len(after),
         "links",
         target="0",
         ok=not after,
-        max_after_s=round(max(after).total_seconds(), 1) if after else 0,
+        max_after_s=round(max(after), 2) if after else 0,
     )
 
 
@@ -587,6 +630,7 @@ def report_inprocess() -> None:
 def main() -> None:
     # A SIGTERM (bench runner stopped) must still run the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_before = round(os.getloadavg()[0], 2)  # before any process of ours starts
     web_port = free_port()
     base_url = f"http://127.0.0.1:{web_port}"
     # This process signs with the URL the server checks against (settings.PUBLIC_BASE_URL).
@@ -618,7 +662,9 @@ def main() -> None:
     success = False
     try:
         with ExitStack() as stack:
-            sandbox_url = stack.enter_context(sandbox_subprocess(latency_ms=20, extra=["--ledger", str(ledger)]))
+            sandbox_url = stack.enter_context(
+                sandbox_subprocess(latency_ms=SANDBOX_LATENCY_S * 1000, extra=["--ledger", str(ledger)])
+            )
             stack.callback(processes.stop_all)  # runs before the sandbox stops: nothing sends into a dead port
             stack.callback(tail.stop)
             env = {
@@ -636,7 +682,9 @@ def main() -> None:
             print(f"up: gunicorn {workers} workers x {threads} threads, 2 qclusters, sandbox {sandbox_url}", flush=True)
             tail.start()
 
+            fire(workdir, "warmup", {**spec, "method": "GET", "count": WARMUP}, processes)
             floor = summary(fire(workdir, "floor", {**spec, "method": "GET", "count": FLOOR_COUNT}, processes), 405)
+            floor["load_avg_before"] = load_before
             print(f"floor: {floor['rate']:.0f} req/s, p99 {floor['p99_ms']} ms", flush=True)
             raw1 = fire(workdir, "phase1", {**spec, "method": "POST", "requests": scenario.phase1}, processes)
             phase1 = summary(raw1, 200)
@@ -646,8 +694,7 @@ def main() -> None:
             phase2 = summary(raw2, 200)
             print(f"phase 2: {phase2['rate']:.0f} texts/s, p99 {phase2['p99_ms']} ms, errors {phase2['errors']}",
                   flush=True)  # fmt: skip
-            deadline = raw1["ended_at"] + COUNT / SENDER_PARTS_PER_SECOND * 2 + 120
-            timed_out = wait_for_outcome(talent, scenario, tail, processes, deadline)
+            timed_out = wait_for_outcome(talent, scenario, tail, processes, raw1["ended_at"])
             time.sleep(5)  # a late duplicate would show up here
         # Children stopped, ledger tail joined, sandbox stopped: the machine is ours again.
         records = list(tail.records)
@@ -657,9 +704,13 @@ def main() -> None:
                 talent=talent, phone__in=scenario.stop_numbers, status=Fan.Status.OPTED_OUT
             ).values_list("phone", "opted_out_at")
         }
+        # opted_out_at is stamped inside the transaction, before its commit; the webhook's answer
+        # (when applied in the request) comes after it: the later of the two is surely committed.
+        answered_at = {n: raw2["done_at"][k] for k, n in enumerate(scenario.phase2_from) if n in opted}
+        committed = {n: max(at.timestamp(), answered_at[n]) for n, at in opted.items()}
         report_requests(floor, phase1, phase2, web=f"gunicorn gthread {workers}x{threads}")
-        report_stored(talent)
-        report_links(scenario, records, raw1, opted, timed_out)
+        report_stored(talent, raw2)
+        report_links(scenario, records, raw1, committed, timed_out)
         report_stops(talent, scenario, raw2, records, opted)
         report_inprocess()
         for model in (InboundMessage, OutboundMessage, Fan):  # leave the database as small as we found it

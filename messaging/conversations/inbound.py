@@ -31,7 +31,7 @@ from consent import texts
 from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
-from messaging.conversations.priority import priority_lane_kick, priority_message_queue
+from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
             fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
             message.fan = fan
         fan_opt_out(fan=fan, evidence=evidence)
+        suppress_pending_for(fan=fan)  # a join link or reply still waiting never follows the STOP
         _reply(talent, fan, phone, texts.opt_out_confirmation(talent))
         return Action.OPT_OUT
 

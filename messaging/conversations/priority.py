@@ -25,21 +25,23 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Fan, Talent
-from messaging.sending.engine import apply_error_effects, status_callback_url
+from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
 from messaging.sending.models import SenderClock
 from messaging.sending.pacing import TokenBucket
 from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
 from messaging.sms.models import OutboundMessage
+from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def priority_message_queue(
         lane=lane,
         to_number=to,
         body=body,
+        parts=max(1, sms_parts(body).parts),  # paced and costed in SMS parts, like campaign texts
         status=S.PENDING,
         not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
@@ -110,6 +113,7 @@ class _Row:
     result_sid: str = ""
     result_parts: int | None = None
     error: SmsError | None = None
+    suppressed: bool = False  # the fan texted STOP after the claim: never sent
 
 
 def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
@@ -152,20 +156,59 @@ def _book(*, talent_id: int, parts: int, rate: float, now: dt.datetime) -> None:
     clock.save(update_fields=["next_free_at"])
 
 
-async def _send_all(rows: list[_Row], backend: BaseSmsBackend) -> None:
+# One bucket per talent for this process's lifetime, so pacing carries over from batch to batch (a
+# bucket per batch would let each batch's first texts out at once). Several lane processes would
+# each pace at the full rate: the priority cluster runs one worker by default.
+_BUCKETS: dict[int, TokenBucket] = {}
+
+
+def _bucket(talent: Talent) -> TokenBucket:
+    bucket = _BUCKETS.get(talent.pk)
+    if bucket is None or bucket.rate != float(talent.parts_per_second):
+        bucket = _BUCKETS[talent.pk] = TokenBucket(talent.parts_per_second)
+    return bucket
+
+
+def _inactive(fan_ids: set[int]) -> set[int]:
+    """Fans among these who are no longer reachable (texted STOP, were erased) or never were."""
+    if not fan_ids:
+        return set()
+    gone = [Fan.Status.OPTED_OUT, Fan.Status.ERASED]
+    return set(Fan.objects.filter(pk__in=fan_ids, status__in=gone).values_list("pk", flat=True))
+
+
+async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool = True) -> None:
     callback = status_callback_url()
-    buckets: dict[int, TokenBucket] = {}
     limit = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
+    # A STOP committed while this batch waits for its turn stops that fan's link or reply too:
+    # re-read every STOP_RECHECK_SECONDS (one indexed query, in a thread: the ORM is sync).
+    # Inside a caller's transaction (the test suite) another connection cannot see its rows: no re-check.
+    watched = {r.message.fan_id for r in rows if r.message.fan_id and r.message.lane != Lane.COMPLIANCE}
+    if not recheck:
+        watched = set()
+    stopped: set[int] = set()
+    checked_at = [0.0]
+
+    async def still_wanted(message: OutboundMessage) -> bool:
+        if message.lane == Lane.COMPLIANCE or message.fan_id not in watched:
+            return True
+        if time.monotonic() - checked_at[0] >= STOP_RECHECK_SECONDS:
+            checked_at[0] = time.monotonic()
+            stopped.update(await asyncio.to_thread(_inactive_in_thread, watched - stopped))
+        return message.fan_id not in stopped
 
     async def one(row: _Row) -> None:
         message = row.message
         talent = message.talent
-        bucket = buckets.setdefault(talent.pk, TokenBucket(talent.parts_per_second))
+        bucket = _bucket(talent)
         parts = max(1, message.parts)
         if message.lane == Lane.COMPLIANCE:
             bucket.reserve(parts)  # never waits: counted, so the texts after it wait instead
         else:
             await bucket.acquire(parts)
+            if not await still_wanted(message):
+                row.suppressed = True
+                return
         sms = SmsMessage(
             to=message.to_number,
             body=message.body,
@@ -195,7 +238,9 @@ def _record(rows: list[_Row], now: dt.datetime) -> dict[str, int]:
         message = row.message
         message.lease_until = None
         message.updated_at = now
-        if row.error is None:
+        if row.suppressed:
+            message.status, message.error_message = S.SUPPRESSED, "the fan opted out before it left"
+        elif row.error is None:
             message.status, message.provider_sid, message.sent_at = S.QUEUED, row.result_sid, now
             message.parts = row.result_parts or message.parts
         elif row.error.uncertain:
@@ -217,16 +262,41 @@ def _record(rows: list[_Row], now: dt.datetime) -> dict[str, int]:
     return dict(counts)
 
 
-def _suppress_replies_to_inactive(claimed: list[OutboundMessage], now: dt.datetime) -> list[OutboundMessage]:
-    """A team reply to someone who opted out since it was written must not leave."""
-    reply_fans = {m.fan_id for m in claimed if m.kind == OutboundMessage.Kind.REPLY and m.fan_id}
-    active = set(Fan.objects.filter(pk__in=reply_fans, status=Fan.Status.ACTIVE).values_list("pk", flat=True))
-    stopped = [m.pk for m in claimed if m.kind == OutboundMessage.Kind.REPLY and m.fan_id not in active]
+def _suppress_unreachable(claimed: list[OutboundMessage], now: dt.datetime) -> list[OutboundMessage]:
+    """Only a compliance text (the STOP confirmation itself) goes to a fan who opted out or was
+    erased; a join link, code or reply claimed for them is suppressed. A team reply also needs the
+    fan to be active still (a pending fan has not joined)."""
+    fan_ids = {m.fan_id for m in claimed if m.fan_id and m.lane != Lane.COMPLIANCE}
+    gone = _inactive(fan_ids)
+    replies = {m.fan_id for m in claimed if m.kind == OutboundMessage.Kind.REPLY and m.fan_id}
+    active = set(Fan.objects.filter(pk__in=replies, status=Fan.Status.ACTIVE).values_list("pk", flat=True))
+    stopped = [
+        m.pk
+        for m in claimed
+        if m.lane != Lane.COMPLIANCE
+        and (m.fan_id in gone or (m.kind == OutboundMessage.Kind.REPLY and m.fan_id not in active))
+    ]
     if stopped:
         OutboundMessage.objects.filter(pk__in=stopped).update(
             status=S.SUPPRESSED, lease_until=None, error_message="fan is not active", updated_at=now
         )
     return [m for m in claimed if m.pk not in set(stopped)]
+
+
+def _inactive_in_thread(fan_ids: set[int]) -> set[int]:
+    from django.db import close_old_connections
+
+    try:
+        return _inactive(fan_ids)
+    finally:
+        close_old_connections()
+
+
+def suppress_pending_for(*, fan: Fan) -> int:
+    """A STOP was just applied: nothing but the confirmation may still leave for this number."""
+    return OutboundMessage.objects.filter(
+        fan=fan, campaign__isnull=True, status=S.PENDING, lane__gt=Lane.COMPLIANCE
+    ).update(status=S.SUPPRESSED, error_message="the fan opted out before it left", updated_at=timezone.now())
 
 
 def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None = None, backend=None) -> int:
@@ -235,10 +305,10 @@ def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None 
     claimed = _claim(limit=limit or settings.PRIORITY_LANE_BATCH, only_ids=only_ids, now=now)
     if not claimed:
         return 0
-    rows = [_Row(m) for m in _suppress_replies_to_inactive(claimed, now)]
+    rows = [_Row(m) for m in _suppress_unreachable(claimed, now)]
     if rows:
         backend = backend or get_backend()
-        asyncio.run(_send_all(rows, backend))
+        asyncio.run(_send_all(rows, backend, recheck=not connection.in_atomic_block))
         counts = _record(rows, timezone.now())
         if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
             logger.warning("priority lane batch: %s", counts)

@@ -175,3 +175,31 @@ def test_system_texts_ask_for_status_callbacks(personas, sms_outbox):
         message = priority_message_queue(talent=personas.talent, to="+14155550206", body="code 123456")
     (sent,) = sms_outbox
     assert sent.status_callback.endswith(f"/webhooks/twilio/status/?m={message.pk}")
+
+
+def test_a_stop_cancels_the_join_link_still_waiting_and_a_claimed_one_never_leaves(
+    client, personas, queued, sms_outbox
+):
+    number = "+14155550207"
+    text_in(client, personas.talent, "omg hi", number)
+    _lane()  # the link is sent; a second text then asks again later ...
+    fan = Fan.objects.get(phone=number)
+    sms_outbox.clear()
+    late = priority_message_queue(talent=personas.talent, fan=fan, to=number, body="join link again", lane=Lane.LINK)
+    text_in(client, personas.talent, "STOP", number)
+    late.refresh_from_db()
+    assert late.status == "suppressed"  # cancelled by the STOP itself, before any lane task ran
+    claimed_later = OutboundMessage.objects.create(
+        talent=personas.talent, fan=fan, kind="system", lane=Lane.LINK, to_number=number, body="claimed link"
+    )
+    _lane()
+    claimed_later.refresh_from_db()
+    assert claimed_later.status == "suppressed"  # the claim re-checks: only the confirmation leaves
+    assert [m.body for m in sms_outbox] == [OutboundMessage.objects.get(fan=fan, lane=0).body]
+
+
+def test_lane_texts_are_paced_and_costed_in_sms_parts(personas):
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        long = priority_message_queue(talent=personas.talent, to="+14155550208", body="x" * 200)
+        uni = priority_message_queue(talent=personas.talent, to="+14155550209", body="hi 🎉")
+    assert (long.parts, uni.parts) == (2, 1)
