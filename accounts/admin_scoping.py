@@ -2,19 +2,28 @@
 
 A team member must never see another talent's rows: querysets are filtered, object URLs of other
 talents answer 404 (not the stock redirect), and foreign-key choices are limited to own talents.
+
+One talent at a time (accounts/current_talent.py): every queryset, count, choice and permission
+below is narrowed to the talent chosen in the header's switcher. While one talent is current, forms
+carry no talent dropdown: the field is pinned (hidden, disabled) to the current talent, so a forged
+POST cannot put a row into another talent. A superuser looking at "all talents" keeps the dropdown.
+
+The base class is unfold's ModelAdmin, so every console page gets the theme's widgets and templates.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
 from django.db.models import QuerySet
 from django.http import Http404
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
 
-from accounts import permissions
+from accounts import current_talent, permissions
+from accounts.models import Talent
 from accounts.paginators import CappedCountPaginator
 
 
-class TalentScopedAdmin(admin.ModelAdmin):
+class TalentScopedAdmin(UnfoldModelAdmin):
     # Lookup from this model to its Talent ("talent", or e.g. "campaign__talent"). "" = the Talent itself.
     talent_lookup = "talent"
     view_capability = "view"
@@ -27,7 +36,7 @@ class TalentScopedAdmin(admin.ModelAdmin):
 
     # --- scoping ---------------------------------------------------------------------------
     def scope(self, request, queryset: QuerySet, capability: str | None = None) -> QuerySet:
-        ids = permissions.talent_ids(request.user, capability or self.view_capability)
+        ids = current_talent.talent_ids(request, capability or self.view_capability)
         if ids is None:
             return queryset
         return queryset.filter(**{f"{self.talent_lookup or 'id'}__in": ids})
@@ -59,7 +68,9 @@ class TalentScopedAdmin(admin.ModelAdmin):
         user = request.user
         if not (user.is_active and user.is_staff):
             return False
-        return permissions.can(user, capability, self.talent_id_of(obj) if obj is not None else None)
+        # Without an object, the question is about the current talent (None: any of the user's).
+        talent_id = self.talent_id_of(obj) if obj is not None else current_talent.current_id(request)
+        return permissions.can(user, capability, talent_id)
 
     def has_module_permission(self, request) -> bool:
         return self._allowed(request, self.view_capability)
@@ -76,15 +87,33 @@ class TalentScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._allowed(request, self.delete_capability or self.edit_capability, obj)
 
+    def changelist_view(self, request, extra_context=None):
+        from messaging.console.sidebar import page_title  # the menu's words ("Inbox"), one table of them
+
+        return super().changelist_view(request, {"title": page_title(self.opts), **(extra_context or {})})
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if current_talent.current_id(request) is not None and "talent" in columns:
+            columns = [c for c in columns if c != "talent"]  # one talent on screen: the column says nothing
+        return columns
+
     # --- forms: only own talents (and their rows) to choose from ---------------------------
     def get_changeform_initial_data(self, request) -> dict:
         """A team member of one talent (the usual case) gets it preselected on every add form."""
         initial = super().get_changeform_initial_data(request)
         if "talent" not in initial and any(f.name == "talent" for f in self.model._meta.get_fields()):
-            ids = permissions.talent_ids(request.user, self.add_capability or self.edit_capability)
+            ids = current_talent.talent_ids(request, self.add_capability or self.edit_capability)
             if ids is not None and len(ids) == 1:
                 initial["talent"] = next(iter(ids))
         return initial
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        talent_id = current_talent.current_id(request)
+        if talent_id is not None and "talent" in form.base_fields:
+            form = pin_talent(form, talent_id)
+        return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -99,9 +128,35 @@ class TalentScopedAdmin(admin.ModelAdmin):
         return field
 
 
+def pinned_talent_field(talent_id: int) -> forms.ModelChoiceField:
+    """The talent field of a form while one talent is current: hidden, and disabled, so the value
+    always comes from the server (Django ignores a disabled field's POSTed value)."""
+    return forms.ModelChoiceField(
+        queryset=Talent.objects.filter(pk=talent_id),
+        widget=forms.HiddenInput,
+        disabled=True,
+        initial=talent_id,
+    )
+
+
+def pin_talent(form_class: type[forms.BaseForm], talent_id: int) -> type[forms.BaseForm]:
+    """A subclass of `form_class` whose talent is the current one (see pinned_talent_field)."""
+
+    def __init__(self, *args, **kwargs):
+        form_class.__init__(self, *args, **kwargs)
+        self.initial["talent"] = talent_id  # a disabled field takes its value from the initial data
+        instance = getattr(self, "instance", None)
+        if instance is not None and getattr(instance, "talent_id", None) is None:
+            instance.talent_id = talent_id  # clean() methods that read instance.talent see it too
+
+    pinned = type(form_class)(form_class.__name__, (form_class,), {"__init__": __init__})
+    pinned.base_fields = {**form_class.base_fields, "talent": pinned_talent_field(talent_id)}
+    return pinned
+
+
 def scope_related(request, queryset: QuerySet, capability: str) -> QuerySet:
-    """Limit a related-model queryset (Talent, or any model with a `talent` FK) to the user's talents."""
-    ids = permissions.talent_ids(request.user, capability)
+    """Limit a related-model queryset (Talent, or any model with a `talent` FK) to the current talent."""
+    ids = current_talent.talent_ids(request, capability)
     if ids is None:
         return queryset
     model = queryset.model

@@ -320,6 +320,9 @@ UNFOLD = {
         "navigation": "messaging.console.sidebar.navigation",  # built per request: entries by role
     },
 }
+# unfold's login page posts no "next" field: a sign-in at /admin/login/ would land on Django's
+# default /accounts/profile/ (a 404 here) instead of the console's front page.
+LOGIN_REDIRECT_URL = "admin:index"
 # --- end of console shell ---------------------------------------------------------------------
 
 # --- API --------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts import permissions
-from accounts.admin_scoping import TalentScopedAdmin, scope_related
+from accounts import current_talent, permissions
+from accounts.admin_scoping import TalentScopedAdmin, pinned_talent_field, scope_related
 from accounts.models import Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
@@ -617,6 +617,9 @@ class ImportForm(forms.Form):
     def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["talent"].queryset = scope_related(request, Talent.objects.all(), "edit_audience")
+        talent_id = current_talent.current_id(request)
+        if talent_id is not None:  # one talent at a time: no dropdown, the current one (see admin_scoping)
+            self.fields["talent"] = pinned_talent_field(talent_id)
         self.fields["contact_list"].queryset = scope_related(
             request, ContactList.objects.select_related("talent"), "edit_audience"
         )

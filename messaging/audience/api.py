@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -16,7 +17,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from accounts import permissions
+from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
@@ -34,7 +35,12 @@ class IdCursorPagination(CursorPagination):
 
 
 def _allowed_talents(request, capability: str = "view"):
-    return permissions.talent_ids(request.user, capability)
+    ids = permissions.talent_ids(request.user, capability)
+    # The console's own pages call the API with the session: they follow the talent chosen in the
+    # header. A script signing in with Basic auth has no switcher and keeps all its talents.
+    if isinstance(getattr(request, "successful_authenticator", None), SessionAuthentication):
+        ids = current_talent.narrow(request, ids)
+    return ids
 
 
 def _require(request, capability: str, talent_id: int) -> None:

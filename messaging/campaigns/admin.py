@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from accounts import permissions
+from accounts import current_talent, permissions
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Talent
 from messaging.campaigns.render import validate_body
@@ -75,7 +75,7 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        talent = data.get("talent")
+        talent = data.get("talent")  # pinned to the current talent by TalentScopedAdmin when one is current
         if talent is not None:
             for name in ["include_lists", "include_segments", "exclude_lists", "exclude_segments"]:
                 foreign = [str(x) for x in data.get(name) or [] if x.talent_id != talent.pk]
@@ -88,7 +88,9 @@ class CampaignForm(forms.ModelForm):
 
 def _talent_zone(request, obj: Campaign | None) -> zoneinfo.ZoneInfo | None:
     """The zone the page's date-times are shown and parsed in: the campaign's talent's."""
-    talent_id = obj.talent_id if obj is not None else request.POST.get("talent") or request.GET.get("talent")
+    talent_id = obj.talent_id if obj is not None else current_talent.current_id(request)
+    if not talent_id:  # a superuser looking at all talents picks one in the form
+        talent_id = request.POST.get("talent") or request.GET.get("talent")
     if not talent_id:
         ids = permissions.talent_ids(request.user, "compose")
         if ids is not None and len(ids) == 1:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from accounts import permissions
+from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
 from messaging.models import Campaign, InboundMessage, OutboundMessage
 
@@ -45,10 +45,13 @@ class TalentCard:
         return round(100 * self.delivery.get("delivered", 0) / final, 1) if final else None
 
 
-def talent_cards(user, *, now: dt.datetime | None = None) -> list[TalentCard]:
+def talent_cards(user, *, now: dt.datetime | None = None, request=None) -> list[TalentCard]:
+    """Cards of the user's talents; with a request, of its current talent only (one at a time)."""
     now = now or timezone.now()
     since = now - dt.timedelta(days=WINDOW_DAYS)
     ids = permissions.talent_ids(user, "view")
+    if request is not None:
+        ids = current_talent.narrow(request, ids)
     talents = Talent.objects.filter(is_active=True)
     if ids is not None:
         talents = talents.filter(id__in=ids)

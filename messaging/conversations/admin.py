@@ -39,9 +39,13 @@ class InboundReplyForm(forms.ModelForm):
         required=False,
         max_length=1600,
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        help_text="Sent to the fan by SMS from the talent's number. Keep it short: 160 characters is one segment.",
+        help_text="Sent to the fan by SMS from the talent's number. Keep it short: 160 characters is one SMS part.",
     )
-    archive = forms.BooleanField(required=False, label="Archive without answering")
+    archive = forms.BooleanField(
+        required=False,
+        label="Archive without answering",
+        help_text="Tick this and leave the reply empty to close the text without sending anything.",
+    )
 
     class Meta:
         model = InboundMessage
