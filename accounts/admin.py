@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
 from accounts import permissions, team
 from accounts.admin_scoping import TalentScopedAdmin
@@ -72,15 +73,17 @@ class TalentAdmin(TalentScopedAdmin):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="Email address", help_text="The invite link is mailed here.")
+    email = forms.EmailField(
+        label="Email address", help_text="The invite link is mailed here.", widget=UnfoldAdminEmailInputWidget
+    )
     role = forms.ChoiceField(
         choices=TeamMember.Role.choices,
         initial=TeamMember.Role.MANAGER,
-        widget=forms.RadioSelect,
+        widget=UnfoldAdminRadioSelectWidget,
         help_text="Owner: everything, the team too. Manager: campaigns, audience, inbox. "
         "Agent: the inbox. Analyst: reports and exports, no sending.",
     )
-    talent = forms.ModelChoiceField(queryset=Talent.objects.none(), empty_label=None)
+    talent = forms.ModelChoiceField(queryset=Talent.objects.none(), empty_label=None, widget=UnfoldAdminSelectWidget)
 
     def __init__(self, *args, talents, **kwargs):
         super().__init__(*args, **kwargs)
@@ -98,7 +101,7 @@ class TeamMemberRoleForm(forms.ModelForm):
     class Meta:
         model = TeamMember
         fields = ["role"]
-        widgets = {"role": forms.RadioSelect}
+        widgets = {"role": UnfoldAdminRadioSelectWidget}
 
     def clean_role(self):
         role = self.cleaned_data["role"]

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
+from unfold.widgets import INPUT_CLASSES
 
 from accounts import team
 from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, hit, login_locked
@@ -39,6 +40,13 @@ class InviteSignInForm(AuthenticationForm):
         ):
             raise forms.ValidationError(LOGIN_LOCKED_MESSAGE, code="throttled")
         return super().clean()
+
+
+def _styled(form):
+    """The console theme's input look (unfold styles by class; Django's forms carry none)."""
+    for field in form.fields.values():
+        field.widget.attrs["class"] = " ".join(INPUT_CLASSES)
+    return form
 
 
 def _context(request: HttpRequest, **extra) -> dict:
@@ -63,9 +71,9 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     existing = user_model.objects.filter(username__iexact=invite.email).first()
     action = request.POST.get("action") if request.method == "POST" else None
     new_user = user_model(username=invite.email, email=invite.email)
-    password_form = SetPasswordForm(new_user, request.POST if action == "create" else None)
-    signin_form = InviteSignInForm(
-        request, data=request.POST if action == "signin" else None, initial={"username": invite.email}
+    password_form = _styled(SetPasswordForm(new_user, request.POST if action == "create" else None))
+    signin_form = _styled(
+        InviteSignInForm(request, data=request.POST if action == "signin" else None, initial={"username": invite.email})
     )
     error = ""
     try:
@@ -99,10 +107,13 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 # --- password reset (Django's views, under the console's URLs and frame) ------------------------
 class _ConsoleFrame:
-    """The console's header and title on pages that need no sign-in."""
+    """The console's header, title and input look on pages that need no sign-in."""
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), **admin.site.each_context(self.request)}
+
+    def get_form(self, form_class=None):
+        return _styled(super().get_form(form_class))
 
 
 class PasswordResetView(_ConsoleFrame, auth_views.PasswordResetView):
