@@ -73,7 +73,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/audience/segments.py messaging/audience/imports.py messaging/audience/exports.py \
 	messaging/conversations/inbound.py messaging/conversations/priority.py messaging/conversations/lane.py \
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
-	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py \
+	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
 	consent/models.py consent/services.py consent/keywords.py consent/texts.py
 
 lint: $(VENV)/.installed-dev

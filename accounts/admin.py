@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import permissions, team
+from accounts import current_talent, team
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
 from messaging.audience import admin as audience_admin
@@ -138,7 +138,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # removal goes through team.member_remove (audit, last owner)
-        if not permissions.can(request.user, "manage_team"):
+        if current_talent.talent_ids(request, "manage_team") == set():
             actions.pop("remove_selected", None)
         return actions
 
@@ -148,7 +148,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
 
     def invite_view(self, request):
         changelist = reverse("admin:accounts_teammember_changelist")
-        ids = permissions.talent_ids(request.user, "manage_team")
+        ids = current_talent.talent_ids(request, "manage_team")  # one talent at a time
         talents = Talent.objects.filter(is_active=True)
         if ids is not None:
             talents = talents.filter(pk__in=ids)

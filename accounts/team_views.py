@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from unfold.widgets import INPUT_CLASSES
 
-from accounts import team
+from accounts import current_talent, team
 from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, hit, login_locked
 
 # Reset mails per address and per client an hour: each one is a mail sent on a stranger's request.
@@ -54,6 +54,7 @@ def _context(request: HttpRequest, **extra) -> dict:
 
 
 def _land(request: HttpRequest, member) -> HttpResponse:
+    current_talent.switch(request, str(member.talent_id))  # the console opens in the talent joined
     messages.success(request, f"Welcome to {member.talent}'s team ({member.get_role_display().lower()}).")
     return redirect("admin:index")
 

@@ -87,6 +87,9 @@ def test_an_existing_user_signs_in_to_accept(client, personas):
     assert ok.status_code == 302
     roles = dict(TeamMember.objects.filter(user=personas.other_manager).values_list("talent__slug", "role"))
     assert roles == {"nova": "analyst", "rival": "manager"}
+    assert client.session["console_talent"] == personas.talent.pk  # the console opens in the talent joined
+    fans = client.get(reverse("admin:accounts_fan_changelist"))
+    assert list(fans.context["cl"].result_list) == [personas.fan]
 
 
 def test_expired_revoked_and_forged_links_die(client, personas, settings):
