@@ -123,7 +123,8 @@ class InboundMessageAdmin(TalentScopedAdmin):
         elif form.cleaned_data.get("archive"):
             _answer(obj)
 
-    @admin.action(description="Archive selected (no answer needed)")
+    # permissions=["change"]: archiving is answering ("reply"), which an analyst may not do.
+    @admin.action(description="Archive selected (no answer needed)", permissions=["change"])
     def archive_selected(self, request, queryset):
         updated = queryset.filter(needs_reply=True).update(needs_reply=False, answered_at=timezone.now())
         self.message_user(request, f"Archived {updated} messages.")
