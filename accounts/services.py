@@ -17,6 +17,17 @@ def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]
     fan = Fan.objects.filter(talent=talent, phone=phone).first()
     if fan is not None:
         return fan, False
+    new = _pending_fan(talent, phone)
+    try:
+        # A savepoint: two webhooks from one number at once must not break the outer transaction.
+        with transaction.atomic():
+            new.save(force_insert=True)
+    except IntegrityError:
+        return Fan.objects.get(talent=talent, phone=phone), False
+    return new, True
+
+
+def _pending_fan(talent: Talent, phone: str) -> Fan:
     country = country_of(phone)
     new = Fan(
         talent=talent,
@@ -28,13 +39,18 @@ def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]
         time_zone=guess_time_zone(country=country, phone=phone),
     )
     new.rotate_link_nonce()
-    try:
-        # A savepoint: two webhooks from one number at once must not break the outer transaction.
-        with transaction.atomic():
-            new.save(force_insert=True)
-    except IntegrityError:
-        return Fan.objects.get(talent=talent, phone=phone), False
-    return new, True
+    return new
+
+
+def fans_get_or_create_pending(*, talent: Talent, phones: set[str]) -> dict[str, Fan]:
+    """fan_get_or_create_pending for many numbers at once (a burst's strangers): one SELECT, one
+    INSERT ... ON CONFLICT DO NOTHING for the new ones, one SELECT of what the insert made."""
+    found = {str(f.phone): f for f in Fan.objects.filter(talent=talent, phone__in=phones)}
+    missing = [p for p in phones if p not in found]
+    if missing:
+        Fan.objects.bulk_create([_pending_fan(talent, p) for p in missing], ignore_conflicts=True)
+        found.update({str(f.phone): f for f in Fan.objects.filter(talent=talent, phone__in=missing)})
+    return found
 
 
 def fan_profile_update(*, fan: Fan, changes: dict, actor=None) -> list[str]:

@@ -55,12 +55,16 @@ class JoinTokenGenerator:
 
     key_salt = "fancommunity.accounts.tokens.JoinTokenGenerator"
 
-    def make_token(self, *, talent: Talent, phone: str, timestamp: int | None = None) -> str:
+    def make_token(self, *, talent: Talent, phone: str, timestamp: int | None = None, fan: Fan | None = None) -> str:
+        """`fan`: the number's fan row when the caller has just read it (a burst's join links), so
+        the token needs no query of its own; it must be the row of this talent and phone."""
         if not phone.startswith("+") or not phone[1:].isdigit():
             raise ValueError("phone must be E.164")
+        if fan is not None and (fan.talent_id != talent.pk or str(fan.phone) != phone):
+            raise ValueError("fan is not this number's fan")
         ts = _now() if timestamp is None else timestamp
         subject = int(phone[1:])
-        return f"{int_to_base36(subject)}-{int_to_base36(ts)}-{self._digest(talent, phone, ts)}"
+        return f"{int_to_base36(subject)}-{int_to_base36(ts)}-{self._digest(talent, phone, ts, fan)}"
 
     def check_token(self, *, talent: Talent, token: str) -> JoinClaim | None:
         """The phone the token was issued for, or None if it is tampered, expired or used."""
@@ -76,8 +80,9 @@ class JoinTokenGenerator:
             return None
         return JoinClaim(phone=phone)
 
-    def _digest(self, talent: Talent, phone: str, ts: int) -> str:
-        fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
+    def _digest(self, talent: Talent, phone: str, ts: int, fan: Fan | None = None) -> str:
+        if fan is None:
+            fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
         state = f"{fan.link_nonce}:{fan.status}" if fan else "new"
         return _hmac(self.key_salt, f"{talent.pk}:{phone}:{ts}:{state}")
 

@@ -36,7 +36,9 @@ from consent.services import (
 )
 from messaging.conversations.priority import priority_message_queue
 from messaging.privacy.services import fan_data_export, fan_erase
+from messaging.sms.models import OutboundMessage
 
+COMPLIANCE = OutboundMessage.Lane.COMPLIANCE
 PENDING_KEY = "join_pending"
 DONE_KEY = "join_done"
 ME_KEY = "me_fan"
@@ -82,7 +84,9 @@ def _signup(request: HttpRequest, *, talent: Talent, phone: str, data: dict, ter
                 method=ConsentRecord.Method.WEB_FORM, ip=data.get("ip"), user_agent=data.get("ua", ""), evidence=note
             ),
         )
-        priority_message_queue(talent=talent, fan=result.fan, to=phone, body=texts.signup_confirmation(talent))
+        priority_message_queue(
+            talent=talent, fan=result.fan, to=phone, body=texts.signup_confirmation(talent), lane=COMPLIANCE
+        )
     request.session[DONE_KEY] = {"fan": result.fan.pk, "talent": talent.pk}
     return result.fan
 
@@ -384,7 +388,11 @@ def me_consent(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             if fan_opt_out(fan=fan, evidence=evidence):
                 priority_message_queue(
-                    talent=fan.talent, fan=fan, to=str(fan.phone), body=texts.opt_out_confirmation(fan.talent)
+                    talent=fan.talent,
+                    fan=fan,
+                    to=str(fan.phone),
+                    body=texts.opt_out_confirmation(fan.talent),
+                    lane=COMPLIANCE,  # the one text after an opt-out: always leaves, first
                 )
         notice = "You will get no more texts. Text START to rejoin."
     elif purpose == ConsentRecord.Purpose.PARTNER_SHARING and action in ("withdraw", "grant"):
