@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
 from accounts import current_talent, team
@@ -16,7 +17,7 @@ from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
 from messaging.audience import admin as audience_admin
 
 
-class TeamMemberInline(admin.TabularInline):
+class TeamMemberInline(TabularInline):
     """Read-only here: the team changes through the Team pages (invite, role, remove), which audit."""
 
     model = TeamMember
