@@ -90,7 +90,7 @@ STOP_TEXTS = ["STOP", "stop", "Stop.", "Stop!", " stop ", "STOP please", "unsubs
 
 
 # --- the processes under test ----------------------------------------------------------------------
-_LEADING_PYTHON = re.compile(r"^((?:env\s+)?(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)python3?(?=\s)")
+_LEADING_PYTHON = re.compile(r"^((?:env\s+)?(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*(?:nice\s+-n\s*-?\d+\s+)?)python3?(?=\s)")
 
 
 def procfile() -> dict[str, str]:
