@@ -14,6 +14,7 @@ The base class is unfold's ModelAdmin, so every console page gets the theme's wi
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
 from django.http import Http404
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
@@ -108,9 +109,25 @@ class TalentScopedAdmin(UnfoldModelAdmin):
                 initial["talent"] = next(iter(ids))
         return initial
 
+    def _pinned_talent_id(self, request) -> int | None:
+        """The current talent when this model's rows carry a `talent` field to pin, else None."""
+        if self.talent_lookup != "talent":
+            return None
+        return current_talent.current_id(request)
+
+    def get_fieldsets(self, request, obj=None):
+        return drop_talent(super().get_fieldsets(request, obj), self._pinned_talent_id(request))
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        talent_id = self._pinned_talent_id(request)
+        if talent_id is not None:
+            # The page shows no talent row (get_fieldsets), but the form keeps the field, pinned, so
+            # clean() methods and unique (talent, ...) checks see the current talent.
+            if "fields" not in kwargs:  # as ModelAdmin.get_form would, from the fieldsets
+                kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
+            if kwargs["fields"] is not None and "talent" not in kwargs["fields"]:
+                kwargs["fields"] = [*kwargs["fields"], "talent"]
         form = super().get_form(request, obj, change=change, **kwargs)
-        talent_id = current_talent.current_id(request)
         if talent_id is not None and "talent" in form.base_fields:
             form = pin_talent(form, talent_id)
         return form
@@ -126,6 +143,25 @@ class TalentScopedAdmin(UnfoldModelAdmin):
         if field is not None:
             field.queryset = scope_related(request, field.queryset, self.edit_capability)
         return field
+
+
+def drop_talent(fieldsets, talent_id: int | None):
+    """Fieldsets without the talent row while one talent is current (the header names it)."""
+    if talent_id is None:
+        return fieldsets
+
+    def keep(fields):
+        kept = []
+        for field in fields:
+            if isinstance(field, list | tuple):
+                field = type(field)(f for f in field if f != "talent")
+                if field:
+                    kept.append(field)
+            elif field != "talent":
+                kept.append(field)
+        return kept
+
+    return [(name, {**options, "fields": keep(options["fields"])}) for name, options in fieldsets]
 
 
 def pinned_talent_field(talent_id: int) -> forms.ModelChoiceField:

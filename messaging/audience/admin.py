@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import current_talent, permissions
-from accounts.admin_scoping import TalentScopedAdmin, pinned_talent_field, scope_related
+from accounts.admin_scoping import TalentScopedAdmin, drop_talent, pinned_talent_field, scope_related
 from accounts.models import Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
@@ -240,12 +240,16 @@ class SegmentAdmin(TalentScopedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.is_builtin:
-            return [(None, {"fields": ["talent", "name", "description", "rules"]})]
-        rows = [(f"cond_{i}_negate", f"cond_{i}_field", f"cond_{i}_op", f"cond_{i}_value") for i in range(BUILDER_ROWS)]
-        return [
-            (None, {"fields": ["talent", "name", "description"]}),
-            ("Who is in it", {"fields": ["rules", "match", *rows]}),
-        ]
+            fieldsets = [(None, {"fields": ["talent", "name", "description", "rules"]})]
+        else:
+            rows = [
+                (f"cond_{i}_negate", f"cond_{i}_field", f"cond_{i}_op", f"cond_{i}_value") for i in range(BUILDER_ROWS)
+            ]
+            fieldsets = [
+                (None, {"fields": ["talent", "name", "description"]}),
+                ("Who is in it", {"fields": ["rules", "match", *rows]}),
+            ]
+        return drop_talent(fieldsets, self._pinned_talent_id(request))
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["rules"]
