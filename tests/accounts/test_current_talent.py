@@ -185,3 +185,14 @@ def test_session_api_follows_the_current_talent_basic_auth_does_not(client, pers
     auth = "Basic " + base64.b64encode(f"{two_hats.username}:pw-two-hats".encode()).decode()
     names = {row["name"] for row in client.get("/api/contact-lists/", HTTP_AUTHORIZATION=auth).json()["results"]}
     assert names == {"Nova list", "Rival list"}
+
+
+def test_a_pinned_talent_still_gets_unique_checks(client, personas, two_hats):
+    """The talent row is off the page but in the form: (talent, name) uniqueness is a form error, not a 500."""
+    ContactList.objects.create(talent=personas.other_talent, name="VIP")
+    client.force_login(two_hats)
+    _switch(client, personas.other_talent)
+    response = client.post(reverse("admin:messaging_contactlist_add"), {"name": "VIP"})
+    assert response.status_code == 200
+    assert ContactList.objects.filter(talent=personas.other_talent, name="VIP").count() == 1
+    assert "already exists" in response.content.decode()
