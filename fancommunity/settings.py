@@ -268,7 +268,7 @@ if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):
 # blast filling the main queue cannot delay a STOP confirmation or a signup link.
 Q_PRIORITY_CLUSTER = env.get_str("Q_PRIORITY_CLUSTER", "priority")
 Q_CLUSTER.setdefault("ALT_CLUSTERS", {})[Q_PRIORITY_CLUSTER] = {
-    "workers": env.get_int("Q_PRIORITY_WORKERS", 1, minimum=1),
+    "workers": env.get_int("Q_PRIORITY_WORKERS", 2, minimum=1),  # the rule processor and the sender
     # One lane task runs PRIORITY_LANE_SECONDS, then hands over to a fresh one; retry must exceed
     # timeout or a redelivered lane task would run beside the first (harmless: claims, but wasteful).
     "timeout": 120,

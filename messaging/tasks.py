@@ -73,6 +73,16 @@ def run_priority_lane() -> dict:
     return priority_lane_run()
 
 
+def run_inbound_rules() -> dict:
+    """The priority lane's rule processor loop (stored inbound texts -> actions, links, replies)."""
+    return priority_lane_run(part="rules")
+
+
+def run_priority_sends() -> dict:
+    """The priority lane's sender loop (one-to-one texts at each sender's pace, compliance first)."""
+    return priority_lane_run(part="sends")
+
+
 def sweep_priority_messages() -> dict:
     """Every minute: re-enqueue replies whose task was lost; expired claims become uncertain."""
     return priority_messages_reconcile()
@@ -122,7 +132,9 @@ __all__ = [
     "ensure_periodic_schedules",
     "resume_on_worker_start",
     "run_import",
+    "run_inbound_rules",
     "run_priority_lane",
+    "run_priority_sends",
     "send_campaign",
     "sweep_priority_messages",
 ]

@@ -115,7 +115,7 @@ def inbound_store(*, talent: Talent, sid: str, from_number: str, body: str, payl
             ],
             ignore_conflicts=True,  # Twilio's retry of a text already stored: nothing to do
         )
-    transaction.on_commit(priority_lane_kick)
+    transaction.on_commit(lambda: priority_lane_kick(sends=False))
 
 
 _STORE_SQL = (
@@ -265,7 +265,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
         if links:
             OutboundMessage.objects.bulk_create(links)
-            transaction.on_commit(priority_lane_kick)
+            transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest
 
 

@@ -24,35 +24,61 @@ def priority_lane_pending() -> bool:
     return due.exists() or inbound_backlog()["count"] > 0
 
 
-def priority_lane_run(*, budget_seconds: float | None = None, linger_seconds: float | None = None) -> dict:
-    """Process stored inbound texts and send the lane's rows until both are drained or the budget ends."""
+_SENDER_LOCK = 7_301_002  # pg advisory lock: one sender loop paces each sender's clock
+
+
+def priority_lane_run(
+    *, part: str = "all", budget_seconds: float | None = None, linger_seconds: float | None = None
+) -> dict:
+    """Run the lane until its work is drained or the budget ends: `rules` (apply the rules to
+    stored inbound texts), `sends` (send the one-to-one texts at each sender's pace) or `all`
+    (both, one after the other: inline mode and tasks queued by earlier releases)."""
     from django_q.conf import Conf
 
     sync = bool(Conf.SYNC)
     budget = settings.PRIORITY_LANE_SECONDS if budget_seconds is None else budget_seconds
     linger = (0.0 if sync else settings.PRIORITY_LANE_LINGER_SECONDS) if linger_seconds is None else linger_seconds
+    rules, sends = part in ("all", "rules"), part in ("all", "sends")
+    if sends and connection.vendor == "postgresql" and not _lock(_SENDER_LOCK):
+        if not rules:
+            return {"processed": 0, "claimed": 0, "more": False, "skipped": "another sender loop runs"}
+        sends = False
     deadline = time.monotonic() + budget
     processed = sent = 0
     idle_since: float | None = None
-    while time.monotonic() < deadline:
-        did = inbound_process_batch()
-        processed += did
-        claimed = priority_send_batch()
-        sent += claimed
-        if did or claimed:
-            idle_since = None
-            continue
-        idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since >= linger:
-            break
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            did = inbound_process_batch() if rules else 0
+            claimed = priority_send_batch() if sends else 0
+            processed, sent = processed + did, sent + claimed
+            if did or claimed:
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= linger:
+                break
+            time.sleep(0.2)
+    finally:
+        if sends and connection.vendor == "postgresql":
+            _unlock(_SENDER_LOCK)
     more = time.monotonic() >= deadline and priority_lane_pending()
     if more:
         # Hand over to a fresh task: keeps each task inside the queue's timeout.
-        transaction.on_commit(lambda: priority_lane_kick(force=True))
+        transaction.on_commit(lambda: priority_lane_kick(rules=rules, sends=sends, force=True))
     if connection.vendor == "sqlite":
         connection.close()  # release the file between bursts on the embedded default
     return {"processed": processed, "claimed": sent, "more": more}
+
+
+def _lock(key: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(key: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def priority_messages_reconcile(*, stale_after: dt.timedelta = dt.timedelta(minutes=2)) -> dict[str, int]:

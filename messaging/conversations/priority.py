@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 S = OutboundMessage.Status
 Lane = OutboundMessage.Lane
 LANE_TASK = "messaging.tasks.run_priority_lane"  # by path: the task layer sits above
+RULES_TASK = "messaging.tasks.run_inbound_rules"
+SENDS_TASK = "messaging.tasks.run_priority_sends"
 _KICK_KEY = "priority-lane-kick"
 _LEASE = dt.timedelta(seconds=90)
 _BATCH_SECONDS = 2.0  # a batch holds about this much of a sender's time, so a new STOP waits at most that
@@ -79,22 +81,29 @@ def priority_message_queue(
         not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
     )
-    transaction.on_commit(priority_lane_kick)
+    transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return message
 
 
-def priority_lane_kick(*, force: bool = False) -> None:
-    """Make sure a lane task runs soon: at most one enqueue a second per process (per cache).
+def priority_lane_kick(*, rules: bool = True, sends: bool = True, force: bool = False) -> None:
+    """Make sure the lane's tasks run soon: the rule processor (`rules`) and the sender (`sends`),
+    two loops on the priority cluster's two workers, so sending at the sender's pace never waits for
+    a batch of rules and the reverse. At most one enqueue a second per loop and process (per cache).
 
-    Safe to skip: a running lane task keeps polling for a while after its last work, and the
-    per-minute sweeper kicks the lane whenever anything waits.
+    Safe to skip: a running loop keeps polling for a while after its last work, and the per-minute
+    sweeper kicks both whenever anything waits. Inline (tests, Q_SYNC) one pass does both.
     """
     from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    if not (force or Conf.SYNC) and not cache.add(_KICK_KEY, 1, timeout=1):
+    if Conf.SYNC:
+        async_task(LANE_TASK, cluster=settings.Q_PRIORITY_CLUSTER)
         return
-    async_task(LANE_TASK, cluster=settings.Q_PRIORITY_CLUSTER, task_name="priority-lane", group="priority-lane")
+    for wanted, func, key in ((rules, RULES_TASK, _KICK_KEY + "-rules"), (sends, SENDS_TASK, _KICK_KEY + "-sends")):
+        if wanted and (force or cache.add(key, 1, timeout=1)):
+            async_task(
+                func, cluster=settings.Q_PRIORITY_CLUSTER, task_name=func.rsplit(".", 1)[1], group="priority-lane"
+            )
 
 
 def priority_message_send(message_id: int) -> str:

@@ -44,7 +44,7 @@ def test_a_reply_queues_on_the_priority_queue_not_behind_a_blast(personas, monke
 
     package = SignedPackage.loads(task[0][1])
     # One lane task sends every pending text in batches (not one task per text) ...
-    assert package["func"] == "messaging.tasks.run_priority_lane"
+    assert package["func"] == "messaging.tasks.run_priority_sends"
     assert OutboundMessage.objects.get(pk=message.pk).status == "pending"
     # ... so a second text a moment later enqueues nothing more: the running lane takes it too.
     with transaction.atomic():
