@@ -76,6 +76,11 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
 	consent/models.py consent/services.py consent/keywords.py consent/texts.py
 
+# axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -89,7 +94,7 @@ test-sqlite: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m "not e2e"
 
 # The full suite again on a private PostgreSQL server that tests/pgtemp.py starts and removes.
-test-postgres: $(VENV)/.installed-dev
+test-postgres: $(VENV)/.installed-dev node_modules/.installed
 	$(PY) -m tests.pgtemp -- $(PY) -m pytest -q
 
 test: lint check test-sqlite test-postgres
