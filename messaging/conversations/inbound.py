@@ -68,14 +68,8 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
     """Store one inbound text idempotently and apply the keyword rules, in one transaction."""
     try:
         with transaction.atomic():
-            message = InboundMessage.objects.create(
-                talent=talent,
-                message_sid=sid,
-                from_number=from_number,
-                to_number=str(payload.get("To", ""))[:20],
-                body=body,
-                payload=payload,
-            )
+            message = _new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+            message.save(force_insert=True)
             action = _apply_rules(talent=talent, message=message)
             message.action = action
             message.processed_at = timezone.now()
@@ -87,6 +81,13 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
             return InboundResult(message=None)
         raise
     return InboundResult(message=message, action=action)
+
+
+def _new_message(*, talent: Talent, sid: str, from_number: str, body: str, payload: dict) -> InboundMessage:
+    to = str(payload.get("To", ""))[:20]
+    return InboundMessage(
+        talent=talent, message_sid=sid, from_number=from_number, to_number=to, body=body, payload=payload
+    )
 
 
 def inbound_store(*, talent: Talent, sid: str, from_number: str, body: str, payload: dict) -> None:
@@ -103,16 +104,7 @@ def inbound_store(*, talent: Talent, sid: str, from_number: str, body: str, payl
             )
     else:
         InboundMessage.objects.bulk_create(
-            [
-                InboundMessage(
-                    talent=talent,
-                    message_sid=sid,
-                    from_number=from_number,
-                    to_number=str(payload.get("To", ""))[:20],
-                    body=body,
-                    payload=payload,
-                )
-            ],
+            [_new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)],
             ignore_conflicts=True,  # Twilio's retry of a text already stored: nothing to do
         )
     transaction.on_commit(lambda: priority_lane_kick(sends=False))
