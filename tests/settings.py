@@ -18,3 +18,10 @@ os.environ.setdefault("DATABASE_URL", "sqlite:///" + os.path.join(os.path.dirnam
 from fancommunity.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# SQLite: test on a file, as the embedded default runs, not Django's shared-cache in-memory database.
+# In memory, two threads' connections (the send pipeline's database thread and its error-effects
+# helper) take table locks and fail at once with "database table is locked" instead of waiting out
+# the busy timeout; a file in WAL mode waits, like production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"] + ".test"}  # noqa: F405

@@ -65,7 +65,7 @@ def priority_lane_run(
     if more:
         # Hand over to a fresh task: keeps each task inside the queue's timeout.
         transaction.on_commit(lambda: priority_lane_kick(rules=rules, sends=sends, force=True))
-    if connection.vendor == "sqlite":
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
         connection.close()  # release the file between bursts on the embedded default
     return {"processed": processed, "claimed": sent, "more": more}
 
