@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
+from messaging.conversations.inbound import inbound_backlog
 from messaging.models import Campaign, InboundMessage, OutboundMessage
 
 WINDOW_DAYS = 7
@@ -91,16 +92,14 @@ def _backlog(talent: Talent) -> dict:
     """What a burst left waiting: texts the rule processor has not read yet (and how old the oldest
     is), one-to-one replies queued on the priority lane, what they will cost and how long they
     take at the sender's pace. Both lookups walk small partial indexes (only waiting rows)."""
-    now = timezone.now()
-    unread = InboundMessage.objects.filter(talent=talent, processed_at__isnull=True)
-    oldest = unread.order_by("id").values_list("received_at", flat=True).first()
+    unread = inbound_backlog(talent=talent)
     queued = OutboundMessage.objects.filter(talent=talent, campaign__isnull=True, status="pending").aggregate(
         n=Count("id"), parts=Sum("parts")
     )
     parts = queued["parts"] or 0
     return {
-        "unread": unread.count() if oldest else 0,
-        "oldest_seconds": round((now - oldest).total_seconds()) if oldest else 0,
+        "unread": unread["count"],
+        "oldest_seconds": unread["oldest_seconds"],
         "replies": queued["n"],
         "parts": parts,
         "cost": round(parts * settings.SMS_SEGMENT_PRICE, 2),

@@ -278,12 +278,15 @@ def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
     )
 
 
-def inbound_backlog() -> dict:
-    """Stored texts the rule processor has not reached yet: how many, and the oldest one's age."""
+def inbound_backlog(*, talent: Talent | None = None) -> dict:
+    """Stored texts the rule processor has not reached yet: how many, and the oldest one's age (s)."""
     pending = InboundMessage.objects.filter(processed_at__isnull=True)
+    if talent is not None:
+        pending = pending.filter(talent=talent)
     oldest = pending.order_by("id").values_list("received_at", flat=True).first()
-    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
-    return {"count": pending.count(), "oldest_seconds": round(max(age, 0.0), 1)}
+    if oldest is None:
+        return {"count": 0, "oldest_seconds": 0}
+    return {"count": pending.count(), "oldest_seconds": max(0, round((timezone.now() - oldest).total_seconds()))}
 
 
 def _reply(talent: Talent, fan: Fan | None, to: str, body: str, lane: int = Lane.COMPLIANCE) -> None:

@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging.conversations.inbound import inbound_backlog, inbound_process_batch
+from messaging.conversations.inbound import inbound_process_batch
 from messaging.conversations.priority import ONE_TO_ONE, S, priority_lane_kick, priority_send_batch
-from messaging.sms.models import OutboundMessage
+from messaging.sms.models import InboundMessage, OutboundMessage
 
 
 def priority_lane_pending() -> bool:
@@ -21,7 +21,7 @@ def priority_lane_pending() -> bool:
     due = OutboundMessage.objects.filter(campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.PENDING).filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now)
     )
-    return due.exists() or inbound_backlog()["count"] > 0
+    return due.exists() or InboundMessage.objects.filter(processed_at__isnull=True).exists()
 
 
 _SENDER_LOCK = 7_301_002  # pg advisory lock: one sender loop paces each sender's clock

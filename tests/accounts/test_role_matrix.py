@@ -220,11 +220,6 @@ ACTIONS = [
 ]
 
 
-# Gaps this matrix found, marked xfail(strict) until fixed. (The inbox's archive action without
-# permissions=["change"], which let an analyst archive texts, is fixed.)
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
-
-
 def _snapshot(obj):
     fresh = type(obj).objects.filter(pk=obj.pk).first()
     return model_to_dict(fresh) if fresh is not None else None
@@ -234,9 +229,7 @@ def _snapshot(obj):
 @pytest.mark.parametrize(
     ("label", "action", "capability", "make", "data", "acted"), ACTIONS, ids=[a[1] for a in ACTIONS]
 )
-def test_admin_actions_that_write(request, client, personas, role, label, action, capability, make, data, acted):
-    if (action, role) in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[action, role], strict=True))
+def test_admin_actions_that_write(client, personas, role, label, action, capability, make, data, acted):
     target = make(personas)
     data = dict(data)
     if data.get("contact_list") == "__list__":
