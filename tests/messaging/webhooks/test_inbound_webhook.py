@@ -405,3 +405,44 @@ def test_a_messaging_service_shared_by_two_talents_routes_nowhere(client, person
     assert post_inbound(client, payload).status_code == 200
     personas.fan.refresh_from_db()
     assert personas.fan.status == Fan.Status.OPTED_OUT
+
+
+def test_a_signature_over_the_url_with_its_port_is_accepted(client, personas):
+    # The fast path signs the URL as configured once; Twilio sometimes signs it with the default
+    # port spelled out, which validate()'s fallback still accepts.
+    payload = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
+    url = settings.PUBLIC_BASE_URL.replace("fans.example.com", "fans.example.com:443") + INBOUND_PATH
+    signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(url, payload)
+    assert post_inbound(client, payload, signature=signature).status_code == 200
+    assert InboundMessage.objects.filter(from_number=STRANGER).count() == 1
+
+
+def test_a_non_ascii_signature_is_403_not_500(client, personas):
+    payload = twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)
+    assert post_inbound(client, payload, signature="sïgnature²").status_code == 403
+    assert InboundMessage.objects.count() == 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_store_survives_a_dead_database_connection(client, personas):
+    # The store skips the per-request health check (a round trip per text in a burst); a connection
+    # that died since the last request (PostgreSQL restarted, a proxy cut it) must still store the
+    # text, never answer Twilio 500 (Twilio does not retry inbound texts).
+    import psycopg
+    from django.db import connection
+
+    assert (
+        post_inbound(client, twilio_inbound_payload(talent=personas.talent, body="hi", from_=STRANGER)).status_code
+        == 200
+    )
+    backend_pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    payload = twilio_inbound_payload(talent=personas.talent, body="still here?", from_=STRANGER)
+    assert post_inbound(client, payload).status_code == 200
+    assert InboundMessage.objects.filter(from_number=STRANGER, body="still here?").count() == 1
+    assert connection.connection.info.backend_pid != backend_pid
