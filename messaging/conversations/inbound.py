@@ -118,7 +118,7 @@ def _store_unchecked(params: list) -> None:
     """
     from django.db import InterfaceError, OperationalError
 
-    connection.health_check_done = True  # Django's own flag: "checked in this request"
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag: "checked in this request"
     try:
         with connection.cursor() as cursor:
             cursor.execute(_STORE_SQL, params)
