@@ -71,7 +71,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/campaigns/render.py messaging/campaigns/scheduling.py messaging/campaigns/queue.py \
 	messaging/audience/models.py messaging/audience/services.py messaging/audience/rules.py \
 	messaging/audience/segments.py messaging/audience/imports.py messaging/audience/exports.py \
-	messaging/conversations/inbound.py messaging/conversations/priority.py messaging/conversations/lane.py \
+	messaging/conversations/inbound.py messaging/conversations/store.py messaging/conversations/priority.py messaging/conversations/lane.py \
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
 	consent/models.py consent/services.py consent/keywords.py consent/texts.py

@@ -33,6 +33,7 @@ from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
 from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
+from messaging.conversations.store import STORE
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
 
@@ -93,49 +94,20 @@ def _new_message(*, talent: Talent, sid: str, from_number: str, body: str, paylo
 def inbound_store(*, talent: Talent, sid: str, from_number: str, body: str, payload: dict) -> None:
     """Store one text for the rule processor: idempotent on MessageSid.
 
-    On PostgreSQL one INSERT ... ON CONFLICT DO NOTHING in autocommit: one round trip, committed
-    (durably) before the webhook answers, without the ORM's per-object work or a BEGIN/COMMIT pair.
-    This is the hot path of a celebrity burst (bench/bench_celebrity.py).
+    On PostgreSQL an INSERT ... ON CONFLICT DO NOTHING in autocommit, shared by the texts this
+    process stores at the same moment (messaging/conversations/store.py), committed (durably) before
+    the webhook answers, without the ORM's per-object work or a BEGIN/COMMIT pair. This is the hot
+    path of a celebrity burst (bench/bench_celebrity.py).
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        params = [talent.pk, sid, from_number, str(payload.get("To", ""))[:20], body, json.dumps(payload)]
-        _store_unchecked(params)
+        # Group commit with the other threads of this process storing at the same moment (store.py).
+        STORE.store([talent.pk, sid, from_number, str(payload.get("To", ""))[:20], body, json.dumps(payload)])
     else:
         InboundMessage.objects.bulk_create(
             [_new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)],
             ignore_conflicts=True,  # Twilio's retry of a text already stored: nothing to do
         )
     transaction.on_commit(lambda: priority_lane_kick(sends=False))
-
-
-def _store_unchecked(params: list) -> None:
-    """Run the store without the per-request connection health check, reconnecting once if needed.
-
-    CONN_HEALTH_CHECKS costs a `SELECT 1` round trip at the first query of every request: a third
-    of the webhook's time in a burst. The store is idempotent (ON CONFLICT DO NOTHING), so it runs on
-    the kept connection unchecked and, if that connection died (PostgreSQL restarted, a proxy cut
-    it), Django's error handling marks it unusable: close it, connect afresh, run it once more.
-    """
-    from django.db import InterfaceError, OperationalError
-
-    connection.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag: "checked in this request"
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_STORE_SQL, params)
-        return
-    except (OperationalError, InterfaceError):
-        if connection.connection is not None and connection.is_usable():
-            raise  # the database answers: a real error, not a dead connection
-    connection.close()
-    with connection.cursor() as cursor:
-        cursor.execute(_STORE_SQL, params)
-
-
-_STORE_SQL = (
-    f"INSERT INTO {InboundMessage._meta.db_table} "  # noqa: S608 - a constant table name
-    "(talent_id, message_sid, from_number, to_number, body, payload, received_at, action, needs_reply) "
-    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, now(), '', false) ON CONFLICT (message_sid) DO NOTHING"
-)
 
 
 def inbound_process_batch(*, limit: int | None = None) -> int:
