@@ -11,11 +11,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-sandbox test lint check test-sqlite test-postgres bench demo-reset clean help
+.PHONY: run run-sandbox test lint check test-sqlite test-postgres bench screenshots demo-reset clean help
 
 help:
 	@echo "make run    - start web + task workers on SQLite with demo data"
 	@echo "make test   - lint, checks, the suite on SQLite and on a throwaway PostgreSQL, browser tests"
+	@echo "make screenshots - the main pages at laptop and phone size into docs/screenshots/"
 	@echo "make bench  - benchmarks on a throwaway PostgreSQL; figures to BENCHMARKS.md (ONLY=bench_send runs one)"
 
 $(PY):
@@ -101,6 +102,10 @@ test: lint check test-sqlite test-postgres
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m tests.pgtemp --durable -- $(PY) -m bench.run $(ONLY)
+
+# The main pages at a laptop's and a phone's size into docs/screenshots/ (the README shows two).
+screenshots: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
 demo-reset:
 	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
