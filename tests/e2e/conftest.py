@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PHONE_VIEWPORT = {"width": 390, "height": 844}  # a common phone in CSS pixels
+VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": PHONE_VIEWPORT}
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +70,45 @@ def phone_page(monkeypatch):
             browser.close()
             connections.close_all()
     connections.close_all()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """One Chromium per test; `_page(browser, "laptop" | "phone")` opens a page at that size."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install Debian's chromium package to run browser tests"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/e2e/conftest.py phone_page
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    connections.close_all()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            connections.close_all()
+    connections.close_all()
+
+
+def _page(browser, viewport: str):
+    phone = viewport == "phone"
+    context = browser.new_context(viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
+
+
+def sign_in(page, live_server, username: str, password: str) -> None:
+    """The console's login form, as a person fills it; lands on the console's front page."""
+    from django.urls import reverse
+
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.press("#id_password", "Enter")
+    page.wait_for_url("**/admin/")

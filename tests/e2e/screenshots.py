@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.management.commands.seed_demo import DEMO_SLUG, OWNER_PASSWORD, OWNER_USERNAME
-from tests.e2e.test_team_invite import VIEWPORTS, _page, browser  # noqa: F401 - the fixture
+from tests.e2e.conftest import VIEWPORTS, _page, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 OUT = Path(os.environ.get("SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots"))
@@ -40,15 +40,11 @@ def _url(name: str, args) -> str:
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_screenshots(live_server, browser, viewport):  # noqa: F811
+def test_screenshots(live_server, browser, viewport):
     call_command("seed_demo", verbosity=0)
     OUT.mkdir(parents=True, exist_ok=True)
     page = _page(browser, viewport)
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", OWNER_USERNAME)
-    page.fill("#id_password", OWNER_PASSWORD)
-    page.press("#id_password", "Enter")
-    page.wait_for_url("**/admin/")
+    sign_in(page, live_server, OWNER_USERNAME, OWNER_PASSWORD)
     taken = []
     for name, url_name, args in PAGES:
         path = _url(url_name, args)

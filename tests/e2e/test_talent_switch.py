@@ -7,14 +7,14 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import TeamMember
-from tests.e2e.test_team_invite import VIEWPORTS, _page, browser  # noqa: F401 - the fixture
+from tests.e2e.conftest import VIEWPORTS, _page, sign_in
 from tests.factories import create_fan, create_member, create_talent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_a_member_of_two_talents_switches_and_sees_each_ones_fans_only(live_server, browser, viewport):  # noqa: F811
+def test_a_member_of_two_talents_switches_and_sees_each_ones_fans_only(live_server, browser, viewport):
     nova = create_talent("nova-switch", display_name="Nova Ray")
     rival = create_talent("rival-switch", display_name="Rival Act")
     user = create_member(nova, TeamMember.Role.MANAGER, "mia_manager").user
@@ -23,11 +23,7 @@ def test_a_member_of_two_talents_switches_and_sees_each_ones_fans_only(live_serv
     create_fan(rival, "+14155550122", first_name="Gus", last_name="Rivalfan")
 
     page = _page(browser, viewport)
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", user.raw_password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url("**/admin/")
+    sign_in(page, live_server, user.username, user.raw_password)
 
     fans = live_server.url + reverse("admin:accounts_fan_changelist")
     page.goto(fans)

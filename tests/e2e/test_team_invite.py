@@ -8,45 +8,14 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import Invite, TeamMember
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _in_ci
+from tests.e2e.conftest import VIEWPORTS, _page, browser, sign_in  # noqa: F401 - browser: re-exported for older imports
 from tests.factories import create_fan, create_member, create_talent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: install Debian's chromium package to run browser tests"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/e2e/conftest.py phone_page
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    connections.close_all()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            connections.close_all()
-    connections.close_all()
-
-
-def _page(browser, viewport: str):
-    phone = viewport == "phone"
-    context = browser.new_context(viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_owner_invites_a_teammate_who_sees_only_that_talent(live_server, browser, viewport):
+def test_owner_invites_a_teammate_who_sees_only_that_talent(live_server, browser, viewport):  # noqa: F811
     talent = create_talent("nova-team", display_name="Nova Ray")
     other = create_talent("rival-team", display_name="Rival Act")
     owner = create_member(talent, TeamMember.Role.OWNER, "olivia_owner").user
@@ -56,11 +25,7 @@ def test_owner_invites_a_teammate_who_sees_only_that_talent(live_server, browser
 
     # 1. The owner signs in and opens the team page's invite form.
     page = _page(browser, viewport)
-    page.goto(live_server.url + reverse("admin:login"))
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", owner.raw_password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url("**/admin/")
+    sign_in(page, live_server, owner.username, owner.raw_password)
     page.goto(live_server.url + reverse("admin:accounts_teammember_changelist"))
     page.locator(f"a[href='{reverse('admin:accounts_teammember_add')}']").first.click()
     page.wait_for_url("**/teammember/invite/")

@@ -65,20 +65,26 @@ def _wait_queued(group_store: GroupStore, count: int) -> None:
     raise AssertionError("threads did not queue")
 
 
-def test_threads_that_store_at_once_share_one_statement(monkeypatch):
-    talent = create_talent()
-    group_store = GroupStore()
+def _queued_behind_a_leader(monkeypatch, group_store: GroupStore, talent_id: int, rows: list[list]) -> dict:
+    """A first text leads and is held in its statement while `rows` queue behind it; then all run."""
     entered, release = _hold_first_statement(monkeypatch)
-    first, first_threads = _run_threads(group_store, [_params(talent.pk, "SMfirst")])
+    first, first_threads = _run_threads(group_store, [_params(talent_id, "SMfirst")])
     assert entered.wait(10)
-    rows = [_params(talent.pk, f"SM{i:04d}") for i in range(12)]
     outcome, threads = _run_threads(group_store, rows)
-    _wait_queued(group_store, 12)
-    assert InboundMessage.objects.count() == 0  # nobody has answered: nothing is committed yet
+    _wait_queued(group_store, len(rows))
+    assert InboundMessage.objects.filter(message_sid__in=[p[1] for p in rows]).count() == 0  # none committed yet
     release.set()
     for t in first_threads + threads:
         t.join(10)
     assert first == {"SMfirst": None}
+    return outcome
+
+
+def test_threads_that_store_at_once_share_one_statement(monkeypatch):
+    talent = create_talent()
+    group_store = GroupStore()
+    rows = [_params(talent.pk, f"SM{i:04d}") for i in range(12)]
+    outcome = _queued_behind_a_leader(monkeypatch, group_store, talent.pk, rows)
     assert outcome == {p[1]: None for p in rows}
     assert InboundMessage.objects.count() == 13
     assert (group_store.groups, group_store.rows) == (2, 13)  # one leader alone, then all twelve at once
@@ -86,16 +92,8 @@ def test_threads_that_store_at_once_share_one_statement(monkeypatch):
 
 def test_a_bad_row_fails_alone_and_its_neighbours_are_stored(monkeypatch):
     talent = create_talent()
-    group_store = GroupStore()
-    entered, release = _hold_first_statement(monkeypatch)
-    first, first_threads = _run_threads(group_store, [_params(talent.pk, "SMfirst")])
-    assert entered.wait(10)
     rows = [_params(talent.pk, "SMgood1"), _params(talent.pk + 999, "SMbad"), _params(talent.pk, "SMgood2")]
-    outcome, threads = _run_threads(group_store, rows)
-    _wait_queued(group_store, 3)
-    release.set()
-    for t in first_threads + threads:
-        t.join(10)
+    outcome = _queued_behind_a_leader(monkeypatch, GroupStore(), talent.pk, rows)
     assert outcome["SMgood1"] is None and outcome["SMgood2"] is None
     assert isinstance(outcome["SMbad"], DatabaseError)  # no such talent: its thread answers an error
     assert set(InboundMessage.objects.values_list("message_sid", flat=True)) == {"SMfirst", "SMgood1", "SMgood2"}
@@ -103,15 +101,8 @@ def test_a_bad_row_fails_alone_and_its_neighbours_are_stored(monkeypatch):
 
 def test_a_retry_in_the_same_group_as_its_original_is_stored_once(monkeypatch):
     talent = create_talent()
-    group_store = GroupStore()
-    entered, release = _hold_first_statement(monkeypatch)
-    first, first_threads = _run_threads(group_store, [_params(talent.pk, "SMfirst")])
-    assert entered.wait(10)
-    outcome, threads = _run_threads(group_store, [_params(talent.pk, "SMtwice"), _params(talent.pk, "SMtwice")])
-    _wait_queued(group_store, 2)
-    release.set()
-    for t in first_threads + threads:
-        t.join(10)
+    rows = [_params(talent.pk, "SMtwice"), _params(talent.pk, "SMtwice")]
+    outcome = _queued_behind_a_leader(monkeypatch, GroupStore(), talent.pk, rows)
     assert outcome == {"SMtwice": None}
     assert InboundMessage.objects.filter(message_sid="SMtwice").count() == 1
 
