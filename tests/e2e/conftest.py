@@ -41,13 +41,17 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
-@pytest.fixture
-def phone_page(monkeypatch):
+def _require_chromium() -> None:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found: install Debian's chromium package to run browser tests"
         if _in_ci():
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def phone_page(monkeypatch):
+    _require_chromium()
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
     # around it are still synchronous, so Django's async-safety guard must stand down here.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -75,11 +79,7 @@ def phone_page(monkeypatch):
 @pytest.fixture
 def browser(monkeypatch):
     """One Chromium per test; `_page(browser, "laptop" | "phone")` opens a page at that size."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: install Debian's chromium package to run browser tests"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    _require_chromium()
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/e2e/conftest.py phone_page
     from django.db import connections
     from playwright.sync_api import sync_playwright
