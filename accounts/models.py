@@ -130,6 +130,10 @@ class Fan(models.Model):
         ACTIVE = "active", "Active"  # consented to messaging; receives campaigns
         OPTED_OUT = "opted_out", "Opted out"  # withdrew messaging consent (STOP, /me/, 21610)
         ERASED = "erased", "Erased"  # personal data wiped at the fan's request; phone only as hash
+        # A text that may mean stop (consent/keywords.py rule 5): no campaigns (they go to active
+        # fans only) until the team decides in the inbox (fan_hold_release / fan_opt_out) or the
+        # fan texts START or STOP.
+        HELD = "held", "Held (possible opt-out)"
 
     class Source(models.TextChoices):
         SMS = "sms", "Texted in"

@@ -35,7 +35,13 @@ def signup_confirmation(talent: Talent) -> str:
     return text
 
 
-def opt_out_confirmation(talent: Talent) -> str:
+def opt_out_confirmation(talent: Talent, language: str = "en") -> str:
+    """The one text after an opt-out: the program's name, that it worked, how to come back. No
+    marketing, no link, no welcome or help text (CTIA: a single confirmation, nothing more). In the
+    language the fan wrote STOP in (the FCC allows the reply in the language of the messages)."""
+    if language == "es":
+        # No accents outside GSM-7 (a, i, o, u with an acute accent would make it UCS-2).
+        return f"{talent.program_name}: Te has dado de baja y no recibiras mas mensajes. Responde START para volver."
     return f"{talent.program_name}: You are unsubscribed and will receive no more messages. Reply START to rejoin."
 
 
@@ -43,7 +49,13 @@ def opt_in_confirmation(talent: Talent) -> str:
     return f"{talent.program_name}: You are subscribed again. {talent.message_frequency}. {RATES} {STOP_HELP}"
 
 
-def help_reply(talent: Talent) -> str:
+def help_reply(talent: Talent, language: str = "en") -> str:
+    if language == "es":
+        contact = f" Ayuda: {talent.support_contact}." if talent.support_contact else ""
+        return (
+            f"{talent.program_name}: {talent.message_frequency}. Pueden aplicarse tarifas de mensajes y datos. "
+            f"Responde STOP para cancelar.{contact}"
+        )
     contact = f" Help: {talent.support_contact}." if talent.support_contact else ""
     extra = f" {talent.help_text}" if talent.help_text else ""
     return f"{talent.program_name}: {talent.message_frequency}. {RATES} Reply STOP to cancel.{contact}{extra}"
