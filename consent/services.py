@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -355,6 +355,55 @@ def fan_sharing_set(*, fan: Fan, share: bool, evidence: Evidence) -> bool:
 # --- The fan's data ---------------------------------------------------------------------------
 
 
+@dataclass
+class PrivacyFacts:
+    """What the public privacy page of a talent states (consent/views.py privacy)."""
+
+    fields: list[dict]
+    always: list[dict]
+    retention: list[dict]
+    team: list[dict]
+    partners: list
+
+
+def privacy_facts(*, talent: Talent) -> PrivacyFacts:
+    """The page's facts, read from what the code does (the profile spec, the talent's choices,
+    its retention days, the role table, its partner list), so the page cannot drift from it."""
+    from django.conf import settings
+
+    from accounts.models import TeamMember
+    from accounts.permissions import CAPABILITIES
+    from accounts.profile import signup_spec
+
+    fields = [
+        {"label": spec.label, "why": spec.why, "required": spec.required} for spec in signup_spec(talent.signup_fields)
+    ]
+    always = [
+        {"label": "Mobile number", "why": "To text you; it is how the community works."},
+        {"label": "Your consents", "why": "Proof of what you agreed to and when (with your device's address)."},
+        {"label": "Texts both ways", "why": "So the team can read and answer your replies."},
+    ]
+    minutes = max(1, settings.PHONE_CODE_MAX_AGE // 60)
+    retention = [
+        {"what": "Texts both ways (their words)", "kept": f"{talent.keep_message_bodies_days} days"},
+        {"what": "Pictures you text us", "kept": f"{talent.keep_inbound_media_days} days"},
+        {"what": "Import reports (may quote a row)", "kept": f"{talent.keep_import_reports_days} days"},
+        {"what": "A signup waiting for its code", "kept": f"{minutes} minutes, deleted within the hour"},
+        {"what": "Your profile", "kept": "Until you delete it (text the data keyword for a link)"},
+        {"what": "Consent records, counts and delivery statuses", "kept": "Kept: they prove what you agreed to"},
+    ]
+    counts = dict(
+        TeamMember.objects.filter(talent=talent).values_list("role").annotate(n=models.Count("id")).order_by()
+    )
+    team = []
+    for role in TeamMember.Role:
+        sees = "your profile and your texts" if role in CAPABILITIES["view"] else ""
+        extra = " and can export fans who agreed to sharing" if role in CAPABILITIES["export"] else ""
+        team.append({"role": role.label, "count": counts.get(role.value, 0), "sees": sees + extra})
+    partners = list(talent.partners.filter(is_active=True).order_by("name"))
+    return PrivacyFacts(fields=fields, always=always, retention=retention, team=team, partners=partners)
+
+
 def fans_to_reconsent(*, talent: Talent) -> list[int]:
     return list(
         Fan.objects.filter(talent=talent, sharing_reconsent_requested_at__isnull=False)
@@ -376,6 +425,7 @@ __all__ = [
     "fan_signup",
     "phone_hash",
     "phone_is_erased",
+    "privacy_facts",
     "terms_current",
     "terms_for_signup",
     "terms_publish",

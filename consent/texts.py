@@ -7,6 +7,7 @@ silently double the price of every copy.
 from __future__ import annotations
 
 from accounts.models import Talent
+from accounts.profile import signup_spec
 
 RATES = "Msg & data rates may apply."
 STOP_HELP = "Reply STOP to cancel, HELP for help."
@@ -22,9 +23,11 @@ def messaging_disclosure(talent: Talent) -> str:
 
 
 def sharing_disclosure(talent: Talent) -> str:
+    """Names what is shared: the fields this talent's form asks (never a longer list than that)."""
+    fields = ", ".join(spec.label.lower() for spec in signup_spec(talent.signup_fields) if spec.name != "time_zone")
     return (
-        f"Share my profile (name, email, city, region, postal code, country, birth date) with "
-        f"{talent.display_name}'s partners. Optional; you can withdraw it at any time."
+        f"Share my profile ({fields}) with {talent.display_name}'s partners named on the privacy page. "
+        f"Optional; you can withdraw it at any time."
     )
 
 
