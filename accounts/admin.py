@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,8 +15,12 @@ from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWi
 from accounts import current_talent, permissions, profile, team
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
-from consent.models import Partner
+from consent import texts
+from consent.models import ConsentRecord, Partner
+from consent.services import Evidence, fan_hold_release, fan_opt_out
 from messaging.audience import admin as audience_admin
+from messaging.conversations.priority import priority_message_queue
+from messaging.sms.models import OutboundMessage
 
 
 class TeamMemberInline(TabularInline):
@@ -349,6 +354,45 @@ class InviteAdmin(TalentScopedAdmin):
         self.message_user(request, f"Revoked {revoked} invite{'s' if revoked != 1 else ''}.", messages.SUCCESS)
 
 
+def _held(modeladmin, request, queryset):
+    """The held fans among the selection that this member may decide for (the reply capability)."""
+    allowed = [
+        fan
+        for fan in queryset.filter(status=Fan.Status.HELD).select_related("talent")
+        if permissions.can(request.user, "reply", fan.talent_id)
+    ]
+    skipped = queryset.count() - len(allowed)
+    if skipped:
+        modeladmin.message_user(
+            request, f"{skipped} fan(s) skipped: not held, or not yours to decide.", messages.WARNING
+        )
+    return allowed
+
+
+@admin.action(description="Possible opt-out: it did not mean stop (texts resume)")
+def release_hold(modeladmin, request, queryset):
+    done = sum(fan_hold_release(fan=fan, actor=request.user) for fan in _held(modeladmin, request, queryset))
+    modeladmin.message_user(request, f"{done} fan(s) will get texts again.", messages.SUCCESS)
+
+
+@admin.action(description="Possible opt-out: it meant stop (opt out, confirm by text)")
+def opt_out_held(modeladmin, request, queryset):
+    done = 0
+    for fan in _held(modeladmin, request, queryset):
+        evidence = Evidence(method=ConsentRecord.Method.CONSOLE, evidence=f"decided by user {request.user.pk}")
+        with transaction.atomic():
+            if fan_opt_out(fan=fan, evidence=evidence):
+                done += 1
+                priority_message_queue(
+                    talent=fan.talent,
+                    fan=fan,
+                    to=str(fan.phone),
+                    body=texts.opt_out_confirmation(fan.talent),
+                    lane=OutboundMessage.Lane.COMPLIANCE,
+                )
+    modeladmin.message_user(request, f"{done} fan(s) opted out; each gets the one confirmation.", messages.SUCCESS)
+
+
 @admin.register(Fan)
 class FanAdmin(TalentScopedAdmin):
     list_display = ["__str__", "phone", "talent", "status", "country", "city", "source", "joined_at"]
@@ -371,7 +415,7 @@ class FanAdmin(TalentScopedAdmin):
         "updated_at",
     ]
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
-    actions = audience_admin.FAN_ACTIONS
+    actions = [*audience_admin.FAN_ACTIONS, release_hold, opt_out_held]
 
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.

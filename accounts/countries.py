@@ -6,6 +6,9 @@ geocoder has no English name for six regions (AC, BL, EH, MF, TA, XK): those are
 the list never shows a raw code.
 """
 
+# The regions the geocoder names by their code only: their English names are written here.
+WRITTEN_HERE = frozenset({"AC", "BL", "EH", "MF", "TA", "XK"})
+
 COUNTRY_NAMES: dict[str, str] = {
     "AC": "Ascension Island",
     "AD": "Andorra",

@@ -211,7 +211,9 @@ class JoinForm(ProfileFields):
             del self.fields["phone"]
 
     def clean_phone(self) -> str:
-        country = self.data.get("country") or None
+        # A number typed without +country reads in the country chosen, else the first one served.
+        served = [c.strip() for c in self.talent.served_countries.split(",") if c.strip()]
+        country = self.data.get("country") or (served[0] if served else None)
         try:
             return phones.parse_mobile(self.cleaned_data["phone"], region=country if isinstance(country, str) else None)
         except phones.PhoneError as exc:

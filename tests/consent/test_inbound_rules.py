@@ -171,3 +171,21 @@ def test_the_confirmation_leaves_within_five_minutes_behind_a_burst_and_carries_
     assert "http" not in body and "Presave" not in body and "Tickets" not in body
     assert OutboundMessage.objects.filter(status="pending").count() >= 398  # the burst waits, not the STOP
     assert timezone.now() - received < dt.timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(("action", "status"), [("release_hold", "active"), ("opt_out_held", "opted_out")])
+def test_the_team_decides_a_possible_opt_out_from_the_fan_list(client, personas, sms_outbox, action, status):
+    phone = str(personas.fan.phone)
+    text_in(client, personas.talent, "wrong number", phone)
+    client.force_login(personas.other_manager)  # another talent's member: not theirs to decide
+    client.post("/admin/accounts/fan/", {"action": action, "_selected_action": [personas.fan.pk]})
+    assert Fan.objects.get(pk=personas.fan.pk).status == Fan.Status.HELD
+    client.force_login(personas.agent)  # the inbox's people decide (reply capability)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post("/admin/accounts/fan/", {"action": action, "_selected_action": [personas.fan.pk]})
+    assert Fan.objects.get(pk=personas.fan.pk).status == status
+    if status == "opted_out":
+        assert [m.body for m in sms_outbox] == [texts.opt_out_confirmation(personas.talent)]
+        assert ConsentRecord.objects.get(fan=personas.fan).method == "console"
+    else:
+        assert sms_outbox == [] and not ConsentRecord.objects.filter(fan=personas.fan).exists()
