@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -48,6 +48,7 @@ class PartnerInline(TabularInline):
     model = Partner
     extra = 0
     fields = ["name", "purpose", "website", "is_active"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare domain means https
 
     def _may(self, request, obj) -> bool:
         return permissions.can(request.user, "edit_talent", obj.pk if obj is not None else None)
