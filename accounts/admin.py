@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,10 +12,15 @@ from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import current_talent, team
+from accounts import current_talent, permissions, profile, team
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
+from consent import texts
+from consent.models import ConsentRecord, Partner
+from consent.services import Evidence, fan_hold_release, fan_opt_out
 from messaging.audience import admin as audience_admin
+from messaging.conversations.priority import priority_message_queue
+from messaging.sms.models import OutboundMessage
 
 
 class TeamMemberInline(TabularInline):
@@ -36,6 +42,78 @@ class TeamMemberInline(TabularInline):
         return False
 
 
+class PartnerInline(TabularInline):
+    """The talent's named partners (issue 15): listed on its privacy page and at signup."""
+
+    model = Partner
+    extra = 0
+    fields = ["name", "purpose", "website", "is_active"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare domain means https
+
+    def _may(self, request, obj) -> bool:
+        return permissions.can(request.user, "edit_talent", obj.pk if obj is not None else None)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return permissions.can(request.user, "view", obj.pk if obj is not None else None)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+
+class TalentForm(forms.ModelForm):
+    """The talent's page, with the signup form's fields as one choice each (Talent.signup_fields)."""
+
+    # One choice per profile field, declared on the class (the admin's fieldsets name them).
+    locals().update(
+        {
+            f"ask_{spec.name}": forms.ChoiceField(
+                label=spec.label,
+                choices=[
+                    c
+                    for c in profile.ASK_CHOICES
+                    if spec.name not in profile.LOCKED or c[0] == profile.LOCKED[spec.name]
+                ],
+                help_text=f'Fans read: "{spec.why}"'
+                + (" Always required: the minimum age needs it." if spec.name in profile.LOCKED else ""),
+                widget=UnfoldAdminSelectWidget,
+            )
+            for spec in profile.PROFILE
+        }
+    )
+
+    class Meta:
+        model = Talent
+        exclude = ["signup_fields"]  # noqa: DJ006 - the fieldsets pick the fields; this one is the ask_* choices
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        chosen = self.instance.signup_fields if self.instance.pk else {}
+        for spec in profile.PROFILE:
+            if f"ask_{spec.name}" in self.fields:
+                self.fields[f"ask_{spec.name}"].initial = profile.ask_of(chosen, spec)
+
+    def save(self, commit=True):
+        self.instance.signup_fields = {
+            spec.name: self.cleaned_data[f"ask_{spec.name}"]
+            for spec in profile.PROFILE
+            if self.cleaned_data.get(f"ask_{spec.name}")
+        }
+        return super().save(commit)
+
+    def clean(self):
+        data = super().clean()
+        chosen = {spec.name: data.get(f"ask_{spec.name}") for spec in profile.PROFILE if data.get(f"ask_{spec.name}")}
+        for error in profile.signup_fields_errors(chosen):
+            self.add_error(None, error)
+        return data
+
+
 @admin.register(Talent)
 class TalentAdmin(TalentScopedAdmin):
     talent_lookup = ""  # the row is the talent itself
@@ -44,7 +122,8 @@ class TalentAdmin(TalentScopedAdmin):
     list_filter = ["is_active"]
     search_fields = ["display_name", "slug", "program_name"]
     prepopulated_fields = {"slug": ["display_name"]}
-    inlines = [TeamMemberInline]
+    form = TalentForm
+    inlines = [TeamMemberInline, PartnerInline]
     fieldsets = [
         (None, {"fields": ["display_name", "slug", "program_name", "is_active"]}),
         (
@@ -64,6 +143,20 @@ class TalentAdmin(TalentScopedAdmin):
             {"fields": ["default_time_zone", "min_age", "served_countries", "quiet_hours_start", "quiet_hours_end"]},
         ),
         ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text", "data_keyword"]}),
+        (
+            "Signup form: what fans are asked",
+            {
+                "fields": [f"ask_{spec.name}" for spec in profile.PROFILE],
+                "description": "Ask only what you use. Each field shows fans why it is asked.",
+            },
+        ),
+        (
+            "Privacy: how long things are kept",
+            {
+                "fields": ["keep_message_bodies_days", "keep_inbound_media_days", "keep_import_reports_days"],
+                "description": "Stated on your public privacy page. Counts, statuses and consent records are kept.",
+            },
+        ),
     ]
 
     def has_add_permission(self, request) -> bool:
@@ -262,6 +355,45 @@ class InviteAdmin(TalentScopedAdmin):
         self.message_user(request, f"Revoked {revoked} invite{'s' if revoked != 1 else ''}.", messages.SUCCESS)
 
 
+def _held(modeladmin, request, queryset):
+    """The held fans among the selection that this member may decide for (the reply capability)."""
+    allowed = [
+        fan
+        for fan in queryset.filter(status=Fan.Status.HELD).select_related("talent")
+        if permissions.can(request.user, "reply", fan.talent_id)
+    ]
+    skipped = queryset.count() - len(allowed)
+    if skipped:
+        modeladmin.message_user(
+            request, f"{skipped} fan(s) skipped: not held, or not yours to decide.", messages.WARNING
+        )
+    return allowed
+
+
+@admin.action(description="Possible opt-out: it did not mean stop (texts resume)")
+def release_hold(modeladmin, request, queryset):
+    done = sum(fan_hold_release(fan=fan, actor=request.user) for fan in _held(modeladmin, request, queryset))
+    modeladmin.message_user(request, f"{done} fan(s) will get texts again.", messages.SUCCESS)
+
+
+@admin.action(description="Possible opt-out: it meant stop (opt out, confirm by text)")
+def opt_out_held(modeladmin, request, queryset):
+    done = 0
+    for fan in _held(modeladmin, request, queryset):
+        evidence = Evidence(method=ConsentRecord.Method.CONSOLE, evidence=f"decided by user {request.user.pk}")
+        with transaction.atomic():
+            if fan_opt_out(fan=fan, evidence=evidence):
+                done += 1
+                priority_message_queue(
+                    talent=fan.talent,
+                    fan=fan,
+                    to=str(fan.phone),
+                    body=texts.opt_out_confirmation(fan.talent),
+                    lane=OutboundMessage.Lane.COMPLIANCE,
+                )
+    modeladmin.message_user(request, f"{done} fan(s) opted out; each gets the one confirmation.", messages.SUCCESS)
+
+
 @admin.register(Fan)
 class FanAdmin(TalentScopedAdmin):
     list_display = ["__str__", "phone", "talent", "status", "country", "city", "source", "joined_at"]
@@ -284,7 +416,7 @@ class FanAdmin(TalentScopedAdmin):
         "updated_at",
     ]
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
-    actions = audience_admin.FAN_ACTIONS
+    actions = [*audience_admin.FAN_ACTIONS, release_hold, opt_out_held]
 
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.

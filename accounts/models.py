@@ -20,6 +20,14 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone (for example America/New_York).")
 
 
+def validate_signup_fields(value) -> None:
+    from accounts.profile import signup_fields_errors  # the profile spec knows its own fields
+
+    errors = signup_fields_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
 def validate_country_list(value: str) -> None:
     for code in filter(None, (c.strip() for c in value.split(","))):
         if len(code) != 2 or not code.isalpha() or not code.isupper():
@@ -76,6 +84,29 @@ class Talent(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Ask less (issue 15): which profile fields the signup form asks, {field: "required" |
+    # "optional" | "off"}; a field not named keeps the platform default (accounts/profile.py).
+    signup_fields = models.JSONField(default=dict, blank=True, validators=[validate_signup_fields])
+    # Keep less (issue 15): the retention policy (messaging/privacy/retention.py, a daily task).
+    # Counts, statuses and consent records are kept; these are what goes, and when.
+    keep_message_bodies_days = models.PositiveIntegerField(
+        "Keep message texts (days)",
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Texts both ways are wiped after this many days; counts and statuses stay.",
+    )
+    keep_inbound_media_days = models.PositiveIntegerField(
+        "Keep fans' pictures (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Links to pictures fans texted (MMS) are wiped after this many days.",
+    )
+    keep_import_reports_days = models.PositiveIntegerField(
+        "Keep import reports (days)",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="An import's error report (it may quote rows) is wiped after this many days.",
+    )
 
     class Meta:
         ordering = ["display_name"]
@@ -130,6 +161,10 @@ class Fan(models.Model):
         ACTIVE = "active", "Active"  # consented to messaging; receives campaigns
         OPTED_OUT = "opted_out", "Opted out"  # withdrew messaging consent (STOP, /me/, 21610)
         ERASED = "erased", "Erased"  # personal data wiped at the fan's request; phone only as hash
+        # A text that may mean stop (consent/keywords.py rule 5): no campaigns (they go to active
+        # fans only) until the team decides in the inbox (fan_hold_release / fan_opt_out) or the
+        # fan texts START or STOP.
+        HELD = "held", "Held (possible opt-out)"
 
     class Source(models.TextChoices):
         SMS = "sms", "Texted in"
@@ -265,3 +300,28 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_role_display()} of {self.talent})"
+
+
+class PendingSignup(models.Model):
+    """A signup waiting for the SMS code that proves the typed number (accounts/views.py).
+
+    A table with an expiry instead of the session: the typed number and profile are gone when the
+    code expires (PHONE_CODE_MAX_AGE, 10 minutes), removed by `pending_signups_expire` every few
+    minutes, instead of sitting in a session row for 14 days. The session holds only this row's id
+    and a secret that must match `session_secret`.
+    """
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)  # profile, consent boxes, ip, user agent
+    terms_id = models.PositiveBigIntegerField()  # consent.TermsDocument ids (consent sits above accounts)
+    privacy_id = models.PositiveBigIntegerField()
+    digest = models.CharField(max_length=64)  # HMAC of the code; the code itself is never stored
+    nonce = models.CharField(max_length=32)
+    session_secret = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Signup waiting for its code (#{self.pk})"

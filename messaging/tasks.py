@@ -11,8 +11,10 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_q.tasks import async_task
 
+from accounts.services import pending_signups_expire
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
 from messaging.audience.imports import import_batch_run
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
@@ -88,6 +90,40 @@ def sweep_priority_messages() -> dict:
     return priority_messages_reconcile()
 
 
+# Keep less (issue 15): periodic work at its own interval, {name: (func, minutes)}.
+RETENTION_FUNC = "messaging.tasks.apply_retention"
+EXPIRE_SIGNUPS_FUNC = "messaging.tasks.expire_pending_signups"
+PERIODIC_EVERY = {
+    "privacy: retention and old sessions (daily)": (RETENTION_FUNC, 24 * 60),
+    # Codes live 10 minutes: a run every 10 minutes removes an unverified signup within 20.
+    "privacy: expired signups": (EXPIRE_SIGNUPS_FUNC, 10),
+}
+
+
+def apply_retention() -> dict:
+    """Daily: each talent's retention policy, then Django's expired sessions (clearsessions)."""
+    from django.contrib.sessions.models import Session
+
+    from messaging.privacy.retention import retention_apply
+
+    report = retention_apply()
+    # What `manage.py clearsessions` does for the database backend, without a subprocess.
+    sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return {
+        "inbound_wiped": report.inbound_wiped,
+        "outbound_wiped": report.outbound_wiped,
+        "media_wiped": report.media_wiped,
+        "import_reports_wiped": report.import_reports_wiped,
+        "sessions_cleared": sessions,
+        "signups_expired": pending_signups_expire(),
+    }
+
+
+def expire_pending_signups() -> int:
+    """Every 10 minutes: signups whose code expired go, with the typed number and profile."""
+    return pending_signups_expire()
+
+
 def ensure_periodic_schedules(**kwargs) -> None:
     """Create the periodic Schedules, once each (idempotent; run after every migrate)."""
     from django_q.models import Schedule
@@ -95,6 +131,10 @@ def ensure_periodic_schedules(**kwargs) -> None:
     for name, func in PERIODIC.items():
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
+        )
+    for name, (func, minutes) in PERIODIC_EVERY.items():
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
         )
 
 
@@ -123,6 +163,8 @@ def resume_on_worker_start(**kwargs) -> None:
 # Re-exported for callers of the task layer (the enqueue helpers live beside the services that use them).
 __all__ = [
     "DISPATCH_FUNC",
+    "apply_retention",
+    "expire_pending_signups",
     "IMPORT_FUNC",
     "SEND_FUNC",
     "dispatch_campaigns",

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from accounts import current_talent, permissions
 from accounts.admin_scoping import TalentScopedAdmin, drop_talent, pinned_talent_field, scope_related
 from accounts.models import Talent
+from consent.models import Partner
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
 from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_COLUMNS
@@ -349,13 +350,30 @@ class ExportForm(forms.Form):
         label="For a partner",
         help_text="Leaves out every fan who has not agreed to share their data with partners.",
     )
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.none(),
+        required=False,
+        label="Which partner",
+        help_text="One of the partners named on the talent's privacy page (edit them on the talent's page).",
+    )
+
+    def __init__(self, *args, talent=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if talent is not None:
+            self.fields["partner"].queryset = Partner.objects.filter(talent=talent, is_active=True)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("for_partner") and not data.get("partner"):
+            self.add_error("partner", "Pick the partner this file is for.")
+        return data
 
 
 def export_view(modeladmin, request, *, segment: Segment | None = None, contact_list: ContactList | None = None):
     source = segment or contact_list
     if not (request.user.is_staff and permissions.can(request.user, "export", source.talent_id)):
         raise PermissionDenied("Exports need the export permission (owner or analyst).")
-    form = ExportForm(request.POST or None)
+    form = ExportForm(request.POST or None, talent=source.talent)
     if request.method == "POST" and form.is_valid():
         # Keep the chosen order of the column list, not the order of the clicks.
         columns = [c for c in EXPORT_COLUMNS if c in form.cleaned_data["columns"]]
@@ -368,6 +386,7 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
                 columns=columns,
                 file_format=form.cleaned_data["file_format"],
                 for_partner=form.cleaned_data["for_partner"],
+                partner=form.cleaned_data["partner"],
                 via="console",
             )
         except (audience.AudienceError, PermissionError) as exc:

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
+from consent.models import Partner
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
 from messaging.audience.exports import EXPORT_COLUMNS, EXPORT_FORMATS
@@ -147,6 +148,7 @@ class ExportInputSerializer(serializers.Serializer):
     # Not "format": DRF reads ?format= as the renderer to answer with.
     file_format = serializers.ChoiceField(choices=EXPORT_FORMATS, required=False, default="csv")
     partner = serializers.BooleanField(required=False, default=False)
+    partner_id = serializers.IntegerField(required=False, default=None, allow_null=True, help_text="consent.Partner id")
 
     def validate_columns(self, value):
         columns = [c.strip() for c in value.split(",") if c.strip()]
@@ -197,6 +199,15 @@ class TagSerializer(serializers.ModelSerializer):
 
 
 # --- shared pieces ------------------------------------------------------------------------------------------
+def _partner(talent, partner_id):
+    if partner_id is None:
+        return None
+    partner = Partner.objects.filter(pk=partner_id, talent=talent).first()
+    if partner is None:
+        raise ApiValidationError({"partner_id": "No such partner of this talent."})
+    return partner
+
+
 def _export_response(request, *, segment=None, contact_list=None):
     source = segment or contact_list
     _require(request, "export", source.talent_id)
@@ -211,6 +222,7 @@ def _export_response(request, *, segment=None, contact_list=None):
             columns=data.validated_data["columns"],
             file_format=data.validated_data["file_format"],
             for_partner=data.validated_data["partner"],
+            partner=_partner(source.talent, data.validated_data["partner_id"]),
             via="api",
         )
     except audience.AudienceError as exc:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.profile import PROFILE
+from consent.models import Partner
 from messaging.audience.models import ContactList, ExportAudit, Segment
 from messaging.audience.services import AudienceError, contact_list_queryset, require, segment_queryset
 
@@ -72,11 +73,21 @@ def audience_export(
     columns: list[str] | None = None,
     file_format: str = "csv",
     for_partner: bool = False,
+    partner: Partner | None = None,
     via: str = "console",
 ) -> ExportStream:
-    """Prepare a streamed export of a segment or a list, writing its audit rows first."""
+    """Prepare a streamed export of a segment or a list, writing its audit rows first.
+
+    A partner export names the partner it is for, one of the talent's list (consent.Partner, shown
+    on its public privacy page): fans agreed to share with those, not with anyone."""
 
     require(actor, "export", talent)
+    for_partner = for_partner or partner is not None
+    if for_partner:
+        if partner is None:
+            raise AudienceError("Pick the partner this file is for, from the talent's partner list.")
+        if partner.talent_id != talent.pk or not partner.is_active:
+            raise AudienceError(f"{partner.name} is not one of {talent.display_name}'s current partners.")
     if (segment is None) == (contact_list is None):
         raise AudienceError("Export exactly one segment or one contact list.")
     source = segment or contact_list
@@ -109,6 +120,8 @@ def audience_export(
             columns=columns,
             file_format=file_format,
             for_partner=for_partner,
+            partner=partner,
+            partner_name=partner.name if partner else "",
         )
         audit(
             "audience.exported",
@@ -119,6 +132,7 @@ def audience_export(
             columns=columns,
             format=file_format,
             for_partner=for_partner,
+            partner=partner.pk if partner else None,
             via=via,
         )
 

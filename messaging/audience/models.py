@@ -215,6 +215,12 @@ class ExportAudit(models.Model):
     columns = models.JSONField(default=list)
     file_format = models.CharField(max_length=8, default="csv")
     for_partner = models.BooleanField(default=False)
+    # Which of the talent's named partners (consent.Partner) the file is for (issue 15): picked on
+    # every partner export; the name survives the partner's deletion.
+    partner = models.ForeignKey(
+        "consent.Partner", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    partner_name = models.CharField(max_length=120, blank=True)
     row_count = models.PositiveIntegerField(null=True, blank=True)
     completed = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -125,9 +125,16 @@ INVENTORY: list[Place] = [
     Place(
         "messaging.ImportBatch", "error_report", Tie.NONE, OnErase.EXPIRE, "may quote a bad row; kept with the batch"
     ),
+    Place("django.session", "join_pending", Tie.NONE, OnErase.EXPIRE, "only a PendingSignup id and secret (issue 15)"),
     Place(
-        "django.session", "join_pending", Tie.NONE, OnErase.EXPIRE, "a signup waiting for its code: the typed number"
+        "accounts.PendingSignup",
+        "phone",
+        Tie.NONE,
+        OnErase.EXPIRE,
+        "a signup waiting for its code: deleted 10 minutes on (a task every 10 minutes)",
     ),
+    Place("accounts.PendingSignup", "data", Tie.NONE, OnErase.EXPIRE, "the typed profile, gone with the row"),
+    Place("accounts.Talent", "signup_fields", Tie.NONE, OnErase.KEEP, "which fields the form asks, not answers"),
     # Looked at, holds no fan's data.
     Place("accounts.Talent", "sender_number", Tie.NONE, OnErase.KEEP, "the talent's own number"),
     Place("accounts.AuditEvent", "details", Tie.NONE, OnErase.KEEP, "ids and counts only (fan.erased holds none)"),

@@ -102,8 +102,13 @@ def test_agent_may_read_but_not_change(personas):
 def test_export_needs_the_export_permission_and_is_audited(personas, crowd):
     seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
     assert api(personas.manager).get(f"/api/segments/{seg.pk}/export/").status_code == 403
+    from consent.models import Partner
+
+    unnamed = api(personas.analyst).get(f"/api/segments/{seg.pk}/export/?partner=true")
+    assert unnamed.status_code == 400 and "Pick the partner" in str(unnamed.data)
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
     response = api(personas.analyst).get(
-        f"/api/segments/{seg.pk}/export/?columns=id,first_name&file_format=jsonl&partner=true"
+        f"/api/segments/{seg.pk}/export/?columns=id,first_name&file_format=jsonl&partner=true&partner_id={tourly.pk}"
     )
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode().splitlines()

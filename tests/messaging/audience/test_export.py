@@ -55,12 +55,29 @@ def test_csv_with_chosen_columns_and_neutralised_cells(personas, crowd):
 
 
 def test_partner_export_leaves_out_fans_without_sharing_consent(personas, crowd):
+    from consent.models import Partner
+
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
     export = audience_export(
-        talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"], for_partner=True
+        talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"], partner=tourly
     )
     lines = _run(export).decode().splitlines()
     assert lines == ["phone", "'+14155550201"]
-    assert ExportAudit.objects.get().for_partner
+    audit = ExportAudit.objects.get()
+    assert audit.for_partner and audit.partner == tourly and audit.partner_name == "Tourly"
+
+
+def test_a_partner_export_names_one_of_the_talents_current_partners(personas, crowd):
+    """Issue 15: fans agreed to share with the partners named on the privacy page, not anyone."""
+    from consent.models import Partner
+    from messaging.audience.services import AudienceError
+
+    theirs = Partner.objects.create(talent=personas.other_talent, name="Rival Merch", purpose="merch")
+    gone = Partner.objects.create(talent=personas.talent, name="Old", purpose="x", is_active=False)
+    for kwargs in ({"for_partner": True}, {"partner": theirs}, {"partner": gone}):
+        with pytest.raises(AudienceError):
+            audience_export(talent=personas.talent, actor=personas.owner, segment=_all(personas), **kwargs)
+    assert not ExportAudit.objects.exists()
 
 
 def test_json_lines_of_a_list(personas, crowd):

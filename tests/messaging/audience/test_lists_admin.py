@@ -197,7 +197,13 @@ def test_export_page_streams_for_analyst_and_refuses_manager(client, personas, c
     assert client.get(url).status_code == 403
     client.force_login(personas.analyst)
     assert client.get(url).status_code == 200
-    response = client.post(url, {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"})
+    from consent.models import Partner
+
+    form = {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"}
+    unnamed = client.post(url, form)
+    assert unnamed.status_code == 200 and b"Pick the partner this file is for" in unnamed.content
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
+    response = client.post(url, {**form, "partner": tourly.pk})
     assert response.streaming
     body = b"".join(response.streaming_content).decode()
     assert body.splitlines() == ["phone,first_name", f"'+14155550201,{crowd['sf'].first_name}"]

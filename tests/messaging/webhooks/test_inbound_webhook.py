@@ -209,12 +209,13 @@ def test_opt_in_keywords_resubscribe_an_opted_out_fan(client, personas, sms_outb
     assert "Msg & data rates may apply" in sms_outbox[1].body
 
 
-def test_yes_from_a_pending_fan_opts_in(client, personas, sms_outbox):
+def test_yes_from_a_pending_fan_does_not_make_it_a_member(client, personas, sms_outbox):
+    # Issue 15: a number that has not joined never passes the age gate by keyword.
     text_in(client, personas.talent, "hi", STRANGER)
     text_in(client, personas.talent, "YES", STRANGER)
     fan = Fan.objects.get(phone=STRANGER)
-    assert fan.status == Fan.Status.ACTIVE
-    assert ConsentRecord.objects.filter(fan=fan, action="granted").count() == 1
+    assert fan.status == Fan.Status.PENDING
+    assert ConsentRecord.objects.filter(fan=fan).count() == 0
 
 
 def test_yes_from_an_active_fan_is_an_ordinary_reply(client, personas, sms_outbox):
