@@ -13,7 +13,7 @@ from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWi
 
 from accounts import current_talent, team
 from accounts.admin_scoping import TalentScopedAdmin
-from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
+from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
 from messaging.audience import admin as audience_admin
 
 
@@ -36,8 +36,26 @@ class TeamMemberInline(TabularInline):
         return False
 
 
+class TalentForm(forms.ModelForm):
+    """A sender belongs to one talent (issue 15): a number or Messaging Service another talent
+    uses is refused on its own field, before the database constraint would answer with a 500."""
+
+    def _sender_unique(self, field: str, message: str):
+        value = self.cleaned_data.get(field)
+        if value and Talent.objects.exclude(pk=self.instance.pk).filter(**{field: value}).exists():
+            raise forms.ValidationError(message)
+        return value
+
+    def clean_sender_number(self):
+        return self._sender_unique("sender_number", SENDER_TAKEN)
+
+    def clean_messaging_service_sid(self):
+        return self._sender_unique("messaging_service_sid", SERVICE_TAKEN)
+
+
 @admin.register(Talent)
 class TalentAdmin(TalentScopedAdmin):
+    form = TalentForm
     talent_lookup = ""  # the row is the talent itself
     edit_capability = "edit_talent"
     list_display = ["display_name", "slug", "program_name", "sender_number", "parts_per_second", "is_active"]

@@ -26,6 +26,13 @@ def validate_country_list(value: str) -> None:
             raise ValidationError(f"{code!r} is not a two-letter country code (for example US, GB).")
 
 
+SENDER_TAKEN = "Another talent already sends from this number. A sender belongs to one talent: fans' replies and STOPs route by it."
+SERVICE_TAKEN = (
+    "Another talent already uses this Messaging Service SID. A sender belongs to one talent: "
+    "create a Messaging Service per talent at Twilio."
+)
+
+
 class Talent(models.Model):
     """The tenant: one artist, athlete or creator with a published number and a fan community."""
 
@@ -80,8 +87,19 @@ class Talent(models.Model):
     class Meta:
         ordering = ["display_name"]
         constraints = [
+            # A sender belongs to one talent (issue 15): inbound texts route by it, so a copied
+            # number or service would send another talent's STOPs nowhere.
             models.UniqueConstraint(
-                fields=["sender_number"], condition=~models.Q(sender_number=""), name="talent_sender_unique"
+                fields=["sender_number"],
+                condition=~models.Q(sender_number=""),
+                name="talent_sender_unique",
+                violation_error_message=SENDER_TAKEN,
+            ),
+            models.UniqueConstraint(
+                fields=["messaging_service_sid"],
+                condition=~models.Q(messaging_service_sid=""),
+                name="talent_messaging_service_unique",
+                violation_error_message=SERVICE_TAKEN,
             ),
         ]
 

@@ -52,8 +52,8 @@ def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
             return talent
     if messaging_service_sid:
         matches = list(Talent.objects.filter(messaging_service_sid=messaging_service_sid, is_active=True)[:2])
-        # A service shared by several talents cannot tell whose fan this is: refuse rather than
-        # apply a STOP (or a signup) to the wrong talent.
+        # A Messaging Service belongs to one talent (a unique constraint since issue 15); should a
+        # database still hold two, refuse rather than apply a STOP to the wrong talent.
         return matches[0] if len(matches) == 1 else None
     return None
 
