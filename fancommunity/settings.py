@@ -357,6 +357,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Issue 15: fans' links, invite and reset tokens never reach a log; phone numbers are masked
+# (fancommunity/logfilters.py). runserver's access log gets its own filtered handler.
+LOGGING["filters"] = {"redact": {"()": "fancommunity.logfilters.RedactSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["formatters"]["server"] = {
+    "()": "django.utils.log.ServerFormatter",
+    "format": "[{server_time}] {message}",
+    "style": "{",
+}
+LOGGING["handlers"]["server"] = {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact"]}
+LOGGING["loggers"]["django.server"] = {"handlers": ["server"], "level": "INFO", "propagate": False}
 # The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
 # halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
 LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}
@@ -366,5 +377,5 @@ if DEBUG:
     # hour), and runserver every request and static file at INFO; their warnings and errors (task
     # failures, 4xx/5xx answers) still show. Q_LOG_LEVEL=INFO / SERVER_LOG_LEVEL=INFO bring them back.
     LOGGING["loggers"]["django-q"] = {"level": env.get_str("Q_LOG_LEVEL", "WARNING")}
-    LOGGING["loggers"]["django.server"] = {"level": env.get_str("SERVER_LOG_LEVEL", "WARNING")}
+    LOGGING["loggers"]["django.server"]["level"] = env.get_str("SERVER_LOG_LEVEL", "WARNING")
 # --- end of development terminal -----------------------------------------------------------

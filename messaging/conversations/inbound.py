@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts import phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
-from accounts.tokens import join_tokens, self_service_tokens
+from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
 from consent import texts
 from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
@@ -263,9 +262,8 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
 
 def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
     phone = str(fan.phone)
-    token = join_tokens.make_token(talent=talent, phone=phone, fan=fan)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    body = texts.join_link(talent, url)
+    # The link is a credential: stored as a placeholder, made when the text leaves (accounts/tokens.py).
+    body = texts.join_link(talent, JOIN_LINK)
     return OutboundMessage(
         talent=talent,
         fan=fan,
@@ -273,7 +271,7 @@ def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
         lane=Lane.LINK,
         to_number=phone,
         body=body,
-        parts=max(1, sms_parts(body).parts),
+        parts=max(1, sms_parts(preview_links(body, talent=talent)).parts),
         status=OutboundMessage.Status.PENDING,
     )
 
@@ -333,8 +331,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         return Action.HELP
 
     if keyword is Keyword.MY_DATA and fan is not None:
-        url = settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
-        _reply(talent, fan, phone, texts.data_link(talent, url))
+        _reply(talent, fan, phone, texts.data_link(talent, DATA_LINK))  # the link is made as it leaves
         return Action.MY_DATA
 
     if fan is not None and fan.status == Fan.Status.ACTIVE:
@@ -357,7 +354,5 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     ).exists()
     if already:
         return Action.JOIN_LINK_SKIPPED
-    token = join_tokens.make_token(talent=talent, phone=phone)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    _reply(talent, fan, phone, texts.join_link(talent, url), lane=Lane.LINK)
+    _reply(talent, fan, phone, texts.join_link(talent, JOIN_LINK), lane=Lane.LINK)  # made as it leaves
     return Action.JOIN_LINK
