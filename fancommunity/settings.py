@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "accounts",
     "consent",
     "messaging",
+    "csp",  # issue 15: Content-Security-Policy (fancommunity/security.py)
+    "django_otp",  # issue 15: two-factor sign-in for the console
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
 ]
 
 MIDDLEWARE = [
@@ -58,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fancommunity.security.SecurityHeadersMiddleware",  # issue 15: CSP, Permissions-Policy, no-store
 ]
 
 ROOT_URLCONF = "fancommunity.urls"
@@ -137,6 +142,45 @@ if not DEBUG:
     # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only set this proxy-side).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+# --- Browser-side defences (issue 15; fancommunity/security.py, docs/SECURITY.md) -------------------
+# Strict for fan pages and everything not named below: nonce'd inline scripts and styles only.
+_CSP_BASE = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'", "NONCE"],
+    "style-src": ["'self'", "NONCE"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+
+
+def _csp(**changes: list[str]) -> dict:
+    """The base policy with some directives replaced (script_src= -> script-src)."""
+    from csp.constants import NONCE  # django-csp's marker: the request's nonce, when a page used one
+
+    directives = {**_CSP_BASE, **{name.replace("_", "-"): values for name, values in changes.items()}}
+    return {name: [NONCE if v == "NONCE" else v for v in values] for name, values in directives.items()}
+
+
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp()}
+# The console: unfold's Alpine build needs eval (Function constructor) and sets style attributes.
+CSP_CONSOLE_DIRECTIVES = _csp(
+    script_src=["'self'", "NONCE", "'unsafe-eval'"], style_src=["'self'", "'unsafe-inline'"], frame_src=["'self'"]
+)
+# The API's HTML docs (drf-spectacular's Split views: their script is a file of its own).
+CSP_API_DOCS_PREFIXES = env.get_list("CSP_API_DOCS_PREFIXES", ["/api/docs/", "/api/schema/"])
+CSP_API_DOCS_DIRECTIVES = _csp(style_src=["'self'", "'unsafe-inline'"], worker_src=["'self'", "blob:"])
+PERMISSIONS_POLICY = (
+    "accelerometer=(), browsing-topics=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()"
+)
+# --- end of browser-side defences ---------------------------------------------------------------
 
 # --- Email (issue 11: team invites, password resets) ------------------------------------------
 # EMAIL_URL: smtp://USER:PASSWORD@HOST:PORT, smtp+tls://, smtp+ssl://, console:// (development
