@@ -7,11 +7,11 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import current_talent, team
+from accounts import current_talent, pumping, team
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
 from messaging.audience import admin as audience_admin
@@ -82,7 +82,29 @@ class TalentAdmin(TalentScopedAdmin):
             {"fields": ["default_time_zone", "min_age", "served_countries", "quiet_hours_start", "quiet_hours_end"]},
         ),
         ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text", "data_keyword"]}),
+        (
+            "Security",
+            {
+                "fields": [
+                    "home_texts_per_hour",
+                    "abroad_texts_per_hour",
+                    "signup_texts_this_hour",
+                    "requires_two_factor",
+                ]
+            },
+        ),
     ]
+    readonly_fields = ["signup_texts_this_hour"]
+
+    @admin.display(description="Signup texts this hour")
+    def signup_texts_this_hour(self, obj):
+        """The SMS pumping guard's counters (accounts/pumping.py), so the team sees a cap coming."""
+        if obj is None or not obj.pk:
+            return "-"
+        rows = pumping.usage(obj)
+        if not rows:
+            return "No country served yet."
+        return format_html_join(", ", "{}: {} of {}", ((c, f"{n:,}", f"{cap:,}") for c, n, cap in rows))
 
     def has_add_permission(self, request) -> bool:
         return request.user.is_superuser  # a new tenant is an operator's decision

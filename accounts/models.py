@@ -81,6 +81,26 @@ class Talent(models.Model):
     approval_threshold = models.PositiveIntegerField(
         default=100_000, help_text="Campaigns to more recipients than this need a second team member's approval."
     )
+    # SMS pumping (issue 15): signup codes and links are texts anyone can ask for; fraudsters ask for
+    # them to premium numbers abroad and share the carriers' fees. Hourly caps per destination country.
+    home_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, home country",
+        default=50_000,
+        db_default=50_000,
+        help_text="Codes and join links an hour to numbers of the sender's country. High: a celebrity moment must not be cut.",
+    )
+    abroad_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, each other country",
+        default=100,
+        db_default=100,
+        help_text="Codes and join links an hour to each other served country. Low: SMS pumping targets numbers abroad.",
+    )
+    requires_two_factor = models.BooleanField(
+        "Team must use two-factor sign-in",
+        default=False,
+        db_default=False,
+        help_text="Every team member of this talent must sign in to the console with an authenticator code.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -106,6 +126,15 @@ class Talent(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.served_countries and self.sender_number:
+            # A new talent texts its sender's country only until its team adds more (issue 15:
+            # SMS pumping); existing talents keep what they have.
+            from accounts.phones import country_of
+
+            self.served_countries = country_of(str(self.sender_number))
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if not self.sender_number and not self.messaging_service_sid:
             raise ValidationError("A talent needs a sender number, a Messaging Service SID, or both.")
@@ -113,6 +142,15 @@ class Talent(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.default_time_zone)
+
+    @property
+    def home_country(self) -> str:
+        from accounts.phones import country_of
+
+        if self.sender_number:
+            return country_of(str(self.sender_number))
+        served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
+        return served[0] if served else ""
 
     def serves_country(self, country: str) -> bool:
         served = [c.strip() for c in self.served_countries.split(",") if c.strip()]

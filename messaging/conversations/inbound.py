@@ -31,7 +31,12 @@ from consent import texts
 from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
-from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
+from messaging.conversations.priority import (
+    guard_links,
+    priority_lane_kick,
+    priority_message_queue,
+    suppress_pending_for,
+)
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
 
@@ -255,6 +260,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
         if replied:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
         if links:
+            guard_links(talent=talent, messages=links)  # SMS pumping: served countries, hourly caps
             OutboundMessage.objects.bulk_create(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest

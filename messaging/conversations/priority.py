@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts import pumping
 from accounts.models import Fan, Talent
 from accounts.tokens import has_links, preview_links, render_links
 from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
@@ -57,6 +58,7 @@ _LEASE = dt.timedelta(seconds=90)
 _BATCH_SECONDS = 6.0
 _MAX_ATTEMPTS = 3
 ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
+GUARDED_LANES = (Lane.PERSONAL, Lane.LINK)  # signup codes and join links: texts a stranger can ask for
 
 
 def priority_message_queue(
@@ -70,7 +72,14 @@ def priority_message_queue(
     sent_by=None,
     not_before: dt.datetime | None = None,
 ) -> OutboundMessage:
-    """Record a one-to-one text; the lane sends it after the current transaction commits."""
+    """Record a one-to-one text; the lane sends it after the current transaction commits.
+
+    Codes and join links (system texts on the personal and link lanes) pass the SMS pumping guard
+    first (accounts/pumping.py): one it refuses is stored as suppressed with the reason, never sent.
+    """
+    refused = ""
+    if kind == OutboundMessage.Kind.SYSTEM and lane in GUARDED_LANES:
+        refused = pumping.refusals(talent=talent, numbers=[to]).get(to, "")
     message = OutboundMessage.objects.create(
         talent=talent,
         fan=fan,
@@ -80,12 +89,22 @@ def priority_message_queue(
         body=body,
         # Paced and costed in SMS parts, like campaign texts; a link placeholder counts as the link.
         parts=max(1, sms_parts(preview_links(body, talent=talent)).parts),
-        status=S.PENDING,
+        status=S.SUPPRESSED if refused else S.PENDING,
+        error_message=refused,
         not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: priority_lane_kick(rules=False))
+    if not refused:
+        transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return message
+
+
+def guard_links(*, talent: Talent, messages: list[OutboundMessage]) -> None:
+    """The pumping guard for join links built in bulk (the rule processor's burst path)."""
+    refused = pumping.refusals(talent=talent, numbers=[m.to_number for m in messages])
+    for message in messages:
+        if message.to_number in refused:
+            message.status, message.error_message = S.SUPPRESSED, refused[message.to_number]
 
 
 def priority_lane_kick(*, rules: bool = True, sends: bool = True, force: bool = False) -> None:

@@ -87,7 +87,7 @@ def test_the_migration_names_the_talents_that_share_a_sender():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("accounts", "0006_team_invite")], [("accounts", "0007_security_sender_unique")]
+    before, after = [("accounts", "0006_team_invite")], [("accounts", "0007_security")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:
