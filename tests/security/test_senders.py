@@ -34,6 +34,8 @@ def _talent_form(client, talent, **changes):
         "help_text": "",
         "welcome_text": "",
         "data_keyword": talent.data_keyword,
+        "home_texts_per_hour": talent.home_texts_per_hour,
+        "abroad_texts_per_hour": talent.abroad_texts_per_hour,
         "team-TOTAL_FORMS": "0",
         "team-INITIAL_FORMS": "0",
         "team-MIN_NUM_FORMS": "0",
