@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # issue 15: request.user.is_verified()
+    "fancommunity.console_auth.ConsoleSecurityMiddleware",  # issue 15: two-factor gate, idle expiry
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fancommunity.security.SecurityHeadersMiddleware",  # issue 15: CSP, Permissions-Policy, no-store
 ]
@@ -102,6 +104,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.auth_backends.ThrottledModelBackend"]
+# Issue 15: Argon2 (memory-hard) for new and changed passwords; older hashes still verify and are
+# rehashed with Argon2 at the next sign-in. tests/settings.py keeps a fast hasher.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Console and API sessions end after this many seconds without a request (fancommunity/console_auth.py).
+CONSOLE_IDLE_TIMEOUT = env.get_int("CONSOLE_IDLE_TIMEOUT", 3600, minimum=60)
+OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "fancommunity")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
