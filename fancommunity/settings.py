@@ -193,6 +193,9 @@ PERMISSIONS_POLICY = (
     "accelerometer=(), browsing-topics=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
     "magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()"
 )
+# Outgoing requests to URLs people type (webhooks, media fetches): fancommunity/netguard.py.
+NETGUARD_ALLOWED_HOSTS = env.get_list("NETGUARD_ALLOWED_HOSTS", [])  # e.g. a receiver on the private network
+NETGUARD_ALLOW_HTTP = env.get_bool("NETGUARD_ALLOW_HTTP", False)
 # --- end of browser-side defences ---------------------------------------------------------------
 
 # --- Email (issue 11: team invites, password resets) ------------------------------------------

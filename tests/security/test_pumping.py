@@ -12,8 +12,8 @@ from tests.factories import create_talent
 
 pytestmark = pytest.mark.django_db
 S = OutboundMessage.Status
-US = ["+14155552%03d" % i for i in range(10)]
-UK = ["+4474001234%02d" % i for i in range(10)]
+US = [f"+14155552{i:03d}" for i in range(10)]
+UK = [f"+4474001234{i:02d}" for i in range(10)]
 
 
 @pytest.fixture
