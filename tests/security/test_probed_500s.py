@@ -41,3 +41,16 @@ def test_console_upload_in_add_mode_with_no_matching_fan_is_a_form_error(client,
     errors = response.context["form"].errors["file"]
     assert errors and "no number in it belongs to a fan of Nova Ray" in errors[0]
     assert not ContactListMember.objects.exists()
+
+
+def test_rate_limit_keys_from_requests_are_safe_for_any_cache():
+    """Found by tests/security/test_fuzz.py: a webhook's From with control characters made a cache
+    key memcached refuses."""
+    from django.core.cache.backends.base import memcache_key_warnings
+
+    from accounts.ratelimit import _cache_key
+
+    for raw in ["+14155550101", "\x08¦i\x97", "a b", "x" * 300, "\U000c7538"]:
+        key = _cache_key("webhook-phone", raw, 60)
+        assert list(memcache_key_warnings(":1:" + key)) == [], raw
+    assert _cache_key("webhook-phone", "+14155550101", 60).startswith("rl:webhook-phone:+14155550101:")
