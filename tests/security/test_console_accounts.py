@@ -124,3 +124,14 @@ def test_idle_console_sessions_expire(client, personas, settings):
     page = client.get("/admin/")
     assert page.status_code == 302 and page["Location"].startswith("/admin/login/")
     assert "_auth_user_id" not in client.session
+
+
+def test_device_secrets_are_not_console_pages_and_an_operator_can_reset_them(personas):
+    from django.contrib import admin
+    from django.core.management import call_command
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    assert not admin.site.is_registered(TOTPDevice) and not admin.site.is_registered(StaticDevice)
+    _with_two_factor(personas.manager)
+    call_command("two_factor_reset", "max_manager")
+    assert not two_factor.enabled_for(personas.manager)
