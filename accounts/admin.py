@@ -8,13 +8,13 @@ from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import current_talent, permissions, profile, team
+from accounts import current_talent, permissions, profile, pumping, team
 from accounts.admin_scoping import TalentScopedAdmin
-from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
+from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
 from consent import texts
 from consent.models import ConsentRecord, Partner
 from consent.services import Evidence, fan_hold_release, fan_opt_out
@@ -113,9 +113,24 @@ class TalentForm(forms.ModelForm):
             self.add_error(None, error)
         return data
 
+    # A sender belongs to one talent (issue 15): a number or Messaging Service another talent
+    # uses is refused on its own field, before the database constraint would answer with a 500.
+    def _sender_unique(self, field: str, message: str):
+        value = self.cleaned_data.get(field)
+        if value and Talent.objects.exclude(pk=self.instance.pk).filter(**{field: value}).exists():
+            raise forms.ValidationError(message)
+        return value
+
+    def clean_sender_number(self):
+        return self._sender_unique("sender_number", SENDER_TAKEN)
+
+    def clean_messaging_service_sid(self):
+        return self._sender_unique("messaging_service_sid", SERVICE_TAKEN)
+
 
 @admin.register(Talent)
 class TalentAdmin(TalentScopedAdmin):
+    form = TalentForm
     talent_lookup = ""  # the row is the talent itself
     edit_capability = "edit_talent"
     list_display = ["display_name", "slug", "program_name", "sender_number", "parts_per_second", "is_active"]
@@ -157,7 +172,29 @@ class TalentAdmin(TalentScopedAdmin):
                 "description": "Stated on your public privacy page. Counts, statuses and consent records are kept.",
             },
         ),
+        (
+            "Security",
+            {
+                "fields": [
+                    "home_texts_per_hour",
+                    "abroad_texts_per_hour",
+                    "signup_texts_this_hour",
+                    "requires_two_factor",
+                ]
+            },
+        ),
     ]
+    readonly_fields = ["signup_texts_this_hour"]
+
+    @admin.display(description="Signup texts this hour")
+    def signup_texts_this_hour(self, obj):
+        """The SMS pumping guard's counters (accounts/pumping.py), so the team sees a cap coming."""
+        if obj is None or not obj.pk:
+            return "-"
+        rows = pumping.usage(obj)
+        if not rows:
+            return "No country served yet."
+        return format_html_join(", ", "{}: {} of {}", ((c, f"{n:,}", f"{cap:,}") for c, n, cap in rows))
 
     def has_add_permission(self, request) -> bool:
         return request.user.is_superuser  # a new tenant is an operator's decision

@@ -34,6 +34,13 @@ def validate_country_list(value: str) -> None:
             raise ValidationError(f"{code!r} is not a two-letter country code (for example US, GB).")
 
 
+SENDER_TAKEN = "Another talent already sends from this number. A sender belongs to one talent: fans' replies and STOPs route by it."
+SERVICE_TAKEN = (
+    "Another talent already uses this Messaging Service SID. A sender belongs to one talent: "
+    "create a Messaging Service per talent at Twilio."
+)
+
+
 class Talent(models.Model):
     """The tenant: one artist, athlete or creator with a published number and a fan community."""
 
@@ -82,6 +89,26 @@ class Talent(models.Model):
     approval_threshold = models.PositiveIntegerField(
         default=100_000, help_text="Campaigns to more recipients than this need a second team member's approval."
     )
+    # SMS pumping (issue 15): signup codes and links are texts anyone can ask for; fraudsters ask for
+    # them to premium numbers abroad and share the carriers' fees. Hourly caps per destination country.
+    home_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, home country",
+        default=50_000,
+        db_default=50_000,
+        help_text="Codes and join links an hour to numbers of the sender's country. High: a celebrity moment must not be cut.",
+    )
+    abroad_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, each other country",
+        default=100,
+        db_default=100,
+        help_text="Codes and join links an hour to each other served country. Low: SMS pumping targets numbers abroad.",
+    )
+    requires_two_factor = models.BooleanField(
+        "Team must use two-factor sign-in",
+        default=False,
+        db_default=False,
+        help_text="Every team member of this talent must sign in to the console with an authenticator code.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Ask less (issue 15): which profile fields the signup form asks, {field: "required" |
@@ -111,13 +138,33 @@ class Talent(models.Model):
     class Meta:
         ordering = ["display_name"]
         constraints = [
+            # A sender belongs to one talent (issue 15): inbound texts route by it, so a copied
+            # number or service would send another talent's STOPs nowhere.
             models.UniqueConstraint(
-                fields=["sender_number"], condition=~models.Q(sender_number=""), name="talent_sender_unique"
+                fields=["sender_number"],
+                condition=~models.Q(sender_number=""),
+                name="talent_sender_unique",
+                violation_error_message=SENDER_TAKEN,
+            ),
+            models.UniqueConstraint(
+                fields=["messaging_service_sid"],
+                condition=~models.Q(messaging_service_sid=""),
+                name="talent_messaging_service_unique",
+                violation_error_message=SERVICE_TAKEN,
             ),
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.served_countries and self.sender_number:
+            # A new talent texts its sender's country only until its team adds more (issue 15:
+            # SMS pumping); existing talents keep what they have.
+            from accounts.phones import country_of
+
+            self.served_countries = country_of(str(self.sender_number))
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         if not self.sender_number and not self.messaging_service_sid:
@@ -126,6 +173,15 @@ class Talent(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.default_time_zone)
+
+    @property
+    def home_country(self) -> str:
+        from accounts.phones import country_of
+
+        if self.sender_number:
+            return country_of(str(self.sender_number))
+        served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
+        return served[0] if served else ""
 
     def serves_country(self, country: str) -> bool:
         served = [c.strip() for c in self.served_countries.split(",") if c.strip()]

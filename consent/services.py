@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -39,6 +40,10 @@ def phone_is_erased(*, talent: Talent, e164: str) -> bool:
 
 
 # --- Terms ------------------------------------------------------------------------------------
+PLATFORM_TERMS_REFUSED = (
+    "Only platform staff publish platform-wide documents. Choose your talent: its own version "
+    "replaces the platform's on its signup page."
+)
 
 
 def terms_current(*, talent: Talent, kind: str) -> TermsDocument | None:
@@ -73,6 +78,11 @@ def terms_publish(
     shares_with_partners goes False (so no export or partner feed includes them) until the fan
     agrees again on their data page. Returns the document and the ids of fans to ask again by SMS.
     """
+    if talent is None and actor is not None and not getattr(actor, "is_superuser", False):
+        # A platform-wide version changes every talent's signup page (and a material one pauses
+        # their fans' sharing and texts them): platform staff only. actor=None is the system itself
+        # (a migration, a management command run by the operator).
+        raise PermissionDenied(PLATFORM_TERMS_REFUSED)
     with transaction.atomic():
         # Lock the talent so two publishers cannot both take version N+1.
         if talent is not None:

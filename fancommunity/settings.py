@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "accounts",
     "consent",
     "messaging",
+    "csp",  # issue 15: Content-Security-Policy (fancommunity/security.py)
+    "django_otp",  # issue 15: two-factor sign-in for the console
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
 ]
 
 MIDDLEWARE = [
@@ -57,7 +61,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # issue 15: request.user.is_verified()
+    "fancommunity.console_auth.ConsoleSecurityMiddleware",  # issue 15: two-factor gate, idle expiry
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fancommunity.security.SecurityHeadersMiddleware",  # issue 15: CSP, Permissions-Policy, no-store
 ]
 
 ROOT_URLCONF = "fancommunity.urls"
@@ -97,6 +104,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.auth_backends.ThrottledModelBackend"]
+# Issue 15: Argon2 (memory-hard) for new and changed passwords; older hashes still verify and are
+# rehashed with Argon2 at the next sign-in. tests/settings.py keeps a fast hasher.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Console and API sessions end after this many seconds without a request (fancommunity/console_auth.py).
+CONSOLE_IDLE_TIMEOUT = env.get_int("CONSOLE_IDLE_TIMEOUT", 3600, minimum=60)
+OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "fancommunity")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -137,6 +155,48 @@ if not DEBUG:
     # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only set this proxy-side).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+# --- Browser-side defences (issue 15; fancommunity/security.py, docs/SECURITY.md) -------------------
+# Strict for fan pages and everything not named below: nonce'd inline scripts and styles only.
+_CSP_BASE = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'", "NONCE"],
+    "style-src": ["'self'", "NONCE"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+
+
+def _csp(**changes: list[str]) -> dict:
+    """The base policy with some directives replaced (script_src= -> script-src)."""
+    from csp.constants import NONCE  # django-csp's marker: the request's nonce, when a page used one
+
+    directives = {**_CSP_BASE, **{name.replace("_", "-"): values for name, values in changes.items()}}
+    return {name: [NONCE if v == "NONCE" else v for v in values] for name, values in directives.items()}
+
+
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp()}
+# The console: unfold's Alpine build needs eval (Function constructor) and sets style attributes.
+CSP_CONSOLE_DIRECTIVES = _csp(
+    script_src=["'self'", "NONCE", "'unsafe-eval'"], style_src=["'self'", "'unsafe-inline'"], frame_src=["'self'"]
+)
+# The API's HTML docs (drf-spectacular's Split views: their script is a file of its own).
+CSP_API_DOCS_PREFIXES = env.get_list("CSP_API_DOCS_PREFIXES", ["/api/docs/", "/api/schema/"])
+CSP_API_DOCS_DIRECTIVES = _csp(style_src=["'self'", "'unsafe-inline'"], worker_src=["'self'", "blob:"])
+PERMISSIONS_POLICY = (
+    "accelerometer=(), browsing-topics=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()"
+)
+# Outgoing requests to URLs people type (webhooks, media fetches): fancommunity/netguard.py.
+NETGUARD_ALLOWED_HOSTS = env.get_list("NETGUARD_ALLOWED_HOSTS", [])  # e.g. a receiver on the private network
+NETGUARD_ALLOW_HTTP = env.get_bool("NETGUARD_ALLOW_HTTP", False)
+# --- end of browser-side defences ---------------------------------------------------------------
 
 # --- Email (issue 11: team invites, password resets) ------------------------------------------
 # EMAIL_URL: smtp://USER:PASSWORD@HOST:PORT, smtp+tls://, smtp+ssl://, console:// (development
@@ -357,6 +417,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Issue 15: fans' links, invite and reset tokens never reach a log; phone numbers are masked
+# (fancommunity/logfilters.py). runserver's access log gets its own filtered handler.
+LOGGING["filters"] = {"redact": {"()": "fancommunity.logfilters.RedactSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["formatters"]["server"] = {
+    "()": "django.utils.log.ServerFormatter",
+    "format": "[{server_time}] {message}",
+    "style": "{",
+}
+LOGGING["handlers"]["server"] = {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact"]}
+LOGGING["loggers"]["django.server"] = {"handlers": ["server"], "level": "INFO", "propagate": False}
 # The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
 # halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
 LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}
@@ -366,5 +437,5 @@ if DEBUG:
     # hour), and runserver every request and static file at INFO; their warnings and errors (task
     # failures, 4xx/5xx answers) still show. Q_LOG_LEVEL=INFO / SERVER_LOG_LEVEL=INFO bring them back.
     LOGGING["loggers"]["django-q"] = {"level": env.get_str("Q_LOG_LEVEL", "WARNING")}
-    LOGGING["loggers"]["django.server"] = {"level": env.get_str("SERVER_LOG_LEVEL", "WARNING")}
+    LOGGING["loggers"]["django.server"]["level"] = env.get_str("SERVER_LOG_LEVEL", "WARNING")
 # --- end of development terminal -----------------------------------------------------------

@@ -269,6 +269,15 @@ class ContactListViewSet(ScopedMixin, viewsets.ModelViewSet):
                     wanted.append(imports.normalise_phone(raw, region))
                 except ValueError:
                     unknown.append(raw)
+            if not wanted:
+                # Nothing to look up: say so (issue 15: this was a 500 from an empty IN ()).
+                raise ApiValidationError(
+                    {
+                        "phones": [
+                            f"None of these could be read as a phone number (default region {region}): {unknown[:20]}"
+                        ]
+                    }
+                )
             found = set(str(p) for p in fans.filter(phone__in=wanted).values_list("phone", flat=True))
             unknown += [p for p in wanted if p not in found]
             fans = fans.filter(phone__in=wanted)

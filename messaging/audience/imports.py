@@ -681,6 +681,12 @@ def contact_list_update_from_csv(
         if phone not in known:
             result.errors.append((line, f"{phone}: no fan of {contact_list.talent} with this number"))
     result.errors.sort()
+    if not known:
+        # Issue 15: this reached the add with an empty list and answered 500. Refuse with the reason.
+        raise ImportRefused(
+            f"no number in it belongs to a fan of {contact_list.talent} "
+            f"({len(phones)} readable, {len(result.errors)} lines not matched)"
+        )
     result.matched = len(known)
     fans = Fan.objects.filter(id__in=list(known.values()))
     if remove:

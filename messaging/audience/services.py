@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -125,7 +126,10 @@ def segment_preview(*, talent: Talent, definition: dict, sample_size: int = 10) 
 # --- contact lists -----------------------------------------------------------------------------------------
 def contact_list_add_fans(*, contact_list: ContactList, fans: QuerySet[Fan], actor: Any = None) -> int:
     """Add fans (any queryset; other talents' fans are ignored) in one INSERT ... SELECT. Returns how many were new."""
-    fan_sql, params = fans.filter(talent_id=contact_list.talent_id).order_by().values("id").query.sql_with_params()
+    try:
+        fan_sql, params = fans.filter(talent_id=contact_list.talent_id).order_by().values("id").query.sql_with_params()
+    except EmptyResultSet:  # e.g. id__in=[]: Django compiles no SQL for a query that matches nothing
+        return 0
     table = connection.ops.quote_name(ContactListMember._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join clause.

@@ -21,18 +21,22 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts import phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
-from accounts.tokens import join_tokens, self_service_tokens
+from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
 from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
-from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
+from messaging.conversations.priority import (
+    guard_links,
+    priority_lane_kick,
+    priority_message_queue,
+    suppress_pending_for,
+)
 from messaging.conversations.store import STORE
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -62,8 +66,8 @@ def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
             return talent
     if messaging_service_sid:
         matches = list(Talent.objects.filter(messaging_service_sid=messaging_service_sid, is_active=True)[:2])
-        # A service shared by several talents cannot tell whose fan this is: refuse rather than
-        # apply a STOP (or a signup) to the wrong talent.
+        # A Messaging Service belongs to one talent (a unique constraint since issue 15); should a
+        # database still hold two, refuse rather than apply a STOP to the wrong talent.
         return matches[0] if len(matches) == 1 else None
     return None
 
@@ -258,6 +262,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
         if replied:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
         if links:
+            guard_links(talent=talent, messages=links)  # SMS pumping: served countries, hourly caps
             OutboundMessage.objects.bulk_create(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest
@@ -265,9 +270,8 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
 
 def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
     phone = str(fan.phone)
-    token = join_tokens.make_token(talent=talent, phone=phone, fan=fan)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    body = texts.join_link(talent, url)
+    # The link is a credential: stored as a placeholder, made when the text leaves (accounts/tokens.py).
+    body = texts.join_link(talent, JOIN_LINK)
     return OutboundMessage(
         talent=talent,
         fan=fan,
@@ -275,7 +279,7 @@ def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
         lane=Lane.LINK,
         to_number=phone,
         body=body,
-        parts=max(1, sms_parts(body).parts),
+        parts=max(1, sms_parts(preview_links(body, talent=talent)).parts),
         status=OutboundMessage.Status.PENDING,
     )
 
@@ -335,8 +339,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         return Action.HELP
 
     if rule is Rule.MY_DATA and fan is not None:
-        url = settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
-        _reply(talent, fan, phone, texts.data_link(talent, url))
+        _reply(talent, fan, phone, texts.data_link(talent, DATA_LINK))  # the link is made as it leaves
         return Action.MY_DATA
 
     if rule is Rule.POSSIBLE_OPT_OUT:
@@ -373,7 +376,5 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     ).exists()
     if already:
         return Action.JOIN_LINK_SKIPPED
-    token = join_tokens.make_token(talent=talent, phone=phone)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    _reply(talent, fan, phone, texts.join_link(talent, url), lane=Lane.LINK)
+    _reply(talent, fan, phone, texts.join_link(talent, JOIN_LINK), lane=Lane.LINK)  # made as it leaves
     return Action.JOIN_LINK

@@ -154,12 +154,17 @@ def test_a_used_link_cannot_be_replayed(client, personas, docs):
 
 def test_tampered_and_expired_links_are_refused(client, personas, docs):
     token = join_tokens.make_token(talent=personas.talent, phone=PHONE)
-    subject, ts, digest = token.split("-")
-    other = join_tokens.make_token(talent=personas.talent, phone="+14155552672").split("-")[0]
+    other = join_tokens.make_token(talent=personas.talent, phone="+14155552672")
     old = join_tokens.make_token(talent=personas.talent, phone=PHONE, timestamp=int(time.time()) - 3 * 24 * 3600)
+
+    def flip(text: str, at: int) -> str:
+        return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+
     for bad in [
-        f"{other}-{ts}-{digest}",
-        f"{subject}-{ts}-{digest[:-1]}{'1' if digest.endswith('0') else '0'}",
+        token[:8] + other[8:],  # another number's sealed subject under this salt
+        flip(token, 10),  # the sealed subject
+        flip(token, 30),  # the tag
+        token[:-1],
         "garbage",
         old,
         "a-b-c-d",
