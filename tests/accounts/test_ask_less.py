@@ -114,6 +114,7 @@ def test_the_country_list_shows_names_only(client, personas, docs):
     assert all(code != name and len(name) > 3 for code, name in choices)
     assert choices[0] == ("AF", "Afghanistan") and ("XK", "Kosovo") in choices
     personas.talent.signup_fields = {"country": "required"}
+    personas.talent.served_countries = ""  # every country (new talents serve their sender's only)
     personas.talent.save()
     html = client.get(_link(personas.talent)).content.decode()
     select = re.search(r'<select[^>]*name="country".*?</select>', html, re.S).group(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from accounts import profile
 from accounts.models import SERVICE_TAKEN, Talent
 from tests.factories import create_talent
 
@@ -36,6 +37,14 @@ def _talent_form(client, talent, **changes):
         "data_keyword": talent.data_keyword,
         "home_texts_per_hour": talent.home_texts_per_hour,
         "abroad_texts_per_hour": talent.abroad_texts_per_hour,
+        "keep_message_bodies_days": talent.keep_message_bodies_days,
+        "keep_inbound_media_days": talent.keep_inbound_media_days,
+        "keep_import_reports_days": talent.keep_import_reports_days,
+        **{f"ask_{spec.name}": profile.ask_of(talent.signup_fields, spec) for spec in profile.PROFILE},
+        "partners-TOTAL_FORMS": "0",
+        "partners-INITIAL_FORMS": "0",
+        "partners-MIN_NUM_FORMS": "0",
+        "partners-MAX_NUM_FORMS": "1000",
         "team-TOTAL_FORMS": "0",
         "team-INITIAL_FORMS": "0",
         "team-MIN_NUM_FORMS": "0",
