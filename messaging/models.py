@@ -13,6 +13,7 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.conversations.models import Conversation, ConversationEvent, Episode, Note, Presence, SavedReply
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -32,4 +33,10 @@ __all__ = [
     "Tag",
     "TrackedLink",
     "UndeliverableNumber",
+    "Conversation",
+    "ConversationEvent",
+    "Episode",
+    "Note",
+    "Presence",
+    "SavedReply",
 ]

@@ -32,6 +32,7 @@ from consent import texts
 from consent.keywords import Keyword, match
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_in, fan_opt_out
+from messaging.conversations import services as conversations
 from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -255,6 +256,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
                 _mark(m, Action.JOIN_LINK)
         if replied:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
+            conversations.on_real_replies([m for m in plain if m.action == Action.INBOX])
         if links:
             OutboundMessage.objects.bulk_create(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
@@ -339,6 +341,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
 
     if fan is not None and fan.status == Fan.Status.ACTIVE:
         Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+        conversations.on_real_reply(message)
         return Action.INBOX
 
     if fan is not None and fan.status == Fan.Status.OPTED_OUT:
