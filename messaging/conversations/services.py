@@ -51,8 +51,8 @@ def on_real_reply(message: InboundMessage) -> Conversation | None:
         return None
     at = message.received_at or timezone.now()
     with transaction.atomic():
-        conversation = _locked_conversation(talent_id=message.talent_id, fan_id=message.fan_id, at=at)
-        _take_reply(conversation, message, at)
+        conversation, created = _locked_conversation(talent_id=message.talent_id, fan_id=message.fan_id, at=at)
+        _take_reply(conversation, message, at, created=created)
     return conversation
 
 
@@ -62,10 +62,10 @@ def on_real_replies(messages: list[InboundMessage]) -> None:
         on_real_reply(message)
 
 
-def _locked_conversation(*, talent_id: int, fan_id: int, at: dt.datetime) -> Conversation:
+def _locked_conversation(*, talent_id: int, fan_id: int, at: dt.datetime) -> tuple[Conversation, bool]:
     found = Conversation.objects.select_for_update().filter(talent_id=talent_id, fan_id=fan_id).first()
     if found is not None:
-        return found
+        return found, False
     try:
         with transaction.atomic():  # a savepoint: a concurrent first text may create it first
             Conversation.objects.create(
@@ -73,10 +73,10 @@ def _locked_conversation(*, talent_id: int, fan_id: int, at: dt.datetime) -> Con
             )
     except IntegrityError:
         pass
-    return Conversation.objects.select_for_update().get(talent_id=talent_id, fan_id=fan_id)
+    return Conversation.objects.select_for_update().get(talent_id=talent_id, fan_id=fan_id), True
 
 
-def _take_reply(conversation: Conversation, message: InboundMessage, at: dt.datetime) -> None:
+def _take_reply(conversation: Conversation, message: InboundMessage, at: dt.datetime, *, created: bool) -> None:
     conversation.last_message_at = max(conversation.last_message_at, at)
     conversation.last_inbound_at = at
     conversation.last_inbound_id = message.pk
@@ -99,7 +99,7 @@ def _take_reply(conversation: Conversation, message: InboundMessage, at: dt.date
     episode = Episode.objects.create(
         talent_id=conversation.talent_id, conversation=conversation, campaign_id=campaign_id, opened_at=at
     )
-    reopened = conversation.status != Status.OPEN
+    reopened = not created and conversation.status != Status.OPEN
     conversation.status = Status.OPEN
     conversation.snoozed_until = None
     conversation.waiting_since = at
