@@ -159,21 +159,32 @@ def search_q(query: str, *, talent_ids: set[int] | None) -> Q:
     phone = phone_of(query)
     if phone:
         condition |= Q(fan__phone=phone)
+    texts, names = text_matches(inbound, query), name_matches(fans, query)
+    condition |= Q(fan_id__in=texts.order_by().values("fan_id")) | Q(fan_id__in=names.order_by().values("id"))
+    return condition
+
+
+def text_matches(inbound: QuerySet[InboundMessage], query: str) -> QuerySet[InboundMessage]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
+        # The same expression as the GIN index inbound_body_fts (migration 0009), or the planner cannot use it.
         words = SearchQuery(query, config="simple", search_type="plain")
-        # The same expressions as the GIN indexes (migration 0009), or the planner cannot use them.
-        texts = inbound.annotate(fts=SearchVector("body", config="simple")).filter(fts=words)
-        names = fans.annotate(fts=SearchVector("first_name", "last_name", config="simple")).filter(fts=words)
-        condition |= Q(fan_id__in=texts.order_by().values("fan_id")) | Q(fan_id__in=names.order_by().values("id"))
-    else:
-        words_q = Q()
-        for word in query.split()[:5]:
-            words_q &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
-        condition |= Q(fan_id__in=inbound.filter(body__icontains=query).order_by().values("fan_id"))
-        condition |= Q(fan_id__in=fans.filter(words_q).order_by().values("id"))
-    return condition
+        return inbound.annotate(fts=SearchVector("body", config="simple")).filter(fts=words)
+    return inbound.filter(body__icontains=query)
+
+
+def name_matches(fans: QuerySet[Fan], query: str) -> QuerySet[Fan]:
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        # The same expression as the GIN index fan_name_fts (migration 0009).
+        words = SearchQuery(query, config="simple", search_type="plain")
+        return fans.annotate(fts=SearchVector("first_name", "last_name", config="simple")).filter(fts=words)
+    every_word = Q()
+    for word in query.split()[:5]:
+        every_word &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+    return fans.filter(every_word)
 
 
 # --- keyset pages ------------------------------------------------------------------------------
