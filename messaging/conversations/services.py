@@ -95,7 +95,7 @@ def _take_reply(conversation: Conversation, message: InboundMessage, at: dt.date
             conversation.status, conversation.snoozed_until = Status.OPEN, None
         conversation.save()
         return
-    campaign_id = _campaign_answered(fan_id=message.fan_id, at=at)
+    campaign_id = _campaign_answered(fan_id=conversation.fan_id, at=at)
     episode = Episode.objects.create(
         talent_id=conversation.talent_id, conversation=conversation, campaign_id=campaign_id, opened_at=at
     )
@@ -273,7 +273,11 @@ def conversation_reply(
 
 
 def _meanwhile_text(conversation: Conversation) -> str:
-    reply = OutboundMessage.objects.filter(pk=conversation.last_reply_id).select_related("sent_by").first()
+    reply = (
+        OutboundMessage.objects.filter(pk=conversation.last_reply_id).select_related("sent_by").first()
+        if conversation.last_reply_id is not None
+        else None
+    )
     who = reply.sent_by.get_username() if reply is not None and reply.sent_by else "Someone"
     at = timezone.localtime(conversation.last_reply_at).strftime("%H:%M %Z") if conversation.last_reply_at else ""
     return f"{who} answered this fan at {at} while you were writing. Read it below, then send anyway or change yours."
