@@ -33,6 +33,7 @@ from messaging.audience.models import ContactList, Tag
 from messaging.campaigns.models import Campaign
 from messaging.conversations import inbox, services
 from messaging.conversations.models import Conversation, SavedReply
+from messaging.conversations.themes import campaign_themes
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
 
@@ -232,6 +233,8 @@ class ConversationAdmin(TalentScopedAdmin):
             "may_reply": permissions.can(request.user, "reply", current_talent.current_id(request)),
             "snooze_choices": SNOOZE_CHOICES,
             "now": timezone.now(),
+            # Replies to a campaign: what they talk about, each theme a search of this folder.
+            "themes": campaign_themes(campaign, limit=12) if campaign else [],
         }
         return TemplateResponse(request, "admin/messaging/conversation/inbox.html", context)
 

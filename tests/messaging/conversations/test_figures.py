@@ -102,3 +102,34 @@ def test_reply_rate_per_campaign(client, personas):
     [row] = reply_figures(personas.talent, *_window())["per_campaign"]
     assert row["name"] == "Tour" and row["replying_fans"] == 2 and row["real_replies"] == 3
     assert row["recipients"] == 4 and row["reply_rate"] == pytest.approx(0.5)
+
+
+def test_themes_of_the_replies_to_a_campaign(client, personas):
+    from messaging.conversations.themes import campaign_themes
+
+    campaign = create_campaign(personas.talent, name="Tour")
+    bodies = ["The tickets are too expensive", "Where can I buy tickets?", "Tickets for Paris please", "love the song"]
+    fans = [create_fan(personas.talent) for _ in bodies]
+    for fan in fans:
+        OutboundMessage.objects.create(
+            talent=personas.talent,
+            fan=fan,
+            campaign=campaign,
+            to_number=str(fan.phone),
+            body="Tour!",
+            status="delivered",
+        )
+    for fan, body in zip(fans, bodies, strict=True):
+        text_in(client, personas.talent, body, str(fan.phone))
+    text_in(client, personas.talent, "STOP", str(fans[0].phone))  # never a theme
+    themes = campaign_themes(campaign)
+    assert themes[0].word == "tickets" and themes[0].replies == 3 and len(themes[0].samples) == 3
+    words = {t.word for t in themes}
+    assert "the" not in words and "stop" not in words and "song" in words
+    client.force_login(personas.agent)
+    page = client.get("/admin/messaging/conversation/", {"folder": "campaign", "campaign": campaign.pk})
+    assert "q=tickets" in page.content.decode()
+    found = client.get(
+        "/admin/messaging/conversation/", {"folder": "campaign", "campaign": campaign.pk, "q": "tickets"}
+    )
+    assert len(found.context["rows"]) == 3
