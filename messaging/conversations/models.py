@@ -86,7 +86,9 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"conversation {self.pk} with fan {self.fan_id}"
+        # The console's header trail ("Inbox > Fiona Novafan"): the fan's name, else their number.
+        fan = self.fan
+        return " ".join(p for p in (fan.first_name, fan.last_name) if p) or str(fan.phone or f"fan {fan.pk}")
 
 
 class Episode(models.Model):
