@@ -13,7 +13,16 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
-from messaging.conversations.models import Conversation, ConversationEvent, Episode, Note, Presence, SavedReply
+from messaging.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Episode,
+    Note,
+    Poll,
+    Presence,
+    SavedReply,
+    Vote,
+)
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -39,4 +48,6 @@ __all__ = [
     "Note",
     "Presence",
     "SavedReply",
+    "Poll",
+    "Vote",
 ]

@@ -23,6 +23,7 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
             ("Home", "home", None),
             ("Inbox", "inbox", "messaging.Conversation"),
             ("Campaigns", "campaign", "messaging.Campaign"),
+            ("Polls", "ballot", "messaging.Poll"),
             ("Sent texts", "outbox", "messaging.OutboundMessage"),
             ("Received texts", "move_to_inbox", "messaging.InboundMessage"),
         ],

@@ -24,7 +24,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts import current_talent, permissions
 from accounts.admin_scoping import TalentScopedAdmin
@@ -32,7 +32,8 @@ from accounts.models import TeamMember
 from messaging.audience.models import ContactList, Tag
 from messaging.campaigns.models import Campaign
 from messaging.conversations import inbox, services
-from messaging.conversations.models import Conversation, SavedReply
+from messaging.conversations.models import Conversation, Poll, SavedReply
+from messaging.conversations.polls import normalise, poll_tally
 from messaging.conversations.themes import campaign_themes
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -235,6 +236,7 @@ class ConversationAdmin(TalentScopedAdmin):
             "now": timezone.now(),
             # Replies to a campaign: what they talk about, each theme a search of this folder.
             "themes": campaign_themes(campaign, limit=12) if campaign else [],
+            "tally": poll_tally(campaign.poll) if campaign and hasattr(campaign, "poll") else [],
         }
         return TemplateResponse(request, "admin/messaging/conversation/inbox.html", context)
 
@@ -465,3 +467,107 @@ class SavedReplyAdmin(TalentScopedAdmin):
     list_display = ["title", "body", "talent"]
     fields = ["talent", "title", "body"]
     search_fields = ["title", "body"]
+
+
+class PollForm(forms.ModelForm):
+    answers = forms.CharField(
+        label="Answers",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text='One answer a line: its number or word, "=", its label, then "|" and other words that count '
+        'for it. Example: "1 = Paris | paris, france". A reply that is exactly one of these is a vote.',
+    )
+
+    class Meta:
+        model = Poll
+        fields = ["campaign", "question", "window_hours"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["answers"].initial = "\n".join(
+                f"{o['key']} = {o.get('label', '')}" + (f" | {', '.join(o['keywords'])}" if o.get("keywords") else "")
+                for o in self.instance.options
+            )
+
+    def clean_answers(self) -> list[dict]:
+        options, seen = [], set()
+        for number, line in enumerate(self.cleaned_data["answers"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            head, _, rest = line.partition("|")
+            key, _, label = head.partition("=")
+            key = normalise(key)
+            if not key:
+                raise forms.ValidationError(f"Line {number}: start with the answer's number or word.")
+            keywords = [normalise(k) for k in rest.split(",") if normalise(k)]
+            for word in [key, *keywords]:
+                if word in seen:
+                    raise forms.ValidationError(f"Line {number}: {word!r} already counts for another answer.")
+                seen.add(word)
+            options.append({"key": key, "label": label.strip() or key, "keywords": keywords})
+        if len(options) < 2:
+            raise forms.ValidationError("A poll needs at least two answers.")
+        return options
+
+    def save(self, commit=True):
+        self.instance.options = self.cleaned_data["answers"]
+        return super().save(commit)
+
+
+@admin.register(Poll)
+class PollAdmin(TalentScopedAdmin):
+    """A campaign's question; replies within its window that match an answer are votes."""
+
+    talent_lookup = "campaign__talent"
+    edit_capability = "compose"
+    form = PollForm
+    list_display = ["question", "campaign", "window_hours", "votes"]
+    list_select_related = ["campaign"]
+    readonly_fields = ["tally"]
+
+    def get_fields(self, request, obj=None):
+        return ["campaign", "question", "answers", "window_hours", *(["tally"] if obj else [])]
+
+    @admin.display(description="Votes")
+    def votes(self, obj: Poll) -> int:
+        return obj.votes.count()
+
+    @admin.display(description="Tally (one vote per fan, the last one counts)")
+    def tally(self, obj: Poll):
+        rows = poll_tally(obj)
+        return format_html(
+            "<table>{}</table><p><a href='{}'>Download the tally (CSV)</a></p>",
+            format_html_join(
+                "",
+                "<tr><th scope='row'>{} {}</th><td>{}</td><td>{}</td></tr>",
+                (
+                    (r["key"], r["label"], r["votes"], f"{r['share']:.0%}" if r["share"] is not None else "-")
+                    for r in rows
+                ),
+            ),
+            reverse("admin:messaging_poll_tally", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/tally.csv", wrap(self.tally_csv), name="messaging_poll_tally"),
+            *super().get_urls(),
+        ]
+
+    def tally_csv(self, request, object_id: int):
+        poll = self.get_object(request, str(object_id))  # 404 for another talent's
+        if not self.has_view_permission(request, poll):
+            raise PermissionDenied
+        lines = ["answer,label,votes"] + [
+            ",".join(_csv_cell(v) for v in (r["key"], r["label"], str(r["votes"]))) for r in poll_tally(poll)
+        ]
+        response = HttpResponse("\n".join(lines) + "\n", content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}-tally.csv"'
+        return response
+
+
+def _csv_cell(value: str) -> str:
+    """Quoted, and neutralised against spreadsheet formulas (a label typed as "=HYPERLINK(...)")."""
+    value = ("'" + value) if value[:1] in ("=", "+", "-", "@") else value
+    return '"' + value.replace('"', '""') + '"'

@@ -206,3 +206,38 @@ class SavedReply(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Poll(models.Model):
+    """A campaign's question with numbered or keyword answers. A recipient's reply within the
+    reply window that matches an answer is a vote (one per fan, the last one wins) and opens no
+    conversation; any other reply goes to the inbox as usual."""
+
+    campaign = models.OneToOneField("messaging.Campaign", on_delete=models.CASCADE, related_name="poll")
+    question = models.CharField(max_length=300)
+    # [{"key": "1", "label": "Paris", "keywords": ["paris"]}, ...]: a reply equal to the key or to a
+    # keyword (any case, spaces and trailing punctuation ignored) is a vote for that answer.
+    options = models.JSONField(default=list)
+    window_hours = models.PositiveIntegerField(default=72, help_text="Replies this long after the campaign count.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class Vote(models.Model):
+    """One fan's current answer to a poll (updated in place when they vote again)."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
+    option = models.CharField(max_length=40)
+    message = models.ForeignKey("messaging.InboundMessage", on_delete=models.SET_NULL, null=True, related_name="+")
+    voted_at = models.DateTimeField()
+    changes = models.PositiveIntegerField(default=0)  # how often the fan changed their vote
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["poll", "fan"], name="vote_poll_fan")]
+        indexes = [models.Index(fields=["poll", "option"], name="vote_tally")]
+
+    def __str__(self) -> str:
+        return f"{self.option} in poll {self.poll_id}"

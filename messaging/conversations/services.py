@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.models import Fan
 from messaging.conversations.models import Conversation, ConversationEvent, Episode, Note, Presence
+from messaging.conversations.polls import vote_for
 from messaging.conversations.priority import priority_message_queue
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -49,6 +50,8 @@ def on_real_reply(message: InboundMessage) -> Conversation | None:
     the text has no fan (never, for a real reply; kept defensive)."""
     if message.fan_id is None:
         return None
+    if vote_for(message) is not None:
+        return None  # a vote in a campaign's poll: counted in the tally, opens nothing
     at = message.received_at or timezone.now()
     with transaction.atomic():
         conversation, created = _locked_conversation(talent_id=message.talent_id, fan_id=message.fan_id, at=at)

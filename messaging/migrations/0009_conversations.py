@@ -252,6 +252,33 @@ class Migration(migrations.Migration):
             model_name='savedreply',
             constraint=models.UniqueConstraint(fields=('talent', 'title'), name='saved_reply_title'),
         ),
+        migrations.CreateModel(
+            name='Poll',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('question', models.CharField(max_length=300)),
+                ('options', models.JSONField(default=list)),
+                ('window_hours', models.PositiveIntegerField(default=72, help_text='Replies this long after the campaign count.')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='poll', to='messaging.campaign')),
+            ],
+        ),
+        migrations.CreateModel(
+            name='Vote',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('option', models.CharField(max_length=40)),
+                ('voted_at', models.DateTimeField()),
+                ('changes', models.PositiveIntegerField(default=0)),
+                ('fan', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.fan')),
+                ('message', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='messaging.inboundmessage')),
+                ('poll', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='votes', to='messaging.poll')),
+            ],
+            options={
+                'indexes': [models.Index(fields=['poll', 'option'], name='vote_tally')],
+                'constraints': [models.UniqueConstraint(fields=('poll', 'fan'), name='vote_poll_fan')],
+            },
+        ),
         migrations.RunPython(create_fts, drop_fts),
         migrations.RunPython(inbox_to_conversations, migrations.RunPython.noop),
     ]

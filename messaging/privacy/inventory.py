@@ -124,6 +124,9 @@ INVENTORY: list[Place] = [
     Place("messaging.Presence", "*", Tie.NONE, OnErase.DELETE, "who has a conversation open; goes with it"),
     Place("messaging.Episode", "*", Tie.NONE, OnErase.KEEP, "timings and who answered: the reply figures"),
     Place("messaging.SavedReply", "body", Tie.NONE, OnErase.KEEP, "the team's canned answers"),
+    # A poll's vote says what the fan answered: it goes with them (the tally loses one vote).
+    Place("messaging.Vote", "*", Tie.FAN, OnErase.DELETE, "the fan's answer to a poll", "fan"),
+    Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
     # Not reachable by fan: bounded by their own lifetimes.
     Place(
         "messaging.ImportBatch",

@@ -57,7 +57,7 @@ def test_the_menu_is_by_task(client, personas):
     assert groups == ["Audience", "Team and settings", "Compliance"]
     titles = re.findall(r"<span>([^<]+)</span>", menu)
     assert titles == [
-        "Home", "Inbox", "Campaigns", "Sent texts", "Received texts",
+        "Home", "Inbox", "Campaigns", "Polls", "Sent texts", "Received texts",
         "Fans", "Lists", "Tags", "Segments", "Imports", "Exports",
         "Team", "Settings", "Saved replies",
         "Consent records", "Terms", "Audit log", "Export log",
