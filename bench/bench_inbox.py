@@ -77,25 +77,39 @@ def _generate(talent, agents, fans: int, texts: int, open_n: int) -> None:
             )
         if have_texts < texts:
             InboundMessage.objects.filter(talent=talent).delete()
+            # Numbered fans in a table joined by number: indexing a 150,000-element array per row
+            # detoasts the whole array each time (what made a first attempt crawl).
+            cursor.execute(
+                "CREATE TEMP TABLE bench_fan_n AS SELECT row_number() OVER (ORDER BY fan.id) - 1 AS n, "
+                "fan.id, fan.phone FROM accounts_fan fan JOIN messaging_conversation c ON c.fan_id = fan.id "
+                "WHERE c.talent_id = %s",
+                [talent.pk],
+            )
+            cursor.execute("ALTER TABLE bench_fan_n ADD PRIMARY KEY (n)")
+            cursor.execute("SELECT count(*) FROM bench_fan_n")
+            fan_count = cursor.fetchone()[0]
+            # A bulk load builds the full-text index once at the end instead of row by row (the
+            # same expression as migration 0009).
+            cursor.execute("DROP INDEX IF EXISTS inbound_body_fts")
             cursor.execute(
                 """
-                WITH f AS (
-                  SELECT array_agg(fan.id ORDER BY fan.id) AS ids, array_agg(fan.phone ORDER BY fan.id) AS phones
-                  FROM accounts_fan fan JOIN messaging_conversation c ON c.fan_id = fan.id WHERE c.talent_id = %(t)s
-                ), w AS (SELECT %(words)s::text[] AS words)
                 INSERT INTO messaging_inboundmessage
                   (talent_id, fan_id, message_sid, from_number, to_number, body, payload, received_at,
                    processed_at, action, needs_reply)
-                SELECT %(t)s, f.ids[1 + (g * 7919) %% array_length(f.ids, 1)],
-                  'SMbenchinbox' || g, f.phones[1 + (g * 7919) %% array_length(f.ids, 1)], '+15550000000',
-                  w.words[1 + (g * 31) %% array_length(w.words, 1)] || ' ' || w.words[1 + (g * 17) %% array_length(w.words, 1)]
-                    || ' ' || w.words[1 + (g * 13) %% array_length(w.words, 1)]
+                SELECT %(t)s, f.id, 'SMbenchinbox' || g, f.phone, '+15550000000',
+                  (%(words)s::text[])[1 + (g * 31) %% %(nw)s] || ' ' || (%(words)s::text[])[1 + (g * 17) %% %(nw)s]
+                    || ' ' || (%(words)s::text[])[1 + (g * 13) %% %(nw)s]
                     || CASE WHEN g %% 10000 = 0 THEN ' zanzibarish' ELSE '' END,
                   '{}'::jsonb, now() - g * interval '1 second', now(), 'inbox', false
-                FROM generate_series(1, %(n)s) g, f, w
+                FROM generate_series(1, %(n)s) g JOIN bench_fan_n f ON f.n = (g * 7919) %% %(fans)s
                 """,
-                {"t": talent.pk, "words": WORDS, "n": texts},
+                {"t": talent.pk, "words": WORDS, "nw": len(WORDS), "n": texts, "fans": fan_count},
             )
+            cursor.execute(
+                "CREATE INDEX inbound_body_fts ON messaging_inboundmessage "
+                "USING gin (to_tsvector('simple'::regconfig, COALESCE(body, '')))"
+            )
+            cursor.execute("DROP TABLE bench_fan_n")
             cursor.execute(
                 "UPDATE messaging_conversation c SET last_inbound_id = m.last FROM "
                 "(SELECT fan_id, max(id) AS last FROM messaging_inboundmessage WHERE talent_id = %s GROUP BY fan_id) m "
