@@ -101,7 +101,7 @@ def _generate(talent, agents, fans: int, texts: int, open_n: int) -> None:
                     || ' ' || (%(words)s::text[])[1 + (g * 13) %% %(nw)s]
                     || CASE WHEN g %% 10000 = 0 THEN ' zanzibarish' ELSE '' END,
                   '{}'::jsonb, now() - g * interval '1 second', now(), 'inbox', false
-                FROM generate_series(1, %(n)s) g JOIN bench_fan_n f ON f.n = (g * 7919) %% %(fans)s
+                FROM generate_series(1, %(n)s) g JOIN bench_fan_n f ON f.n = (g::bigint * 7919) %% %(fans)s
                 """,
                 {"t": talent.pk, "words": WORDS, "nw": len(WORDS), "n": texts, "fans": fan_count},
             )
