@@ -13,6 +13,16 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Episode,
+    Note,
+    Poll,
+    Presence,
+    SavedReply,
+    Vote,
+)
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -32,4 +42,12 @@ __all__ = [
     "Tag",
     "TrackedLink",
     "UndeliverableNumber",
+    "Conversation",
+    "ConversationEvent",
+    "Episode",
+    "Note",
+    "Presence",
+    "SavedReply",
+    "Poll",
+    "Vote",
 ]

@@ -31,6 +31,7 @@ from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
+from messaging.conversations import services as conversations
 from messaging.conversations.priority import (
     guard_links,
     priority_lane_kick,
@@ -261,6 +262,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
                 _mark(m, Action.JOIN_LINK)
         if replied:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
+            conversations.on_real_replies([m for m in plain if m.action == Action.INBOX])
         if links:
             guard_links(talent=talent, messages=links)  # SMS pumping: served countries, hourly caps
             OutboundMessage.objects.bulk_create(links)
@@ -353,6 +355,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
 
     if fan is not None and fan.status in _MEMBERS:
         Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+        conversations.on_real_reply(message)
         return Action.INBOX
 
     if fan is not None and fan.status == Fan.Status.OPTED_OUT and not result.asked_to_join:

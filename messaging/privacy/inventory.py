@@ -114,6 +114,19 @@ INVENTORY: list[Place] = [
     Place("messaging.Click", "fan", Tie.FAN, OnErase.KEEP, "points at the erased (empty) fan row: counts only", "fan"),
     # A number the provider called dead is tied by phone only: it goes with the fan.
     Place("messaging.UndeliverableNumber", "phone", Tie.PHONE, OnErase.DELETE, "a phone number", "phone"),
+    # Conversations (issue 13): the inbox's state per fan, the team's private notes about them and
+    # who handled them when (assignments, status changes). All about the fan: deleted.
+    Place("messaging.Conversation", "*", Tie.FAN, OnErase.DELETE, "the fan's inbox thread state and assignee", "fan"),
+    Place("messaging.Note", "*", Tie.FAN, OnErase.DELETE, "the team's private notes about the fan", "fan"),
+    Place(
+        "messaging.ConversationEvent", "*", Tie.FAN, OnErase.DELETE, "assignments and status changes of the fan", "fan"
+    ),
+    Place("messaging.Presence", "*", Tie.NONE, OnErase.DELETE, "who has a conversation open; goes with it"),
+    Place("messaging.Episode", "*", Tie.NONE, OnErase.KEEP, "timings and who answered: the reply figures"),
+    Place("messaging.SavedReply", "body", Tie.NONE, OnErase.KEEP, "the team's canned answers"),
+    # A poll's vote says what the fan answered: it goes with them (the tally loses one vote).
+    Place("messaging.Vote", "*", Tie.FAN, OnErase.DELETE, "the fan's answer to a poll", "fan"),
+    Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
     # Not reachable by fan: bounded by their own lifetimes.
     Place(
         "messaging.ImportBatch",
