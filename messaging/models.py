@@ -13,6 +13,7 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.console.models import DailyFigures
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -22,6 +23,7 @@ __all__ = [
     "Click",
     "ContactList",
     "ContactListMember",
+    "DailyFigures",
     "ExportAudit",
     "FanTag",
     "ImportBatch",
