@@ -89,7 +89,7 @@ class AudiencePickerWidget(forms.Widget):
             elif choice["id"] in value.get(f"exclude_{kind}", ()):
                 picked = PICK_EXCLUDE
             rows.append({**choice, "input": f"{name}-{choice['kind'][0]}-{choice['id']}", "picked": picked})
-        context["rows"] = rows
+        context["widget"]["rows"] = rows
         return context
 
     def value_from_datadict(self, data, files, name):
@@ -197,6 +197,8 @@ class CampaignForm(forms.ModelForm):
 
     def _talent(self) -> Talent | None:
         talent_id = self.initial.get("talent") or self.instance.talent_id
+        if not talent_id and "talent" in self.fields:
+            talent_id = self.fields["talent"].initial  # pinned to the current talent (pin_talent)
         if not talent_id and self.data.get("talent", "").isdigit():
             talent_id = int(self.data["talent"])
         if isinstance(talent_id, Talent):
@@ -365,13 +367,14 @@ class CampaignAdmin(TalentScopedAdmin):
 
     # --- the form ------------------------------------------------------------------------------
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if "fields" not in kwargs:
+        fields = kwargs.get("fields")
+        if fields is None:
             fields = flatten_fieldsets(self.get_fieldsets(request, obj))
-            if "audience" in fields:
-                # The picker fills the four audience relations (saved by save_m2m); they are never
-                # drawn as fields of their own.
-                fields = [f for f in fields if f != "audience"] + AUDIENCE_FIELDS
-            kwargs["fields"] = fields
+        if "audience" in fields:
+            # The picker fills the four audience relations (saved by save_m2m); they are never
+            # drawn as fields of their own. (Django passes the fieldsets' fields in explicitly.)
+            fields = [f for f in fields if f != "audience"] + AUDIENCE_FIELDS
+        kwargs["fields"] = fields
         form = super().get_form(request, obj, change=change, **kwargs)
         form.estimate_url = reverse("admin:messaging_campaign_estimate")
         form.settings_url = reverse("admin:messaging_campaign_text_settings")

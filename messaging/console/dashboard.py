@@ -212,9 +212,11 @@ def _campaign_rows(talent: Talent) -> list[dict]:
     from messaging.campaigns.services import campaign_results_refresh
 
     rows = []
-    for campaign in Campaign.objects.filter(talent=talent).exclude(status=Campaign.Status.DRAFT).order_by(
-        "-created_at"
-    )[:LAST_CAMPAIGNS]:
+    for campaign in (
+        Campaign.objects.filter(talent=talent)
+        .exclude(status=Campaign.Status.DRAFT)
+        .order_by("-created_at")[:LAST_CAMPAIGNS]
+    ):
         results = campaign.results
         if not results and campaign.started_at:
             # Never computed yet (the task has not run since it started): once, then stored.
@@ -237,9 +239,7 @@ def home_figures(talent: Talent, *, now: dt.datetime | None = None) -> HomeFigur
         # The task has not filled these days yet (a fresh install, a new talent): compute them
         # once now (the same code, range scans of the missing days), then they are stored.
         rollup.rollup_days(talent, now=now)
-        stored = {
-            row.day: row for row in DailyFigures.objects.filter(talent=talent, day__gte=before[0], day__lt=today)
-        }
+        stored = {row.day: row for row in DailyFigures.objects.filter(talent=talent, day__gte=before[0], day__lt=today)}
     today_start = rollup.day_start(today, tz)
     live = _live_today(talent, now, today_start)
 

@@ -154,7 +154,7 @@ def test_page_in_the_talents_zone_with_charts_tables_and_links(client, personas)
     page = client.get("/admin/").content.decode()
     assert "Nova Ray at a glance" in page and "Rival Act" not in page
     assert "America/New_York" in page
-    assert page.count('role="img"') == 2 and "<title id=\"fc-joins-t\">" in page and "<desc" in page
+    assert page.count('role="img"') == 2 and '<title id="fc-joins-t">' in page and "<desc" in page
     assert "Joins and opt-outs by day as a table" in page
     home = page[page.index('<section class="fc-home"') :]
     assert "<script" not in home[: home.index("</section>\n")]
