@@ -180,3 +180,22 @@ def test_a_second_view_counts_no_fan_rows_beyond_todays_window(client, personas)
     fan_counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and f'"{fan_table}"' in q["sql"]]
     # Only the bounded windows (joined_at >= today / the snapshot) may count fans, never all of them.
     assert fan_counts and all('"joined_at" >=' in sql for sql in fan_counts), fan_counts
+
+
+def test_the_periodic_task_is_scheduled_and_refreshes_campaign_results(personas):
+    from django_q.models import Schedule
+
+    from messaging import tasks
+
+    tasks.ensure_periodic_schedules()
+    assert Schedule.objects.filter(name="home: daily figures", func="messaging.tasks.rollup_home_figures").exists()
+    campaign = Campaign.objects.create(
+        talent=personas.talent, name="Live", body="Hi", status=Campaign.Status.SENDING, started_at=timezone.now()
+    )
+    OutboundMessage.objects.create(
+        talent=personas.talent, fan=personas.fan, campaign=campaign, to_number="+1", status="queued", sent_at=NOW
+    )
+    done = tasks.rollup_home_figures()
+    campaign.refresh_from_db()
+    assert done["campaign_results"] == 1 and campaign.results["sent"] == 1
+    assert tasks.rollup_home_figures()["campaign_results"] == 0  # fresh for five minutes
