@@ -196,7 +196,7 @@ def framing_warnings(body: str, framing: Framing) -> list[str]:
     if not has_name and not has_stop:
         warnings.append(
             "This text has neither a brand prefix nor an opt-out line: carriers filter texts that do not say "
-            "who sends them or how to stop. Set both on the talent's settings page, or write them in."
+            "who sends them or how to stop. Set both in the campaign text settings, or write them in."
         )
     elif not has_stop:
         warnings.append("No opt-out wording: add 'Reply STOP to opt out' (or set an opt-out line for the talent).")

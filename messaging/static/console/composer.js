@@ -19,7 +19,7 @@ function fcComposer() {
   }
   if (composer && form) {
     const url = composer.dataset.estimateUrl;
-    const settingsLink = (composer.querySelector(".fc-warnings a") || {}).href || "";
+    const settingsLink = composer.dataset.settingsUrl || "";
     let timer = null, seq = 0;
     async function refresh() {
       const mine = ++seq;
