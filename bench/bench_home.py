@@ -9,8 +9,9 @@ Figures, each the best of three unless noted:
 - home_figures_cold: the figures with an empty cache (today's windows run again).
 - home_page_cold / home_page_warm: GET /admin/ as a manager through Django's test client (the whole
   page: menu, header, template), with the cache emptied before each cold run.
-Floor, measured in the same run: SELECT count(*) of the talent's active fans (what a naive
-"members now" would cost on every view).
+Floors, measured in the same run: SELECT count(*) of the talent's active fans (what a naive
+"members now" would cost on every view), and GET of the team list, a small page in the same
+console shell (what any console page costs before its own content).
 
     DATABASE_URL=postgres://... python -m bench.bench_home [--fans N]
 """
@@ -44,10 +45,11 @@ def main() -> None:
     parser.add_argument("--fans", type=int, default=FANS)
     args = parser.parse_args()
     setup_django()
+    from django.conf import settings
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
-    from django.test.utils import setup_test_environment
+    from django.test.utils import override_settings, setup_test_environment
 
     from accounts.models import Fan, TeamMember
     from messaging.console import rollup
@@ -77,6 +79,14 @@ def main() -> None:
 
     user, _ = get_user_model().objects.get_or_create(username="bench-home-manager", defaults={"is_staff": True})
     TeamMember.objects.get_or_create(user=user, talent=talent, defaults={"role": TeamMember.Role.MANAGER})
+    # DEBUG=false serves hashed static names from collectstatic's manifest, which a benchmark run
+    # does not build: plain static storage for the page (the URLs do not change the work measured).
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ).enable()
     client = Client()
     client.force_login(user)
     assert client.get("/admin/").status_code == 200  # the session picks the current talent
@@ -89,6 +99,11 @@ def main() -> None:
     emit(BENCH, "home_page_cold", page_cold, "s", target=f"< {TARGET} s", ok=page_cold < TARGET, fans=total)
     page_warm = best_of(page)
     emit(BENCH, "home_page_warm", page_warm, "s", target=f"< {TARGET} s", ok=page_warm < TARGET, fans=total)
+
+    def shell() -> None:  # the same console shell (menu, header, unfold's templates) around a tiny list
+        assert client.get("/admin/accounts/teammember/").status_code == 200
+
+    emit(BENCH, "floor_console_shell_page", best_of(shell), "s", target="reference (the team list page)")
 
 
 if __name__ == "__main__":
