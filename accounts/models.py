@@ -109,6 +109,34 @@ class Talent(models.Model):
         db_default=False,
         help_text="Every team member of this talent must sign in to the console with an authenticator code.",
     )
+    # Campaign texts only (compliance texts carry their own wording): a brand prefix so a fan knows
+    # who writes, and an opt-out line, on every text or on the first campaign text each month per fan.
+    campaign_prefix = models.CharField(
+        "brand prefix",
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Put before every campaign text, e.g. 'Nova Ray:'. Carriers expect the sender to be named.",
+    )
+    opt_out_line = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Put after campaign texts, e.g. 'Reply STOP to opt out'. Empty: no line.",
+    )
+
+    class OptOutLineWhen(models.TextChoices):
+        EVERY = "every", "On every campaign text"
+        MONTHLY = "monthly", "On the first campaign text each month per fan"
+
+    opt_out_line_when = models.CharField(
+        max_length=16,
+        choices=OptOutLineWhen.choices,
+        default=OptOutLineWhen.EVERY,
+        db_default=OptOutLineWhen.EVERY,
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Ask less (issue 15): which profile fields the signup form asks, {field: "required" |

@@ -23,6 +23,7 @@ from messaging.conversations.models import (
     SavedReply,
     Vote,
 )
+from messaging.console.models import DailyFigures
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -32,6 +33,7 @@ __all__ = [
     "Click",
     "ContactList",
     "ContactListMember",
+    "DailyFigures",
     "ExportAudit",
     "FanTag",
     "ImportBatch",

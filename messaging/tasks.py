@@ -31,6 +31,7 @@ PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
 PERIODIC = {
     DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
+    "home: daily figures": "messaging.tasks.rollup_home_figures",
 }
 
 
@@ -180,3 +181,17 @@ __all__ = [
     "send_campaign",
     "sweep_priority_messages",
 ]
+
+
+def rollup_home_figures() -> dict:
+    """Every minute: the home page's rollup (closed days once, snapshots every 10 min) and the
+    stored results of campaigns that are sending or finished recently (cheap when nothing is due)."""
+    from messaging.campaigns.services import campaign_results_refresh, campaigns_results_due
+    from messaging.console.rollup import rollup_all
+
+    done = rollup_all()
+    refreshed = 0
+    for campaign in campaigns_results_due()[:20]:
+        campaign_results_refresh(campaign=campaign)
+        refreshed += 1
+    return {**done, "campaign_results": refreshed}

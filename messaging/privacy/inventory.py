@@ -154,6 +154,7 @@ INVENTORY: list[Place] = [
     Place("messaging.Segment", "definition", Tie.NONE, OnErase.KEEP, "rules, not people"),
     Place("messaging.ExportAudit", "columns", Tie.NONE, OnErase.KEEP, "column names"),
     Place("messaging.Campaign", "media_file", Tie.NONE, OnErase.KEEP, "the team's image for a campaign"),
+    Place("messaging.DailyFigures", "top_regions", Tie.NONE, OnErase.KEEP, "counts per country and region, no fan"),
 ]
 
 

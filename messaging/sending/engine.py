@@ -32,7 +32,7 @@ from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_out
 from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign, TrackedLink, transition_from
-from messaging.campaigns.render import FanFields, link_urls, render_body
+from messaging.campaigns.render import FanFields, Framing, link_urls, render_body
 from messaging.campaigns.services import campaign_audience
 from messaging.sending.models import UndeliverableNumber
 from messaging.sending.pacing import TokenBucket, sender_window
@@ -288,6 +288,7 @@ class ClaimContext:
     media_url: str
     validity_period: int
     link_codes: dict[str, str]
+    framing: Framing = field(default_factory=Framing)  # the talent's brand prefix and opt-out line
 
     @classmethod
     def load(cls, campaign: Campaign) -> ClaimContext:
@@ -307,6 +308,7 @@ class ClaimContext:
             media_url=campaign.media,
             validity_period=campaign.validity_period,
             link_codes=dict(TrackedLink.objects.filter(campaign_id=campaign.pk).values_list("url", "code")),
+            framing=Framing.of(talent),
         )
 
 
@@ -343,6 +345,7 @@ def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPl
             link_codes=ctx.link_codes,
             message_id=row["id"],
         )
+        body = ctx.framing.apply(body, with_line=ctx.framing.wants_line(row.get("fan__last_sent_at"), now))
         plan.claimed.append(
             ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"] + 1)
         )
@@ -483,6 +486,7 @@ CLAIM_FIELDS = (
     "fan__first_name",
     "fan__city",
     "fan__time_zone",
+    "fan__last_sent_at",  # the opt-out line's "first text each month" (Framing.wants_line)
 )
 
 

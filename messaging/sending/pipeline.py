@@ -109,7 +109,7 @@ class ThreadDb:
 
 
 CLAIM_SQL = (
-    f"SELECT o.id, o.fan_id, o.to_number, o.attempts, f.status, f.first_name, f.city, f.time_zone "  # noqa: S608
+    f"SELECT o.id, o.fan_id, o.to_number, o.attempts, f.status, f.first_name, f.city, f.time_zone, f.last_sent_at "  # noqa: S608
     f"FROM {OutboundMessage._meta.db_table} o LEFT JOIN {Fan._meta.db_table} f ON f.id = o.fan_id "
     "WHERE o.campaign_id = %s AND o.status = %s AND o.not_before <= %s "
     "ORDER BY o.not_before, o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED"

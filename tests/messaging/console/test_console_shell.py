@@ -113,7 +113,7 @@ def test_the_inbox_answer_button_says_send_reply(client, personas):
 def test_the_front_page_keeps_the_dashboard_and_lists_tasks_not_models(client, personas):
     client.force_login(personas.manager)
     html = _html(client, reverse("admin:index"))
-    assert 'aria-label="Nova Ray"' in html  # the dashboard card (backlog block included in its template)
+    assert "Nova Ray at a glance" in html  # the current talent's home (backlog block included in its template)
     tasks = html.split('aria-label="Console tasks"', 1)[1].split("</nav>", 1)[0]
     assert reverse("admin:accounts_fan_changelist") in tasks and ">Home<" not in tasks
     assert "Inbound messages" not in html and "Outbound messages" not in html
