@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.forms import ConsoleLoginForm
-from fancommunity import views
+from fancommunity import health, metrics
 
 admin.site.site_header = "fancommunity console"
 admin.site.login_form = ConsoleLoginForm
@@ -13,7 +13,11 @@ admin.site.index_title = "Talent-team console"
 admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>/
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
+    # Served first by fancommunity.health.OpsEndpointsMiddleware (before the HTTPS redirect and the
+    # Host check); listed here too so reverse() and a stack without that middleware still work.
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/strict", health.healthz_strict, name="healthz-strict"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("accounts.team_urls")),  # invites, password reset (before admin/: admin/password_reset/)
     path("admin/", admin.site.urls),
     path("api/", include("fancommunity.api")),
