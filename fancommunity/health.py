@@ -36,7 +36,7 @@ HEARTBEAT_FUNC = "messaging.tasks.cluster_heartbeat"
 
 def cluster_names() -> list[str]:
     """The task clusters this deployment runs: the main one and the priority lane."""
-    return [settings.Q_CLUSTER["name"], settings.Q_PRIORITY_CLUSTER]
+    return [str(settings.Q_CLUSTER["name"]), str(settings.Q_PRIORITY_CLUSTER)]
 
 
 def heartbeat_schedule_name(cluster: str) -> str:

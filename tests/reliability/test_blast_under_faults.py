@@ -58,7 +58,7 @@ def test_blast_under_faults_reaches_every_recipient_exactly_once(tmp_path):
         ledger_path = tmp_path / "ledger.jsonl"
         log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115
         sendable = len(seeded["sendable"])
-        deadline = time.monotonic() + 420
+        deadline = time.monotonic() + 720
         events = []
         with sandbox_subprocess(
             latency_ms=20, extra=["--ledger", str(ledger_path), "--fail-rate", str(FAIL_RATE), "--seed", "17"]

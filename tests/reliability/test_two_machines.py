@@ -32,7 +32,7 @@ from tests.reliability.test_blast_under_faults import _script
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
-FANS = 3000
+FANS = 2000
 
 
 def _need(broker: str) -> None:
