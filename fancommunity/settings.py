@@ -439,3 +439,43 @@ if DEBUG:
     LOGGING["loggers"]["django-q"] = {"level": env.get_str("Q_LOG_LEVEL", "WARNING")}
     LOGGING["loggers"]["django.server"]["level"] = env.get_str("SERVER_LOG_LEVEL", "WARNING")
 # --- end of development terminal -----------------------------------------------------------
+
+# --- Operations (issue 17: health, metrics, JSON logs, shared uploads, backups) ---------------
+# /healthz, /healthz/strict and /metrics are answered by this middleware before the HTTPS redirect
+# and the Host check (probes speak plain HTTP to internal addresses); it also times the webhooks.
+MIDDLEWARE.insert(0, "fancommunity.middleware.OpsEndpointsMiddleware")
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/strict)?/?$", r"^metrics/?$"]
+# A cluster whose heartbeat task (every minute on its own queue) last succeeded longer ago than
+# this is reported down by /healthz/strict.
+HEALTH_HEARTBEAT_MAX_AGE = env.get_int("HEALTH_HEARTBEAT_MAX_AGE", 180, minimum=30)
+# /metrics: a bearer token from anywhere (METRICS_TOKEN or METRICS_TOKEN_FILE), or these networks.
+METRICS_TOKEN = env.get_str("METRICS_TOKEN", "")
+try:
+    import ipaddress as _ipaddress
+
+    METRICS_ALLOWED_NETWORKS = [
+        _ipaddress.ip_network(n.strip(), strict=False)
+        for n in env.get_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+        if n.strip()
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from None
+# LOG_FORMAT=json: one JSON object a line (for Loki, CloudWatch, journald ...). Either format runs
+# every record through the redaction filter: no fan's phone number or message text in the logs.
+LOG_FORMAT = env.get_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
+LOGGING["filters"] = {"redact": {"()": "fancommunity.logs.RedactFilter"}}
+LOGGING["formatters"]["json"] = {"()": "fancommunity.logs.JsonFormatter"}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# Uploaded files (campaign MMS images, import files) must reach workers on other machines:
+# MEDIA_ROOT is a shared volume (docker-compose.yml mounts one into web and both workers; across
+# machines an NFS/EFS mount at the same path, see docs/OPERATIONS.md). Imports are read by the
+# worker that runs them; campaign images are served by the web process from this folder.
+# Backups (manage.py db_backup): where dumps go and how many of each kind are kept.
+BACKUP_DIR = Path(env.get_str("BACKUP_DIR", str(BASE_DIR / "backups")))
+BACKUP_KEEP_DAILY = env.get_int("BACKUP_KEEP_DAILY", 7, minimum=1)
+BACKUP_KEEP_WEEKLY = env.get_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
+BACKUP_KEEP_MONTHLY = env.get_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
+# --- end of operations -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from django.urls import include, path
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from fancommunity import views
+from fancommunity import health, metrics
 from fancommunity.console_auth import TwoFactorLoginForm, two_factor_setup
 
 admin.site.site_header = "fancommunity console"
@@ -21,7 +21,11 @@ admin.site.index_title = "Talent-team console"
 admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>/
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
+    # Served first by fancommunity.health.OpsEndpointsMiddleware (before the HTTPS redirect and the
+    # Host check); listed here too so reverse() and a stack without that middleware still work.
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/strict", health.healthz_strict, name="healthz-strict"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("accounts.team_urls")),  # invites, password reset (before admin/: admin/password_reset/)
     path("admin/two-factor/", two_factor_setup, name="two-factor"),  # issue 15 (before admin/)
     path("admin/", admin.site.urls),

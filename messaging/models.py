@@ -13,6 +13,7 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.console.models import DailyFigures
 from messaging.conversations.models import (
     Conversation,
     ConversationEvent,
@@ -23,7 +24,6 @@ from messaging.conversations.models import (
     SavedReply,
     Vote,
 )
-from messaging.console.models import DailyFigures
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 

@@ -139,6 +139,41 @@ def ensure_periodic_schedules(**kwargs) -> None:
         )
 
 
+def cluster_heartbeat() -> dict:
+    """Every minute on each cluster's own queue (issue 17): its saved result is the cluster's
+    heartbeat, which /healthz/strict and /metrics read (fancommunity/health.py)."""
+    import os
+    import socket
+
+    from django_q.conf import Conf
+
+    return {"cluster": Conf.CLUSTER_NAME, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def ensure_heartbeat_schedules(**kwargs) -> None:
+    """One heartbeat Schedule per cluster, bound to it (idempotent; run after every migrate).
+
+    The main cluster's scheduler runs schedules without a cluster; the priority cluster's only
+    those naming it, and its task lands on its own queue, so each beat proves that cluster works.
+    """
+    from django_q.models import Schedule
+
+    from fancommunity.health import HEARTBEAT_FUNC, cluster_names, heartbeat_schedule_name
+
+    main, *others = cluster_names()
+    for name in [main, *others]:
+        Schedule.objects.update_or_create(
+            name=heartbeat_schedule_name(name),
+            defaults={
+                "func": HEARTBEAT_FUNC,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
+                "cluster": None if name == main else name,
+            },
+        )
+
+
 def resume_on_worker_start(**kwargs) -> None:
     """A qcluster worker just started: resume sending campaigns now instead of after the broker's
     retry period (tasks in flight when the previous cluster was killed come back only then)."""
