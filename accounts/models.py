@@ -265,3 +265,9 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_role_display()} of {self.talent})"
+
+
+# Issue 16: API tokens, idempotency keys and the outgoing-webhook outbox live in modules of their
+# own (accounts/api_tokens.py, accounts/outbox.py); imported here so Django registers them.
+from accounts.api_tokens import ApiToken, IdempotencyKey  # noqa: E402, F401
+from accounts.outbox import WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402, F401

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.team_urls")),  # invites, password reset (before admin/: admin/password_reset/)
     path("admin/", admin.site.urls),
+    path("api/v1/", include("fancommunity.api_v1.urls")),  # before api/ (issue 16)
     path("api/", include("fancommunity.api")),
     path("", include("accounts.urls")),
     path("", include("consent.urls")),
