@@ -29,6 +29,7 @@ PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
 PERIODIC = {
     DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
+    "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
 }
 
 

@@ -42,6 +42,9 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         [
             ("Team", "badge", "accounts.TeamMember"),
             ("Settings", "tune", "accounts.Talent"),
+            ("API tokens", "key", "accounts.ApiToken"),  # issue 16
+            ("Webhooks", "webhook", "accounts.WebhookEndpoint"),
+            ("Webhook deliveries", "send", "accounts.WebhookDelivery"),
         ],
     ),
     (
