@@ -18,16 +18,14 @@ import hashlib
 import secrets
 from typing import Any
 
-from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
 from accounts import permissions
 from accounts.audit import audit
+from accounts.integration_models import TOKEN_PREFIX, ApiToken, IdempotencyKey
 from accounts.models import Talent
 
-TOKEN_PREFIX = "fc_live_"
 # What a token may do, and the role capability each scope needs on top (accounts/permissions.py).
 SCOPES: dict[str, str] = {
     "fans:read": "view",
@@ -50,38 +48,11 @@ class TokenError(ValueError):
     """A token the service will not create or change (the console shows the message)."""
 
 
-class ApiToken(models.Model):
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'Ticketing system'.")
-    # The first characters after the prefix, shown in lists so a team can tell tokens apart.
-    hint = models.CharField(max_length=16, editable=False)
-    digest = models.CharField(max_length=64, unique=True, editable=False)  # sha256 hex of the whole token
-    scopes = models.JSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        app_label = "accounts"
-        ordering = ["-created_at"]
-        verbose_name = "API token"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({TOKEN_PREFIX}{self.hint}…)"
-
-    @property
-    def is_usable(self) -> bool:
-        if self.revoked_at is not None:
-            return False
-        return self.expires_at is None or self.expires_at > timezone.now()
-
-    def allows(self, scope: str) -> bool:
-        """The scope was granted AND the creator's role in the talent still allows it."""
-        if scope not in self.scopes:
-            return False
-        return permissions.can(self.created_by, SCOPES[scope], self.talent_id)
+def token_allows(token: ApiToken, scope: str) -> bool:
+    """The scope was granted AND the creator's role in the talent still allows it."""
+    if scope not in token.scopes:
+        return False
+    return permissions.can(token.created_by, SCOPES[scope], token.talent_id)
 
 
 def digest_of(raw: str) -> str:
@@ -151,23 +122,15 @@ def token_authenticate(raw: str) -> ApiToken | None:
     return token
 
 
-class IdempotencyKey(models.Model):
-    """A create or schedule already answered: the same key and body get the same response again."""
-
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+")
-    # Whose key: "token:<id>" or "user:<id>" (two clients may pick the same key by chance).
-    principal = models.CharField(max_length=40)
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)  # sha256 of method, path and body
-    status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        app_label = "accounts"
-        constraints = [
-            models.UniqueConstraint(fields=["talent", "principal", "key"], name="idempotency_key_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.principal} {self.key}"
+__all__ = [
+    "TOKEN_PREFIX",
+    "SCOPES",
+    "ApiToken",
+    "IdempotencyKey",
+    "TokenError",
+    "token_create",
+    "token_revoke",
+    "token_authenticate",
+    "token_allows",
+    "digest_of",
+]

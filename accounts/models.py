@@ -268,6 +268,11 @@ class Invite(models.Model):
 
 
 # Issue 16: API tokens, idempotency keys and the outgoing-webhook outbox live in modules of their
-# own (accounts/api_tokens.py, accounts/outbox.py); imported here so Django registers them.
-from accounts.api_tokens import ApiToken, IdempotencyKey  # noqa: E402, F401
-from accounts.outbox import WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402, F401
+# own (accounts/integration_models.py); imported here so Django registers them.
+from accounts.integration_models import (  # noqa: E402, F401
+    ApiToken,
+    IdempotencyKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)

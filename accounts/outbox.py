@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
+import functools
 import ipaddress
-import json
 import secrets
 import socket
 from dataclasses import dataclass
@@ -27,14 +25,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit
-from accounts.models import Talent
+from accounts.integration_models import SECRET_PREFIX, WebhookDelivery, WebhookEndpoint, WebhookEvent, sign
 
-SECRET_PREFIX = "whsec_"
 # Standard Webhooks' suggested schedule, stretched to 3 days: then the delivery is given up.
 RETRY_DELAYS = [
     dt.timedelta(seconds=5),
@@ -123,13 +119,6 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """One Standard Webhooks signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode()
-
-
 # --- where a URL may point ---------------------------------------------------------------------
 def is_public_address(url: str) -> str:
     """'' when `url` is HTTPS and every address its host resolves to is public; else why not.
@@ -165,108 +154,6 @@ def url_problem(url: str) -> str:
 
 
 # --- models ------------------------------------------------------------------------------------
-class WebhookEndpoint(models.Model):
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=500, help_text="An HTTPS address of your server that accepts POSTs.")
-    description = models.CharField(max_length=200, blank=True)
-    events = models.JSONField(default=list, help_text="Event types this endpoint receives.")
-    secret = models.CharField(max_length=80, editable=False)
-    # During a rotation both secrets sign each message, so receivers can switch without a gap.
-    previous_secret = models.CharField(max_length=80, blank=True, editable=False)
-    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
-    is_active = models.BooleanField(default=True)
-    disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
-    # Set at the first failure after a success, cleared by a success: DISABLE_AFTER of it disables.
-    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        app_label = "accounts"
-        ordering = ["talent_id", "pk"]
-        verbose_name = "webhook endpoint"
-
-    def __str__(self) -> str:
-        return self.url
-
-    def clean(self) -> None:
-        problem = url_problem(self.url or "")
-        if problem:
-            raise ValidationError({"url": problem})
-        unknown = [e for e in self.events or [] if e not in CATALOGUE]
-        if unknown:
-            raise ValidationError({"events": f"Unknown event type {unknown[0]!r}."})
-
-    def signing_secrets(self, now: dt.datetime | None = None) -> list[str]:
-        now = now or timezone.now()
-        keys = [self.secret]
-        if self.previous_secret and self.previous_secret_until and self.previous_secret_until > now:
-            keys.append(self.previous_secret)
-        return keys
-
-    def signature_header(self, msg_id: str, timestamp: int, body: bytes) -> str:
-        return " ".join(sign(key, msg_id, timestamp, body) for key in self.signing_secrets())
-
-
-class WebhookEvent(models.Model):
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+")
-    event_id = models.CharField(max_length=40, unique=True)  # the webhook-id: receivers dedup on it
-    type = models.CharField(max_length=40)
-    # The fan the event is about, so erasure can find and empty its events (privacy/services.py).
-    fan_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    data = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        app_label = "accounts"
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"
-
-    def body(self) -> bytes:
-        envelope = {"type": self.type, "timestamp": iso(self.created_at), "data": self.data}
-        return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
-
-
-class WebhookDelivery(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"  # new, or failed and waiting for its next retry
-        DELIVERED = "delivered", "Delivered"  # the endpoint answered 2xx
-        FAILED = "failed", "Given up"  # still failing 3 days after the event, or the endpoint was disabled
-
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    # When the dispatcher may (re)try: a claim moves it a lease ahead, so a dead worker's rows come back.
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        app_label = "accounts"
-        ordering = ["-created_at", "-pk"]
-        verbose_name_plural = "webhook deliveries"
-        constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_unique")]
-        indexes = [
-            models.Index(
-                fields=["endpoint", "next_attempt_at"],
-                name="webhook_delivery_due",
-                condition=models.Q(status="pending"),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event} -> {self.endpoint}"
-
-
 def iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
@@ -297,7 +184,7 @@ def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoint
         )
         WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint_id=e.pk, event=event) for e in endpoints])
     for endpoint in endpoints:
-        transaction.on_commit(lambda pk=endpoint.pk: kick(pk))
+        transaction.on_commit(functools.partial(kick, endpoint.pk))
     return event
 
 
@@ -351,3 +238,16 @@ def fan_data(fan: Any, **extra: Any) -> dict:
 
 def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
     return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
+
+
+# Re-exported: callers import the outbox models and the signature from here.
+__all__ = [
+    "SECRET_PREFIX",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "sign",
+    "webhook_emit",
+    "webhook_ping",
+    "kick",
+]

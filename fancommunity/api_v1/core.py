@@ -30,7 +30,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts import current_talent, permissions
-from accounts.api_tokens import SCOPES, ApiToken, IdempotencyKey, token_authenticate
+from accounts.api_tokens import SCOPES, ApiToken, IdempotencyKey, token_allows, token_authenticate
 from accounts.models import Talent
 
 
@@ -175,7 +175,7 @@ def require_scope(request, scope: str) -> None:
     if token is not None:
         if scope not in token.scopes:
             raise ApiError(403, "missing_scope", f"This token lacks the {scope} scope.")
-        if not token.allows(scope):
+        if not token_allows(token, scope):
             raise ApiError(403, "permission_denied", "The token's creator no longer has the role this needs.")
         return
     if not permissions.can(request.user, SCOPES[scope], talent.pk):

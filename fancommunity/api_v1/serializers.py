@@ -10,6 +10,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
@@ -34,6 +35,7 @@ class TalentSerializer(serializers.ModelSerializer):
 
 class FanSerializer(serializers.ModelSerializer):
     phone = serializers.SerializerMethodField(help_text="E.164; null once erased.")
+    email = serializers.CharField(read_only=True, help_text="An address, or empty.")
 
     class Meta:
         model = Fan
@@ -116,12 +118,16 @@ class EraseSerializer(serializers.Serializer):
 
 
 class ContactListSerializer(serializers.ModelSerializer):
-    member_count = serializers.IntegerField(read_only=True, source="_members", default=None)
+    member_count = serializers.SerializerMethodField()
 
     class Meta:
         model = ContactList
         fields = ["id", "name", "description", "member_count", "created_at"]
         read_only_fields = ["id", "created_at", "member_count"]
+
+    def get_member_count(self, contact_list: ContactList) -> int:
+        annotated = getattr(contact_list, "_members", None)
+        return contact_list.memberships.count() if annotated is None else annotated
 
 
 class TagSerializer(serializers.ModelSerializer):
@@ -172,7 +178,24 @@ class ExportQuerySerializer(serializers.Serializer):
         return columns or None
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "19:30"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day without a zone ("19:30"): OpenAPI's format "time" would demand an offset."""
+
+
+@extend_schema_field({"type": "string", "description": "An http(s) URL, or empty."})
+class OptionalUrlField(serializers.URLField):
+    """Blank allowed: OpenAPI's format "uri" would refuse the empty string a campaign without media has."""
+
+
 class CampaignSerializer(serializers.ModelSerializer):
+    media_url = OptionalUrlField(required=False, allow_blank=True, max_length=200)
+    local_time = WallClockTimeField(
+        required=False, allow_null=True, format="%H:%M", help_text="Wall-clock time in each fan's zone."
+    )
+
     class Meta:
         model = Campaign
         fields = [

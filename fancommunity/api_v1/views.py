@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -647,3 +648,9 @@ def register(router) -> None:
 
 
 __all__ = ["register", "settings", "transaction"]
+
+
+@csrf_exempt  # it writes nothing; a POST to a wrong path is a 404, not a CSRF page
+def not_found(request, *args, **kwargs):
+    """The JSON 404 of every path under /api/v1/ that names no resource."""
+    return JsonResponse({"code": "not_found", "message": "No such path in API v1."}, status=404)

@@ -27,6 +27,7 @@ from accounts.outbox import (
     WebhookEndpoint,
     endpoint_rotate_secret,
     new_secret,
+    url_problem,
     webhook_ping,
 )
 from accounts.webhook_delivery import delivery_resend
@@ -150,6 +151,13 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["talent", "url", "description", "events", "is_active"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        problem = url_problem(url)
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
