@@ -58,6 +58,8 @@ class IdempotencyKey(models.Model):
     principal = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)  # sha256 of method, path and body
+    # The fan a stored answer describes (POST /fans/), so erasure can delete it (privacy/services.py).
+    fan_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     status_code = models.PositiveSmallIntegerField()
     response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

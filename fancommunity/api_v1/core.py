@@ -268,7 +268,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-def idempotent(request, run) -> Response:
+def idempotent(request, run, *, describes_fan: bool = False) -> Response:
     """Run `run()` once per Idempotency-Key: the key, the request's hash and the response are stored
     in the transaction of the write, so a retry after a lost answer never writes (or sends) twice."""
     key = request.headers.get("Idempotency-Key", "")
@@ -303,7 +303,11 @@ def idempotent(request, run) -> Response:
             try:
                 with transaction.atomic():
                     IdempotencyKey.objects.create(
-                        **lookup, request_hash=digest, status_code=response.status_code, response_body=response.data
+                        **lookup,
+                        request_hash=digest,
+                        status_code=response.status_code,
+                        response_body=response.data,
+                        fan_id=response.data.get("id") if describes_fan else None,
                     )
             except IntegrityError:
                 raise _Raced

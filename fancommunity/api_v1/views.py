@@ -167,7 +167,7 @@ class FanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Update
         return self.paged(qs, s.FanSerializer)
 
     def create(self, request, *args, **kwargs):
-        return core.idempotent(request, self._create)
+        return core.idempotent(request, self._create, describes_fan=True)
 
     def _create(self) -> Response:
         data = s.FanCreateSerializer(data=self.request.data)

@@ -100,3 +100,15 @@ def test_erase_needs_a_reason_and_the_erase_scope(personas, api, make_token):
     assert done.status_code == 200 and done.json()["phone"] is None and done.json()["status"] == "erased"
     event = AuditEvent.objects.get(action="fan.erased", object_id=str(personas.fan.pk))
     assert event.details["reason"] == "ticket 4411" and event.actor == personas.owner
+
+
+def test_erasure_deletes_the_stored_answer_of_an_idempotent_create(personas, api, terms):
+    from accounts.integration_models import IdempotencyKey
+
+    body = {"phone": "+14155550377", "first_name": "Ivy", "consent": EVIDENCE}
+    created = api.post("/api/v1/fans/", body, format="json", HTTP_IDEMPOTENCY_KEY="fan-1")
+    assert IdempotencyKey.objects.get(key="fan-1").fan_id == created.json()["id"]
+    api.post(f"/api/v1/fans/{created.json()['id']}/erase/", {"reason": "asked"}, format="json")
+    assert not IdempotencyKey.objects.filter(key="fan-1").exists()
+    again = api.post("/api/v1/fans/", body, format="json", HTTP_IDEMPOTENCY_KEY="fan-1")
+    assert again.status_code == 409 and "Ivy" not in again.content.decode()
