@@ -79,7 +79,8 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/conversations/models.py messaging/conversations/services.py messaging/conversations/inbox.py \
 	messaging/conversations/figures.py messaging/conversations/polls.py messaging/conversations/themes.py \
 	messaging/console/dashboard.py messaging/console/rollup.py messaging/console/models.py messaging/console/charts.py \
-	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py
+	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py \
+	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

@@ -481,3 +481,9 @@ class AuditEventAdmin(TalentScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Issue 16: API tokens and outgoing-webhook pages (models in accounts, pages in their own module).
+from fancommunity.webhooks_out import admin as _webhooks_out_admin  # noqa: E402
+
+_webhooks_out_admin.register(admin.site)

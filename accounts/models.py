@@ -409,3 +409,14 @@ class PendingSignup(models.Model):
 
     def __str__(self) -> str:
         return f"Signup waiting for its code (#{self.pk})"
+
+
+# Issue 16: API tokens, idempotency keys and the outgoing-webhook outbox live in modules of their
+# own (accounts/integration_models.py); imported here so Django registers them.
+from accounts.integration_models import (  # noqa: E402, F401
+    ApiToken,
+    IdempotencyKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts import phones
+from accounts import outbox, phones
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.services import PROFILE_FIELDS
@@ -158,6 +158,7 @@ def fan_signup(
     terms: TermsDocument,
     privacy: TermsDocument,
     evidence: Evidence,
+    source: str = Fan.Source.WEB,
 ) -> SignupResult:
     """Create or update the fan for (talent, phone) and record one consent per purpose.
 
@@ -177,7 +178,7 @@ def fan_signup(
         fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
         created = fan is None
         if created:
-            fan = Fan(talent=talent, phone=phone, source=Fan.Source.WEB)
+            fan = Fan(talent=talent, phone=phone, source=source)
         assert fan is not None  # found or just built
         was_active = fan.status == Fan.Status.ACTIVE
         for name in PROFILE_FIELDS:
@@ -223,6 +224,8 @@ def fan_signup(
             ),
         ]
         audit("fan.signed_up", talent=talent, obj=fan, created=created, sharing=bool(sharing_consent))
+        if not was_active:  # outgoing webhooks (issue 16): in the signup's transaction
+            outbox.emit_fan(fan, "fan.joined", source=fan.source, joined_at=outbox.iso(fan.joined_at))
     return SignupResult(fan=fan, created=created, records=records)
 
 
@@ -262,6 +265,7 @@ def fan_opt_out(*, fan: Fan, evidence: Evidence) -> bool:
         locked.save(update_fields=["status", "opted_out_at", "updated_at"])
         _record(locked, Purpose.MESSAGING, Action.WITHDRAWN, evidence)
         audit("fan.opted_out", talent=locked.talent, obj=locked, method=evidence.method)
+        outbox.emit_fan(locked, "fan.opted_out", method=evidence.method, opted_out_at=outbox.iso(locked.opted_out_at))
     fan.status, fan.opted_out_at = locked.status, locked.opted_out_at
     return True
 
@@ -285,6 +289,7 @@ def fan_opt_in(*, fan: Fan, evidence: Evidence) -> bool:
             locked, Purpose.MESSAGING, Action.GRANTED, evidence, disclosure=texts.opt_in_confirmation(locked.talent)
         )
         audit("fan.opted_in", talent=locked.talent, obj=locked, method=evidence.method)
+        outbox.emit_fan(locked, "fan.joined", source=locked.source, joined_at=outbox.iso(locked.joined_at))
     fan.status, fan.opted_out_at, fan.joined_at = locked.status, locked.opted_out_at, locked.joined_at
     return True
 

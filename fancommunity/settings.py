@@ -479,3 +479,25 @@ BACKUP_KEEP_DAILY = env.get_int("BACKUP_KEEP_DAILY", 7, minimum=1)
 BACKUP_KEEP_WEEKLY = env.get_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
 BACKUP_KEEP_MONTHLY = env.get_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
 # --- end of operations -------------------------------------------------------------------------
+
+# --- REST API v1 and outgoing webhooks (issue 16; docs/ARCHITECTURE.md) ------------------------
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+MIDDLEWARE += ["fancommunity.api_v1.deprecation.ApiDeprecationMiddleware"]  # Deprecation header on /api/
+# Requests per window per token (per user for console sessions), counted in CACHES["default"]:
+# shared across web processes once REDIS_URL is set, per process otherwise.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "fancommunity.api_v1.core.V1AutoSchema"  # OpenAPI 3 (drf-spectacular)
+API_V1_RATE = env.get_rate("API_V1_RATE", "600/60")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "fancommunity API",
+    "VERSION": "1",
+    "DESCRIPTION": "REST API v1. Authenticate with `Authorization: Bearer fc_live_...` (a token an owner "
+    "creates in the console). Errors are JSON with a stable `code` and a human `message`.",
+    "COMPONENT_SPLIT_REQUEST": True,  # read-only fields do not appear in request bodies
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+}
+# Webhook endpoints must resolve to public addresses; development and tests may use local receivers.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.get_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("accounts.team_urls")),  # invites, password reset (before admin/: admin/password_reset/)
     path("admin/two-factor/", two_factor_setup, name="two-factor"),  # issue 15 (before admin/)
     path("admin/", admin.site.urls),
+    path("api/v1/", include("fancommunity.api_v1.urls")),  # before api/ (issue 16)
     path("api/", include("fancommunity.api")),
     path("", include("accounts.urls")),
     path("", include("consent.urls")),

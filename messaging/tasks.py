@@ -32,6 +32,7 @@ PERIODIC = {
     DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
     "home: daily figures": "messaging.tasks.rollup_home_figures",
+    "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
 }
 
 

@@ -45,6 +45,9 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
             ("Team", "badge", "accounts.TeamMember"),
             ("Settings", "tune", "accounts.Talent"),
             ("Saved replies", "quickreply", "messaging.SavedReply"),
+            ("API tokens", "key", "accounts.ApiToken"),  # issue 16
+            ("Webhooks", "webhook", "accounts.WebhookEndpoint"),
+            ("Webhook deliveries", "send", "accounts.WebhookDelivery"),
         ],
     ),
     (

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts import phones
+from accounts import outbox, phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
 from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
@@ -90,6 +90,8 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
             message.processed_at = timezone.now()
             message.needs_reply = action in _FOR_THE_TEAM
             message.save(update_fields=["fan", "action", "processed_at", "needs_reply"])
+            if message.needs_reply:
+                _emit_received([message])
     except IntegrityError:
         # The same MessageSid committed by a concurrent delivery of this webhook: nothing to do.
         if InboundMessage.objects.filter(message_sid=sid).exists():
@@ -173,7 +175,16 @@ def _process_chunk(size: int) -> int:
         slow = {m.pk for m in one_by_one}
         done_in_bulk = [m for m in messages if m.pk not in slow]
         _save_marks(done_in_bulk)
+        _emit_received([m for m in messages if m.action == Action.INBOX])
     return len(messages)
+
+
+def _emit_received(messages: list[InboundMessage]) -> None:
+    """Outgoing webhooks (issue 16): one message.received per text that reached the inbox, in the
+    chunk's transaction. Keywords never reach here."""
+    for m in messages:
+        data = {"id": m.pk, "fan_id": m.fan_id, "received_at": outbox.iso(m.received_at), "body": m.body}
+        outbox.webhook_emit(talent_id=m.talent_id, type="message.received", data={"message": data}, fan_id=m.fan_id)
 
 
 _MARKED = ["fan", "action", "processed_at", "needs_reply"]

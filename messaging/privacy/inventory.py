@@ -155,6 +155,21 @@ INVENTORY: list[Place] = [
     Place("messaging.ExportAudit", "columns", Tie.NONE, OnErase.KEEP, "column names"),
     Place("messaging.Campaign", "media_file", Tie.NONE, OnErase.KEEP, "the team's image for a campaign"),
     Place("messaging.DailyFigures", "top_regions", Tie.NONE, OnErase.KEEP, "counts per country and region, no fan"),
+    # Issue 16 (API v1, outgoing webhooks). Tied by a plain fan_id column, not a foreign key (an
+    # event must outlive nothing and block nothing): fan_erase handles them by that id, and
+    # tests/webhooks_out/test_webhooks.py checks it.
+    Place("accounts.ApiToken", "scopes", Tie.NONE, OnErase.KEEP, "scope names"),
+    Place("accounts.WebhookEndpoint", "events", Tie.NONE, OnErase.KEEP, "event type names"),
+    Place(
+        "accounts.WebhookEvent", "data", Tie.NONE, OnErase.KEEP, "rewritten to the fan's id alone (events_scrub_fan)"
+    ),
+    Place(
+        "accounts.IdempotencyKey",
+        "response_body",
+        Tie.NONE,
+        OnErase.DELETE,
+        "a created fan's answer: deleted by fan_id",
+    ),
 ]
 
 

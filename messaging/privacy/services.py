@@ -10,7 +10,9 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.audit import audit
+from accounts.integration_models import IdempotencyKey
 from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
@@ -122,4 +124,9 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
             inbound_wiped=inbound,
             outbound_wiped=outbound,
         )
+        # Outgoing webhooks (issue 16): stored events about the fan keep only its id, and the
+        # fan.erased event itself carries nothing else.
+        outbox.events_scrub_fan(fan_id=locked.pk)
+        IdempotencyKey.objects.filter(fan_id=locked.pk).delete()  # a stored API answer with the profile
+        outbox.emit_fan(locked, "fan.erased")
     fan.refresh_from_db()

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.audit import audit
 from accounts.models import Fan
 from accounts.tokens import DATA_LINK, JOIN_LINK
@@ -881,6 +882,10 @@ def campaign_maybe_complete(*, campaign_id: int, now: dt.datetime | None = None)
         moved = Campaign.objects.filter(pk=campaign_id, status__in=transition_from("complete")).update(
             status=Campaign.Status.COMPLETED, finished_at=now, updated_at=now
         )
+        if moved:  # outgoing webhooks (issue 16), in the same transaction as the status change
+            campaign = Campaign.objects.only("pk", "talent_id", "name").get(pk=campaign_id)
+            data = {"id": campaign.pk, "name": campaign.name, "status": "completed", "finished_at": outbox.iso(now)}
+            outbox.webhook_emit(talent_id=campaign.talent_id, type="campaign.finished", data={"campaign": data})
     return bool(moved)
 
 
