@@ -75,7 +75,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
 	consent/models.py consent/services.py consent/keywords.py consent/texts.py \
-	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py
+	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json
