@@ -105,7 +105,8 @@ def main() -> None:
     emit(
         BENCH, "api_list_page_p50", statistics.median(latencies) * 1000, "ms", target="informative (1,000 fans a page)"
     )
-    emit(BENCH, "api_list_page_p95", sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000, "ms", target="< 500 ms")
+    p95 = sorted(latencies)[max(0, int(len(latencies) * 0.95) - 1)] * 1000
+    emit(BENCH, "api_list_page_p95", p95, "ms", target="< 500 ms", ok=p95 < 500)
     whole = args.fans / (rows / walk_s)
     emit(BENCH, "api_list_all_fans_estimate", whole, "s", target="informative", ratio_floor=round(whole / floor_s, 1))
     # A deep page costs what the first does (keyset, no OFFSET): the last fans by id.

@@ -295,25 +295,24 @@ def idempotent(request, run, *, describes_fan: bool = False) -> Response:
         return replay(existing)
     try:
         with transaction.atomic():
+            # The key is claimed BEFORE the work: a concurrent request with the same key waits on
+            # this row (PostgreSQL's unique index) until we commit, then replays our answer; if we
+            # roll back, it goes ahead. So the work itself never runs twice.
+            try:
+                with transaction.atomic():
+                    row = IdempotencyKey.objects.create(**lookup, request_hash=digest, status_code=0)
+            except IntegrityError:
+                raise _Raced
             response = run()
             if response.status_code >= 400:
                 # Nothing was written; a retry may succeed (a fixed body), so the key is not spent.
                 transaction.set_rollback(True)
                 return response
-            try:
-                with transaction.atomic():
-                    IdempotencyKey.objects.create(
-                        **lookup,
-                        request_hash=digest,
-                        status_code=response.status_code,
-                        response_body=response.data,
-                        fan_id=response.data.get("id") if describes_fan else None,
-                    )
-            except IntegrityError:
-                raise _Raced
+            row.status_code = response.status_code
+            row.response_body = response.data
+            row.fan_id = response.data.get("id") if describes_fan else None
+            row.save(update_fields=["status_code", "response_body", "fan_id"])
     except _Raced:
-        # A concurrent request with the same key committed first (PostgreSQL made our INSERT wait
-        # for it): our write rolled back whole; answer as the first one did.
         return replay(IdempotencyKey.objects.get(**lookup))
     return response
 

@@ -263,3 +263,36 @@ def test_sweeper_starts_one_dispatcher_per_due_endpoint(personas, monkeypatch):
     make_endpoint(personas.talent, events=["message.received"])
     opt_out(personas.fan)
     assert tasks.dispatch_webhooks() == [a.pk] and calls == [(outbox.DELIVER_TASK, a.pk)]
+
+
+def test_campaign_finished_is_emitted_with_the_completion(personas):
+    from messaging.models import Campaign
+    from messaging.sending.engine import campaign_maybe_complete
+
+    make_endpoint(personas.talent, events=["campaign.finished"])
+    campaign = Campaign.objects.create(talent=personas.talent, name="Tour", body="hi", status=Campaign.Status.SENDING)
+    assert campaign_maybe_complete(campaign_id=campaign.pk)
+    event = WebhookEvent.objects.get()
+    assert event.type == "campaign.finished" and event.data["campaign"]["id"] == campaign.pk
+    assert not campaign_maybe_complete(campaign_id=campaign.pk)  # once only
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_fan_joined_on_signup(personas):
+    from consent.models import TermsDocument
+    from consent.services import fan_signup
+    from tests.factories import create_terms
+
+    make_endpoint(personas.talent, events=["fan.joined"])
+    terms = create_terms(personas.talent, TermsDocument.Kind.TERMS)
+    privacy = create_terms(personas.talent, TermsDocument.Kind.PRIVACY)
+    fan_signup(
+        talent=personas.talent, phone="+14155550688", profile={"first_name": "Jo"}, messaging_consent=True,
+        sharing_consent=False, terms=terms, privacy=privacy, evidence=Evidence(method="web_form"),
+    )  # fmt: skip
+    event = WebhookEvent.objects.get()
+    assert (
+        event.type == "fan.joined"
+        and event.data["fan"]["source"] == "web"
+        and "first_name" not in json.dumps(event.data)
+    )
