@@ -2,8 +2,6 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fancommunity import health, metrics
 from fancommunity.console_auth import TwoFactorLoginForm, two_factor_setup
@@ -11,11 +9,6 @@ from fancommunity.console_auth import TwoFactorLoginForm, two_factor_setup
 admin.site.site_header = "fancommunity console"
 admin.site.login_form = TwoFactorLoginForm  # issue 15: password, then a code if set up
 admin.site.login_template = "admin/console_login.html"
-# django-otp registers its device tables (secret keys, recovery codes) in the admin: each user
-# manages their own at /admin/two-factor/; an operator resets a lost one with `manage.py two_factor_reset`.
-for _device in (TOTPDevice, StaticDevice):
-    if admin.site.is_registered(_device):
-        admin.site.unregister(_device)
 admin.site.site_title = "fancommunity"
 admin.site.index_title = "Talent-team console"
 admin.site.site_url = None  # no public home page; fans arrive on /join/<talent>/

@@ -34,11 +34,14 @@ REDIRECT = "redirect"  # the page sends everyone on (TeamMember/Invite "add" is 
 
 # model label -> (capability to see the changelist, capability to open the add page)
 PAGES: dict[str, tuple[str | None, str | None]] = {
+    "accounts.ApiToken": ("manage_team", "manage_team"),  # issue 16: owners create and revoke tokens
     "accounts.AuditEvent": ("view", SUPERUSER_ONLY),
     "accounts.Fan": ("view", "edit_audience"),
     "accounts.Invite": ("manage_team", REDIRECT),  # pending links are credentials: owners only
     "accounts.Talent": ("view", SUPERUSER_ONLY),  # a new tenant is an operator's decision
     "accounts.TeamMember": ("view", REDIRECT),
+    "accounts.WebhookDelivery": ("manage_team", SUPERUSER_ONLY),  # written by the dispatcher only
+    "accounts.WebhookEndpoint": ("manage_team", "manage_team"),
     "consent.ConsentRecord": ("view", SUPERUSER_ONLY),  # evidence: written by services only
     "consent.TermsDocument": ("view", "edit_terms"),
     "messaging.Campaign": ("view", "compose"),
