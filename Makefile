@@ -74,7 +74,8 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/conversations/inbound.py messaging/conversations/priority.py messaging/conversations/lane.py \
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
-	consent/models.py consent/services.py consent/keywords.py consent/texts.py
+	consent/models.py consent/services.py consent/keywords.py consent/texts.py \
+	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json
