@@ -243,7 +243,9 @@ def render_links(body: str, *, talent: Talent, fan: Fan | None) -> str:
     if fan is None or not fan.phone:
         raise ValueError("a text with a link placeholder needs its fan")
     if JOIN_LINK in body:
-        body = body.replace(JOIN_LINK, join_url(talent, join_tokens.make_token(talent=talent, phone=str(fan.phone), fan=fan)))
+        body = body.replace(
+            JOIN_LINK, join_url(talent, join_tokens.make_token(talent=talent, phone=str(fan.phone), fan=fan))
+        )
     if DATA_LINK in body:
         body = body.replace(DATA_LINK, data_url(self_service_tokens.make_token(fan=fan)))
     return body

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _publish(actor, talent=None, material=True):
-    return terms_publish(talent=talent, kind="terms", title="T", summary="S", body="B", is_material=material, actor=actor)
+    return terms_publish(
+        talent=talent, kind="terms", title="T", summary="S", body="B", is_material=material, actor=actor
+    )
 
 
 def test_an_owner_cannot_publish_a_platform_wide_version(personas):

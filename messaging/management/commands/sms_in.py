@@ -110,7 +110,9 @@ class Command(BaseCommand):
         rows: list = []
         while time.monotonic() < deadline:
             rows = list(
-                OutboundMessage.objects.filter(to_number=to, id__gt=after_id).order_by("id").values("body", "status", "fan_id")
+                OutboundMessage.objects.filter(to_number=to, id__gt=after_id)
+                .order_by("id")
+                .values("body", "status", "fan_id")
             )
             if rows and not any(row["status"] in waiting for row in rows):
                 # Sent; a moment more in case the rules queue a second text (a join link after a code).
