@@ -206,10 +206,12 @@ class Talent(models.Model):
     def home_country(self) -> str:
         from accounts.phones import country_of
 
-        if self.sender_number:
-            return country_of(str(self.sender_number))
+        # The sender's country; a talent on a Messaging Service alone (or a test number without a
+        # country) falls back to its first served country, then the deployment's default region,
+        # so its home cap (the high one) is never mistaken for the low one abroad.
+        home = country_of(str(self.sender_number)) if self.sender_number else ""
         served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
-        return served[0] if served else ""
+        return home or (served[0] if served else "") or settings.PHONENUMBER_DEFAULT_REGION
 
     def serves_country(self, country: str) -> bool:
         served = [c.strip() for c in self.served_countries.split(",") if c.strip()]

@@ -5,7 +5,7 @@ Three Content-Security-Policies, chosen by path (docs/SECURITY.md says why each 
 - fan pages and everything else (settings.CONTENT_SECURITY_POLICY): strict. Scripts and styles
   only from this site or inline with the request's nonce (`nonce="{{ request.csp_nonce }}"`); no
   eval, no inline event handlers, no plugins, no framing, forms post only here.
-- the console, /admin/ (settings.CSP_CONSOLE_DIRECTIVES): unfold's Alpine build evaluates its
+- the console, /admin/ and the team invite pages /team/ (settings.CSP_CONSOLE_DIRECTIVES): unfold's Alpine build evaluates its
   expressions with the Function constructor, so 'unsafe-eval'; its widgets set style attributes,
   so inline styles. Inline scripts still need the nonce.
 - the API's HTML docs (settings.CSP_API_DOCS_PREFIXES, CSP_API_DOCS_DIRECTIVES): Swagger UI and
@@ -36,8 +36,12 @@ NO_STORE_URL_NAMES = {
 NO_STORE_PREFIXES = ("/team/invite/", "/admin/reset/", "/admin/login/")
 
 
+# Pages drawn with the console's theme (unfold): the console and the team invite pages.
+CONSOLE_PREFIXES = ("/admin/", "/team/")
+
+
 def _policy_for(path: str):
-    if path.startswith("/admin/"):
+    if path.startswith(CONSOLE_PREFIXES):
         return settings.CSP_CONSOLE_DIRECTIVES
     if path.startswith(tuple(settings.CSP_API_DOCS_PREFIXES)):
         return settings.CSP_API_DOCS_DIRECTIVES

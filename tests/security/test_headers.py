@@ -97,6 +97,7 @@ def test_console_pages_with_our_inline_scripts_carry_the_nonce(client, personas)
 def test_the_api_docs_have_their_own_documented_policy():
     assert _policy_for("/api/docs/") is settings.CSP_API_DOCS_DIRECTIVES
     assert _policy_for("/admin/") is settings.CSP_CONSOLE_DIRECTIVES
+    assert _policy_for("/team/invite/x/") is settings.CSP_CONSOLE_DIRECTIVES  # unfold's pages too
     assert _policy_for("/join/nova/") is None  # the strict default
     docs = settings.CSP_API_DOCS_DIRECTIVES
     assert "'unsafe-inline'" not in docs["script-src"] and "'unsafe-eval'" not in docs["script-src"]

@@ -79,3 +79,12 @@ def test_the_console_shows_the_counters(client, personas, star):
     client.force_login(owner)
     page = client.get(f"/admin/accounts/talent/{star.pk}/change/")
     assert page.status_code == 200 and b"US: 1 of 5" in page.content
+
+
+def test_a_talent_on_a_messaging_service_alone_gets_the_home_cap_at_home(settings):
+    settings.PHONENUMBER_DEFAULT_REGION = "US"
+    service_only = create_talent("svc", sender_number="", messaging_service_sid="MG" + "c" * 32)
+    assert service_only.home_country == "US"
+    from accounts.pumping import cap_for
+
+    assert cap_for(service_only, "US") == service_only.home_texts_per_hour
