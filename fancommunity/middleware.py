@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from fancommunity import health, metrics
@@ -21,14 +22,20 @@ class OpsEndpointsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
         if path in ("/healthz", "/healthz/"):
-            return health.healthz(request)
+            return _probe(health.healthz(request))
         if path in ("/healthz/strict", "/healthz/strict/"):
-            return health.healthz_strict(request)
+            return _probe(health.healthz_strict(request))
         if path in ("/metrics", "/metrics/"):
-            return metrics.metrics_view(request)
+            return _probe(metrics.metrics_view(request))
         if path.startswith("/webhooks/twilio/"):
             started = time.perf_counter()
             response = self.get_response(request)
             metrics.observe_webhook(path, response.status_code, time.perf_counter() - started)
             return response
         return self.get_response(request)
+
+
+def _probe(response: HttpResponse) -> HttpResponse:
+    # Answered before fancommunity.security's middleware runs: the header every answer carries.
+    response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+    return response

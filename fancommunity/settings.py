@@ -465,7 +465,7 @@ except ValueError as _exc:
 LOG_FORMAT = env.get_str("LOG_FORMAT", "plain").strip().lower()
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
-LOGGING["filters"] = {"redact": {"()": "fancommunity.logs.RedactFilter"}}
+# (the one redaction filter, set above: fancommunity.logfilters.RedactSecrets)
 LOGGING["formatters"]["json"] = {"()": "fancommunity.logs.JsonFormatter"}
 LOGGING["handlers"]["console"]["filters"] = ["redact"]
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
@@ -498,6 +498,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {},
+    "DEFAULT_GENERATOR_CLASS": "fancommunity.api_v1.schema.V1SchemaGenerator",  # v1 routes only
 }
 # Webhook endpoints must resolve to public addresses; development and tests may use local receivers.
 WEBHOOKS_ALLOW_PRIVATE_URLS = env.get_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)
