@@ -18,7 +18,9 @@ from django.utils.html import format_html
 
 from accounts import current_talent, permissions
 from accounts.admin_scoping import TalentScopedAdmin, drop_talent, pinned_talent_field, scope_related
-from accounts.models import Talent
+from accounts.countries import COUNTRY_NAMES
+from accounts.phones import known_zones
+from accounts.models import Fan, Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
 from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_COLUMNS
@@ -77,6 +79,7 @@ class _SegmentBuilderBase(forms.ModelForm):
         self.definition = None
         self.editable_rules = True
         definition = self.instance.definition if self.instance.pk else None
+        self._fit_value_pickers()
         if definition:
             rows = _rows_from_definition(definition, self.instance.talent_id)
             if rows is None:
@@ -93,6 +96,24 @@ class _SegmentBuilderBase(forms.ModelForm):
                             f"cond_{i}_value": value,
                         }
                     )
+                self._fit_value_pickers()
+
+    def _fit_value_pickers(self) -> None:
+        """Give each row's value box the picker of its field (a datalist of countries, lists or
+        tags by name, a date input ...). The page's script does the same as the field changes;
+        without JavaScript the picker follows the field after a Preview."""
+        for i in range(BUILDER_ROWS):
+            key = f"cond_{i}_field"
+            field = (self.data.get(key) if self.is_bound else None) or self.initial.get(key)
+            # Each form has its own deep copy of the widgets, so this never leaks into another page.
+            widget = self.fields[f"cond_{i}_value"].widget
+            attrs = value_picker_attrs(field or "")
+            widget.input_type = attrs.pop("type")
+            for name, value in attrs.items():
+                if value:
+                    widget.attrs[name] = value
+                else:
+                    widget.attrs.pop(name, None)
 
     def _talent(self) -> Talent | None:
         return self.cleaned_data.get("talent") or (self.instance.talent if self.instance.talent_id else None)
@@ -109,6 +130,10 @@ class _SegmentBuilderBase(forms.ModelForm):
                 continue
             spec = FIELDS[field]
             op = cleaned.get(f"cond_{i}_op") or spec.ops[0]
+            if op not in spec.ops:
+                words = ", ".join(OP_LABELS[o] for o in spec.ops)
+                self.add_error(f"cond_{i}_op", f"Condition {i + 1}: {spec.label} takes {words}.")
+                continue
             try:
                 value = _parse_value(spec.kind, op, cleaned.get(f"cond_{i}_value", ""), talent)
                 condition = validate_definition({"field": field, "op": op, "value": value}, talent_id=talent.pk)
@@ -127,7 +152,12 @@ class _SegmentBuilderBase(forms.ModelForm):
                 self.definition = {"all": []}
         if self.preview_requested:
             count, sample = audience.segment_preview(talent=talent, definition=self.definition, sample_size=SAMPLE_SIZE)
-            self.preview = {"count": count, "sample": sample, "description": describe(self.definition)}
+            self.preview = {
+                "count": count,
+                "sample": sample,
+                "breakdown": audience.segment_counts(talent=talent, definition=self.definition),
+                "description": describe(self.definition, rule_names(talent.pk)),
+            }
             raise ValidationError("Preview only: nothing saved yet. Press Save to keep this segment.")
         return cleaned
 
@@ -155,6 +185,58 @@ def _builder_fields() -> dict:
 
 
 SegmentBuilderForm = type("SegmentBuilderForm", (_SegmentBuilderBase,), _builder_fields())
+
+# The value picker of each field kind: which datalist (rendered once on the page) and input type.
+_PICKERS = {
+    "codes": {"list": "segment-values-country", "placeholder": "US, CA"},
+    "zones": {"list": "segment-values-zone", "placeholder": "America/New_York"},
+    "date": {"type": "date"},
+    "ids:list": {"list": "segment-values-list", "placeholder": "list name(s), comma-separated"},
+    "ids:tag": {"list": "segment-values-tag", "placeholder": "tag name(s), comma-separated"},
+    "choices:status": {"list": "segment-values-status", "placeholder": "active"},
+    "choices:source": {"list": "segment-values-source", "placeholder": "sms, web"},
+    "bool": {"list": "segment-values-bool", "placeholder": "yes or no"},
+    "age": {"placeholder": "18-24"},
+    "days": {"inputmode": "numeric", "placeholder": "30"},
+    "prefix": {"placeholder": "941"},
+}
+
+
+def value_picker_attrs(field: str) -> dict[str, str]:
+    """Widget attributes for the value box of `field` (every key set, so a changed field resets)."""
+    picker = _PICKERS.get(FIELDS[field].kind, {}) if field in FIELDS else {}
+    return {"list": "", "type": "text", "placeholder": "", "inputmode": "text", **picker}
+
+
+def builder_choices(talent_id: int | None) -> dict:
+    """What the builder's pickers offer: countries, zones, the talent's lists and tags by name."""
+    lists = list(ContactList.objects.filter(talent_id=talent_id).values_list("name", flat=True)[:500])
+    tags = list(Tag.objects.filter(talent_id=talent_id).values_list("name", flat=True)[:500])
+    return {
+        "segment-values-country": [(code, name) for code, name in COUNTRY_NAMES.items() if code != name],
+        "segment-values-zone": [(z, "") for z in sorted(known_zones()) if "/" in z],
+        "segment-values-list": [(n, "") for n in lists],
+        "segment-values-tag": [(n, "") for n in tags],
+        "segment-values-status": [(v, label) for v, label in Fan.Status.choices],
+        "segment-values-source": [(v, label) for v, label in Fan.Source.choices],
+        "segment-values-bool": [("yes", ""), ("no", "")],
+    }
+
+
+def field_specs_json() -> dict:
+    """Per field: its operators and its picker, for the page's script."""
+    return {
+        name: {"ops": list(spec.ops), "picker": value_picker_attrs(name), "help": spec.help}
+        for name, spec in FIELDS.items()
+    }
+
+
+def rule_names(talent_id: int | None) -> dict[str, dict[int, str]]:
+    """{"list": {id: name}, "tag": {id: name}} for summaries that show names, not ids."""
+    return {
+        "list": dict(ContactList.objects.filter(talent_id=talent_id).values_list("id", "name")),
+        "tag": dict(Tag.objects.filter(talent_id=talent_id).values_list("id", "name")),
+    }
 
 
 def _parse_value(kind: str, op: str, text: str, talent: Talent):
@@ -234,9 +316,14 @@ def _rows_from_definition(definition: dict, talent_id: int):
 class SegmentAdmin(TalentScopedAdmin):
     form = SegmentBuilderForm
     change_form_template = "admin/messaging/segment_change_form.html"
-    list_display = ["name", "talent", "rules", "is_builtin", "updated_at", "export_link"]
+    list_display = ["name", "talent", "size", "rules", "is_builtin", "updated_at", "export_link"]
     list_select_related = ["talent"]
     search_fields = ["name"]
+
+    @admin.display(description="Reachable fans")
+    def size(self, obj):
+        # Cached for two minutes (audience.segment_size): a scan per segment per page view would not scale.
+        return f"{audience.segment_size(obj):,}"
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.is_builtin:
@@ -262,8 +349,8 @@ class SegmentAdmin(TalentScopedAdmin):
         if obj is None or not obj.pk:
             return "Choose conditions below."
         if obj.is_builtin:
-            return "Built-in: all active fans of the talent. It cannot be changed or deleted."
-        text = describe(obj.definition or {"all": []})
+            return "Built-in: every reachable fan of the talent. It cannot be changed or deleted."
+        text = describe(obj.definition or {"all": []}, rule_names(obj.talent_id))
         if _rows_from_definition(obj.definition or {"all": []}, obj.talent_id) is None:
             text += " (nested groups made through the API: conditions chosen below replace them)"
         return text
@@ -300,8 +387,16 @@ class SegmentAdmin(TalentScopedAdmin):
         preview = getattr(form, "preview", None)
         if preview is None and obj is not None and obj.pk and request.method == "GET":
             qs = audience.segment_queryset(obj)
-            preview = {"count": qs.count(), "sample": list(qs.order_by("-id")[:SAMPLE_SIZE]), "saved": True}
+            preview = {
+                "count": audience.reachable(qs).count(),
+                "sample": list(audience.reachable(qs).order_by("-id")[:SAMPLE_SIZE]),
+                "breakdown": audience.audience_breakdown(qs),
+                "saved": True,
+            }
         context["preview"] = preview
+        talent_id = obj.talent_id if obj is not None and obj.pk else current_talent.current_id(request)
+        context["picker_lists"] = builder_choices(talent_id)
+        context["field_specs"] = field_specs_json()
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):
@@ -326,8 +421,10 @@ class SegmentAdmin(TalentScopedAdmin):
             errors = [str(e) for name, errs in form.errors.items() if name.startswith("cond_") for e in errs]
             return JsonResponse({"error": " ".join(errors) or "Choose the talent first."}, status=400)
         talent = form.cleaned_data.get("talent") or obj.talent
-        count, _ = audience.segment_preview(talent=talent, definition=form.definition, sample_size=0)
-        return JsonResponse({"count": count, "rules": describe(form.definition)})
+        counts = audience.segment_counts(talent=talent, definition=form.definition)
+        return JsonResponse(
+            {"count": counts["reachable"], **counts, "rules": describe(form.definition, rule_names(talent.pk))}
+        )
 
     def export_view(self, request, object_id):
         segment = self.get_object(request, object_id)

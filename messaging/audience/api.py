@@ -224,7 +224,13 @@ def _export_response(request, *, segment=None, contact_list=None):
 
 
 def _preview(qs) -> dict:
-    return {"count": qs.count(), "sample": FanSampleSerializer(qs.order_by("-id")[:SAMPLE_SIZE], many=True).data}
+    """`count` is the reachable fans (active, consented); `breakdown` says why the others are not."""
+    reachable = audience.reachable(qs)
+    return {
+        "count": reachable.count(),
+        "breakdown": audience.audience_breakdown(qs),
+        "sample": FanSampleSerializer(reachable.order_by("-id")[:SAMPLE_SIZE], many=True).data,
+    }
 
 
 # --- viewsets -------------------------------------------------------------------------------------------------
@@ -328,7 +334,13 @@ class SegmentViewSet(ScopedMixin, viewsets.ModelViewSet):
         except SegmentRuleError as exc:
             raise ApiValidationError({"definition": str(exc)})
         count, sample = audience.segment_preview(talent=talent, definition=definition, sample_size=SAMPLE_SIZE)
-        return Response({"count": count, "sample": FanSampleSerializer(sample, many=True).data})
+        return Response(
+            {
+                "count": count,
+                "breakdown": audience.segment_counts(talent=talent, definition=definition),
+                "sample": FanSampleSerializer(sample, many=True).data,
+            }
+        )
 
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):

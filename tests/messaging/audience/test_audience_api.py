@@ -52,7 +52,10 @@ def test_preview_without_saving(personas, crowd):
         {"talent": personas.talent.pk, "definition": {"field": "postal_code", "op": "starts_with", "value": "941"}},
         format="json",
     )
-    assert response.status_code == 200 and response.data["count"] == 2
+    # 941* matches sf and the fan who texted STOP: only sf is reachable.
+    assert response.status_code == 200 and response.data["count"] == 1
+    assert response.data["breakdown"]["opted_out"] == 1 and response.data["breakdown"]["total"] == 2
+    assert [f["id"] for f in response.data["sample"]] == [crowd["sf"].pk]
 
 
 def test_another_talents_rows_are_invisible(personas):
