@@ -23,7 +23,7 @@ from accounts.phones import known_zones
 from accounts.models import Fan, Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
-from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_COLUMNS
+from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_AUDIENCES, EXPORT_COLUMNS
 from messaging.audience.imports import ImportRefused
 from messaging.audience.models import validate_definition
 from messaging.audience.rules import FIELDS, SegmentRuleError, describe
@@ -433,6 +433,20 @@ class SegmentAdmin(TalentScopedAdmin):
 
 # --- exports ------------------------------------------------------------------------------------------------
 class ExportForm(forms.Form):
+    audience = forms.ChoiceField(
+        label="Who",
+        choices=list(EXPORT_AUDIENCES.items()),
+        initial="reachable",
+        required=False,  # left out (an older script's POST): the default, reachable fans
+        widget=forms.RadioSelect,
+        help_text="Fans who opted out are exported only as a suppression list, with the reason recorded.",
+    )
+    purpose = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Why you export fans who opted out",
+        help_text="Required for a suppression list, e.g. 'suppression list for our email tool'. Kept in the export log.",
+    )
     columns = forms.MultipleChoiceField(
         choices=[(name, label) for name, (label, _) in EXPORT_COLUMNS.items()],
         widget=forms.CheckboxSelectMultiple,
@@ -446,6 +460,16 @@ class ExportForm(forms.Form):
         label="For a partner",
         help_text="Leaves out every fan who has not agreed to share their data with partners.",
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["audience"] = cleaned.get("audience") or "reachable"
+        if cleaned.get("audience") == "opted_out":
+            if len((cleaned.get("purpose") or "").strip()) < 5:
+                self.add_error("purpose", "Say why you export fans who opted out; the reason is recorded.")
+            if cleaned.get("for_partner"):
+                self.add_error("for_partner", "Fans who opted out are never exported for a partner.")
+        return cleaned
 
 
 def export_view(modeladmin, request, *, segment: Segment | None = None, contact_list: ContactList | None = None):
@@ -466,6 +490,8 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
                 file_format=form.cleaned_data["file_format"],
                 for_partner=form.cleaned_data["for_partner"],
                 via="console",
+                audience=form.cleaned_data["audience"],
+                purpose=form.cleaned_data["purpose"],
             )
         except (audience.AudienceError, PermissionError) as exc:
             form.add_error(None, str(exc))
@@ -474,14 +500,24 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
             response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
             response["Cache-Control"] = "no-store"
             return response
+    counts = exports.export_counts(segment=segment, contact_list=contact_list)
+    # The row count before anything downloads; erased fans are only ever a count.
+    count_lines = [
+        f"{counts['reachable']:,} reachable fans (active, consented): the rows of a default export.",
+        f"{counts['opted_out']:,} opted out: exported only as a suppression list, with a reason.",
+        f"{counts['pending']:,} pending (never agreed) and {counts['erased']:,} erased: never exported.",
+    ]
     return _render(
         request,
         modeladmin,
         f"Export {source}",
         form,
-        submit="Export",
+        submit="Download the file",
         original=source,
-        intro="The file streams as it is written. Every export is recorded (who, when, columns, rows).",
+        intro="The file streams as it is written. Every export is recorded (who, when, columns, rows). "
+        "Phones are plain E.164 (+14155552671), times ISO 8601 in UTC.",
+        result_title="How many rows",
+        result_lines=count_lines,
     )
 
 

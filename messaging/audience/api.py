@@ -21,7 +21,7 @@ from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
-from messaging.audience.exports import EXPORT_COLUMNS, EXPORT_FORMATS
+from messaging.audience.exports import EXPORT_AUDIENCES, EXPORT_COLUMNS, EXPORT_FORMATS
 from messaging.audience.imports import ImportRefused
 from messaging.audience.models import BUILTIN_SEGMENT_NAME, validate_definition
 from messaging.audience.rules import SegmentRuleError
@@ -147,6 +147,9 @@ class ExportInputSerializer(serializers.Serializer):
     # Not "format": DRF reads ?format= as the renderer to answer with.
     file_format = serializers.ChoiceField(choices=EXPORT_FORMATS, required=False, default="csv")
     partner = serializers.BooleanField(required=False, default=False)
+    # Reachable fans unless asked; opted-out fans (a suppression list) need a stated purpose.
+    audience = serializers.ChoiceField(choices=list(EXPORT_AUDIENCES), required=False, default="reachable")
+    purpose = serializers.CharField(required=False, default="", max_length=200)
 
     def validate_columns(self, value):
         columns = [c.strip() for c in value.split(",") if c.strip()]
@@ -212,6 +215,8 @@ def _export_response(request, *, segment=None, contact_list=None):
             file_format=data.validated_data["file_format"],
             for_partner=data.validated_data["partner"],
             via="api",
+            audience=data.validated_data["audience"],
+            purpose=data.validated_data["purpose"],
         )
     except audience.AudienceError as exc:
         raise ApiValidationError(str(exc))

@@ -215,6 +215,10 @@ class ExportAudit(models.Model):
     columns = models.JSONField(default=list)
     file_format = models.CharField(max_length=8, default="csv")
     for_partner = models.BooleanField(default=False)
+    # "reachable" (active fans) or "opted_out" (a suppression list), see exports.EXPORT_AUDIENCES.
+    audience = models.CharField(max_length=16, default="reachable")
+    # Why opted-out fans were exported: required for that audience, shown in the export log.
+    purpose = models.CharField(max_length=200, blank=True)
     row_count = models.PositiveIntegerField(null=True, blank=True)
     completed = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -25,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--columns", default="", help="comma-separated; one of: " + ", ".join(EXPORT_COLUMNS))
         parser.add_argument("--format", default="csv", choices=["csv", "jsonl"])
         parser.add_argument("--partner", action="store_true", help="for a partner: only fans who agreed to sharing")
+        parser.add_argument(
+            "--opted-out",
+            default="",
+            metavar="PURPOSE",
+            help="export the fans who opted out instead (a suppression list); say why, it is audited",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -54,6 +60,8 @@ class Command(BaseCommand):
                 file_format=options["format"],
                 for_partner=options["partner"],
                 via="command",
+                audience="opted_out" if options["opted_out"] else "reachable",
+                purpose=options["opted_out"],
             )
         except AudienceError as exc:
             raise CommandError(str(exc))

@@ -196,12 +196,25 @@ def test_export_page_streams_for_analyst_and_refuses_manager(client, personas, c
     client.force_login(personas.manager)
     assert client.get(url).status_code == 403
     client.force_login(personas.analyst)
-    assert client.get(url).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 200
+    active = Fan.objects.filter(talent=personas.talent, status="active").count()
+    # The row count before anything downloads.
+    assert f"{active:,} reachable fans" in page.content.decode() and "1 opted out" in page.content.decode()
     response = client.post(url, {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"})
     assert response.streaming
     body = b"".join(response.streaming_content).decode()
-    assert body.splitlines() == ["phone,first_name", f"'+14155550201,{crowd['sf'].first_name}"]
+    assert body.splitlines() == ["phone,first_name", f"+14155550201,{crowd['sf'].first_name}"]
     assert ExportAudit.objects.get().row_count == 1
+    # Opted-out fans: only with a stated purpose, which the export log keeps.
+    refused = client.post(url, {"audience": "opted_out", "columns": ["phone"], "file_format": "csv"})
+    assert not refused.streaming and "Say why" in refused.content.decode()
+    assert ExportAudit.objects.count() == 1
+    response = client.post(
+        url, {"audience": "opted_out", "purpose": "suppression list", "columns": ["phone"], "file_format": "csv"}
+    )
+    assert b"".join(response.streaming_content).decode().splitlines() == ["phone", str(crowd["optout"].phone)]
+    assert ExportAudit.objects.filter(audience="opted_out", purpose="suppression list").count() == 1
     other = Segment.objects.get(talent=personas.other_talent, is_builtin=True)
     assert client.get(reverse("admin:messaging_segment_export", args=[other.pk])).status_code == 404
 
