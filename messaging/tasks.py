@@ -14,7 +14,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
-from messaging.audience.imports import import_batch_run
+from messaging.audience.imports import import_batch_run, staged_sweep
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
@@ -29,6 +29,7 @@ PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
 PERIODIC = {
     DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
+    "audience: staged imports sweeper": "messaging.tasks.sweep_staged_imports",
 }
 
 
@@ -138,3 +139,8 @@ __all__ = [
     "send_campaign",
     "sweep_priority_messages",
 ]
+
+
+def sweep_staged_imports() -> dict:
+    """Every minute: delete uploads staged for an import nobody confirmed within a day (issue 12)."""
+    return {"removed": staged_sweep()}

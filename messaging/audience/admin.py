@@ -756,11 +756,15 @@ class TagAdmin(TalentScopedAdmin):
 
 # --- imports --------------------------------------------------------------------------------------------------
 class ImportForm(forms.Form):
+    """Step one uploads (the file is staged on the server and previewed); step two maps the
+    columns and confirms the consent. A form error on either step keeps the staged file."""
+
     talent = forms.ModelChoiceField(queryset=Talent.objects.none())
+    staged = forms.CharField(required=False, widget=forms.HiddenInput)
     file = forms.FileField(
-        help_text="CSV, UTF-8, with a header row. A phone column is required; "
-        "first_name, last_name, email, birth_date, city, region, postal_code, country, "
-        "time_zone and tags (separated by ;) are read when present."
+        required=False,
+        help_text="CSV, UTF-8, with a header row and a column of phone numbers (any format). "
+        "You choose what each column holds on the next step.",
     )
     consent_source = forms.CharField(
         max_length=200, label="Where the fans agreed", help_text="Consent evidence, e.g. 'Tour 2026 sign-up sheet'."
@@ -772,8 +776,13 @@ class ImportForm(forms.Form):
     contact_list = forms.ModelChoiceField(
         queryset=ContactList.objects.none(), required=False, help_text="Also add them to this list."
     )
+    consent_confirmed = forms.BooleanField(
+        required=False,
+        label="Every person in this file agreed to receive recurring texts from this talent, where and when stated above",
+        help_text="Texting people who did not agree is unlawful in most countries (TCPA, GDPR, CASL).",
+    )
 
-    def __init__(self, *args, request, **kwargs):
+    def __init__(self, *args, request, columns: list[str] | None = None, guess: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["talent"].queryset = scope_related(request, Talent.objects.all(), "edit_audience")
         talent_id = current_talent.current_id(request)
@@ -782,13 +791,25 @@ class ImportForm(forms.Form):
         self.fields["contact_list"].queryset = scope_related(
             request, ContactList.objects.select_related("talent"), "edit_audience"
         )
+        self.columns = columns or []
+        choices = [(imports.IGNORE, "(do not import)")] + [(name, name.replace("_", " ")) for name in imports.MAPPABLE]
+        for index, header in enumerate(self.columns):
+            self.fields[f"map_{index}"] = forms.ChoiceField(
+                choices=choices,
+                required=False,
+                label=f"Column {index + 1} ({header[:40] or 'no header'})",
+                initial=(guess or {}).get(index, imports.IGNORE),
+            )
+
+    def mapping(self) -> dict[int, str]:
+        return {i: self.cleaned_data.get(f"map_{i}") or imports.IGNORE for i in range(len(self.columns))}
 
     def clean_file(self):
-        from django.conf import settings
-
-        upload = self.cleaned_data["file"]
-        if upload.size > settings.AUDIENCE_IMPORT_MAX_BYTES:
-            raise ValidationError(f"The file is larger than {settings.AUDIENCE_IMPORT_MAX_BYTES:,} bytes; split it.")
+        upload = self.cleaned_data.get("file")
+        if upload and upload.size > django_settings.AUDIENCE_IMPORT_MAX_BYTES:
+            raise ValidationError(
+                f"The file is larger than {django_settings.AUDIENCE_IMPORT_MAX_BYTES:,} bytes; split it."
+            )
         return upload
 
     def clean(self):
@@ -799,6 +820,123 @@ class ImportForm(forms.Form):
         if cleaned.get("consent_date") and cleaned["consent_date"] > timezone.localdate():
             self.add_error("consent_date", "The consent date is in the future.")
         return cleaned
+
+
+_STAGED_SESSION_KEY = "audience_import_staged"
+
+
+def _session_staged(request, token: str) -> imports.StagedImport | None:
+    """A staged upload of this session (tokens are unguessable, and bound to the session too)."""
+    entry = request.session.get(_STAGED_SESSION_KEY, {}).get(token or "")
+    if not entry:
+        return None
+    staged = imports.StagedImport(token, entry["talent"], entry["name"])
+    return staged if imports.staged_exists(staged) else None
+
+
+def _remember_staged(request, staged: imports.StagedImport) -> None:
+    kept = dict(request.session.get(_STAGED_SESSION_KEY, {}))
+    kept[staged.token] = {"talent": staged.talent_id, "name": staged.original_name}
+    request.session[_STAGED_SESSION_KEY] = dict(list(kept.items())[-5:])
+
+
+def import_add_view(modeladmin, request):
+    """Upload -> preview and map -> confirm -> import (thin: imports.* do the work)."""
+    post = request.POST if request.method == "POST" else None
+    staged = _session_staged(request, post.get("staged", "")) if post else None
+    upload = request.FILES.get("file") if post else None
+    preview = None
+    columns, guess = [], {}
+    if upload is not None:
+        probe = ImportForm(post, request.FILES, request=request)
+        probe.is_valid()
+        talent = probe.cleaned_data.get("talent")
+        if talent is None or probe.errors.get("file"):
+            return _import_page(request, modeladmin, probe, None, None)
+        if staged is not None:
+            imports.staged_discard(staged)  # a new file replaces the one kept before
+        try:
+            staged = imports.import_stage(talent=talent, upload=upload, original_name=upload.name, actor=request.user)
+        except (ImportRefused, PermissionError) as exc:
+            probe.add_error("file", f"Import refused: {exc}.")
+            return _import_page(request, modeladmin, probe, None, None)
+        _remember_staged(request, staged)
+    if staged is not None:
+        try:
+            columns, rows, guess = imports.staged_preview(staged)
+        except ImportRefused as exc:
+            imports.staged_discard(staged)
+            form = ImportForm(post, request=request)
+            form.is_valid()
+            form.add_error("file", f"Import refused: {exc}. Choose another file.")
+            return _import_page(request, modeladmin, form, None, None)
+        preview = {"name": staged.original_name, "header": columns, "rows": rows}
+    data = post.copy() if post else None
+    if data is not None and staged is not None:
+        data["staged"] = staged.token
+    form = ImportForm(data, request=request, columns=columns, guess=guess)
+    if upload is not None:
+        # Just uploaded: show the preview and the guessed mapping first; nothing imports yet.
+        form = ImportForm(
+            None, request=request, columns=columns, guess=guess, initial={**post.dict(), "staged": staged.token}
+        )
+        return _import_page(request, modeladmin, form, preview, staged)
+    if post is None:
+        return _import_page(request, modeladmin, form, None, None)
+    if staged is None:
+        form.is_valid()
+        form.add_error("file", "Choose a CSV file to import.")
+        return _import_page(request, modeladmin, form, None, None)
+    if not form.is_valid():
+        return _import_page(request, modeladmin, form, preview, staged)
+    if not form.cleaned_data["consent_confirmed"]:
+        form.add_error("consent_confirmed", "Confirm that every person in the file agreed to receive texts.")
+        return _import_page(request, modeladmin, form, preview, staged)
+    data = form.cleaned_data
+    if data["talent"].pk != staged.talent_id:
+        raise PermissionDenied
+    try:
+        mapped = imports.staged_apply_mapping(staged, form.mapping())
+        with mapped:
+            batch = imports.import_batch_create(
+                talent=data["talent"],
+                file=mapped,
+                original_name=staged.original_name,
+                consent_source=data["consent_source"],
+                consent_date=data["consent_date"],
+                default_region=data["default_region"],
+                contact_list=data["contact_list"],
+                actor=request.user,
+            )
+    except (ImportRefused, PermissionError) as exc:
+        form.add_error(None, f"Import refused: {exc}.")
+        return _import_page(request, modeladmin, form, preview, staged)
+    imports.staged_discard(staged)
+    batch = imports.import_batch_start(batch=batch)
+    _announce(request, batch)
+    return HttpResponseRedirect(reverse("admin:messaging_importbatch_change", args=[batch.pk]))
+
+
+def _import_page(request, modeladmin, form, preview, staged):
+    lines = []
+    if staged is not None:
+        lines.append(
+            f"File: {staged.original_name} (kept on the server for a day; choose another file to replace it). "
+            "Check what each column holds below, confirm the consent, then press Import."
+        )
+    return _render(
+        request,
+        modeladmin,
+        "Import fans from a CSV",
+        form,
+        submit="Import" if staged is not None else "Upload and preview",
+        intro=format_html(
+            'Need a template? <a href="{}">Download a sample CSV</a>.', reverse("admin:messaging_importbatch_sample")
+        ),
+        result_title="Your file",
+        result_lines=lines,
+        preview=preview,
+    )
 
 
 @admin.register(ImportBatch)
@@ -841,6 +979,7 @@ class ImportBatchAdmin(TalentScopedAdmin):
 
     def get_urls(self):
         return [
+            path("sample.csv", self.admin_site.admin_view(self.sample_view), name="messaging_importbatch_sample"),
             path(
                 "<path:object_id>/errors.csv",
                 self.admin_site.admin_view(self.errors_view),
@@ -860,27 +999,12 @@ class ImportBatchAdmin(TalentScopedAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None, request=request)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                batch = imports.import_batch_create(
-                    talent=data["talent"],
-                    file=data["file"],
-                    original_name=data["file"].name,
-                    consent_source=data["consent_source"],
-                    consent_date=data["consent_date"],
-                    default_region=data["default_region"],
-                    contact_list=data["contact_list"],
-                    actor=request.user,
-                )
-            except (ImportRefused, PermissionError) as exc:
-                form.add_error(None, f"Import refused: {exc}.")
-            else:
-                batch = imports.import_batch_start(batch=batch)
-                _announce(request, batch)
-                return HttpResponseRedirect(reverse("admin:messaging_importbatch_change", args=[batch.pk]))
-        return _render(request, self, "Import fans from a CSV", form, submit="Import")
+        return import_add_view(self, request)
+
+    def sample_view(self, request):
+        response = HttpResponse(imports.SAMPLE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="fans-sample.csv"'
+        return response
 
     @admin.action(description="Run again (resume an interrupted import)", permissions=["add"])
     def run_again(self, request, queryset):
@@ -1002,8 +1126,9 @@ class FanRegionFilter(UnfoldTextFilter):
     parameter_name = "region"
 
     def queryset(self, request, queryset):
+        # Exact, as stored ("TX", "Ontario"): UPPER(region) would defeat the (talent, country, region) index.
         value = (self.value() or "").strip()
-        return queryset.filter(region__iexact=value) if value else queryset
+        return queryset.filter(region=value) if value else queryset
 
 
 class FanJoinedFilter(UnfoldDropdownFilter):

@@ -67,7 +67,7 @@ def test_filters_by_list_tag_country_region_join_date_status_and_engagement(clie
     assert _found(client, list=vip.pk) == {phone_fan.pk}
     assert _found(client, tag=tag.pk) == {toronto.pk}
     assert _found(client, country="ca") == {toronto.pk}
-    assert _found(client, region="on") == {toronto.pk}
+    assert _found(client, region="ON") == {toronto.pk}
     assert old.pk in _found(client, joined="older") and old.pk not in _found(client, joined="30")
     assert _found(client, status__exact="opted_out") == {stopped.pk}
     assert _found(client, engagement="replied") == {toronto.pk}

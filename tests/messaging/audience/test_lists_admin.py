@@ -144,19 +144,40 @@ def test_list_csv_upload_page(client, personas, crowd):
     assert any("Line 3" in line for line in response.context["result_lines"])
 
 
+EVIDENCE = {"consent_source": "Sheet", "consent_date": "2026-01-02", "default_region": "US"}
+
+
+def _upload(client, personas, content: bytes, name="fans.csv", **fields):
+    """Step one: the file is staged and previewed; nothing imports yet."""
+    upload = SimpleUploadedFile(name, content, content_type="text/csv")
+    before = ImportBatch.objects.count()
+    response = client.post(
+        reverse("admin:messaging_importbatch_add"), {"talent": personas.talent.pk, "file": upload, **fields}
+    )
+    assert response.status_code == 200 and ImportBatch.objects.count() == before
+    return response
+
+
+def _confirm(client, personas, staged: str, mapping: dict[int, str] | None = None, **fields):
+    """Step two: the columns mapped, the consent confirmed (no file chosen again)."""
+    data = {"talent": personas.talent.pk, "staged": staged, "consent_confirmed": "on", **EVIDENCE, **fields}
+    for index, target in (mapping or {}).items():
+        data[f"map_{index}"] = target
+    return client.post(reverse("admin:messaging_importbatch_add"), data)
+
+
+def _staged(response) -> str:
+    return response.context["form"]["staged"].value()
+
+
 def test_import_upload_with_downloadable_error_report(client, personas):
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550601,Ann\nnope,Bad\n", content_type="text/csv")
-    response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {
-            "talent": personas.talent.pk,
-            "file": upload,
-            "consent_source": "Sheet",
-            "consent_date": "2026-01-02",
-            "default_region": "US",
-        },
-    )
+    response = _upload(client, personas, b"phone,first_name\n+14155550601,Ann\nnope,Bad\n", **EVIDENCE)
+    preview = response.context["preview"]
+    assert preview["header"] == ["phone", "first_name"] and preview["rows"][0] == ["+14155550601", "Ann"]
+    form = response.context["form"]
+    assert form["map_0"].value() == "phone" and form["map_1"].value() == "first_name"  # guessed
+    response = _confirm(client, personas, _staged(response), {0: "phone", 1: "first_name"})
     assert response.status_code == 302
     batch = ImportBatch.objects.get()
     assert batch.status == "completed" and batch.created_count == 1 and batch.error_count == 1
@@ -166,25 +187,76 @@ def test_import_upload_with_downloadable_error_report(client, personas):
     assert client.get(reverse("admin:messaging_importbatch_change", args=[batch.pk])).status_code == 200
 
 
-def test_import_upload_without_evidence_or_too_big_is_refused(client, personas, settings):
+def test_import_columns_are_mapped_by_the_team(client, personas):
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
-    response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {"talent": personas.talent.pk, "file": upload, "default_region": "US"},
-    )
-    assert response.status_code == 200 and "consent_source" in response.context["form"].errors
+    content = b"Numero,Nick,Notes\n(415) 555-0621,Ann,met at the show\n"
+    response = _upload(client, personas, content)
+    assert response.context["form"]["map_0"].value() == ""  # no alias: nothing guessed
+    response = _confirm(client, personas, _staged(response), {1: "first_name"})
+    assert response.status_code == 200 and "choose which column holds the phone numbers" in response.content.decode()
+    response = _confirm(client, personas, _staged(response), {0: "phone", 1: "first_name", 2: ""})
+    assert response.status_code == 302
+    fan = Fan.objects.get(talent=personas.talent, phone="+14155550621")
+    assert fan.first_name == "Ann" and fan.source == "import"
+    response = _upload(client, personas, content)
+    response = _confirm(client, personas, _staged(response), {0: "first_name", 1: "first_name"})
+    assert "Import refused" in response.content.decode()
+
+
+def test_the_file_is_kept_after_a_form_error_and_consent_must_be_confirmed(client, personas):
+    client.force_login(personas.manager)
+    response = _upload(client, personas, b"phone\n+14155550601\n")
+    staged = _staged(response)
+    response = _confirm(client, personas, staged, {0: "phone"}, consent_confirmed="", consent_source="")
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "consent_source" in errors and not ImportBatch.objects.exists()
+    response = _confirm(client, personas, staged, {0: "phone"}, consent_confirmed="")
+    assert "consent_confirmed" in response.context["form"].errors
+    assert _staged(response) == staged and "kept on the server" in response.content.decode()
+    # Same staged file, no new upload: it imports.
+    assert _confirm(client, personas, staged, {0: "phone"}).status_code == 302
+    assert Fan.objects.filter(phone="+14155550601").exists()
+    # Gone once used: a replay has nothing to import.
+    response = _confirm(client, personas, staged, {0: "phone"})
+    assert response.status_code == 200 and ImportBatch.objects.count() == 1
+
+
+def test_another_sessions_staged_file_cannot_be_used(client, personas):
+    from django.test import Client
+
+    client.force_login(personas.manager)
+    staged = _staged(_upload(client, personas, b"phone\n+14155550601\n"))
+    other = Client()
+    other.force_login(personas.owner)
+    response = _confirm(other, personas, staged, {0: "phone"})
+    assert response.status_code == 200 and not ImportBatch.objects.exists()
+
+
+def test_sample_csv_and_staged_sweep(client, personas, settings):
+    import os
+    import time
+
+    from messaging.audience import imports
+
+    client.force_login(personas.manager)
+    sample = client.get(reverse("admin:messaging_importbatch_sample"))
+    assert sample["Content-Disposition"].startswith("attachment") and sample.content.startswith(b"phone,")
+    staged = _staged(_upload(client, personas, b"phone\n+14155550601\n"))
+    path = settings.MEDIA_ROOT / imports.STAGED_DIR / str(personas.talent.pk) / f"{staged}.csv"
+    assert path.exists()
+    assert imports.staged_sweep() == 0
+    old = time.time() - imports.STAGED_MAX_AGE - 60
+    os.utime(path, (old, old))
+    assert imports.staged_sweep() == 1 and not path.exists()
+
+
+def test_import_upload_too_big_is_refused(client, personas, settings):
+    client.force_login(personas.manager)
     settings.AUDIENCE_IMPORT_MAX_BYTES = 10
     upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
     response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {
-            "talent": personas.talent.pk,
-            "file": upload,
-            "consent_source": "x",
-            "consent_date": "2026-01-02",
-            "default_region": "US",
-        },
+        reverse("admin:messaging_importbatch_add"), {"talent": personas.talent.pk, "file": upload, **EVIDENCE}
     )
     assert "larger than" in response.context["form"].errors["file"][0]
     assert not ImportBatch.objects.exists() and not Fan.objects.filter(phone="+14155550601").exists()
@@ -272,16 +344,10 @@ def test_a_big_import_runs_in_the_background(client, personas, settings, tmp_pat
     settings.MEDIA_ROOT = tmp_path
     settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES = 10
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550611,Ann\n", content_type="text/csv")
-    form = {
-        "talent": personas.talent.pk,
-        "file": upload,
-        "consent_source": "Sheet",
-        "consent_date": "2026-01-02",
-        "default_region": "US",
-    }
+    staged = _staged(_upload(client, personas, b"phone,first_name\n+14155550611,Ann\n"))
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        response = client.post(reverse("admin:messaging_importbatch_add"), form, follow=True)
+        response = _confirm(client, personas, staged, {0: "phone", 1: "first_name"})
+        response = client.get(response["Location"])
     batch = ImportBatch.objects.get()
     assert batch.status == "pending"
     assert "importing in the background" in response.content.decode()
