@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from unfold.contrib.filters.admin import DropdownFilter as UnfoldDropdownFilter
 from unfold.contrib.filters.admin import TextFilter as UnfoldTextFilter
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget, UnfoldBooleanWidget
 
 from accounts import current_talent, permissions, phones, ratelimit
 from accounts.admin_scoping import TalentScopedAdmin, drop_talent, pinned_talent_field, scope_related
@@ -181,20 +182,24 @@ class _SegmentBuilderBase(forms.ModelForm):
         return super().save(commit)
 
 
+BUILDER_HELP = "Lists of values are comma-separated. " + "; ".join(
+    f"{spec.label}: {spec.help}" for spec in FIELDS.values() if spec.help
+)
+
+
 def _builder_fields() -> dict:
     field_choices = [("", "---------")] + [(name, spec.label) for name, spec in FIELDS.items()]
     op_choices = [("", "(default)")] + list(OP_LABELS.items())
-    help_lines = "; ".join(f"{spec.label}: {spec.help}" for spec in FIELDS.values() if spec.help)
     attrs = {}
     for i in range(BUILDER_ROWS):
-        attrs[f"cond_{i}_negate"] = forms.BooleanField(required=False, label="NOT")
-        attrs[f"cond_{i}_field"] = forms.ChoiceField(choices=field_choices, required=False, label=f"Condition {i + 1}")
-        attrs[f"cond_{i}_op"] = forms.ChoiceField(choices=op_choices, required=False, label="operator")
-        attrs[f"cond_{i}_value"] = forms.CharField(
-            required=False,
-            label="value",
-            help_text=("Lists of values are comma-separated. " + help_lines) if i == 0 else "",
+        attrs[f"cond_{i}_negate"] = forms.BooleanField(required=False, label="NOT", widget=UnfoldBooleanWidget)
+        attrs[f"cond_{i}_field"] = forms.ChoiceField(
+            choices=field_choices, required=False, label=f"Condition {i + 1}", widget=UnfoldAdminSelectWidget
         )
+        attrs[f"cond_{i}_op"] = forms.ChoiceField(
+            choices=op_choices, required=False, label="operator", widget=UnfoldAdminSelectWidget
+        )
+        attrs[f"cond_{i}_value"] = forms.CharField(required=False, label="value", widget=UnfoldAdminTextInputWidget)
     return attrs
 
 
@@ -348,7 +353,7 @@ class SegmentAdmin(TalentScopedAdmin):
             ]
             fieldsets = [
                 (None, {"fields": ["talent", "name", "description"]}),
-                ("Who is in it", {"fields": ["rules", "match", *rows]}),
+                ("Who is in it", {"fields": ["rules", "match", *rows], "description": BUILDER_HELP}),
             ]
         return drop_talent(fieldsets, self._pinned_talent_id(request))
 
