@@ -1046,11 +1046,13 @@ class ExportAuditAdmin(TalentScopedAdmin):
         "audience_name",
         "file_format",
         "for_partner",
+        "audience",
+        "purpose",
         "row_count",
         "completed",
         "via",
     ]
-    list_filter = ["for_partner", "completed", "via"]
+    list_filter = ["audience", "for_partner", "completed", "via"]
     list_select_related = ["talent", "actor"]
     readonly_fields = [f.name for f in ExportAudit._meta.fields]
 

@@ -355,3 +355,19 @@ def test_a_big_import_runs_in_the_background(client, personas, settings, tmp_pat
         callback()
     batch.refresh_from_db()
     assert batch.status == "completed" and batch.created_count == 1
+
+
+def test_segment_list_shows_reachable_size_and_names_not_ids(client, personas, crowd):
+    vip = ContactList.objects.create(talent=personas.talent, name="VIP")
+    vip.memberships.create(fan=crowd["sf"])
+    vip.memberships.create(fan=crowd["optout"])
+    Segment.objects.create(
+        talent=personas.talent, name="VIPs", definition={"field": "list", "op": "in", "value": [vip.pk]}
+    )
+    client.force_login(personas.manager)
+    response = client.get(reverse("admin:messaging_segment_changelist"))
+    html = response.content.decode()
+    assert "Reachable fans" in html and "In contact list is one of VIP" in html
+    row = next(r for r in response.context["cl"].result_list if r.name == "VIPs")
+    admin_obj = response.context["cl"].model_admin
+    assert admin_obj.size(row) == "1"  # two members, one texted STOP
