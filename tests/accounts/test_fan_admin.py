@@ -195,3 +195,25 @@ def test_profile_export_and_erase_are_audited_with_the_reason(client, personas):
     assert fan.status == Fan.Status.ERASED and fan.phone is None
     event = AuditEvent.objects.get(action="fan.erased")
     assert event.details["reason"] == "fan request by phone: call on 4 March" and event.actor == personas.manager
+
+
+@pytest.mark.postgres_only
+def test_name_and_email_search_is_served_by_the_search_indexes(personas, phone_fan):
+    from django.db import connection, transaction
+    from django.db.models import Q
+
+    Fan.objects.bulk_create(
+        Fan(talent=personas.talent, phone=f"+1212555{i:04d}", first_name=f"N{i}", last_name=f"S{i}", email=f"{i}@x.io")
+        for i in range(2000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_fan")
+    qs = Fan.objects.filter(talent_id__in=[personas.talent.pk]).filter(
+        Q(first_name__istartswith="pau") | Q(last_name__istartswith="pau") | Q(email__istartswith="pau")
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A test table is small, so the planner might walk it: forbid the scans the indexes replace.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        plan = qs.order_by("-pk")[:50].explain()
+    assert all(name in plan for name in ("fan_search_first_name", "fan_search_last_name", "fan_search_email")), plan
