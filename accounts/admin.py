@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -433,13 +434,21 @@ def opt_out_held(modeladmin, request, queryset):
 
 @admin.register(Fan)
 class FanAdmin(TalentScopedAdmin):
-    list_display = ["__str__", "phone", "talent", "status", "country", "city", "source", "joined_at"]
-    list_filter = ["status", "source", "shares_with_partners"]
+    """Fans: search by a number in any format, name or email; bounded filters; the profile page
+    (messaging/audience/admin.py builds its parts: filters, search, the add form, the profile)."""
+
+    list_display = ["__str__", "phone", "talent", "status", "country", "region", "source", "joined_at"]
+    list_filter = audience_admin.FAN_FILTERS
+    list_filter_submit = True  # unfold's text filters (country, region) apply on a button, no script needed
     list_select_related = ["talent"]
-    # "=" and "^" prefixes keep searches on indexes over a million fans.
-    search_fields = ["=phone", "^last_name", "^first_name", "=email", "^postal_code"]
+    # Name and email prefixes, served on PostgreSQL by the UPPER(...) text_pattern_ops indexes
+    # (accounts/migrations/0007_fan_search_indexes.py); a phone in any format is matched exactly
+    # first (get_search_results).
+    search_fields = ["^first_name", "^last_name", "^email"]
+    search_help_text = "A phone number in any format ((415) 555-2671, 4155552671, +1 415...), a name or an email."
     show_facets = admin.ShowFacets.NEVER
     date_hierarchy = None
+    change_form_template = "admin/accounts/fan/change_form.html"
     readonly_fields = [
         "status",
         "shares_with_partners",
@@ -455,12 +464,42 @@ class FanAdmin(TalentScopedAdmin):
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
     actions = [*audience_admin.FAN_ACTIONS, release_hold, opt_out_held]
 
+    def get_search_results(self, request, queryset, search_term):
+        found = audience_admin.fan_search(request, queryset, search_term)
+        if found is not None:
+            return found, False
+        return super().get_search_results(request, queryset, search_term)
+
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["talent", "phone"]
         return fields
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                wrap(
+                    lambda request, object_id, action: audience_admin.fan_action_view(self, request, object_id, action)
+                ),
+                name="accounts_fan_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return audience_admin.fan_add_view(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        fan = self.get_object(request, object_id)
+        return super().change_view(
+            request, object_id, form_url, {**audience_admin.fan_profile_context(request, fan), **(extra_context or {})}
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # erasure (issue: the fan owns their data) keeps an audit row; no hard delete

@@ -34,6 +34,7 @@ if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
 
 INSTALLED_APPS = [
     "unfold",  # the console theme (issue 11): must come before django.contrib.admin
+    "unfold.contrib.filters",  # the Fans page's text and dropdown filters (issue 12)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

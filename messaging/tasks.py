@@ -16,7 +16,7 @@ from django_q.tasks import async_task
 
 from accounts.services import pending_signups_expire
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
-from messaging.audience.imports import import_batch_run
+from messaging.audience.imports import import_batch_run, staged_sweep
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
@@ -33,6 +33,7 @@ PERIODIC = {
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
     "home: daily figures": "messaging.tasks.rollup_home_figures",
     "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
+    "audience: staged imports sweeper": "messaging.tasks.sweep_staged_imports",
 }
 
 
@@ -231,3 +232,8 @@ def rollup_home_figures() -> dict:
         campaign_results_refresh(campaign=campaign)
         refreshed += 1
     return {**done, "campaign_results": refreshed}
+
+
+def sweep_staged_imports() -> dict:
+    """Every minute: delete uploads staged for an import nobody confirmed within a day (issue 12)."""
+    return {"removed": staged_sweep()}

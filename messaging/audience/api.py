@@ -22,7 +22,7 @@ from accounts.models import Fan, Talent
 from consent.models import Partner
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
-from messaging.audience.exports import EXPORT_COLUMNS, EXPORT_FORMATS
+from messaging.audience.exports import EXPORT_AUDIENCES, EXPORT_COLUMNS, EXPORT_FORMATS
 from messaging.audience.imports import ImportRefused
 from messaging.audience.models import BUILTIN_SEGMENT_NAME, validate_definition
 from messaging.audience.rules import SegmentRuleError
@@ -149,6 +149,9 @@ class ExportInputSerializer(serializers.Serializer):
     file_format = serializers.ChoiceField(choices=EXPORT_FORMATS, required=False, default="csv")
     partner = serializers.BooleanField(required=False, default=False)
     partner_id = serializers.IntegerField(required=False, default=None, allow_null=True, help_text="consent.Partner id")
+    # Reachable fans unless asked; opted-out fans (a suppression list) need a stated purpose.
+    audience = serializers.ChoiceField(choices=list(EXPORT_AUDIENCES), required=False, default="reachable")
+    purpose = serializers.CharField(required=False, default="", max_length=200)
 
     def validate_columns(self, value):
         columns = [c.strip() for c in value.split(",") if c.strip()]
@@ -224,6 +227,8 @@ def _export_response(request, *, segment=None, contact_list=None):
             for_partner=data.validated_data["partner"],
             partner=_partner(source.talent, data.validated_data["partner_id"]),
             via="api",
+            audience=data.validated_data["audience"],
+            purpose=data.validated_data["purpose"],
         )
     except audience.AudienceError as exc:
         raise ApiValidationError(str(exc))
@@ -236,7 +241,13 @@ def _export_response(request, *, segment=None, contact_list=None):
 
 
 def _preview(qs) -> dict:
-    return {"count": qs.count(), "sample": FanSampleSerializer(qs.order_by("-id")[:SAMPLE_SIZE], many=True).data}
+    """`count` is the reachable fans (active, consented); `breakdown` says why the others are not."""
+    reachable = audience.reachable(qs)
+    return {
+        "count": reachable.count(),
+        "breakdown": audience.audience_breakdown(qs),
+        "sample": FanSampleSerializer(reachable.order_by("-id")[:SAMPLE_SIZE], many=True).data,
+    }
 
 
 # --- viewsets -------------------------------------------------------------------------------------------------
@@ -349,7 +360,13 @@ class SegmentViewSet(ScopedMixin, viewsets.ModelViewSet):
         except SegmentRuleError as exc:
             raise ApiValidationError({"definition": str(exc)})
         count, sample = audience.segment_preview(talent=talent, definition=definition, sample_size=SAMPLE_SIZE)
-        return Response({"count": count, "sample": FanSampleSerializer(sample, many=True).data})
+        return Response(
+            {
+                "count": count,
+                "breakdown": audience.segment_counts(talent=talent, definition=definition),
+                "sample": FanSampleSerializer(sample, many=True).data,
+            }
+        )
 
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):

@@ -1,4 +1,5 @@
-"""manage.py export_segment --talent SLUG --segment NAME -o FILE [--columns a,b] [--format jsonl] [--partner NAME]"""
+"""manage.py export_segment --talent SLUG --segment NAME -o FILE [--columns a,b] [--format jsonl] [--partner NAME]
+[--opted-out PURPOSE]"""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="csv", choices=["csv", "jsonl"])
         parser.add_argument(
             "--partner", default="", help="the partner's name (the talent's list): only fans who agreed to sharing"
+        )
+        parser.add_argument(
+            "--opted-out",
+            default="",
+            metavar="PURPOSE",
+            help="export the fans who opted out instead (a suppression list); say why, it is audited",
         )
 
     def handle(self, *args, **options):
@@ -56,6 +63,8 @@ class Command(BaseCommand):
                 file_format=options["format"],
                 partner=_partner(talent, options["partner"]),
                 via="command",
+                audience="opted_out" if options["opted_out"] else "reachable",
+                purpose=options["opted_out"],
             )
         except AudienceError as exc:
             raise CommandError(str(exc))

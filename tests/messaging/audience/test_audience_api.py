@@ -52,7 +52,10 @@ def test_preview_without_saving(personas, crowd):
         {"talent": personas.talent.pk, "definition": {"field": "postal_code", "op": "starts_with", "value": "941"}},
         format="json",
     )
-    assert response.status_code == 200 and response.data["count"] == 2
+    # 941* matches sf and the fan who texted STOP: only sf is reachable.
+    assert response.status_code == 200 and response.data["count"] == 1
+    assert response.data["breakdown"]["opted_out"] == 1 and response.data["breakdown"]["total"] == 2
+    assert [f["id"] for f in response.data["sample"]] == [crowd["sf"].pk]
 
 
 def test_another_talents_rows_are_invisible(personas):
@@ -115,6 +118,13 @@ def test_export_needs_the_export_permission_and_is_audited(personas, crowd):
     assert len(body) == 1 and f'"id": {crowd["sf"].pk}' in body[0].replace('"id" : ', '"id": ')
     audit = ExportAudit.objects.get()
     assert (audit.via, audit.row_count, audit.for_partner, audit.columns) == ("api", 1, True, ["id", "first_name"])
+    assert (audit.partner, audit.partner_name, audit.audience) == (tourly, "Tourly", "reachable")
+    # A suppression list is never for a partner, even a named one.
+    refused = api(personas.analyst).get(
+        f"/api/segments/{seg.pk}/export/?audience=opted_out&purpose=suppression+list&partner_id={tourly.pk}"
+    )
+    assert refused.status_code == 400 and "never exported for a partner" in str(refused.data)
+    assert ExportAudit.objects.count() == 1
     bad = api(personas.analyst).get(f"/api/segments/{seg.pk}/export/?columns=ssn")
     assert bad.status_code == 400 and "Unknown column" in str(bad.data)
 
