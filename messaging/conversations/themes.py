@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Min, QuerySet
 
@@ -66,7 +67,10 @@ def campaign_themes(campaign: Campaign, *, limit: int = 20, samples: int = 3) ->
 
 
 def _themes_postgres(replies: QuerySet[InboundMessage], *, limit: int, samples: int) -> list[Theme]:
-    sql, params = replies.values("id", "body").query.sql_with_params()
+    try:
+        sql, params = replies.values("id", "body").query.sql_with_params()
+    except EmptyResultSet:  # the campaign sent nothing yet: no replies to group
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT t.lexeme, count(*) AS n FROM ({sql}) AS r, "  # noqa: S608 - the ORM's own SQL

@@ -133,3 +133,9 @@ def test_themes_of_the_replies_to_a_campaign(client, personas):
         "/admin/messaging/conversation/", {"folder": "campaign", "campaign": campaign.pk, "q": "tickets"}
     )
     assert len(found.context["rows"]) == 3
+
+
+def test_a_campaign_that_sent_nothing_has_no_themes(personas):
+    from messaging.conversations.themes import campaign_themes
+
+    assert campaign_themes(create_campaign(personas.talent)) == []

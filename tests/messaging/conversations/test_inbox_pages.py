@@ -272,3 +272,11 @@ def test_received_texts_log_has_no_reply_box(client, personas, texting):
     message = InboundMessage.objects.filter(fan=personas.fan).first()
     html = client.get(reverse("admin:messaging_inboundmessage_change", args=[message.pk])).content.decode()
     assert "Open the conversation" in html and 'name="reply"' not in html
+
+
+def test_search_never_finds_another_talents_fans(client, personas, texting):
+    text_in(client, personas.other_talent, "When is the next show?", str(personas.other_fan.phone))
+    client.force_login(personas.agent)
+    assert _rows(client.get(reverse(INBOX), {"folder": "open", "q": "show"})) == [texting[0]]
+    assert _rows(client.get(reverse(INBOX), {"folder": "open", "q": "Gus"})) == []
+    assert _rows(client.get(reverse(INBOX), {"folder": "open", "q": str(personas.other_fan.phone)})) == []
