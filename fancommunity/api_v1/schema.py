@@ -27,7 +27,5 @@ class V1SchemaGenerator(SchemaGenerator):
 
     def __init__(self, *args, **kwargs):
         if kwargs.get("urlconf") is None and kwargs.get("patterns") is None:
-            from fancommunity.api_v1.urls import resource_patterns
-
-            kwargs["patterns"] = resource_patterns
+            kwargs["urlconf"] = "fancommunity.api_v1.routes"
         super().__init__(*args, **kwargs)

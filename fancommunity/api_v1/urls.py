@@ -2,16 +2,12 @@
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import SimpleRouter
 
 from fancommunity.api_v1 import schema, views
+from fancommunity.api_v1.routes import router
+from fancommunity.api_v1.routes import urlpatterns as resource_patterns
 
 assert schema  # imported for its OpenAPI extensions
-router = SimpleRouter()
-views.register(router)
-
-# The schema covers exactly these routes (not the deprecated /api/ ones, not the schema views).
-resource_patterns = [path("api/v1/", include(router.urls))]
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(urlconf=resource_patterns), name="api-v1-schema"),
