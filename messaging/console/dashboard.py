@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
+from messaging.conversations.figures import reply_figures
 from messaging.conversations.inbound import inbound_backlog
+from messaging.conversations.models import Conversation
 from messaging.models import Campaign, InboundMessage, OutboundMessage
 
 WINDOW_DAYS = 7
@@ -126,17 +128,40 @@ SOURCES = [  # (rollup field, label, Fan.source value for the list link)
 ]
 
 
-def unanswered_conversations(*, talent: Talent) -> dict:
-    """Fans waiting for an answer and the oldest waiting text.
+def unanswered_conversations(*, talent: Talent, now: dt.datetime | None = None) -> dict:
+    """Conversations waiting for an answer, the oldest, and how fast the team answered (30 days).
 
-    The one place the home page asks this: the conversations work (messaging/conversations/
-    figures.py reply_figures) will answer it with real conversation rows; swap the body then.
-    Walks the inbox index (talent, needs_reply, -received_at): only waiting texts are read.
+    Read from the conversations (messaging/conversations/figures.py, which owns these figures):
+    only real replies open a wait, never STOP, HELP, the data keyword or a join text.
     """
-    waiting = InboundMessage.objects.filter(talent=talent, needs_reply=True, answered_at__isnull=True)
-    agg = waiting.aggregate(fans=Count("fan_id", distinct=True), texts=Count("id"), oldest=Min("received_at"))
-    oldest = waiting.order_by("received_at").values_list("pk", flat=True).first()
-    return {"count": agg["fans"] or 0, "texts": agg["texts"] or 0, "oldest_at": agg["oldest"], "oldest_id": oldest}
+    now = now or timezone.now()
+    figures = reply_figures(talent, now - dt.timedelta(days=30), now, now=now)
+    oldest = (
+        Conversation.objects.filter(talent=talent, waiting_since__isnull=False)
+        .exclude(status=Conversation.Status.DONE)
+        .order_by("waiting_since")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return {
+        "count": figures["unanswered_now"],
+        "oldest_at": figures["oldest_unanswered_at"],
+        "oldest_id": oldest,
+        "median_seconds": figures["median_seconds"],
+        "median_text": _duration(figures["median_seconds"]),
+        "answered_within_1h": figures["answered_within_1h"],
+        "opened": figures["opened"],
+    }
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass
@@ -276,7 +301,7 @@ def home_figures(talent: Talent, *, now: dt.datetime | None = None) -> HomeFigur
         opt_outs_before=series(before, "opt_outs"),
         sources=sources,
         campaigns=_campaign_rows(talent),
-        unanswered=unanswered_conversations(talent=talent),
+        unanswered=unanswered_conversations(talent=talent, now=now),
         regions=list(snap.top_regions or []),
         since=rollup.day_start(days[0], tz),
         backlog=_backlog(talent),

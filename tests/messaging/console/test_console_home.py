@@ -8,13 +8,14 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Fan
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_out
 from messaging.console import rollup
-from messaging.console.dashboard import home_figures, unanswered_conversations
+from messaging.console.dashboard import home_figures
 from messaging.console.models import DailyFigures
 from messaging.models import Campaign, InboundMessage, OutboundMessage
 from tests.factories import create_fan
@@ -106,24 +107,6 @@ def test_members_now_is_the_snapshot_plus_what_changed_since(personas):
     assert home_figures(talent, now=timezone.now()).members == 2  # the snapshot's 1, +2 joined, -1 opted out
 
 
-def test_unanswered_conversations_and_the_oldest(personas):
-    talent = personas.talent
-    for n, minutes in enumerate([30, 10, 5]):
-        msg = InboundMessage.objects.create(
-            talent=talent, fan=personas.fan, message_sid=f"SM{n:032d}", from_number="+1", to_number="+2",
-            body="hi", needs_reply=True,
-        )  # fmt: skip
-        InboundMessage.objects.filter(pk=msg.pk).update(received_at=NOW - dt.timedelta(minutes=minutes))
-    other = create_fan(talent)
-    InboundMessage.objects.create(
-        talent=talent, fan=other, message_sid="SM" + "z" * 32, from_number="+1", to_number="+2", body="answered",
-        needs_reply=True, answered_at=NOW,
-    )  # fmt: skip
-    figures = unanswered_conversations(talent=talent)
-    assert figures["count"] == 1 and figures["texts"] == 3
-    assert figures["oldest_at"] == NOW - dt.timedelta(minutes=30)
-
-
 def test_campaign_rows_show_stored_results_and_count_only_real_replies(personas):
     talent = personas.talent
     campaign = Campaign.objects.create(
@@ -199,3 +182,31 @@ def test_the_periodic_task_is_scheduled_and_refreshes_campaign_results(personas)
     campaign.refresh_from_db()
     assert done["campaign_results"] == 1 and campaign.results["sent"] == 1
     assert tasks.rollup_home_figures()["campaign_results"] == 0  # fresh for five minutes
+
+
+def test_unanswered_and_first_reply_tiles_read_the_conversations(client, personas):
+    """The home page shows the conversations' own figures (messaging/conversations/figures.py):
+    a STOP or a join text opens nothing; a real reply waits until the team answers it."""
+    from django.test import TestCase
+
+    from messaging.conversations import services
+    from messaging.conversations.models import Conversation
+    from tests.accounts.join_support import text_in
+
+    text_in(client, personas.talent, "STOP", "+14155558100")
+    text_in(client, personas.talent, "hi", "+14155558101")  # a stranger: a join link, no conversation
+    text_in(client, personas.talent, "when is the next show?", str(personas.fan.phone))
+    client.force_login(personas.owner)
+    html = client.get(reverse("admin:index")).content.decode()
+    tile = re.search(r'id="fc-tile-unanswered".*?</a>', html, re.S).group(0)
+    assert '<span class="fc-value">1</span>' in tile and "oldest waiting since" in tile
+    assert "1 fan wrote" in re.search(r'id="fc-tile-first-reply".*?</a>', html, re.S).group(0)
+
+    conversation = Conversation.objects.get(talent=personas.talent, fan=personas.fan)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.conversation_reply(conversation=conversation, user=personas.owner, body="Friday!", seen_reply_id=None)
+    html = client.get(reverse("admin:index")).content.decode()
+    tile = re.search(r'id="fc-tile-unanswered".*?</a>', html, re.S).group(0)
+    assert '<span class="fc-value">0</span>' in tile and "nobody is waiting" in tile
+    first = re.search(r'id="fc-tile-first-reply".*?</a>', html, re.S).group(0)
+    assert re.search(r'<span class="fc-value">\d+ s</span>', first) and "100% answered within 1 hour" in first
