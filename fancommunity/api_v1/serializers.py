@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from accounts.models import Fan, Talent
 from consent.models import ConsentRecord
-from messaging.audience.exports import EXPORT_COLUMNS, EXPORT_FORMATS
+from messaging.audience.exports import EXPORT_AUDIENCES, EXPORT_COLUMNS, EXPORT_FORMATS
 from messaging.campaigns.render import validate_body
 from messaging.models import Campaign, ContactList, OutboundMessage, Segment, Tag
 
@@ -166,7 +166,13 @@ class MembersResultSerializer(serializers.Serializer):
 class ExportQuerySerializer(serializers.Serializer):
     columns = serializers.CharField(required=False, default="", help_text="Comma-separated; empty = the default set.")
     file_format = serializers.ChoiceField(choices=EXPORT_FORMATS, required=False, default="csv")
-    partner = serializers.BooleanField(required=False, default=False)
+    partner = serializers.BooleanField(required=False, default=False, help_text="Set by partner_id.")
+    partner_id = serializers.IntegerField(
+        required=False, default=None, allow_null=True, help_text="The talent's partner the file is for."
+    )
+    # Reachable fans unless asked; opted-out fans (a suppression list) need a stated purpose.
+    audience = serializers.ChoiceField(choices=list(EXPORT_AUDIENCES), required=False, default="reachable")
+    purpose = serializers.CharField(required=False, default="", max_length=200)
 
     def validate_columns(self, value: str):
         columns = [c.strip() for c in value.split(",") if c.strip()]

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from accounts.models import Fan, Talent
 from accounts.services import fan_profile_update
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, Partner
 from consent.services import Evidence, SignupRefused, fan_opt_out, fan_signup, phone_is_erased, terms_for_signup
 from fancommunity.api_v1 import core
 from fancommunity.api_v1 import serializers as s
@@ -247,6 +247,11 @@ def _age(birth) -> int:
 def _export(view: V1ViewSet, *, segment=None, contact_list=None):
     core.require_scope(view.request, "exports")
     q = view.filters(s.ExportQuerySerializer)
+    partner = None
+    if q["partner_id"] is not None:
+        partner = Partner.objects.filter(pk=q["partner_id"], talent=view.talent).first()
+        if partner is None:
+            raise ApiError(400, "invalid", f"No partner {q['partner_id']} of this talent.")
     try:
         export = exports.audience_export(
             talent=view.talent,
@@ -256,6 +261,9 @@ def _export(view: V1ViewSet, *, segment=None, contact_list=None):
             columns=q["columns"],
             file_format=q["file_format"],
             for_partner=q["partner"],
+            partner=partner,
+            audience=q["audience"],
+            purpose=q["purpose"],
             via="api",
         )
     except audience.AudienceError as exc:

@@ -198,3 +198,28 @@ def test_odd_paths_and_blank_fields_stay_inside_the_schema(personas, api):
     assert created["member_count"] == 0
     draft = _draft(api, local_time="19:30")
     assert draft["local_time"] == "19:30" and draft["media_url"] == ""
+
+
+def test_exports_name_their_partner_and_audience(personas, api):
+    """A partner export names one of the talent's partners (issue 15); a suppression list of
+    opted-out fans needs a stated purpose (issue 12); both land in the export audit."""
+    from consent.models import Partner
+    from messaging.models import ExportAudit
+
+    partner = Partner.objects.create(talent=personas.talent, name="Ticketer", purpose="presales")
+    rival = Partner.objects.create(talent=personas.other_talent, name="Rival ticketer", purpose="x")
+    pk = api.post("/api/v1/lists/", {"name": "vip"}, format="json").json()["id"]
+    api.post(f"/api/v1/lists/{pk}/add-fans/", {"fan_ids": [personas.fan.pk]}, format="json")
+    unnamed = api.get(f"/api/v1/lists/{pk}/export/?partner=true")
+    assert unnamed.status_code == 400 and "partner" in unnamed.json()["message"].lower()
+    assert api.get(f"/api/v1/lists/{pk}/export/?partner_id={rival.pk}").status_code == 400  # not ours
+    named = api.get(f"/api/v1/lists/{pk}/export/?partner_id={partner.pk}")
+    assert named.status_code == 200
+    b"".join(named.streaming_content)
+    assert ExportAudit.objects.filter(partner=partner).exists()
+    no_purpose = api.get(f"/api/v1/lists/{pk}/export/?audience=opted_out")
+    assert no_purpose.status_code == 400
+    suppression = api.get(f"/api/v1/lists/{pk}/export/?audience=opted_out&purpose=suppression+list")
+    assert suppression.status_code == 200
+    b"".join(suppression.streaming_content)
+    assert ExportAudit.objects.filter(purpose="suppression list").exists()
