@@ -141,7 +141,7 @@ class TalentAdmin(TalentScopedAdmin):
     form = TalentForm
     inlines = [TeamMemberInline, PartnerInline]
     fieldsets = [
-        (None, {"fields": ["display_name", "slug", "program_name", "is_active"]}),
+        (None, {"fields": ["display_name", "slug", "program_name", "brand_color", "is_active"]}),
         (
             "Sending",
             {

@@ -111,6 +111,16 @@ class Talent(models.Model):
     )
     # Campaign texts only (compliance texts carry their own wording): a brand prefix so a fan knows
     # who writes, and an opt-out line, on every text or on the first campaign text each month per fan.
+    # The console header's colour (issue 11): the team sees at a glance which talent it works in.
+    brand_color = models.CharField(
+        "brand colour",
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #RRGGBB, for example #6d28d9.")],
+        help_text="Shown beside the talent's name in the console header, as #RRGGBB. Empty: one is picked.",
+    )
     campaign_prefix = models.CharField(
         "brand prefix",
         max_length=40,
