@@ -51,7 +51,7 @@ def test_fan_texts_agent_answers_with_a_saved_reply_fan_reopens(live_server, con
     page.wait_for_url("**/change/")
     page.get_by_role("button", name="Assign to me").click()
     page.wait_for_load_state()
-    assert "assigned to ada_agent" in page.locator("h1", has_text="Fiona").inner_text()
+    assert "assigned to ada_agent" in page.locator("h1.text-xl", has_text="Fiona").inner_text()
     problems += _violations(page, axe_source, "conversation")
 
     # 4. Answer with the saved reply: its {first_name} is filled in; the counter shows the parts.

@@ -79,7 +79,14 @@ def test_two_clusters_in_their_own_directories_split_one_blast(tmp_path, broker)
                     cluster_env(
                         database_url=url,
                         sandbox_url=sandbox_url,
-                        extra={**extra, "PUBLIC_BASE_URL": f"http://127.0.0.{n}:9", "CAMPAIGN_PARALLEL_TASKS": "8"},
+                        extra={
+                            **extra,
+                            "PUBLIC_BASE_URL": f"http://127.0.0.{n}:9",
+                            "CAMPAIGN_PARALLEL_TASKS": "8",
+                            # Batches of 100: enough tasks that both clusters take some even
+                            # when the pipelined sender clears a batch of 500 in a blink.
+                            "CAMPAIGN_BATCH_SIZE": "100",
+                        },
                     ),
                     workdir=tmp_path / f"machine-{n}",
                     log=log,
@@ -116,6 +123,9 @@ def test_on_redis_a_killed_clusters_lost_tasks_are_found_by_the_sweeper(tmp_path
                 while ledger_count(ledger_path) < len(seeded["sendable"]) // 4 and time.monotonic() < deadline:
                     time.sleep(0.05)
                 kill(proc)
+                # Requests the cluster had already sent finish at the provider after it died (the
+                # pipeline keeps up to 3 batches in flight): let them land before counting.
+                time.sleep(1.5)
                 at_kill = ledger_count(ledger_path)
                 assert at_kill < len(seeded["sendable"]), "the blast ended before the kill"
                 # Redis keeps no receipts: what the cluster had taken is gone with it. Only the
