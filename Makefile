@@ -75,7 +75,13 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/conversations/inbound.py messaging/conversations/store.py messaging/conversations/priority.py messaging/conversations/lane.py \
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \
-	consent/models.py consent/services.py consent/keywords.py consent/texts.py
+	consent/models.py consent/services.py consent/keywords.py consent/texts.py \
+	messaging/conversations/models.py messaging/conversations/services.py messaging/conversations/inbox.py \
+	messaging/conversations/figures.py messaging/conversations/polls.py messaging/conversations/themes.py \
+	messaging/console/dashboard.py messaging/console/rollup.py messaging/console/models.py messaging/console/charts.py \
+	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py \
+	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py \
+	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

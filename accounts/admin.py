@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import current_talent, team
+from accounts import current_talent, permissions, profile, pumping, team
 from accounts.admin_scoping import TalentScopedAdmin
-from accounts.models import AuditEvent, Fan, Invite, Talent, TeamMember
+from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
+from consent import texts
+from consent.models import ConsentRecord, Partner
+from consent.services import Evidence, fan_hold_release, fan_opt_out
 from messaging.audience import admin as audience_admin
+from messaging.conversations.priority import priority_message_queue
+from messaging.sms.models import OutboundMessage
 
 
 class TeamMemberInline(TabularInline):
@@ -36,17 +43,105 @@ class TeamMemberInline(TabularInline):
         return False
 
 
+class PartnerInline(TabularInline):
+    """The talent's named partners (issue 15): listed on its privacy page and at signup."""
+
+    model = Partner
+    extra = 0
+    fields = ["name", "purpose", "website", "is_active"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare domain means https
+
+    def _may(self, request, obj) -> bool:
+        return permissions.can(request.user, "edit_talent", obj.pk if obj is not None else None)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return permissions.can(request.user, "view", obj.pk if obj is not None else None)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may(request, obj)
+
+
+class TalentForm(forms.ModelForm):
+    """The talent's page, with the signup form's fields as one choice each (Talent.signup_fields)."""
+
+    # One choice per profile field, declared on the class (the admin's fieldsets name them).
+    locals().update(
+        {
+            f"ask_{spec.name}": forms.ChoiceField(
+                label=spec.label,
+                choices=[
+                    c
+                    for c in profile.ASK_CHOICES
+                    if spec.name not in profile.LOCKED or c[0] == profile.LOCKED[spec.name]
+                ],
+                help_text=f'Fans read: "{spec.why}"'
+                + (" Always required: the minimum age needs it." if spec.name in profile.LOCKED else ""),
+                widget=UnfoldAdminSelectWidget,
+            )
+            for spec in profile.PROFILE
+        }
+    )
+
+    class Meta:
+        model = Talent
+        exclude = ["signup_fields"]  # noqa: DJ006 - the fieldsets pick the fields; this one is the ask_* choices
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        chosen = self.instance.signup_fields if self.instance.pk else {}
+        for spec in profile.PROFILE:
+            if f"ask_{spec.name}" in self.fields:
+                self.fields[f"ask_{spec.name}"].initial = profile.ask_of(chosen, spec)
+
+    def save(self, commit=True):
+        self.instance.signup_fields = {
+            spec.name: self.cleaned_data[f"ask_{spec.name}"]
+            for spec in profile.PROFILE
+            if self.cleaned_data.get(f"ask_{spec.name}")
+        }
+        return super().save(commit)
+
+    def clean(self):
+        data = super().clean()
+        chosen = {spec.name: data.get(f"ask_{spec.name}") for spec in profile.PROFILE if data.get(f"ask_{spec.name}")}
+        for error in profile.signup_fields_errors(chosen):
+            self.add_error(None, error)
+        return data
+
+    # A sender belongs to one talent (issue 15): a number or Messaging Service another talent
+    # uses is refused on its own field, before the database constraint would answer with a 500.
+    def _sender_unique(self, field: str, message: str):
+        value = self.cleaned_data.get(field)
+        if value and Talent.objects.exclude(pk=self.instance.pk).filter(**{field: value}).exists():
+            raise forms.ValidationError(message)
+        return value
+
+    def clean_sender_number(self):
+        return self._sender_unique("sender_number", SENDER_TAKEN)
+
+    def clean_messaging_service_sid(self):
+        return self._sender_unique("messaging_service_sid", SERVICE_TAKEN)
+
+
 @admin.register(Talent)
 class TalentAdmin(TalentScopedAdmin):
+    form = TalentForm
     talent_lookup = ""  # the row is the talent itself
     edit_capability = "edit_talent"
     list_display = ["display_name", "slug", "program_name", "sender_number", "parts_per_second", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["display_name", "slug", "program_name"]
     prepopulated_fields = {"slug": ["display_name"]}
-    inlines = [TeamMemberInline]
+    form = TalentForm
+    inlines = [TeamMemberInline, PartnerInline]
     fieldsets = [
-        (None, {"fields": ["display_name", "slug", "program_name", "is_active"]}),
+        (None, {"fields": ["display_name", "slug", "program_name", "brand_color", "is_active"]}),
         (
             "Sending",
             {
@@ -64,7 +159,43 @@ class TalentAdmin(TalentScopedAdmin):
             {"fields": ["default_time_zone", "min_age", "served_countries", "quiet_hours_start", "quiet_hours_end"]},
         ),
         ("Texts", {"fields": ["message_frequency", "support_contact", "help_text", "welcome_text", "data_keyword"]}),
+        (
+            "Signup form: what fans are asked",
+            {
+                "fields": [f"ask_{spec.name}" for spec in profile.PROFILE],
+                "description": "Ask only what you use. Each field shows fans why it is asked.",
+            },
+        ),
+        (
+            "Privacy: how long things are kept",
+            {
+                "fields": ["keep_message_bodies_days", "keep_inbound_media_days", "keep_import_reports_days"],
+                "description": "Stated on your public privacy page. Counts, statuses and consent records are kept.",
+            },
+        ),
+        (
+            "Security",
+            {
+                "fields": [
+                    "home_texts_per_hour",
+                    "abroad_texts_per_hour",
+                    "signup_texts_this_hour",
+                    "requires_two_factor",
+                ]
+            },
+        ),
     ]
+    readonly_fields = ["signup_texts_this_hour"]
+
+    @admin.display(description="Signup texts this hour")
+    def signup_texts_this_hour(self, obj):
+        """The SMS pumping guard's counters (accounts/pumping.py), so the team sees a cap coming."""
+        if obj is None or not obj.pk:
+            return "-"
+        rows = pumping.usage(obj)
+        if not rows:
+            return "No country served yet."
+        return format_html_join(", ", "{}: {} of {}", ((c, f"{n:,}", f"{cap:,}") for c, n, cap in rows))
 
     def has_add_permission(self, request) -> bool:
         return request.user.is_superuser  # a new tenant is an operator's decision
@@ -262,15 +393,62 @@ class InviteAdmin(TalentScopedAdmin):
         self.message_user(request, f"Revoked {revoked} invite{'s' if revoked != 1 else ''}.", messages.SUCCESS)
 
 
+def _held(modeladmin, request, queryset):
+    """The held fans among the selection that this member may decide for (the reply capability)."""
+    allowed = [
+        fan
+        for fan in queryset.filter(status=Fan.Status.HELD).select_related("talent")
+        if permissions.can(request.user, "reply", fan.talent_id)
+    ]
+    skipped = queryset.count() - len(allowed)
+    if skipped:
+        modeladmin.message_user(
+            request, f"{skipped} fan(s) skipped: not held, or not yours to decide.", messages.WARNING
+        )
+    return allowed
+
+
+@admin.action(description="Possible opt-out: it did not mean stop (texts resume)")
+def release_hold(modeladmin, request, queryset):
+    done = sum(fan_hold_release(fan=fan, actor=request.user) for fan in _held(modeladmin, request, queryset))
+    modeladmin.message_user(request, f"{done} fan(s) will get texts again.", messages.SUCCESS)
+
+
+@admin.action(description="Possible opt-out: it meant stop (opt out, confirm by text)")
+def opt_out_held(modeladmin, request, queryset):
+    done = 0
+    for fan in _held(modeladmin, request, queryset):
+        evidence = Evidence(method=ConsentRecord.Method.CONSOLE, evidence=f"decided by user {request.user.pk}")
+        with transaction.atomic():
+            if fan_opt_out(fan=fan, evidence=evidence):
+                done += 1
+                priority_message_queue(
+                    talent=fan.talent,
+                    fan=fan,
+                    to=str(fan.phone),
+                    body=texts.opt_out_confirmation(fan.talent),
+                    lane=OutboundMessage.Lane.COMPLIANCE,
+                )
+    modeladmin.message_user(request, f"{done} fan(s) opted out; each gets the one confirmation.", messages.SUCCESS)
+
+
 @admin.register(Fan)
 class FanAdmin(TalentScopedAdmin):
-    list_display = ["__str__", "phone", "talent", "status", "country", "city", "source", "joined_at"]
-    list_filter = ["status", "source", "shares_with_partners"]
+    """Fans: search by a number in any format, name or email; bounded filters; the profile page
+    (messaging/audience/admin.py builds its parts: filters, search, the add form, the profile)."""
+
+    list_display = ["__str__", "phone", "talent", "status", "country", "region", "source", "joined_at"]
+    list_filter = audience_admin.FAN_FILTERS
+    list_filter_submit = True  # unfold's text filters (country, region) apply on a button, no script needed
     list_select_related = ["talent"]
-    # "=" and "^" prefixes keep searches on indexes over a million fans.
-    search_fields = ["=phone", "^last_name", "^first_name", "=email", "^postal_code"]
+    # Name and email prefixes, served on PostgreSQL by the UPPER(...) text_pattern_ops indexes
+    # (accounts/migrations/0007_fan_search_indexes.py); a phone in any format is matched exactly
+    # first (get_search_results).
+    search_fields = ["^first_name", "^last_name", "^email"]
+    search_help_text = "A phone number in any format ((415) 555-2671, 4155552671, +1 415...), a name or an email."
     show_facets = admin.ShowFacets.NEVER
     date_hierarchy = None
+    change_form_template = "admin/accounts/fan/change_form.html"
     readonly_fields = [
         "status",
         "shares_with_partners",
@@ -284,7 +462,13 @@ class FanAdmin(TalentScopedAdmin):
         "updated_at",
     ]
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
-    actions = audience_admin.FAN_ACTIONS
+    actions = [*audience_admin.FAN_ACTIONS, release_hold, opt_out_held]
+
+    def get_search_results(self, request, queryset, search_term):
+        found = audience_admin.fan_search(request, queryset, search_term)
+        if found is not None:
+            return found, False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
         # Consent state is evidence: changed only by services that write a ConsentRecord.
@@ -292,6 +476,30 @@ class FanAdmin(TalentScopedAdmin):
         if obj is not None:
             fields += ["talent", "phone"]
         return fields
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                wrap(
+                    lambda request, object_id, action: audience_admin.fan_action_view(self, request, object_id, action)
+                ),
+                name="accounts_fan_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return audience_admin.fan_add_view(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        fan = self.get_object(request, object_id)
+        return super().change_view(
+            request, object_id, form_url, {**audience_admin.fan_profile_context(request, fan), **(extra_context or {})}
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # erasure (issue: the fan owns their data) keeps an audit row; no hard delete
@@ -312,3 +520,9 @@ class AuditEventAdmin(TalentScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Issue 16: API tokens and outgoing-webhook pages (models in accounts, pages in their own module).
+from fancommunity.webhooks_out import admin as _webhooks_out_admin  # noqa: E402
+
+_webhooks_out_admin.register(admin.site)

@@ -1,11 +1,16 @@
 """English country names by ISO 3166-1 alpha-2 code, for the regions phonenumbers supports.
 
 Generated once from phonenumbers' geocoder data (`geocoder.country_name_for_number`), because
-importing that data costs every process about 100 MB of memory for a list of 245 names.
+importing that data costs every process about 100 MB of memory for a list of 245 names. The
+geocoder has no English name for six regions (AC, BL, EH, MF, TA, XK): those are written here, so
+the list never shows a raw code.
 """
 
+# The regions the geocoder names by their code only: their English names are written here.
+WRITTEN_HERE = frozenset({"AC", "BL", "EH", "MF", "TA", "XK"})
+
 COUNTRY_NAMES: dict[str, str] = {
-    "AC": "AC",
+    "AC": "Ascension Island",
     "AD": "Andorra",
     "AE": "United Arab Emirates",
     "AF": "Afghanistan",
@@ -30,7 +35,7 @@ COUNTRY_NAMES: dict[str, str] = {
     "BH": "Bahrain",
     "BI": "Burundi",
     "BJ": "Benin",
-    "BL": "BL",
+    "BL": "Saint Barthélemy",
     "BM": "Bermuda",
     "BN": "Brunei",
     "BO": "Bolivia",
@@ -69,7 +74,7 @@ COUNTRY_NAMES: dict[str, str] = {
     "EC": "Ecuador",
     "EE": "Estonia",
     "EG": "Egypt",
-    "EH": "EH",
+    "EH": "Western Sahara",
     "ER": "Eritrea",
     "ES": "Spain",
     "ET": "Ethiopia",
@@ -142,7 +147,7 @@ COUNTRY_NAMES: dict[str, str] = {
     "MC": "Monaco",
     "MD": "Moldova",
     "ME": "Montenegro",
-    "MF": "MF",
+    "MF": "Saint Martin",
     "MG": "Madagascar",
     "MH": "Marshall Islands",
     "MK": "Macedonia",
@@ -214,7 +219,7 @@ COUNTRY_NAMES: dict[str, str] = {
     "SX": "Sint Maarten (Dutch part)",
     "SY": "Syria",
     "SZ": "Swaziland",
-    "TA": "TA",
+    "TA": "Tristan da Cunha",
     "TC": "Turks And Caicos Islands",
     "TD": "Chad",
     "TG": "Togo",
@@ -244,7 +249,7 @@ COUNTRY_NAMES: dict[str, str] = {
     "VU": "Vanuatu",
     "WF": "Wallis And Futuna",
     "WS": "Samoa",
-    "XK": "XK",
+    "XK": "Kosovo",
     "YE": "Yemen",
     "YT": "Mayotte",
     "ZA": "South Africa",

@@ -13,7 +13,7 @@ from unfold.forms import AuthenticationForm as UnfoldAuthenticationForm
 
 from accounts import phones
 from accounts.models import Talent
-from accounts.profile import PROFILE, ProfileField
+from accounts.profile import PROFILE, ProfileField, signup_spec
 from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, login_locked
 from consent import texts
 
@@ -28,11 +28,22 @@ class FastSelect(forms.Select):
         final = self.build_attrs(self.attrs, attrs)
         final["name"] = name
         selected = "" if value is None else str(value)
-        options = "".join(
-            f'<option value="{escape(v)}"{" selected" if str(v) == selected else ""}>{escape(label)}</option>'
-            for v, label in self.choices
-        )
-        return mark_safe(f"<select{flatatt(final)}>{options}</select>")  # noqa: S308 - every part escaped
+        done = False
+
+        def option(v, label) -> str:
+            nonlocal done
+            mark = not done and str(v) == selected
+            done = done or mark
+            return f'<option value="{escape(v)}"{" selected" if mark else ""}>{escape(label)}</option>'
+
+        parts = []
+        for v, label in self.choices:
+            if isinstance(label, list | tuple):  # an <optgroup>: (group name, [(value, label), ...])
+                inner = "".join(option(gv, gl) for gv, gl in label)
+                parts.append(f'<optgroup label="{escape(v)}">{inner}</optgroup>')
+            else:
+                parts.append(option(v, label))
+        return mark_safe(f"<select{flatatt(final)}>{''.join(parts)}</select>")  # noqa: S308 - every part escaped
 
 
 def age_on(birth_date: dt.date, today: dt.date) -> int:
@@ -59,35 +70,66 @@ def _profile_form_field(spec: ProfileField) -> forms.Field:
 
 class ProfileFields(forms.Form):
     """The profile a fan gives a talent; shared by signup and the data page. Its fields come from
-    the one profile spec (accounts/profile.py): label, required, the one-line why, autocomplete."""
+    the one profile spec (accounts/profile.py): label, required, the one-line why, autocomplete;
+    the talent's choice (Talent.signup_fields) says which are asked and which are required."""
 
-    # Django collects the Field attributes of a form class body; these are built from the spec.
-    locals().update({spec.name: _profile_form_field(spec) for spec in PROFILE if spec.asked})
+    # Django collects the Field attributes of a form class body; these are built from the spec,
+    # all of them; __init__ keeps the ones this talent asks.
+    locals().update({spec.name: _profile_form_field(spec) for spec in PROFILE})
+    # The data page also shows a field the talent no longer asks when the fan's row has a value.
+    keep_filled = False
 
     def __init__(self, *args, talent: Talent, phone: str = "", **kwargs):
         self.talent = talent
         self.phone = phone
         self.underage = False
+        self.first_error = ""
         super().__init__(*args, **kwargs)
-        served = [c.strip() for c in talent.served_countries.split(",") if c.strip()]
-        choices = phones.country_choices()
-        if served:
-            choices = [c for c in choices if c[0] in served]
-        self.fields["country"].choices = choices
-        guess = (
-            phones.guess_time_zone(
-                country=self.initial.get("country", ""), region=self.initial.get("region", ""), phone=phone
+        asked = {spec.name: spec for spec in signup_spec(talent.signup_fields)}
+        for spec in PROFILE:
+            if spec.name in asked:
+                self.fields[spec.name].required = asked[spec.name].required and not self.keep_filled
+            elif not (self.keep_filled and self.initial.get(spec.name)):
+                del self.fields[spec.name]
+            else:
+                self.fields[spec.name].required = False
+        if "country" in self.fields:
+            served = [c.strip() for c in talent.served_countries.split(",") if c.strip()]
+            choices = phones.country_choices()
+            if served:
+                choices = [c for c in choices if c[0] in served]
+            self.fields["country"].choices = choices
+        if "time_zone" in self.fields:
+            country = self.initial.get("country") or (phones.country_of(phone) if phone else "")
+            self.fields["time_zone"].choices = [("", "Automatic")] + phones.zone_choices(country)
+            self.zone_guess = (
+                phones.guess_time_zone(country=country, region=self.initial.get("region", ""), phone=phone)
+                or talent.default_time_zone
             )
-            or talent.default_time_zone
-        )
-        self.fields[
-            "time_zone"
-        ].help_text = (
-            f"Our best guess so far: {guess}. Leave it on Automatic to guess from your address, or pick yours."
-        )
-        self.fields["time_zone"].choices = [("", "Automatic (from my address)")] + [
-            (z, z) for z in phones.time_zone_choices()
-        ]
+
+    @property
+    def profile_bound_fields(self) -> list:
+        """The profile fields this form shows, in spec order (the time zone is shown on its own)."""
+        return [self[n] for n in ProfileFields.base_fields if n in self.fields and n != "time_zone"]
+
+    def full_clean(self):
+        super().full_clean()
+        self._tie_errors()
+
+    def _tie_errors(self) -> None:
+        """Every error tied to its field (aria-describedby, aria-invalid), and the first one
+        focused when the page comes back: server-side `autofocus`, no script needed."""
+        for name, field in self.fields.items():
+            if name not in self.errors:
+                continue
+            bound = self[name]
+            described = [f"{bound.auto_id}_error"]
+            if field.help_text:
+                described.insert(0, f"{bound.auto_id}_helptext")
+            field.widget.attrs.update({"aria-describedby": " ".join(described), "aria-invalid": "true"})
+            if not self.first_error:
+                self.first_error = name
+                field.widget.attrs["autofocus"] = True
 
     def _clean_name(self, name: str) -> str:
         value = self.cleaned_data[name].strip()
@@ -103,6 +145,8 @@ class ProfileFields(forms.Form):
 
     def clean_birth_date(self) -> dt.date:
         born = self.cleaned_data["birth_date"]
+        if born is None:
+            return born  # only on the data page, where nothing new is required
         today = timezone.localdate()
         if born > today:
             raise forms.ValidationError("Your birth date cannot be in the future.")
@@ -121,6 +165,8 @@ class ProfileFields(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if "country" not in self.fields and self.phone:
+            data["country"] = phones.country_of(self.phone)  # not asked: the number says it
         if not self.errors and not data.get("time_zone"):
             data["time_zone"] = (
                 phones.guess_time_zone(
@@ -134,7 +180,10 @@ class ProfileFields(forms.Form):
         return data
 
     def profile(self) -> dict:
-        return {name: self.cleaned_data[name] for name in ProfileFields.base_fields}
+        """The cleaned profile: the fields asked, plus the country read from the number and the
+        time zone worked out (never a blank over what the fan's row holds)."""
+        names = [n for n in ProfileFields.base_fields if n in self.fields or n in ("country", "time_zone")]
+        return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
 
 
 class JoinForm(ProfileFields):
@@ -153,6 +202,8 @@ class JoinForm(ProfileFields):
 
     def __init__(self, *args, talent: Talent, phone: str = "", **kwargs):
         super().__init__(*args, talent=talent, phone=phone, **kwargs)
+        # The order the page shows them in, so the first error focused is the first one on screen.
+        self.order_fields(["phone", *ProfileFields.base_fields, "consent_messaging", "consent_sharing"])
         self.fields["consent_messaging"].label = texts.messaging_disclosure(talent)
         self.fields["consent_sharing"].label = texts.sharing_disclosure(talent)
         if phone:
@@ -160,7 +211,9 @@ class JoinForm(ProfileFields):
             del self.fields["phone"]
 
     def clean_phone(self) -> str:
-        country = self.data.get("country") or None
+        # A number typed without +country reads in the country chosen, else the first one served.
+        served = [c.strip() for c in self.talent.served_countries.split(",") if c.strip()]
+        country = self.data.get("country") or (served[0] if served else None)
         try:
             return phones.parse_mobile(self.cleaned_data["phone"], region=country if isinstance(country, str) else None)
         except phones.PhoneError as exc:
@@ -188,7 +241,9 @@ class CodeForm(forms.Form):
 
 
 class ProfileForm(ProfileFields):
-    pass
+    """Corrections on /me/: nothing new is required of a fan who already joined."""
+
+    keep_filled = True
 
 
 class ConsoleLoginForm(UnfoldAuthenticationForm):  # unfold's: Django's admin sign-in form, styled

@@ -20,10 +20,25 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone (for example America/New_York).")
 
 
+def validate_signup_fields(value) -> None:
+    from accounts.profile import signup_fields_errors  # the profile spec knows its own fields
+
+    errors = signup_fields_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
 def validate_country_list(value: str) -> None:
     for code in filter(None, (c.strip() for c in value.split(","))):
         if len(code) != 2 or not code.isalpha() or not code.isupper():
             raise ValidationError(f"{code!r} is not a two-letter country code (for example US, GB).")
+
+
+SENDER_TAKEN = "Another talent already sends from this number. A sender belongs to one talent: fans' replies and STOPs route by it."
+SERVICE_TAKEN = (
+    "Another talent already uses this Messaging Service SID. A sender belongs to one talent: "
+    "create a Messaging Service per talent at Twilio."
+)
 
 
 class Talent(models.Model):
@@ -74,19 +89,120 @@ class Talent(models.Model):
     approval_threshold = models.PositiveIntegerField(
         default=100_000, help_text="Campaigns to more recipients than this need a second team member's approval."
     )
+    # SMS pumping (issue 15): signup codes and links are texts anyone can ask for; fraudsters ask for
+    # them to premium numbers abroad and share the carriers' fees. Hourly caps per destination country.
+    home_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, home country",
+        default=50_000,
+        db_default=50_000,
+        help_text="Codes and join links an hour to numbers of the sender's country. High: a celebrity moment must not be cut.",
+    )
+    abroad_texts_per_hour = models.PositiveIntegerField(
+        "Signup texts per hour, each other country",
+        default=100,
+        db_default=100,
+        help_text="Codes and join links an hour to each other served country. Low: SMS pumping targets numbers abroad.",
+    )
+    requires_two_factor = models.BooleanField(
+        "Team must use two-factor sign-in",
+        default=False,
+        db_default=False,
+        help_text="Every team member of this talent must sign in to the console with an authenticator code.",
+    )
+    # Campaign texts only (compliance texts carry their own wording): a brand prefix so a fan knows
+    # who writes, and an opt-out line, on every text or on the first campaign text each month per fan.
+    # The console header's colour (issue 11): the team sees at a glance which talent it works in.
+    brand_color = models.CharField(
+        "brand colour",
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #RRGGBB, for example #6d28d9.")],
+        help_text="Shown beside the talent's name in the console header, as #RRGGBB. Empty: one is picked.",
+    )
+    campaign_prefix = models.CharField(
+        "brand prefix",
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Put before every campaign text, e.g. 'Nova Ray:'. Carriers expect the sender to be named.",
+    )
+    opt_out_line = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Put after campaign texts, e.g. 'Reply STOP to opt out'. Empty: no line.",
+    )
+
+    class OptOutLineWhen(models.TextChoices):
+        EVERY = "every", "On every campaign text"
+        MONTHLY = "monthly", "On the first campaign text each month per fan"
+
+    opt_out_line_when = models.CharField(
+        max_length=16,
+        choices=OptOutLineWhen.choices,
+        default=OptOutLineWhen.EVERY,
+        db_default=OptOutLineWhen.EVERY,
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Ask less (issue 15): which profile fields the signup form asks, {field: "required" |
+    # "optional" | "off"}; a field not named keeps the platform default (accounts/profile.py).
+    signup_fields = models.JSONField(default=dict, blank=True, validators=[validate_signup_fields])
+    # Keep less (issue 15): the retention policy (messaging/privacy/retention.py, a daily task).
+    # Counts, statuses and consent records are kept; these are what goes, and when.
+    keep_message_bodies_days = models.PositiveIntegerField(
+        "Keep message texts (days)",
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Texts both ways are wiped after this many days; counts and statuses stay.",
+    )
+    keep_inbound_media_days = models.PositiveIntegerField(
+        "Keep fans' pictures (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Links to pictures fans texted (MMS) are wiped after this many days.",
+    )
+    keep_import_reports_days = models.PositiveIntegerField(
+        "Keep import reports (days)",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="An import's error report (it may quote rows) is wiped after this many days.",
+    )
 
     class Meta:
         ordering = ["display_name"]
         constraints = [
+            # A sender belongs to one talent (issue 15): inbound texts route by it, so a copied
+            # number or service would send another talent's STOPs nowhere.
             models.UniqueConstraint(
-                fields=["sender_number"], condition=~models.Q(sender_number=""), name="talent_sender_unique"
+                fields=["sender_number"],
+                condition=~models.Q(sender_number=""),
+                name="talent_sender_unique",
+                violation_error_message=SENDER_TAKEN,
+            ),
+            models.UniqueConstraint(
+                fields=["messaging_service_sid"],
+                condition=~models.Q(messaging_service_sid=""),
+                name="talent_messaging_service_unique",
+                violation_error_message=SERVICE_TAKEN,
             ),
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.served_countries and self.sender_number:
+            # A new talent texts its sender's country only until its team adds more (issue 15:
+            # SMS pumping); existing talents keep what they have.
+            from accounts.phones import country_of
+
+            self.served_countries = country_of(str(self.sender_number))
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         if not self.sender_number and not self.messaging_service_sid:
@@ -95,6 +211,17 @@ class Talent(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.default_time_zone)
+
+    @property
+    def home_country(self) -> str:
+        from accounts.phones import country_of
+
+        # The sender's country; a talent on a Messaging Service alone (or a test number without a
+        # country) falls back to its first served country, then the deployment's default region,
+        # so its home cap (the high one) is never mistaken for the low one abroad.
+        home = country_of(str(self.sender_number)) if self.sender_number else ""
+        served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
+        return home or (served[0] if served else "") or settings.PHONENUMBER_DEFAULT_REGION
 
     def serves_country(self, country: str) -> bool:
         served = [c.strip() for c in self.served_countries.split(",") if c.strip()]
@@ -130,6 +257,10 @@ class Fan(models.Model):
         ACTIVE = "active", "Active"  # consented to messaging; receives campaigns
         OPTED_OUT = "opted_out", "Opted out"  # withdrew messaging consent (STOP, /me/, 21610)
         ERASED = "erased", "Erased"  # personal data wiped at the fan's request; phone only as hash
+        # A text that may mean stop (consent/keywords.py rule 5): no campaigns (they go to active
+        # fans only) until the team decides in the inbox (fan_hold_release / fan_opt_out) or the
+        # fan texts START or STOP.
+        HELD = "held", "Held (possible opt-out)"
 
     class Source(models.TextChoices):
         SMS = "sms", "Texted in"
@@ -265,3 +396,39 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_role_display()} of {self.talent})"
+
+
+class PendingSignup(models.Model):
+    """A signup waiting for the SMS code that proves the typed number (accounts/views.py).
+
+    A table with an expiry instead of the session: the typed number and profile are gone when the
+    code expires (PHONE_CODE_MAX_AGE, 10 minutes), removed by `pending_signups_expire` every few
+    minutes, instead of sitting in a session row for 14 days. The session holds only this row's id
+    and a secret that must match `session_secret`.
+    """
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)  # profile, consent boxes, ip, user agent
+    terms_id = models.PositiveBigIntegerField()  # consent.TermsDocument ids (consent sits above accounts)
+    privacy_id = models.PositiveBigIntegerField()
+    digest = models.CharField(max_length=64)  # HMAC of the code; the code itself is never stored
+    nonce = models.CharField(max_length=32)
+    session_secret = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Signup waiting for its code (#{self.pk})"
+
+
+# Issue 16: API tokens, idempotency keys and the outgoing-webhook outbox live in modules of their
+# own (accounts/integration_models.py); imported here so Django registers them.
+from accounts.integration_models import (  # noqa: E402, F401
+    ApiToken,
+    IdempotencyKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import re
+import unicodedata
 import zoneinfo
 
 import phonenumbers
@@ -136,10 +138,15 @@ def phone_hasher(talent_id: int):
     return _hash
 
 
+def _folded(name: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)).casefold()
+
+
 @functools.cache
 def country_choices() -> list[tuple[str, str]]:
-    """(code, English name) for every region phonenumbers knows, sorted by name."""
-    return sorted(COUNTRY_NAMES.items(), key=lambda c: c[1])
+    """(code, English name) for every region phonenumbers knows, sorted by name as a reader
+    would ("Åland Islands" with the A's, not after Zimbabwe)."""
+    return sorted(COUNTRY_NAMES.items(), key=lambda c: _folded(c[1]))
 
 
 @functools.cache
@@ -151,6 +158,50 @@ def known_zones() -> frozenset[str]:
 @functools.cache
 def time_zone_choices() -> list[str]:
     return sorted(z for z in known_zones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+@functools.cache
+def _zones_by_country() -> dict[str, list[str]]:
+    """{country: its canonical zones} from the tz database's zone1970.tab (falling back to
+    zone.tab): the zones in use today, without the obsolete links ("US/Pacific-New",
+    "Asia/Calcutta") that available_timezones() also lists."""
+    for directory in zoneinfo.TZPATH:
+        for name in ("zone1970.tab", "zone.tab"):
+            path = os.path.join(directory, name)
+            if not os.path.exists(path):
+                continue
+            table: dict[str, list[str]] = {}
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    if line.startswith("#") or not line.strip():
+                        continue
+                    columns = line.rstrip("\n").split("\t")
+                    if len(columns) >= 3 and columns[2] in known_zones():
+                        for country in columns[0].split(","):
+                            table.setdefault(country, []).append(columns[2])
+            return table
+    return {}
+
+
+def _zone_label(zone: str) -> str:
+    return zone.replace("_", " ").replace("/", " / ")
+
+
+@functools.cache
+def _all_canonical_zones() -> list[str]:
+    canonical = {z for zones in _zones_by_country().values() for z in zones}
+    return sorted(canonical) if canonical else time_zone_choices()
+
+
+def zone_choices(country: str = "") -> list:
+    """Choices for the time-zone box behind "Automatic (change)": the country's own zones first,
+    then every zone in use today (about 310, not the 519 names of the whole database)."""
+    own = _zones_by_country().get((country or "").upper(), [])
+    everything = [(z, _zone_label(z)) for z in _all_canonical_zones()]
+    if not own:
+        return everything
+    name = COUNTRY_NAMES.get(country.upper(), country)
+    return [(name, [(z, _zone_label(z)) for z in own]), ("Everywhere", everything)]
 
 
 # Regions of the big multi-zone countries, by the postal abbreviation or name fans type.

@@ -6,6 +6,7 @@ CACHES["default"] at a shared cache (Redis, Memcached) so a limit holds across a
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.conf import settings
@@ -22,6 +23,10 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _cache_key(scope: str, key: str, window: int) -> str:
+    if len(key) > 100 or not key.isascii() or not key.isprintable() or " " in key:
+        # Keys come from requests (a webhook's From, a typed username): fuzzing found control and
+        # non-ASCII characters, which memcached refuses (an error per request). Hash those.
+        key = "h" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"rl:{scope}:{key}:{int(time.time()) // window}"
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.audit import audit
-from accounts.models import Fan, Talent
+from accounts.models import Fan, PendingSignup, Talent
 from accounts.phones import country_of, guess_time_zone, phone_hash
 from accounts.profile import PROFILE_FIELDS
 
@@ -66,3 +67,10 @@ def fan_profile_update(*, fan: Fan, changes: dict, actor=None) -> list[str]:
     for name in changed:
         setattr(fan, name, changes[name])
     return changed
+
+
+def pending_signups_expire() -> int:
+    """Delete signups whose code expired: the typed number and profile go with them (the
+    periodic task runs this every few minutes; the code page runs it too). Returns how many."""
+    deleted, _ = PendingSignup.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -5,34 +5,99 @@ may change. The state includes the fan's link_nonce, which every successful sign
 of a self-service link rotates: a used link dies, an old link cannot be replayed, and a link for
 one number cannot be edited into a link for another (the number is inside the HMAC).
 
-Join token:          <phone digits, base36>-<timestamp, base36>-<hmac>   (carries the phone)
-Self-service token:  <fan id, base36>-<timestamp, base36>-<hmac>
+Tokens are opaque (issue 15): 40 URL-safe characters that say nothing about the number or the fan.
+
+    token = base64url( salt[6] | sealed[12] | tag[12] )
+    sealed = (subject[8] | timestamp[4]) XOR HMAC-SHA256(enc_key, purpose | salt)[:12]
+    tag    = HMAC-SHA256(mac_key, purpose | salt | sealed | state)[:12]
+
+The subject is the phone's digits (join links: no fan row is needed to make one) or the fan's id
+(self-service links). Each token has a fresh random salt, so the keystream never repeats and two
+tokens for one number share nothing visible. Encrypt-then-MAC with HMAC as the PRF: only the
+standard library, no custom primitive. Both keys are derived from SECRET_KEY.
+
+Links made before issue 15 (`<subject b36>-<ts b36>-<hmac>`, the phone readable in base 36) keep
+working until they expire (JOIN_LINK_MAX_AGE, SELF_SERVICE_LINK_MAX_AGE); nothing makes them any more.
+
+Link placeholders: a text that carries a live link is stored with `{join_link}` or `{data_link}`
+in its body and rendered by `render_links()` when it is sent, so no stored body, console page,
+export, archive or API answer ever holds a working credential.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.http import base36_to_int, int_to_base36
+from django.utils.http import base36_to_int
 
 from accounts.models import Fan, Talent
 
 _MAX_TOKEN_LENGTH = 200
+TOKEN_LENGTH = 40  # characters: 30 bytes in base64url, no padding
+_SALT, _SEALED, _TAG = 6, 12, 12
+
+JOIN_LINK = "{join_link}"
+DATA_LINK = "{data_link}"
+PLACEHOLDERS = (JOIN_LINK, DATA_LINK)
 
 
 def _now() -> int:
     return int(time.time())
 
 
-def _hmac(salt: str, value: str) -> str:
-    # Every other character of a SHA-256 hex digest, like Django's reset tokens: 32 chars is plenty.
+def _key(purpose: str, use: str) -> bytes:
+    return salted_hmac(f"{purpose}.{use}", "key", secret=settings.SECRET_KEY, algorithm="sha256").digest()
+
+
+def _seal(purpose: str, subject: int, ts: int, state: str) -> str:
+    salt = secrets.token_bytes(_SALT)
+    pad = hmac.new(_key(purpose, "enc"), purpose.encode() + salt, hashlib.sha256).digest()[:_SEALED]
+    plain = subject.to_bytes(8, "big") + (ts & 0xFFFFFFFF).to_bytes(4, "big")
+    sealed = bytes(a ^ b for a, b in zip(plain, pad, strict=True))
+    return base64.urlsafe_b64encode(salt + sealed + _tag(purpose, salt, sealed, state)).decode()
+
+
+def _tag(purpose: str, salt: bytes, sealed: bytes, state: str) -> bytes:
+    message = purpose.encode() + salt + sealed + state.encode()
+    return hmac.new(_key(purpose, "mac"), message, hashlib.sha256).digest()[:_TAG]
+
+
+def _open(purpose: str, token: str) -> tuple[int, int, bytes, bytes, bytes] | None:
+    """(subject, timestamp, salt, sealed, tag) of a well-formed token; not yet authenticated."""
+    if len(token) != TOKEN_LENGTH:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+    if len(raw) != _SALT + _SEALED + _TAG:  # b64decode skips characters outside the alphabet
+        return None
+    salt, sealed, tag = raw[:_SALT], raw[_SALT : _SALT + _SEALED], raw[_SALT + _SEALED :]
+    pad = hmac.new(_key(purpose, "enc"), purpose.encode() + salt, hashlib.sha256).digest()[:_SEALED]
+    plain = bytes(a ^ b for a, b in zip(sealed, pad, strict=True))
+    return int.from_bytes(plain[:8], "big"), int.from_bytes(plain[8:], "big"), salt, sealed, tag
+
+
+def _fresh(ts: int, max_age: int) -> bool:
+    age = _now() - ts
+    return -60 <= age <= max_age  # small allowance for clock skew
+
+
+# --- before issue 15: readable subjects; checked (never made) until the last ones expire ------------
+def _legacy_hmac(salt: str, value: str) -> str:
     return salted_hmac(salt, value, secret=settings.SECRET_KEY, algorithm="sha256").hexdigest()[::2]
 
 
-def _split(token: str) -> tuple[int, int, str] | None:
+def _legacy_split(token: str) -> tuple[int, int, str] | None:
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
     parts = token.split("-")
@@ -58,33 +123,45 @@ class JoinTokenGenerator:
     def make_token(self, *, talent: Talent, phone: str, timestamp: int | None = None, fan: Fan | None = None) -> str:
         """`fan`: the number's fan row when the caller has just read it (a burst's join links), so
         the token needs no query of its own; it must be the row of this talent and phone."""
-        if not phone.startswith("+") or not phone[1:].isdigit():
+        if not phone.startswith("+") or not phone[1:].isdigit() or len(phone) > 17:
             raise ValueError("phone must be E.164")
         if fan is not None and (fan.talent_id != talent.pk or str(fan.phone) != phone):
             raise ValueError("fan is not this number's fan")
         ts = _now() if timestamp is None else timestamp
-        subject = int(phone[1:])
-        return f"{int_to_base36(subject)}-{int_to_base36(ts)}-{self._digest(talent, phone, ts, fan)}"
+        return _seal(self.key_salt, int(phone[1:]), ts, self._state(talent, phone, fan))
 
     def check_token(self, *, talent: Talent, token: str) -> JoinClaim | None:
         """The phone the token was issued for, or None if it is tampered, expired or used."""
-        parsed = _split(token)
+        if not token or len(token) > _MAX_TOKEN_LENGTH:
+            return None
+        opened = _open(self.key_salt, token)
+        if opened is not None:
+            subject, ts, salt, sealed, tag = opened
+            phone = f"+{subject}"
+            expected = _tag(self.key_salt, salt, sealed, self._state(talent, phone))
+            if not hmac.compare_digest(expected, tag) or not _fresh(ts, settings.JOIN_LINK_MAX_AGE):
+                return None
+            return JoinClaim(phone=phone)
+        return self._check_legacy(talent, token)
+
+    def _state(self, talent: Talent, phone: str, fan: Fan | None = None) -> str:
+        if fan is None:
+            fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
+        state = f"{fan.link_nonce}:{fan.status}" if fan else "new"
+        return f"{talent.pk}:{phone}:{state}"
+
+    def _check_legacy(self, talent: Talent, token: str) -> JoinClaim | None:
+        parsed = _legacy_split(token)
         if parsed is None:
             return None
         subject, ts, digest = parsed
         phone = f"+{subject}"
-        if not constant_time_compare(self._digest(talent, phone, ts), digest):
-            return None
-        age = _now() - ts
-        if age < -60 or age > settings.JOIN_LINK_MAX_AGE:  # small allowance for clock skew
+        fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
+        state = f"{fan.link_nonce}:{fan.status}" if fan else "new"
+        expected = _legacy_hmac(self.key_salt, f"{talent.pk}:{phone}:{ts}:{state}")
+        if not constant_time_compare(expected, digest) or not _fresh(ts, settings.JOIN_LINK_MAX_AGE):
             return None
         return JoinClaim(phone=phone)
-
-    def _digest(self, talent: Talent, phone: str, ts: int, fan: Fan | None = None) -> str:
-        if fan is None:
-            fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
-        state = f"{fan.link_nonce}:{fan.status}" if fan else "new"
-        return _hmac(self.key_salt, f"{talent.pk}:{phone}:{ts}:{state}")
 
 
 class SelfServiceTokenGenerator:
@@ -94,26 +171,81 @@ class SelfServiceTokenGenerator:
 
     def make_token(self, *, fan: Fan, timestamp: int | None = None) -> str:
         ts = _now() if timestamp is None else timestamp
-        return f"{int_to_base36(fan.pk)}-{int_to_base36(ts)}-{self._digest(fan, ts)}"
+        return _seal(self.key_salt, fan.pk, ts, self._state(fan))
 
     def check_token(self, token: str) -> Fan | None:
-        parsed = _split(token)
-        if parsed is None:
+        if not token or len(token) > _MAX_TOKEN_LENGTH:
             return None
-        fan_id, ts, digest = parsed
+        opened = _open(self.key_salt, token)
+        if opened is None:
+            return self._check_legacy(token)
+        fan_id, ts, salt, sealed, tag = opened
+        fan = self._fan(fan_id)
+        if fan is None or not hmac.compare_digest(_tag(self.key_salt, salt, sealed, self._state(fan)), tag):
+            return None
+        return fan if _fresh(ts, settings.SELF_SERVICE_LINK_MAX_AGE) else None
+
+    def _fan(self, fan_id: int) -> Fan | None:
+        if fan_id > 2**63 - 1:
+            return None
         fan = Fan.objects.select_related("talent").filter(pk=fan_id).first()
         if fan is None or fan.status == Fan.Status.ERASED or not fan.talent.is_active:
             return None
-        if not constant_time_compare(self._digest(fan, ts), digest):
-            return None
-        age = _now() - ts
-        if age < -60 or age > settings.SELF_SERVICE_LINK_MAX_AGE:
-            return None
         return fan
 
-    def _digest(self, fan: Fan, ts: int) -> str:
-        return _hmac(self.key_salt, f"{fan.pk}:{fan.talent_id}:{fan.phone}:{ts}:{fan.link_nonce}")
+    def _state(self, fan: Fan) -> str:
+        return f"{fan.pk}:{fan.talent_id}:{fan.phone}:{fan.link_nonce}"
+
+    def _check_legacy(self, token: str) -> Fan | None:
+        parsed = _legacy_split(token)
+        if parsed is None:
+            return None
+        fan_id, ts, digest = parsed
+        fan = self._fan(fan_id)
+        if fan is None:
+            return None
+        expected = _legacy_hmac(self.key_salt, f"{fan.pk}:{fan.talent_id}:{fan.phone}:{ts}:{fan.link_nonce}")
+        if not constant_time_compare(expected, digest) or not _fresh(ts, settings.SELF_SERVICE_LINK_MAX_AGE):
+            return None
+        return fan
 
 
 join_tokens = JoinTokenGenerator()
 self_service_tokens = SelfServiceTokenGenerator()
+
+
+# --- link placeholders: stored bodies hold these, the send path renders them --------------------
+def join_url(talent: Talent, token: str) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
+
+
+def data_url(token: str) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + token
+
+
+def has_links(body: str) -> bool:
+    return "{" in body and any(p in body for p in PLACEHOLDERS)
+
+
+def preview_links(body: str, *, talent: Talent) -> str:
+    """The body as long as it will be when sent (tokens have one length): for SMS-parts counts."""
+    if not has_links(body):
+        return body
+    dummy = "x" * TOKEN_LENGTH
+    return body.replace(JOIN_LINK, join_url(talent, dummy)).replace(DATA_LINK, data_url(dummy))
+
+
+def render_links(body: str, *, talent: Talent, fan: Fan | None) -> str:
+    """The text as it leaves: each placeholder becomes a fresh link for this fan. Called at send
+    time only; the result is handed to the provider and never saved."""
+    if not has_links(body):
+        return body
+    if fan is None or not fan.phone:
+        raise ValueError("a text with a link placeholder needs its fan")
+    if JOIN_LINK in body:
+        body = body.replace(
+            JOIN_LINK, join_url(talent, join_tokens.make_token(talent=talent, phone=str(fan.phone), fan=fan))
+        )
+    if DATA_LINK in body:
+        body = body.replace(DATA_LINK, data_url(self_service_tokens.make_token(fan=fan)))
+    return body

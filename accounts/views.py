@@ -9,23 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+import zoneinfo
 
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import phones
 from accounts.forms import CodeForm, JoinForm, ProfileForm
-from accounts.models import Fan, Talent
+from accounts.models import Fan, PendingSignup, Talent
 from accounts.ratelimit import client_ip, hit
-from accounts.services import fan_profile_update
+from accounts.services import fan_profile_update, pending_signups_expire
 from accounts.tokens import join_tokens, self_service_tokens
 from consent import texts
-from consent.models import ConsentRecord, TermsDocument
+from consent.models import ConsentRecord, Partner, TermsDocument
 from consent.services import (
     Evidence,
     SignupRefused,
@@ -171,6 +173,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         "terms": terms,
         "privacy": privacy,
         "token": token,
+        "partners": Partner.objects.filter(talent=talent, is_active=True).order_by("name"),
     }
     return render(request, "accounts/join.html", context, status=status)
 
@@ -201,56 +204,87 @@ def _texted_stop(talent: Talent, phone: str) -> bool:
 
 
 def _start_phone_check(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy) -> None:
-    """A typed number must be proven: keep the form in the session, text a code to the number."""
+    """A typed number must be proven: keep the form in a PendingSignup row that expires with the
+    code (the session holds only its id and a secret), and text a code to the number."""
     code = f"{secrets.randbelow(1_000_000):06d}"
     nonce = secrets.token_hex(8)
     profile = dict(data["profile"])
-    profile["birth_date"] = profile["birth_date"].isoformat()
-    request.session[PENDING_KEY] = {
-        "talent": talent.pk,
-        "phone": phone,
-        "data": {**data, "profile": profile},
-        "terms": terms.pk,
-        "privacy": privacy.pk,
-        "digest": _code_digest(code, phone, nonce),
-        "nonce": nonce,
-        "expires": time.time() + settings.PHONE_CODE_MAX_AGE,
-        "attempts": 0,
-    }
+    if profile.get("birth_date"):
+        profile["birth_date"] = profile["birth_date"].isoformat()
+    secret = secrets.token_urlsafe(32)
     with transaction.atomic():
+        old = request.session.get(PENDING_KEY)
+        if isinstance(old, dict) and old.get("id"):
+            PendingSignup.objects.filter(pk=old["id"]).delete()  # a second try replaces the first
+        pending = PendingSignup.objects.create(
+            talent=talent,
+            phone=phone,
+            data={**data, "profile": profile},
+            terms_id=terms.pk,
+            privacy_id=privacy.pk,
+            digest=_code_digest(code, phone, nonce),
+            nonce=nonce,
+            session_secret=secret,
+            expires_at=timezone.now() + dt.timedelta(seconds=settings.PHONE_CODE_MAX_AGE),
+        )
         priority_message_queue(talent=talent, to=phone, body=texts.phone_code(talent, code))
+    request.session[PENDING_KEY] = {"id": pending.pk, "secret": secret, "talent": talent.pk}
+
+
+def _pending(request: HttpRequest, talent: Talent) -> PendingSignup | None:
+    ref = request.session.get(PENDING_KEY)
+    if not isinstance(ref, dict) or ref.get("talent") != talent.pk or not ref.get("id"):
+        return None
+    pending = PendingSignup.objects.filter(pk=ref["id"], talent=talent).first()
+    if pending is None or not constant_time_compare(pending.session_secret, str(ref.get("secret", ""))):
+        return None
+    return pending
+
+
+def _drop_pending(request: HttpRequest, pending: PendingSignup) -> None:
+    pending.delete()
+    request.session.pop(PENDING_KEY, None)
 
 
 @require_http_methods(["GET", "POST"])
 def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
     talent = _active_talent(slug)
-    pending = request.session.get(PENDING_KEY)
-    if not pending or pending.get("talent") != talent.pk:
+    pending_signups_expire()  # cheap (an indexed DELETE); the periodic task does it too
+    pending = _pending(request, talent)
+    if pending is None:
+        if request.session.pop(PENDING_KEY, None):  # it was there and expired
+            return render(request, "accounts/code_expired.html", {"talent": talent}, status=400)
         return redirect("accounts:join", slug=talent.slug)
-    context = {"talent": talent, "phone_display": phones.display(pending["phone"]), "pending": pending}
-    if time.time() > pending["expires"] or pending["attempts"] >= settings.PHONE_CODE_MAX_ATTEMPTS:
-        del request.session[PENDING_KEY]
+    context = {
+        "talent": talent,
+        "phone_display": phones.display(pending.phone),
+        "zone": pending.data.get("profile", {}).get("time_zone", ""),
+    }
+    if timezone.now() > pending.expires_at or pending.attempts >= settings.PHONE_CODE_MAX_ATTEMPTS:
+        _drop_pending(request, pending)
         return render(request, "accounts/code_expired.html", context, status=400)
     if request.method == "POST":
         if not hit("signup-ip", client_ip(request), settings.RATELIMIT_SIGNUP_PER_IP):
             return _too_many(request, talent)
         form = CodeForm(request.POST)
         if form.is_valid():
-            pending["attempts"] += 1
-            request.session[PENDING_KEY] = pending
+            PendingSignup.objects.filter(pk=pending.pk).update(attempts=pending.attempts + 1)
+            pending.attempts += 1
             if constant_time_compare(
-                _code_digest(form.cleaned_data["code"], pending["phone"], pending["nonce"]), pending["digest"]
+                _code_digest(form.cleaned_data["code"], pending.phone, pending.nonce), pending.digest
             ):
-                data = pending["data"]
-                data["profile"]["birth_date"] = dt.date.fromisoformat(data["profile"]["birth_date"])
-                terms = TermsDocument.objects.get(pk=pending["terms"])
-                privacy = TermsDocument.objects.get(pk=pending["privacy"])
-                del request.session[PENDING_KEY]
+                data = pending.data
+                if data["profile"].get("birth_date"):
+                    data["profile"]["birth_date"] = dt.date.fromisoformat(data["profile"]["birth_date"])
+                terms = TermsDocument.objects.get(pk=pending.terms_id)
+                privacy = TermsDocument.objects.get(pk=pending.privacy_id)
+                phone = pending.phone
+                _drop_pending(request, pending)
                 try:
                     _signup(
                         request,
                         talent=talent,
-                        phone=pending["phone"],
+                        phone=phone,
                         data=data,
                         terms=terms,
                         privacy=privacy,
@@ -261,7 +295,7 @@ def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
                         request, "accounts/join_error.html", {"talent": talent, "error": str(exc)}, status=409
                     )
                 return redirect("accounts:join-done", slug=talent.slug)
-            left = settings.PHONE_CODE_MAX_ATTEMPTS - pending["attempts"]
+            left = settings.PHONE_CODE_MAX_ATTEMPTS - pending.attempts
             form.add_error("code", f"That code is not right; {left} attempt{'s' if left != 1 else ''} left.")
         context["form"] = form
         return render(request, "accounts/join_verify.html", context, status=400)
@@ -272,15 +306,20 @@ def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def join_done(request: HttpRequest, slug: str) -> HttpResponse:
     talent = _active_talent(slug)
-    # One view only: on a shared device a reload must not hand out another link to this fan's data.
-    done = request.session.pop(DONE_KEY, None)
+    done = request.session.get(DONE_KEY)
     if not done or done.get("talent") != talent.pk:
         return redirect("accounts:join", slug=talent.slug)
     fan = Fan.objects.filter(pk=done["fan"], talent=talent, status=Fan.Status.ACTIVE).first()
     if fan is None:
         return redirect("accounts:join", slug=talent.slug)
-    me_url = reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
-    return render(request, "accounts/join_done.html", {"talent": talent, "fan": fan, "me_url": me_url})
+    # The link to the fan's data is shown once: on a shared device a reload must not hand out
+    # another one. A reload still says the signup worked (never a blank form, as if it failed).
+    me_url = ""
+    if not done.get("shown"):
+        me_url = reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
+        request.session[DONE_KEY] = {**done, "shown": True}
+    context = {"talent": talent, "fan": fan, "me_url": me_url, "zone": fan.time_zone or talent.default_time_zone}
+    return render(request, "accounts/join_done.html", context)
 
 
 # --- /me/: the fan's own data -----------------------------------------------------------------
@@ -337,6 +376,21 @@ def me(request: HttpRequest) -> HttpResponse:
     return _render_me(request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)))
 
 
+def _zone(fan: Fan) -> zoneinfo.ZoneInfo:
+    try:
+        return fan.tz
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _local(iso: str | None, zone: zoneinfo.ZoneInfo) -> str:
+    """ "2026-12-01 04:00 PST": a stored UTC time as the fan reads a clock."""
+    if not iso:
+        return ""
+    moment = dt.datetime.fromisoformat(iso).astimezone(zone)
+    return moment.strftime("%Y-%m-%d %H:%M ") + (moment.tzname() or zone.key)
+
+
 def _profile_initial(fan: Fan) -> dict:
     return {
         "first_name": fan.first_name,
@@ -353,12 +407,21 @@ def _profile_initial(fan: Fan) -> dict:
 
 def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 200, notice: str = "") -> HttpResponse:
     data = fan_data_export(fan=fan)
-    # Display-only extras (the download keeps the plain ISO values).
+    # Display-only extras (the download keeps the plain ISO values): times in the fan's own zone.
+    zone = _zone(fan)
     for row in data["consents"] + data["messages"]:
-        row["when"] = row["at"][:16].replace("T", " ") + " UTC"
+        row["when"] = _local(row["at"], zone)
     for row in data["consents"]:
         row["how"] = ConsentRecord.Method(row["method"]).label
-    context = {"fan": fan, "talent": fan.talent, "form": form, "data": data, "notice": notice}
+    context = {
+        "fan": fan,
+        "talent": fan.talent,
+        "form": form,
+        "data": data,
+        "notice": notice,
+        "phone_display": phones.display(str(fan.phone)) if fan.phone else "",
+        "zone": zone.key,
+    }
     return render(request, "accounts/me.html", context, status=status)
 
 

@@ -8,6 +8,7 @@ the date and a database floor measured in the same run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -17,6 +18,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The seeded database the audience benchmarks read (1M fans of "bench-audience"), built once per
+# PostgreSQL server as a template database and copied for each run (CREATE DATABASE ... TEMPLATE
+# copies files: seconds, instead of generating a million fans again).
+SEED_FANS = int(os.environ.get("BENCH_FANS", "1000000"))
+SEED_TALENT = "bench-audience"
+SEED_USERS = {"bench_export", "bench_segments"}  # the benchmarks that read it
+# What the seeded database is made of: a change to any of these builds a new template.
+SEED_CODE = (
+    "accounts/migrations",
+    "consent/migrations",
+    "messaging/migrations",
+    "accounts/synthetic.py",
+    "accounts/management/commands/generate_fans.py",
+    "bench/common.py",
+)
+TEMPLATE_PREFIX = "bench_seed_"
 
 
 def machine() -> dict:
@@ -60,6 +78,61 @@ def database_floor() -> dict:
     return {"postgres": version, "insert_1m_s": round(insert_s, 3), "scan_1m_s": round(scan_s, 4)}
 
 
+def seed_key() -> str:
+    """A hash of the migrations, the seed code and the seed size: the template's name."""
+    digest = hashlib.sha256(f"{SEED_TALENT}:{SEED_FANS}".encode())
+    for entry in SEED_CODE:
+        path = ROOT / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def from_template(url: str, env: dict) -> None:
+    """Make DATABASE_URL's database a fresh copy of the seeded template of this server, building
+    the template first (migrate + seed) when the server has none for the current seed_key().
+
+    Reused by every later run on the same server: several runs inside one `tests.pgtemp`, or a
+    long-lived server (DATABASE_URL of your own); a server started afresh builds it once."""
+    import psycopg
+    from psycopg import sql
+
+    target = url.rsplit("/", 1)[1].split("?", 1)[0]
+    template = TEMPLATE_PREFIX + seed_key()
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+
+        def recreate(name: str, source: str) -> None:
+            # CREATE DATABASE ... TEMPLATE needs the source without sessions; ours are closed.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [source],
+            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            # FILE_COPY (PostgreSQL 15+) copies the files after a checkpoint; the default writes the
+            # whole database through the WAL, much slower for a million fans.
+            strategy = " STRATEGY = FILE_COPY" if admin.info.server_version >= 150000 else ""
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE {}" + strategy)  # noqa: S608 - a constant
+            admin.execute(create.format(sql.Identifier(name), sql.Identifier(source)))
+
+        known = {
+            row[0]
+            for row in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX + "%"])
+        }
+        if template in known:
+            print(f"== seeded database: copy of {template}", flush=True)
+            recreate(target, template)
+            return
+        print(f"== seeded database: building {template} ({SEED_FANS:,} fans of {SEED_TALENT})", flush=True)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        seed = f"from bench.common import ensure_fans, setup_django; setup_django(); ensure_fans({SEED_TALENT!r}, {SEED_FANS})"
+        subprocess.run([sys.executable, "-c", seed], cwd=ROOT, env=env, check=True)
+        with psycopg.connect(url, autocommit=True) as seeded:
+            seeded.execute("VACUUM ANALYZE")  # copies inherit the statistics and the visibility map
+        recreate(template, target)
+        for stale in known:  # templates of older migrations or seed code
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
+
+
 def main() -> int:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -78,11 +151,14 @@ def main() -> int:
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console"),
         "LOG_LEVEL": "WARNING",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ.update(env)
-    floor = database_floor()
     only = sys.argv[1:]
     modules = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py") if not only or p.stem in only)
+    if SEED_USERS & set(modules) or os.environ.get("BENCH_TEMPLATE") == "1":
+        from_template(url, env)
+    else:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    floor = database_floor()
     results: list[dict] = []
     failures: list[str] = []
     for module in modules:
@@ -151,6 +227,12 @@ def write_report(results: list[dict], floor: dict, failures: list[str], ran: lis
         "Written by `make bench` (bench/run.py) on a throwaway PostgreSQL with default durability;",
         "`make bench ONLY=name` reruns one benchmark and merges its rows by (benchmark, figure).",
         "Each figure is compared with a floor measured in the same run on the same machine.",
+        "The audience benchmarks (export, segments) read a seeded database (migrations + 1,000,000",
+        "fans of `bench-audience`) that bench/run.py builds once per PostgreSQL server as the template",
+        "database `bench_seed_<hash>` and copies for each run (`CREATE DATABASE ... TEMPLATE`); the hash",
+        "covers the migrations, the fan generator, bench/common.py and BENCH_FANS, so a change to any",
+        "of them builds a new template (and drops the old). Reused by later runs on the same server:",
+        "several runs in one `tests.pgtemp`, or your own long-lived server in DATABASE_URL.",
         "",
         f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; {info['os']}",
         "- Last run of each benchmark (date; machine; the database floor of that run):",

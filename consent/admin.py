@@ -18,6 +18,16 @@ class TermsDocumentAdmin(TalentScopedAdmin):
     list_select_related = ["talent"]
     fields = ["talent", "kind", "title", "summary", "body", "is_material", "version", "published_at"]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser or "talent" not in form.base_fields:
+            return form
+        # The talent is pinned while one talent is current; this is the rule itself, whatever the
+        # page looks like: an empty talent means platform-wide, which only superusers may publish.
+        form.base_fields["talent"].required = True
+        form.base_fields["talent"].empty_label = None
+        return form
+
     def get_readonly_fields(self, request, obj=None):
         # A published version is evidence fans agreed to: never edited. A change is a new version.
         if obj is not None:
@@ -27,6 +37,7 @@ class TermsDocumentAdmin(TalentScopedAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
+        # terms_publish refuses a platform-wide version from anyone but a superuser (PermissionDenied).
         document, fan_ids = terms_publish(
             talent=obj.talent,
             kind=obj.kind,

@@ -102,3 +102,25 @@ class ConsentRecord(models.Model):
         if self.pk and not kwargs.get("force_insert"):
             raise ValueError("Consent records are append-only evidence.")
         super().save(*args, **kwargs)
+
+
+class Partner(models.Model):
+    """A named partner of a talent that may receive the profiles of fans who opted in to sharing.
+
+    Listed on the talent's public privacy page (consent/views.py privacy) and next to the sharing
+    box at signup, so "partners" is never a blank cheque; a partner export names one of these.
+    """
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="partners")
+    name = models.CharField(max_length=120)
+    purpose = models.CharField(max_length=200, help_text="What the partner does with the data, in one line.")
+    website = models.URLField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="Untick when the partner no longer receives data.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["talent_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["talent", "name"], name="partner_talent_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts import phones
+from accounts import outbox, phones
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.services import PROFILE_FIELDS
@@ -39,6 +40,10 @@ def phone_is_erased(*, talent: Talent, e164: str) -> bool:
 
 
 # --- Terms ------------------------------------------------------------------------------------
+PLATFORM_TERMS_REFUSED = (
+    "Only platform staff publish platform-wide documents. Choose your talent: its own version "
+    "replaces the platform's on its signup page."
+)
 
 
 def terms_current(*, talent: Talent, kind: str) -> TermsDocument | None:
@@ -73,6 +78,11 @@ def terms_publish(
     shares_with_partners goes False (so no export or partner feed includes them) until the fan
     agrees again on their data page. Returns the document and the ids of fans to ask again by SMS.
     """
+    if talent is None and actor is not None and not getattr(actor, "is_superuser", False):
+        # A platform-wide version changes every talent's signup page (and a material one pauses
+        # their fans' sharing and texts them): platform staff only. actor=None is the system itself
+        # (a migration, a management command run by the operator).
+        raise PermissionDenied(PLATFORM_TERMS_REFUSED)
     with transaction.atomic():
         # Lock the talent so two publishers cannot both take version N+1.
         if talent is not None:
@@ -148,6 +158,7 @@ def fan_signup(
     terms: TermsDocument,
     privacy: TermsDocument,
     evidence: Evidence,
+    source: str = Fan.Source.WEB,
 ) -> SignupResult:
     """Create or update the fan for (talent, phone) and record one consent per purpose.
 
@@ -167,7 +178,7 @@ def fan_signup(
         fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
         created = fan is None
         if created:
-            fan = Fan(talent=talent, phone=phone, source=Fan.Source.WEB)
+            fan = Fan(talent=talent, phone=phone, source=source)
         assert fan is not None  # found or just built
         was_active = fan.status == Fan.Status.ACTIVE
         for name in PROFILE_FIELDS:
@@ -213,6 +224,8 @@ def fan_signup(
             ),
         ]
         audit("fan.signed_up", talent=talent, obj=fan, created=created, sharing=bool(sharing_consent))
+        if not was_active:  # outgoing webhooks (issue 16): in the signup's transaction
+            outbox.emit_fan(fan, "fan.joined", source=fan.source, joined_at=outbox.iso(fan.joined_at))
     return SignupResult(fan=fan, created=created, records=records)
 
 
@@ -252,26 +265,80 @@ def fan_opt_out(*, fan: Fan, evidence: Evidence) -> bool:
         locked.save(update_fields=["status", "opted_out_at", "updated_at"])
         _record(locked, Purpose.MESSAGING, Action.WITHDRAWN, evidence)
         audit("fan.opted_out", talent=locked.talent, obj=locked, method=evidence.method)
+        outbox.emit_fan(locked, "fan.opted_out", method=evidence.method, opted_out_at=outbox.iso(locked.opted_out_at))
     fan.status, fan.opted_out_at = locked.status, locked.opted_out_at
     return True
 
 
 def fan_opt_in(*, fan: Fan, evidence: Evidence) -> bool:
-    """Re-subscribe a pending or opted-out fan. True when the status changed."""
+    """Re-subscribe a fan who joined once and left (or is held). True when the status changed.
+
+    Never a number that has not joined: START from it would make an active fan without a birth
+    date (past the age gate) and a consent record for terms never shown. Such a number gets the
+    signup link instead (consent/keywords.py rule 7); this is the backstop.
+    """
     with transaction.atomic():
         locked = Fan.objects.select_for_update().get(pk=fan.pk)
-        if locked.status in (Fan.Status.ACTIVE, Fan.Status.ERASED):
+        if locked.status in (Fan.Status.ACTIVE, Fan.Status.ERASED) or locked.joined_at is None:
             fan.status = locked.status
             return False
         locked.status = Fan.Status.ACTIVE
         locked.opted_out_at = None
-        locked.joined_at = locked.joined_at or timezone.now()
-        locked.save(update_fields=["status", "opted_out_at", "joined_at", "updated_at"])
+        locked.save(update_fields=["status", "opted_out_at", "updated_at"])
         _record(
             locked, Purpose.MESSAGING, Action.GRANTED, evidence, disclosure=texts.opt_in_confirmation(locked.talent)
         )
         audit("fan.opted_in", talent=locked.talent, obj=locked, method=evidence.method)
+        outbox.emit_fan(locked, "fan.joined", source=locked.source, joined_at=outbox.iso(locked.joined_at))
     fan.status, fan.opted_out_at, fan.joined_at = locked.status, locked.opted_out_at, locked.joined_at
+    return True
+
+
+def fan_join_requested(*, fan: Fan, evidence: Evidence) -> bool:
+    """A number that texted STOP before it ever joined now texts START: it asks for the signup
+    link, nothing more. It goes back to pending (a join link may reach it; campaigns never do) and
+    no consent is recorded: that comes with the signup form, the terms and the age gate. True when
+    the status changed."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status != Fan.Status.OPTED_OUT or locked.joined_at is not None:
+            fan.status = locked.status
+            return False
+        locked.status = Fan.Status.PENDING
+        locked.opted_out_at = None
+        locked.save(update_fields=["status", "opted_out_at", "updated_at"])
+        audit("fan.asked_to_join", talent=locked.talent, obj=locked, method=evidence.method)
+    fan.status, fan.opted_out_at = locked.status, None
+    return True
+
+
+def fan_hold(*, fan: Fan, evidence: Evidence) -> bool:
+    """A text that may mean stop (rule 5): hold an active fan from campaigns until the team
+    decides. Not a consent change (no record); audited. True when the status changed."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status != Fan.Status.ACTIVE:
+            fan.status = locked.status
+            return False
+        locked.status = Fan.Status.HELD
+        locked.save(update_fields=["status", "updated_at"])
+        audit("fan.held", talent=locked.talent, obj=locked, method=evidence.method, evidence=evidence.evidence[:64])
+    fan.status = locked.status
+    return True
+
+
+def fan_hold_release(*, fan: Fan, actor=None) -> bool:
+    """The team read the held text and it did not mean stop: campaigns reach the fan again.
+    (If it did mean stop, the team calls fan_opt_out with the console method.)"""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status != Fan.Status.HELD:
+            fan.status = locked.status
+            return False
+        locked.status = Fan.Status.ACTIVE
+        locked.save(update_fields=["status", "updated_at"])
+        audit("fan.hold_released", talent=locked.talent, actor=actor, obj=locked)
+    fan.status = locked.status
     return True
 
 
@@ -303,6 +370,55 @@ def fan_sharing_set(*, fan: Fan, share: bool, evidence: Evidence) -> bool:
 # --- The fan's data ---------------------------------------------------------------------------
 
 
+@dataclass
+class PrivacyFacts:
+    """What the public privacy page of a talent states (consent/views.py privacy)."""
+
+    fields: list[dict]
+    always: list[dict]
+    retention: list[dict]
+    team: list[dict]
+    partners: list
+
+
+def privacy_facts(*, talent: Talent) -> PrivacyFacts:
+    """The page's facts, read from what the code does (the profile spec, the talent's choices,
+    its retention days, the role table, its partner list), so the page cannot drift from it."""
+    from django.conf import settings
+
+    from accounts.models import TeamMember
+    from accounts.permissions import CAPABILITIES
+    from accounts.profile import signup_spec
+
+    fields = [
+        {"label": spec.label, "why": spec.why, "required": spec.required} for spec in signup_spec(talent.signup_fields)
+    ]
+    always = [
+        {"label": "Mobile number", "why": "To text you; it is how the community works."},
+        {"label": "Your consents", "why": "Proof of what you agreed to and when (with your device's address)."},
+        {"label": "Texts both ways", "why": "So the team can read and answer your replies."},
+    ]
+    minutes = max(1, settings.PHONE_CODE_MAX_AGE // 60)
+    retention = [
+        {"what": "Texts both ways (their words)", "kept": f"{talent.keep_message_bodies_days} days"},
+        {"what": "Pictures you text us", "kept": f"{talent.keep_inbound_media_days} days"},
+        {"what": "Import reports (may quote a row)", "kept": f"{talent.keep_import_reports_days} days"},
+        {"what": "A signup waiting for its code", "kept": f"{minutes} minutes, deleted within the hour"},
+        {"what": "Your profile", "kept": "Until you delete it (text the data keyword for a link)"},
+        {"what": "Consent records, counts and delivery statuses", "kept": "Kept: they prove what you agreed to"},
+    ]
+    counts = dict(
+        TeamMember.objects.filter(talent=talent).values_list("role").annotate(n=models.Count("id")).order_by()
+    )
+    team = []
+    for role in TeamMember.Role:
+        sees = "your profile and your texts" if role in CAPABILITIES["view"] else ""
+        extra = " and can export fans who agreed to sharing" if role in CAPABILITIES["export"] else ""
+        team.append({"role": role.label, "count": counts.get(role.value, 0), "sees": sees + extra})
+    partners = list(talent.partners.filter(is_active=True).order_by("name"))
+    return PrivacyFacts(fields=fields, always=always, retention=retention, team=team, partners=partners)
+
+
 def fans_to_reconsent(*, talent: Talent) -> list[int]:
     return list(
         Fan.objects.filter(talent=talent, sharing_reconsent_requested_at__isnull=False)
@@ -315,12 +431,16 @@ __all__ = [
     "Evidence",
     "SignupRefused",
     "SignupResult",
+    "fan_hold",
+    "fan_hold_release",
+    "fan_join_requested",
     "fan_opt_in",
     "fan_opt_out",
     "fan_sharing_set",
     "fan_signup",
     "phone_hash",
     "phone_is_erased",
+    "privacy_facts",
     "terms_current",
     "terms_for_signup",
     "terms_publish",

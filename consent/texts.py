@@ -7,6 +7,7 @@ silently double the price of every copy.
 from __future__ import annotations
 
 from accounts.models import Talent
+from accounts.profile import signup_spec
 
 RATES = "Msg & data rates may apply."
 STOP_HELP = "Reply STOP to cancel, HELP for help."
@@ -22,9 +23,11 @@ def messaging_disclosure(talent: Talent) -> str:
 
 
 def sharing_disclosure(talent: Talent) -> str:
+    """Names what is shared: the fields this talent's form asks (never a longer list than that)."""
+    fields = ", ".join(spec.label.lower() for spec in signup_spec(talent.signup_fields) if spec.name != "time_zone")
     return (
-        f"Share my profile (name, email, city, region, postal code, country, birth date) with "
-        f"{talent.display_name}'s partners. Optional; you can withdraw it at any time."
+        f"Share my profile ({fields}) with {talent.display_name}'s partners named on the privacy page. "
+        f"Optional; you can withdraw it at any time."
     )
 
 
@@ -35,7 +38,13 @@ def signup_confirmation(talent: Talent) -> str:
     return text
 
 
-def opt_out_confirmation(talent: Talent) -> str:
+def opt_out_confirmation(talent: Talent, language: str = "en") -> str:
+    """The one text after an opt-out: the program's name, that it worked, how to come back. No
+    marketing, no link, no welcome or help text (CTIA: a single confirmation, nothing more). In the
+    language the fan wrote STOP in (the FCC allows the reply in the language of the messages)."""
+    if language == "es":
+        # No accents outside GSM-7 (a, i, o, u with an acute accent would make it UCS-2).
+        return f"{talent.program_name}: Te has dado de baja y no recibiras mas mensajes. Responde START para volver."
     return f"{talent.program_name}: You are unsubscribed and will receive no more messages. Reply START to rejoin."
 
 
@@ -43,7 +52,13 @@ def opt_in_confirmation(talent: Talent) -> str:
     return f"{talent.program_name}: You are subscribed again. {talent.message_frequency}. {RATES} {STOP_HELP}"
 
 
-def help_reply(talent: Talent) -> str:
+def help_reply(talent: Talent, language: str = "en") -> str:
+    if language == "es":
+        contact = f" Ayuda: {talent.support_contact}." if talent.support_contact else ""
+        return (
+            f"{talent.program_name}: {talent.message_frequency}. Pueden aplicarse tarifas de mensajes y datos. "
+            f"Responde STOP para cancelar.{contact}"
+        )
     contact = f" Help: {talent.support_contact}." if talent.support_contact else ""
     extra = f" {talent.help_text}" if talent.help_text else ""
     return f"{talent.program_name}: {talent.message_frequency}. {RATES} Reply STOP to cancel.{contact}{extra}"

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Talent
 from consent.models import TermsDocument
+from consent.services import privacy_facts, terms_current
 
 
 @require_GET
@@ -19,3 +20,16 @@ def document(request: HttpRequest, slug: str, kind: str, version: int) -> HttpRe
         TermsDocument, kind=kind, version=version, published_at__isnull=False, talent__isnull=True
     )
     return render(request, "consent/document.html", {"talent": talent, "doc": doc})
+
+
+@require_GET
+def privacy(request: HttpRequest, slug: str) -> HttpResponse:
+    """The talent's public privacy page: fields collected and why, how long things are kept, who
+    on the team sees them, and the named partners (who get data only from fans who opted in)."""
+    talent = get_object_or_404(Talent, slug=slug, is_active=True)
+    context = {
+        "talent": talent,
+        "facts": privacy_facts(talent=talent),
+        "policy": terms_current(talent=talent, kind=TermsDocument.Kind.PRIVACY),
+    }
+    return render(request, "consent/privacy.html", context)

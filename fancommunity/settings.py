@@ -34,6 +34,7 @@ if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
 
 INSTALLED_APPS = [
     "unfold",  # the console theme (issue 11): must come before django.contrib.admin
+    "unfold.contrib.filters",  # the Fans page's text and dropdown filters (issue 12)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -47,6 +48,10 @@ INSTALLED_APPS = [
     "accounts",
     "consent",
     "messaging",
+    "csp",  # issue 15: Content-Security-Policy (fancommunity/security.py)
+    "django_otp",  # issue 15: two-factor sign-in for the console
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
 ]
 
 MIDDLEWARE = [
@@ -57,7 +62,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # issue 15: request.user.is_verified()
+    "fancommunity.console_auth.ConsoleSecurityMiddleware",  # issue 15: two-factor gate, idle expiry
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fancommunity.security.SecurityHeadersMiddleware",  # issue 15: CSP, Permissions-Policy, no-store
 ]
 
 ROOT_URLCONF = "fancommunity.urls"
@@ -97,6 +105,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.auth_backends.ThrottledModelBackend"]
+# Issue 15: Argon2 (memory-hard) for new and changed passwords; older hashes still verify and are
+# rehashed with Argon2 at the next sign-in. tests/settings.py keeps a fast hasher.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Console and API sessions end after this many seconds without a request (fancommunity/console_auth.py).
+CONSOLE_IDLE_TIMEOUT = env.get_int("CONSOLE_IDLE_TIMEOUT", 3600, minimum=60)
+OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "fancommunity")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -137,6 +156,48 @@ if not DEBUG:
     # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only set this proxy-side).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+# --- Browser-side defences (issue 15; fancommunity/security.py, docs/SECURITY.md) -------------------
+# Strict for fan pages and everything not named below: nonce'd inline scripts and styles only.
+_CSP_BASE = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'", "NONCE"],
+    "style-src": ["'self'", "NONCE"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+
+
+def _csp(**changes: list[str]) -> dict:
+    """The base policy with some directives replaced (script_src= -> script-src)."""
+    from csp.constants import NONCE  # django-csp's marker: the request's nonce, when a page used one
+
+    directives = {**_CSP_BASE, **{name.replace("_", "-"): values for name, values in changes.items()}}
+    return {name: [NONCE if v == "NONCE" else v for v in values] for name, values in directives.items()}
+
+
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp()}
+# The console: unfold's Alpine build needs eval (Function constructor) and sets style attributes.
+CSP_CONSOLE_DIRECTIVES = _csp(
+    script_src=["'self'", "NONCE", "'unsafe-eval'"], style_src=["'self'", "'unsafe-inline'"], frame_src=["'self'"]
+)
+# The API's HTML docs (drf-spectacular's Split views: their script is a file of its own).
+CSP_API_DOCS_PREFIXES = env.get_list("CSP_API_DOCS_PREFIXES", ["/api/docs/", "/api/schema/"])
+CSP_API_DOCS_DIRECTIVES = _csp(style_src=["'self'", "'unsafe-inline'"], worker_src=["'self'", "blob:"])
+PERMISSIONS_POLICY = (
+    "accelerometer=(), browsing-topics=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()"
+)
+# Outgoing requests to URLs people type (webhooks, media fetches): fancommunity/netguard.py.
+NETGUARD_ALLOWED_HOSTS = env.get_list("NETGUARD_ALLOWED_HOSTS", [])  # e.g. a receiver on the private network
+NETGUARD_ALLOW_HTTP = env.get_bool("NETGUARD_ALLOW_HTTP", False)
+# --- end of browser-side defences ---------------------------------------------------------------
 
 # --- Email (issue 11: team invites, password resets) ------------------------------------------
 # EMAIL_URL: smtp://USER:PASSWORD@HOST:PORT, smtp+tls://, smtp+ssl://, console:// (development
@@ -357,6 +418,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Issue 15: fans' links, invite and reset tokens never reach a log; phone numbers are masked
+# (fancommunity/logfilters.py). runserver's access log gets its own filtered handler.
+LOGGING["filters"] = {"redact": {"()": "fancommunity.logfilters.RedactSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["formatters"]["server"] = {
+    "()": "django.utils.log.ServerFormatter",
+    "format": "[{server_time}] {message}",
+    "style": "{",
+}
+LOGGING["handlers"]["server"] = {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact"]}
+LOGGING["loggers"]["django.server"] = {"handlers": ["server"], "level": "INFO", "propagate": False}
 # The twilio SDK logs each request's URL and headers at INFO (about ten lines per SMS): measured, that
 # halves the async send rate (bench.bench_sandbox) and floods the log. TWILIO_LOG_LEVEL=INFO shows them.
 LOGGING["loggers"]["twilio"] = {"level": env.get_str("TWILIO_LOG_LEVEL", "WARNING")}
@@ -366,5 +438,68 @@ if DEBUG:
     # hour), and runserver every request and static file at INFO; their warnings and errors (task
     # failures, 4xx/5xx answers) still show. Q_LOG_LEVEL=INFO / SERVER_LOG_LEVEL=INFO bring them back.
     LOGGING["loggers"]["django-q"] = {"level": env.get_str("Q_LOG_LEVEL", "WARNING")}
-    LOGGING["loggers"]["django.server"] = {"level": env.get_str("SERVER_LOG_LEVEL", "WARNING")}
+    LOGGING["loggers"]["django.server"]["level"] = env.get_str("SERVER_LOG_LEVEL", "WARNING")
 # --- end of development terminal -----------------------------------------------------------
+
+# --- Operations (issue 17: health, metrics, JSON logs, shared uploads, backups) ---------------
+# /healthz, /healthz/strict and /metrics are answered by this middleware before the HTTPS redirect
+# and the Host check (probes speak plain HTTP to internal addresses); it also times the webhooks.
+MIDDLEWARE.insert(0, "fancommunity.middleware.OpsEndpointsMiddleware")
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/strict)?/?$", r"^metrics/?$"]
+# A cluster whose heartbeat task (every minute on its own queue) last succeeded longer ago than
+# this is reported down by /healthz/strict.
+HEALTH_HEARTBEAT_MAX_AGE = env.get_int("HEALTH_HEARTBEAT_MAX_AGE", 180, minimum=30)
+# /metrics: a bearer token from anywhere (METRICS_TOKEN or METRICS_TOKEN_FILE), or these networks.
+METRICS_TOKEN = env.get_str("METRICS_TOKEN", "")
+try:
+    import ipaddress as _ipaddress
+
+    METRICS_ALLOWED_NETWORKS = [
+        _ipaddress.ip_network(n.strip(), strict=False)
+        for n in env.get_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+        if n.strip()
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from None
+# LOG_FORMAT=json: one JSON object a line (for Loki, CloudWatch, journald ...). Either format runs
+# every record through the redaction filter: no fan's phone number or message text in the logs.
+LOG_FORMAT = env.get_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
+# (the one redaction filter, set above: fancommunity.logfilters.RedactSecrets)
+LOGGING["formatters"]["json"] = {"()": "fancommunity.logs.JsonFormatter"}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# Uploaded files (campaign MMS images, import files) must reach workers on other machines:
+# MEDIA_ROOT is a shared volume (docker-compose.yml mounts one into web and both workers; across
+# machines an NFS/EFS mount at the same path, see docs/OPERATIONS.md). Imports are read by the
+# worker that runs them; campaign images are served by the web process from this folder.
+# Backups (manage.py db_backup): where dumps go and how many of each kind are kept.
+BACKUP_DIR = Path(env.get_str("BACKUP_DIR", str(BASE_DIR / "backups")))
+BACKUP_KEEP_DAILY = env.get_int("BACKUP_KEEP_DAILY", 7, minimum=1)
+BACKUP_KEEP_WEEKLY = env.get_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
+BACKUP_KEEP_MONTHLY = env.get_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
+# --- end of operations -------------------------------------------------------------------------
+
+# --- REST API v1 and outgoing webhooks (issue 16; docs/ARCHITECTURE.md) ------------------------
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+MIDDLEWARE += ["fancommunity.api_v1.deprecation.ApiDeprecationMiddleware"]  # Deprecation header on /api/
+# Requests per window per token (per user for console sessions), counted in CACHES["default"]:
+# shared across web processes once REDIS_URL is set, per process otherwise.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "fancommunity.api_v1.core.V1AutoSchema"  # OpenAPI 3 (drf-spectacular)
+API_V1_RATE = env.get_rate("API_V1_RATE", "600/60")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "fancommunity API",
+    "VERSION": "1",
+    "DESCRIPTION": "REST API v1. Authenticate with `Authorization: Bearer fc_live_...` (a token an owner "
+    "creates in the console). Errors are JSON with a stable `code` and a human `message`.",
+    "COMPONENT_SPLIT_REQUEST": True,  # read-only fields do not appear in request bodies
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+    "DEFAULT_GENERATOR_CLASS": "fancommunity.api_v1.schema.V1SchemaGenerator",  # v1 routes only
+}
+# Webhook endpoints must resolve to public addresses; development and tests may use local receivers.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.get_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)

@@ -16,6 +16,8 @@ class MessagingConfig(AppConfig):
         load_backend_class()
         # The one periodic dispatcher schedule exists after every `migrate` (idempotent).
         post_migrate.connect(tasks.ensure_periodic_schedules, sender=self, dispatch_uid="periodic_schedules")
+        # Each task cluster's heartbeat schedule (issue 17: /healthz/strict reads the beats).
+        post_migrate.connect(tasks.ensure_heartbeat_schedules, sender=self, dispatch_uid="heartbeat_schedules")
         # A restarted qcluster resumes sending at once instead of after the broker's retry period.
         post_spawn.connect(tasks.resume_on_worker_start, dispatch_uid="campaign_resume_on_start")
 

@@ -13,6 +13,17 @@ from messaging.audience.models import (
     Tag,
 )
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
+from messaging.console.models import DailyFigures
+from messaging.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Episode,
+    Note,
+    Poll,
+    Presence,
+    SavedReply,
+    Vote,
+)
 from messaging.sending.models import SenderClock, UndeliverableNumber
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -22,6 +33,7 @@ __all__ = [
     "Click",
     "ContactList",
     "ContactListMember",
+    "DailyFigures",
     "ExportAudit",
     "FanTag",
     "ImportBatch",
@@ -32,4 +44,12 @@ __all__ = [
     "Tag",
     "TrackedLink",
     "UndeliverableNumber",
+    "Conversation",
+    "ConversationEvent",
+    "Episode",
+    "Note",
+    "Presence",
+    "SavedReply",
+    "Poll",
+    "Vote",
 ]

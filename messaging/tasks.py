@@ -11,10 +11,12 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_q.tasks import async_task
 
+from accounts.services import pending_signups_expire
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
-from messaging.audience.imports import import_batch_run
+from messaging.audience.imports import import_batch_run, staged_sweep
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
@@ -29,6 +31,9 @@ PRIORITY_SWEEP_FUNC = "messaging.tasks.sweep_priority_messages"
 PERIODIC = {
     DISPATCH_SCHEDULE_NAME: DISPATCH_FUNC,
     "priority lane: sweeper": PRIORITY_SWEEP_FUNC,
+    "home: daily figures": "messaging.tasks.rollup_home_figures",
+    "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
+    "audience: staged imports sweeper": "messaging.tasks.sweep_staged_imports",
 }
 
 
@@ -88,6 +93,40 @@ def sweep_priority_messages() -> dict:
     return priority_messages_reconcile()
 
 
+# Keep less (issue 15): periodic work at its own interval, {name: (func, minutes)}.
+RETENTION_FUNC = "messaging.tasks.apply_retention"
+EXPIRE_SIGNUPS_FUNC = "messaging.tasks.expire_pending_signups"
+PERIODIC_EVERY = {
+    "privacy: retention and old sessions (daily)": (RETENTION_FUNC, 24 * 60),
+    # Codes live 10 minutes: a run every 10 minutes removes an unverified signup within 20.
+    "privacy: expired signups": (EXPIRE_SIGNUPS_FUNC, 10),
+}
+
+
+def apply_retention() -> dict:
+    """Daily: each talent's retention policy, then Django's expired sessions (clearsessions)."""
+    from django.contrib.sessions.models import Session
+
+    from messaging.privacy.retention import retention_apply
+
+    report = retention_apply()
+    # What `manage.py clearsessions` does for the database backend, without a subprocess.
+    sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return {
+        "inbound_wiped": report.inbound_wiped,
+        "outbound_wiped": report.outbound_wiped,
+        "media_wiped": report.media_wiped,
+        "import_reports_wiped": report.import_reports_wiped,
+        "sessions_cleared": sessions,
+        "signups_expired": pending_signups_expire(),
+    }
+
+
+def expire_pending_signups() -> int:
+    """Every 10 minutes: signups whose code expired go, with the typed number and profile."""
+    return pending_signups_expire()
+
+
 def ensure_periodic_schedules(**kwargs) -> None:
     """Create the periodic Schedules, once each (idempotent; run after every migrate)."""
     from django_q.models import Schedule
@@ -95,6 +134,45 @@ def ensure_periodic_schedules(**kwargs) -> None:
     for name, func in PERIODIC.items():
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1}
+        )
+    for name, (func, minutes) in PERIODIC_EVERY.items():
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
+        )
+
+
+def cluster_heartbeat() -> dict:
+    """Every minute on each cluster's own queue (issue 17): its saved result is the cluster's
+    heartbeat, which /healthz/strict and /metrics read (fancommunity/health.py)."""
+    import os
+    import socket
+
+    from django_q.conf import Conf
+
+    return {"cluster": Conf.CLUSTER_NAME, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def ensure_heartbeat_schedules(**kwargs) -> None:
+    """One heartbeat Schedule per cluster, bound to it (idempotent; run after every migrate).
+
+    The main cluster's scheduler runs schedules without a cluster; the priority cluster's only
+    those naming it, and its task lands on its own queue, so each beat proves that cluster works.
+    """
+    from django_q.models import Schedule
+
+    from fancommunity.health import HEARTBEAT_FUNC, cluster_names, heartbeat_schedule_name
+
+    main, *others = cluster_names()
+    for name in [main, *others]:
+        Schedule.objects.update_or_create(
+            name=heartbeat_schedule_name(name),
+            defaults={
+                "func": HEARTBEAT_FUNC,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
+                "cluster": None if name == main else name,
+            },
         )
 
 
@@ -123,6 +201,8 @@ def resume_on_worker_start(**kwargs) -> None:
 # Re-exported for callers of the task layer (the enqueue helpers live beside the services that use them).
 __all__ = [
     "DISPATCH_FUNC",
+    "apply_retention",
+    "expire_pending_signups",
     "IMPORT_FUNC",
     "SEND_FUNC",
     "dispatch_campaigns",
@@ -138,3 +218,22 @@ __all__ = [
     "send_campaign",
     "sweep_priority_messages",
 ]
+
+
+def rollup_home_figures() -> dict:
+    """Every minute: the home page's rollup (closed days once, snapshots every 10 min) and the
+    stored results of campaigns that are sending or finished recently (cheap when nothing is due)."""
+    from messaging.campaigns.services import campaign_results_refresh, campaigns_results_due
+    from messaging.console.rollup import rollup_all
+
+    done = rollup_all()
+    refreshed = 0
+    for campaign in campaigns_results_due()[:20]:
+        campaign_results_refresh(campaign=campaign)
+        refreshed += 1
+    return {**done, "campaign_results": refreshed}
+
+
+def sweep_staged_imports() -> dict:
+    """Every minute: delete uploads staged for an import nobody confirmed within a day (issue 12)."""
+    return {"removed": staged_sweep()}

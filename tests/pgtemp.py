@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DB_NAME = "fancommunity"
+# Servers this process started, by URL: what restart() needs (issue 17's fault test restarts one).
+SERVERS: dict[str, tuple[Path, Path, Path, str]] = {}
 
 
 def find_bindir() -> Path | None:
@@ -107,7 +109,9 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
         subprocess.run(
             [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", DB_NAME], check=True
         )
-        yield f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}"
+        url = f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}"
+        SERVERS[url] = (bindir, data, log, options)
+        yield url
     finally:
         if started:
             subprocess.run(
@@ -116,6 +120,28 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
                 stderr=subprocess.DEVNULL,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop(url: str, *, mode: str = "fast") -> None:
+    """Stop a server throwaway_postgres() started (its data stays): every connection is cut."""
+    bindir, data, _log, _options = SERVERS[url]
+    subprocess.run(
+        _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop"]),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start(url: str) -> None:
+    """Start a stopped server again on the same port and data."""
+    bindir, data, log, options = SERVERS[url]
+    subprocess.run(
+        _as_postgres(
+            [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def main(argv: list[str]) -> int:

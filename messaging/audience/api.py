@@ -19,9 +19,10 @@ from rest_framework.response import Response
 
 from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
+from consent.models import Partner
 from messaging.audience import exports, imports
 from messaging.audience import services as audience
-from messaging.audience.exports import EXPORT_COLUMNS, EXPORT_FORMATS
+from messaging.audience.exports import EXPORT_AUDIENCES, EXPORT_COLUMNS, EXPORT_FORMATS
 from messaging.audience.imports import ImportRefused
 from messaging.audience.models import BUILTIN_SEGMENT_NAME, validate_definition
 from messaging.audience.rules import SegmentRuleError
@@ -147,6 +148,10 @@ class ExportInputSerializer(serializers.Serializer):
     # Not "format": DRF reads ?format= as the renderer to answer with.
     file_format = serializers.ChoiceField(choices=EXPORT_FORMATS, required=False, default="csv")
     partner = serializers.BooleanField(required=False, default=False)
+    partner_id = serializers.IntegerField(required=False, default=None, allow_null=True, help_text="consent.Partner id")
+    # Reachable fans unless asked; opted-out fans (a suppression list) need a stated purpose.
+    audience = serializers.ChoiceField(choices=list(EXPORT_AUDIENCES), required=False, default="reachable")
+    purpose = serializers.CharField(required=False, default="", max_length=200)
 
     def validate_columns(self, value):
         columns = [c.strip() for c in value.split(",") if c.strip()]
@@ -197,6 +202,15 @@ class TagSerializer(serializers.ModelSerializer):
 
 
 # --- shared pieces ------------------------------------------------------------------------------------------
+def _partner(talent, partner_id):
+    if partner_id is None:
+        return None
+    partner = Partner.objects.filter(pk=partner_id, talent=talent).first()
+    if partner is None:
+        raise ApiValidationError({"partner_id": "No such partner of this talent."})
+    return partner
+
+
 def _export_response(request, *, segment=None, contact_list=None):
     source = segment or contact_list
     _require(request, "export", source.talent_id)
@@ -211,7 +225,10 @@ def _export_response(request, *, segment=None, contact_list=None):
             columns=data.validated_data["columns"],
             file_format=data.validated_data["file_format"],
             for_partner=data.validated_data["partner"],
+            partner=_partner(source.talent, data.validated_data["partner_id"]),
             via="api",
+            audience=data.validated_data["audience"],
+            purpose=data.validated_data["purpose"],
         )
     except audience.AudienceError as exc:
         raise ApiValidationError(str(exc))
@@ -224,7 +241,13 @@ def _export_response(request, *, segment=None, contact_list=None):
 
 
 def _preview(qs) -> dict:
-    return {"count": qs.count(), "sample": FanSampleSerializer(qs.order_by("-id")[:SAMPLE_SIZE], many=True).data}
+    """`count` is the reachable fans (active, consented); `breakdown` says why the others are not."""
+    reachable = audience.reachable(qs)
+    return {
+        "count": reachable.count(),
+        "breakdown": audience.audience_breakdown(qs),
+        "sample": FanSampleSerializer(reachable.order_by("-id")[:SAMPLE_SIZE], many=True).data,
+    }
 
 
 # --- viewsets -------------------------------------------------------------------------------------------------
@@ -257,6 +280,15 @@ class ContactListViewSet(ScopedMixin, viewsets.ModelViewSet):
                     wanted.append(imports.normalise_phone(raw, region))
                 except ValueError:
                     unknown.append(raw)
+            if not wanted:
+                # Nothing to look up: say so (issue 15: this was a 500 from an empty IN ()).
+                raise ApiValidationError(
+                    {
+                        "phones": [
+                            f"None of these could be read as a phone number (default region {region}): {unknown[:20]}"
+                        ]
+                    }
+                )
             found = set(str(p) for p in fans.filter(phone__in=wanted).values_list("phone", flat=True))
             unknown += [p for p in wanted if p not in found]
             fans = fans.filter(phone__in=wanted)
@@ -328,7 +360,13 @@ class SegmentViewSet(ScopedMixin, viewsets.ModelViewSet):
         except SegmentRuleError as exc:
             raise ApiValidationError({"definition": str(exc)})
         count, sample = audience.segment_preview(talent=talent, definition=definition, sample_size=SAMPLE_SIZE)
-        return Response({"count": count, "sample": FanSampleSerializer(sample, many=True).data})
+        return Response(
+            {
+                "count": count,
+                "breakdown": audience.segment_counts(talent=talent, definition=definition),
+                "sample": FanSampleSerializer(sample, many=True).data,
+            }
+        )
 
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):

@@ -18,8 +18,15 @@ from django.utils import timezone
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.profile import PROFILE
+from consent.models import Partner
 from messaging.audience.models import ContactList, ExportAudit, Segment
-from messaging.audience.services import AudienceError, contact_list_queryset, require, segment_queryset
+from messaging.audience.services import (
+    AudienceError,
+    audience_breakdown,
+    contact_list_queryset,
+    require,
+    segment_queryset,
+)
 
 # --- export -----------------------------------------------------------------------------------------------
 # name: (label, kind) - kind decides formatting: text cells are neutralised, timestamps ISO 8601 UTC.
@@ -28,7 +35,9 @@ _EXPORT_KIND = {"date": "date"}  # every other profile kind is a text cell
 _EXPORT_LABEL = {"region": "Region"}
 EXPORT_COLUMNS: dict[str, tuple[str, str]] = {
     "id": ("Fan id", "int"),
-    "phone": ("Phone", "text"),
+    # Plain E.164 ("+14155552671"): the value is ours (parsed, digits only), never free text, so it
+    # needs no formula guard, and an apostrophe would break every tool that reads the number back.
+    "phone": ("Phone", "phone"),
     # The profile, from the one spec (accounts/profile.py), in its order.
     **{f.name: (_EXPORT_LABEL.get(f.name, f.label), _EXPORT_KIND.get(f.kind, "text")) for f in PROFILE},
     "status": ("Status", "text"),
@@ -43,6 +52,10 @@ DEFAULT_EXPORT_COLUMNS = ["phone", "first_name", "last_name", "email", "country"
 # OWASP's list: a spreadsheet treats a cell starting with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FORMATS = ("csv", "jsonl")
+# Who an export holds. Reachable fans (active, consented) unless the team asks, with a stated
+# purpose that is audited, for the fans who opted out: a suppression list for another tool, the
+# one lawful reason to hand those numbers on. Pending fans never agreed; erased fans are gone.
+EXPORT_AUDIENCES = {"reachable": "Reachable fans (active, consented)", "opted_out": "Opted-out fans (suppression list)"}
 _CHUNK = 256 * 1024
 
 
@@ -72,11 +85,28 @@ def audience_export(
     columns: list[str] | None = None,
     file_format: str = "csv",
     for_partner: bool = False,
+    partner: Partner | None = None,
     via: str = "console",
+    audience: str = "reachable",
+    purpose: str = "",
 ) -> ExportStream:
-    """Prepare a streamed export of a segment or a list, writing its audit rows first."""
+    """Prepare a streamed export of a segment or a list, writing its audit rows first.
+
+    audience "reachable" (default) exports the active fans; "opted_out" the fans who opted out,
+    only with a `purpose` (recorded in both audit rows). Erased fans are never exported.
+
+    A partner export names the partner it is for, one of the talent's list (consent.Partner, shown
+    on its public privacy page): fans agreed to share with those, not with anyone. It holds
+    reachable fans who agreed to sharing, never a suppression list.
+    """
 
     require(actor, "export", talent)
+    for_partner = for_partner or partner is not None
+    if for_partner:
+        if partner is None:
+            raise AudienceError("Pick the partner this file is for, from the talent's partner list.")
+        if partner.talent_id != talent.pk or not partner.is_active:
+            raise AudienceError(f"{partner.name} is not one of {talent.display_name}'s current partners.")
     if (segment is None) == (contact_list is None):
         raise AudienceError("Export exactly one segment or one contact list.")
     source = segment or contact_list
@@ -91,12 +121,16 @@ def audience_export(
         raise AudienceError("A column is chosen twice.")
     if file_format not in EXPORT_FORMATS:
         raise AudienceError(f"Unknown format {file_format!r}; use csv or jsonl.")
+    purpose = (purpose or "").strip()
+    if audience not in EXPORT_AUDIENCES:
+        raise AudienceError(f"Unknown audience {audience!r}; use {' or '.join(EXPORT_AUDIENCES)}.")
+    if audience == "opted_out":
+        if len(purpose) < 5:
+            raise AudienceError("Say why you export fans who opted out (e.g. 'suppression list for our email tool').")
+        if for_partner:
+            raise AudienceError("Fans who opted out are never exported for a partner.")
 
-    qs = segment_queryset(segment) if segment else contact_list_queryset(cast(ContactList, contact_list))
-    # Erased fans have nothing left to export; partners get only fans who agreed to sharing.
-    qs = qs.exclude(status=Fan.Status.ERASED)
-    if for_partner:
-        qs = qs.filter(shares_with_partners=True)
+    qs = export_queryset(segment=segment, contact_list=contact_list, audience=audience, for_partner=for_partner)
 
     with transaction.atomic():
         row = ExportAudit.objects.create(
@@ -109,6 +143,10 @@ def audience_export(
             columns=columns,
             file_format=file_format,
             for_partner=for_partner,
+            partner=partner,
+            partner_name=partner.name if partner else "",
+            audience=audience,
+            purpose=purpose[:200],
         )
         audit(
             "audience.exported",
@@ -119,7 +157,10 @@ def audience_export(
             columns=columns,
             format=file_format,
             for_partner=for_partner,
+            partner=partner.pk if partner else None,
             via=via,
+            audience=audience,
+            purpose=purpose[:200],
         )
 
     def chunks() -> Iterator[bytes]:
@@ -147,12 +188,50 @@ def audience_export(
     return ExportStream(row, f"{talent.slug}-{safe}-{stamp}.{ext}", content_type, chunks)
 
 
+def _source_queryset(segment: Segment | None, contact_list: ContactList | None) -> QuerySet[Fan]:
+    if segment is not None and segment.is_builtin:
+        # "all" is every fan of the talent here: the audience filter below picks the reachable
+        # ones, or, for a suppression list, the ones who opted out (the stored rule says active only).
+        return Fan.objects.filter(talent_id=segment.talent_id)
+    if segment is not None:
+        return segment_queryset(segment)
+    return contact_list_queryset(cast(ContactList, contact_list))
+
+
+def export_queryset(
+    *,
+    segment: Segment | None = None,
+    contact_list: ContactList | None = None,
+    audience: str = "reachable",
+    for_partner: bool = False,
+) -> QuerySet[Fan]:
+    """The fans an export holds (see EXPORT_AUDIENCES); erased fans never."""
+    qs = _source_queryset(segment, contact_list)
+    qs = qs.filter(status=Fan.Status.OPTED_OUT if audience == "opted_out" else Fan.Status.ACTIVE)
+    if for_partner:  # partners get only fans who agreed to sharing
+        qs = qs.filter(shares_with_partners=True)
+    return qs
+
+
+def export_counts(
+    *, segment: Segment | None = None, contact_list: ContactList | None = None, for_partner: bool = False
+) -> dict[str, int]:
+    """What the export page says before anything downloads: rows per audience, and the fans left
+    out (pending, erased: a count, never their rows). One aggregate query (two for a partner)."""
+    qs = _source_queryset(segment, contact_list)
+    counts = audience_breakdown(qs)
+    if for_partner:
+        counts["reachable"] = qs.filter(status=Fan.Status.ACTIVE, shares_with_partners=True).count()
+    return counts
+
+
 def export_select_sql(qs: QuerySet[Fan], columns: list[str], file_format: str) -> tuple[str, list[Any]]:
     """The SELECT that COPY streams: formatting and neutralisation in SQL, rows in id order.
 
     Cheap expressions on purpose (the target is 2x a bare COPY): ascii() of the first character
-    against the formula starts, and PostgreSQL's own ISO output for dates and timestamps (the
-    session time zone is UTC) rather than to_char().
+    against the formula starts, PostgreSQL's own ISO output for dates; timestamps go through one
+    to_char() each, because its default output ("2026-03-01 18:04:05.12+00") is not the ISO 8601
+    other tools parse.
     """
     inner, params = qs.order_by("id").values(*columns).query.sql_with_params()
     qn = connection.ops.quote_name
@@ -163,6 +242,9 @@ def export_select_sql(qs: QuerySet[Fan], columns: list[str], file_format: str) -
         col = f"t.{qn(name)}"
         if kind == "text" and file_format == "csv":
             expr = f"CASE WHEN ascii({col}) IN ({starts}) THEN '''' || {col} ELSE {col} END"
+        elif kind == "timestamp":
+            # ISO 8601 in UTC, to the second ("2026-03-01T18:04:05Z"), which every tool parses.
+            expr = f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
         elif kind == "bool" and file_format == "csv":
             expr = f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END"
         else:
@@ -207,12 +289,8 @@ def _format_cell(value: Any, kind: str, file_format: str) -> Any:
     if value is None:
         return None if file_format == "jsonl" else ""
     if kind == "timestamp":
-        # As PostgreSQL prints timestamptz in a UTC session, so both databases export alike.
-        value = value.astimezone(dt.UTC)
-        if file_format == "jsonl":
-            return value.isoformat()
-        fraction = f".{value.microsecond:06d}".rstrip("0") if value.microsecond else ""
-        return f"{value:%Y-%m-%d %H:%M:%S}{fraction}+00"
+        # ISO 8601 in UTC to the second, as export_select_sql writes it on PostgreSQL.
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if kind == "date":
         return value.isoformat()
     if kind == "bool":

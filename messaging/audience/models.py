@@ -215,6 +215,16 @@ class ExportAudit(models.Model):
     columns = models.JSONField(default=list)
     file_format = models.CharField(max_length=8, default="csv")
     for_partner = models.BooleanField(default=False)
+    # Which of the talent's named partners (consent.Partner) the file is for (issue 15): picked on
+    # every partner export; the name survives the partner's deletion.
+    partner = models.ForeignKey(
+        "consent.Partner", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    partner_name = models.CharField(max_length=120, blank=True)
+    # "reachable" (active fans) or "opted_out" (a suppression list), see exports.EXPORT_AUDIENCES.
+    audience = models.CharField(max_length=16, default="reachable")
+    # Why opted-out fans were exported: required for that audience, shown in the export log.
+    purpose = models.CharField(max_length=200, blank=True)
     row_count = models.PositiveIntegerField(null=True, blank=True)
     completed = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)

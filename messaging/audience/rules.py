@@ -216,18 +216,46 @@ def walk_conditions(node: dict, path: str = "definition"):
     yield path, node
 
 
-def describe(definition: dict) -> str:
-    """A one-line human reading of a definition, for list pages and audit rows."""
+# Operator words for people (the builder's choices and every summary).
+OP_LABELS = {
+    "in": "is one of",
+    "starts_with": "starts with",
+    "between": "is between",
+    "before": "before",
+    "after": "after",
+    "is": "is",
+    "replied_within": "replied within (days)",
+    "clicked_within": "clicked within (days)",
+    "received_within": "received a campaign within (days)",
+    "never_messaged": "never messaged",
+}
+
+
+def describe(definition: dict, names: dict[str, dict[int, str]] | None = None) -> str:
+    """A one-line human reading of a definition, for list pages and audit rows.
+
+    `names` maps "list" and "tag" to {id: name}, so a summary reads "In contact list is one of VIP"
+    rather than an id (an id not in the map, e.g. a deleted list, shows as "#12").
+    """
+    names = names or {}
     if "all" in definition:
-        parts = [describe(c) for c in definition["all"]]
+        parts = [describe(c, names) for c in definition["all"]]
         return " AND ".join(f"({p})" if " OR " in p else p for p in parts) or "every fan"
     if "any" in definition:
-        return " OR ".join(describe(c) for c in definition["any"])
+        return " OR ".join(describe(c, names) for c in definition["any"])
     if "not" in definition:
-        return f"NOT ({describe(definition['not'])})"
+        return f"NOT ({describe(definition['not'], names)})"
+    field, op = definition["field"], definition["op"]
     value = definition.get("value")
-    if isinstance(value, list):
+    if field in ("list", "tag") and isinstance(value, list):
+        known = names.get(field, {})
+        value = ", ".join(known.get(v, f"#{v}") for v in value)
+    elif isinstance(value, list):
         value = ", ".join(map(str, value))
     elif isinstance(value, dict):
-        value = f"{value.get('min', '')}-{value.get('max', '')}"
-    return f"{definition['field']} {definition['op']} {value if value is not None else ''}".strip()
+        lo, hi = value.get("min"), value.get("max")
+        value = f"{lo}" if lo == hi else f"{'' if lo is None else lo}-{'' if hi is None else hi}"
+    elif isinstance(value, bool):
+        value = "yes" if value else "no"
+    label = FIELDS[field].label if field in FIELDS else field
+    return f"{label} {OP_LABELS.get(op, op)} {value if value is not None else ''}".strip()

@@ -6,41 +6,124 @@ changes a campaign's status itself. Date-times on the page are in the talent's t
 
 from __future__ import annotations
 
+import csv
 import zoneinfo
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from accounts import current_talent, permissions
 from accounts.admin_scoping import TalentScopedAdmin
+from accounts.audit import audit
 from accounts.models import Talent
-from messaging.campaigns.render import validate_body
+from messaging.campaigns.render import MERGE_FIELDS, validate_body
 from messaging.campaigns.services import (
+    audience_choices,
+    audience_estimate,
     campaign_approve,
     campaign_cancel,
+    campaign_duplicate,
     campaign_estimate,
+    campaign_holds,
     campaign_pause,
     campaign_report,
     campaign_resume,
     campaign_schedule,
+    campaign_schedule_plan,
     campaign_send_test,
 )
-from messaging.models import Campaign, CampaignStateError, TrackedLink
+from messaging.models import Campaign, CampaignStateError, ContactList, Segment, TrackedLink
 
 CS = Campaign.Status
+
+
+AUDIENCE_FIELDS = ["include_lists", "include_segments", "exclude_lists", "exclude_segments"]
+PICK_INCLUDE, PICK_EXCLUDE = "in", "out"
+
+
+class ComposerWidget(UnfoldAdminTextareaWidget):
+    """The message box with the phone preview, the counter, recipients and cost beside it.
+
+    `panel` (set by the form) holds the figures rendered on the server, so the page shows them
+    without JavaScript; composer.js refreshes them on every keystroke through the estimate URL.
+    """
+
+    template_name = "messaging/widgets/composer.html"
+    panel: dict | None = None
+
+    class Media:
+        css = {"all": ["console/composer.css"]}
+        js = ["console/composer.js"]
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["panel"] = self.panel or {}
+        return context
+
+
+class AudiencePickerWidget(forms.Widget):
+    """One compact table: each list and segment with its reachable size and Include / Exclude / -."""
+
+    template_name = "messaging/widgets/audience_picker.html"
+    choices: list[dict] = []
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        value = value or {}
+        rows = []
+        for choice in self.choices:
+            kind = "lists" if choice["kind"] == "list" else "segments"
+            picked = ""
+            if choice["id"] in value.get(f"include_{kind}", ()):
+                picked = PICK_INCLUDE
+            elif choice["id"] in value.get(f"exclude_{kind}", ()):
+                picked = PICK_EXCLUDE
+            rows.append({**choice, "input": f"{name}-{choice['kind'][0]}-{choice['id']}", "picked": picked})
+        context["widget"]["rows"] = rows
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        picked: dict[str, list[int]] = {key: [] for key in AUDIENCE_FIELDS}
+        for key, value in data.items():
+            if not key.startswith(f"{name}-") or value not in (PICK_INCLUDE, PICK_EXCLUDE):
+                continue
+            _, kind, pk = key.rsplit("-", 2)
+            if kind not in ("l", "s") or not pk.isdigit():
+                continue
+            side = "include" if value == PICK_INCLUDE else "exclude"
+            picked[f"{side}_{'lists' if kind == 'l' else 'segments'}"].append(int(pk))
+        return picked
+
+    def value_omitted_from_data(self, data, files, name):
+        return False
+
+
+class AudienceField(forms.Field):
+    widget = AudiencePickerWidget
+
+    def to_python(self, value):
+        return value or {key: [] for key in AUDIENCE_FIELDS}
 
 
 class CampaignForm(forms.ModelForm):
     media_url = forms.URLField(
         required=False, assume_scheme="https", help_text="An image sent as MMS (or upload one below)."
+    )
+    audience = AudienceField(
+        required=False,
+        label="Audience",
+        help_text="Include lists and segments (a fan in several gets one text); exclude others. "
+        "Nothing included: every active fan. Sizes count reachable fans (active, consented).",
     )
 
     class Meta:
@@ -51,10 +134,7 @@ class CampaignForm(forms.ModelForm):
             "body",
             "media_url",
             "media_file",
-            "include_lists",
-            "include_segments",
-            "exclude_lists",
-            "exclude_segments",
+            *AUDIENCE_FIELDS,
             "schedule_mode",
             "send_at",
             "local_date",
@@ -63,7 +143,67 @@ class CampaignForm(forms.ModelForm):
             "ignore_quiet_hours",
             "relevance_hours",
         ]
-        widgets = {"body": forms.Textarea(attrs={"rows": 5, "cols": 70, "data-segment-counter": "1"})}
+        widgets = {
+            "body": ComposerWidget(attrs={"rows": 6, "data-segment-counter": "1"}),
+            "schedule_mode": forms.RadioSelect,
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        talent = self._talent()
+        if "audience" in self.fields:
+            widget = self.fields["audience"].widget
+            widget.choices = audience_choices(talent=talent) if talent else []
+            if self.instance.pk:
+                self.initial["audience"] = {
+                    name: list(getattr(self.instance, name).values_list("pk", flat=True)) for name in AUDIENCE_FIELDS
+                }
+        if "body" in self.fields:
+            widget = ComposerWidget(attrs={"rows": 6, "data-segment-counter": "1"})
+            widget.panel = self._panel(talent)
+            self.fields["body"].widget = widget
+            self.fields["body"].help_text = (
+                "Merge fields: " + ", ".join(f"{{{f}}}" for f in MERGE_FIELDS) + "; a tracked link: "
+                "{link:https://example.com/tickets}. The brand prefix and opt-out line are added when it is sent."
+            )
+
+    estimate_url = ""
+    settings_url = ""
+
+    def _panel(self, talent: Talent | None) -> dict:
+        """The figures beside the message box, from what was posted (a re-shown form) or saved."""
+        panel = {"estimate_url": self.estimate_url, "settings_url": self.settings_url, "talent": talent}
+        if talent is None:
+            return panel
+        if self.is_bound:
+            body = self.data.get("body", "")[:5000]
+            picked = AudiencePickerWidget().value_from_datadict(self.data, None, self.add_prefix("audience"))
+        else:
+            body = self.instance.body or ""
+            picked = self.initial.get("audience") or {}
+        try:
+            estimate = audience_estimate(
+                talent=talent,
+                body=body,
+                include_lists=picked.get("include_lists", []),
+                include_segments=picked.get("include_segments", []),
+                exclude_lists=picked.get("exclude_lists", []),
+                exclude_segments=picked.get("exclude_segments", []),
+            )
+        except ValidationError:
+            return panel
+        panel["estimate"] = estimate
+        return panel
+
+    def _talent(self) -> Talent | None:
+        talent_id = self.initial.get("talent") or self.instance.talent_id
+        if not talent_id and "talent" in self.fields:
+            talent_id = self.fields["talent"].initial  # pinned to the current talent (pin_talent)
+        if not talent_id and self.data.get("talent", "").isdigit():
+            talent_id = int(self.data["talent"])
+        if isinstance(talent_id, Talent):
+            return talent_id
+        return Talent.objects.filter(pk=talent_id).first() if talent_id else None
 
     def clean_body(self) -> str:
         body = self.cleaned_data["body"]
@@ -76,14 +216,30 @@ class CampaignForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         talent = data.get("talent")  # pinned to the current talent by TalentScopedAdmin when one is current
-        if talent is not None:
-            for name in ["include_lists", "include_segments", "exclude_lists", "exclude_segments"]:
+        if talent is not None and "audience" in self.fields:
+            picked = data.get("audience") or {}
+            for name in AUDIENCE_FIELDS:
+                model = ContactList if name.endswith("lists") else Segment
+                ids = set(picked.get(name, ()))
+                found = model.objects.filter(talent=talent, pk__in=ids)
+                if len(found) != len(ids):  # a forged id, or another talent's list
+                    self.add_error("audience", f"Not lists or segments of {talent}.")
+                data[name] = found
+        elif talent is not None:
+            for name in AUDIENCE_FIELDS:
                 foreign = [str(x) for x in data.get(name) or [] if x.talent_id != talent.pk]
                 if foreign:
                     self.add_error(name, f"Not lists or segments of {talent}: {', '.join(foreign)}.")
         if data.get("media_url") and data.get("media_file"):
             self.add_error("media_file", "Give an image URL or upload an image, not both.")
         return data
+
+
+class TextSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Talent
+        fields = ["campaign_prefix", "opt_out_line", "opt_out_line_when"]
+        widgets = {"opt_out_line_when": forms.RadioSelect}
 
 
 def _talent_zone(request, obj: Campaign | None) -> zoneinfo.ZoneInfo | None:
@@ -105,16 +261,25 @@ def _talent_zone(request, obj: Campaign | None) -> zoneinfo.ZoneInfo | None:
 class CampaignAdmin(TalentScopedAdmin):
     form = CampaignForm
     edit_capability = "compose"
-    list_display = ["name", "talent", "status", "send_at", "recipients_count", "created_at"]
+    list_display = [
+        "name",
+        "talent",
+        "status_words",
+        "when",
+        "sent_col",
+        "delivered_col",
+        "ctr_col",
+        "reply_col",
+        "opt_out_col",
+        "cost_col",
+    ]
     list_filter = ["status"]
-    list_select_related = ["talent"]
+    list_select_related = ["talent", "scheduled_by"]
     search_fields = ["name"]
-    filter_horizontal = ["include_lists", "exclude_lists", "include_segments", "exclude_segments"]
-    actions = ["approve_selected", "pause_selected", "resume_selected", "cancel_selected"]
+    actions = ["approve_selected", "pause_selected", "resume_selected", "cancel_selected", "duplicate_selected"]
     change_form_template = "admin/messaging/campaign/change_form.html"
     fieldsets = [
-        (None, {"fields": ["talent", "name", "body", "media_url", "media_file"]}),
-        ("Audience", {"fields": ["include_lists", "include_segments", "exclude_lists", "exclude_segments"]}),
+        (None, {"fields": ["talent", "name", "body", "audience", "media_url", "media_file"]}),
         (
             "Schedule",
             {
@@ -127,7 +292,8 @@ class CampaignAdmin(TalentScopedAdmin):
                     "relevance_hours",
                 ],
                 "description": "Times are in the talent's time zone. Quiet hours (fan-local) hold marketing "
-                "until morning unless the message is not marketing.",
+                "until morning unless the message is not marketing. The date and time fields apply to the mode "
+                "that names them: 'At a date and time' uses Send at; 'At a local time' uses the day and local time.",
             },
         ),
     ]
@@ -145,9 +311,83 @@ class CampaignAdmin(TalentScopedAdmin):
         "finished_at",
     ]
 
+    # --- the list -------------------------------------------------------------------------------
+    @admin.display(description="Status", ordering="status")
+    def status_words(self, obj):
+        if obj.status == CS.AWAITING_APPROVAL:
+            who = obj.scheduled_by.get_username() if obj.scheduled_by else "a team member"
+            return format_html(
+                "<strong>Awaiting approval</strong><br><small>scheduled by {}; an owner or manager other than "
+                "them approves</small>",
+                who,
+            )
+        return obj.get_status_display()
+
+    @admin.display(description="When", ordering="send_at")
+    def when(self, obj):
+        instant = obj.started_at or obj.send_at
+        if instant is None:
+            return "–"
+        local = timezone.localtime(instant, obj.talent.tz)
+        return f"{local:%b %-d, %H:%M} {local.tzname()}"
+
+    def _result(self, obj, key: str, kind: str = "int"):
+        value = (obj.results or {}).get(key)
+        if value is None:
+            return "–"
+        if kind == "pct":
+            return f"{value * 100:.1f}%"
+        if kind == "money":
+            return f"${value:,.2f}"
+        return f"{value:,}"
+
+    @admin.display(description="Sent")
+    def sent_col(self, obj):
+        return self._result(obj, "sent")
+
+    @admin.display(description="Delivered")
+    def delivered_col(self, obj):
+        return self._result(obj, "delivered")
+
+    @admin.display(description="Click-through")
+    def ctr_col(self, obj):
+        return self._result(obj, "click_rate", "pct")
+
+    @admin.display(description="Replies")
+    def reply_col(self, obj):
+        return self._result(obj, "reply_rate", "pct")
+
+    @admin.display(description="Opt-outs")
+    def opt_out_col(self, obj):
+        return self._result(obj, "opt_out_rate", "pct")
+
+    @admin.display(description="Cost")
+    def cost_col(self, obj):
+        return self._result(obj, "cost", "money")
+
     # --- the form ------------------------------------------------------------------------------
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        fields = kwargs.get("fields")
+        if fields is None:
+            fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if "audience" in fields:
+            # The picker fills the four audience relations (saved by save_m2m); they are never
+            # drawn as fields of their own. (Django passes the fieldsets' fields in explicitly.)
+            fields = [f for f in fields if f != "audience"] + AUDIENCE_FIELDS
+        kwargs["fields"] = fields
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.estimate_url = reverse("admin:messaging_campaign_estimate")
+        form.settings_url = reverse("admin:messaging_campaign_text_settings")
+        return form
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and (not obj.is_editable or obj.status == CS.AWAITING_APPROVAL):
+            # Read-only: the audience is shown as names, not as a picker.
+            fieldsets = [
+                (name, {**opts, "fields": [f if f != "audience" else "audience_summary" for f in opts["fields"]]})
+                for name, opts in fieldsets
+            ]
         if obj is not None:
             fieldsets.append(("Status", {"fields": self.status_fields}))
         return fieldsets
@@ -174,6 +414,20 @@ class CampaignAdmin(TalentScopedAdmin):
             if hasattr(response, "render"):
                 response.render()  # render while the talent's zone is active
             return response
+
+    @admin.display(description="Audience")
+    def audience_summary(self, obj):
+        parts = []
+        for label, name in [
+            ("Lists", "include_lists"),
+            ("Segments", "include_segments"),
+            ("Except lists", "exclude_lists"),
+            ("Except segments", "exclude_segments"),
+        ]:
+            names = [str(x) for x in getattr(obj, name).all()]
+            if names:
+                parts.append(f"{label}: {', '.join(names)}")
+        return "; ".join(parts) or "Every active fan"
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A campaign that was scheduled is evidence of what was sent: cancel it, never delete it.
@@ -206,6 +460,12 @@ class CampaignAdmin(TalentScopedAdmin):
             "can_test": can_compose,
             "test_phone": request.session.get("campaign_test_phone", ""),
             "report_url": reverse("admin:messaging_campaign_report", args=[obj.pk]),
+            "schedule_url": reverse("admin:messaging_campaign_schedule", args=[obj.pk]),
+            "duplicate_url": reverse("admin:messaging_campaign_duplicate", args=[obj.pk]),
+            "holds": [hold.sentence(obj.talent.tz) for hold in campaign_holds(campaign=obj)]
+            if obj.status in (CS.SENDING, CS.PAUSED)
+            else [],
+            "awaiting_approvers": obj.status == CS.AWAITING_APPROVAL,
             "preview_url": reverse("admin:messaging_campaign_preview", args=[obj.pk]),
             "links": list(TrackedLink.objects.filter(campaign=obj)),
         }
@@ -214,7 +474,12 @@ class CampaignAdmin(TalentScopedAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("estimate/", wrap(self.estimate_view), name="messaging_campaign_estimate"),
+            path("text-settings/", wrap(self.text_settings_view), name="messaging_campaign_text_settings"),
             path("<int:object_id>/report/", wrap(self.report_view), name="messaging_campaign_report"),
+            path("<int:object_id>/report.csv", wrap(self.report_csv_view), name="messaging_campaign_report_csv"),
+            path("<int:object_id>/schedule/", wrap(self.schedule_view), name="messaging_campaign_schedule"),
+            path("<int:object_id>/duplicate/", wrap(self.duplicate_view), name="messaging_campaign_duplicate"),
             path("<int:object_id>/preview/", wrap(self.preview_view), name="messaging_campaign_preview"),
             path("<int:object_id>/test/", wrap(self.test_view), name="messaging_campaign_test"),
             path("<int:object_id>/do/<str:action>/", wrap(self.action_view), name="messaging_campaign_action"),
@@ -229,14 +494,123 @@ class CampaignAdmin(TalentScopedAdmin):
 
     def report_view(self, request, object_id: int):
         obj = self._obj(request, object_id, "view")
+        tz = obj.talent.tz
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": obj,
             "title": f"Report: {obj.name}",
             "report": campaign_report(campaign=obj),
+            "holds": [hold.sentence(tz) for hold in campaign_holds(campaign=obj)],
+            "zone": obj.talent.default_time_zone,
+            "csv_url": reverse("admin:messaging_campaign_report_csv", args=[obj.pk]),
         }
         return TemplateResponse(request, "admin/messaging/campaign/report.html", context)
+
+    def report_csv_view(self, request, object_id: int):
+        """The report's figures as CSV (one figure a row), for a spreadsheet or the talent's label."""
+        obj = self._obj(request, object_id, "view")
+        report = campaign_report(campaign=obj)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{obj.pk}-report.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["figure", "value"])
+        writer.writerow(["campaign", _csv_text(obj.name)])
+        writer.writerow(["status", obj.status])
+        for key in (
+            "recipients", "suppressed", "pending", "uncertain", "cancelled", "sent", "delivered", "failed",
+            "clicks", "click_rate", "replies", "reply_rate", "opt_outs", "opt_out_rate", "segments", "cost",
+        ):  # fmt: skip
+            writer.writerow(["sms_parts" if key == "segments" else key, report[key]])
+        for code, n in sorted(report["failed_by_reason"].items()):
+            writer.writerow([f"failed_error_{_csv_text(code)}", n])
+        started = obj.started_at.isoformat() if obj.started_at else ""
+        writer.writerow(["started_at_utc", started])
+        return response
+
+    def estimate_view(self, request):
+        """JSON for the live composer: counter, preview, recipients and cost of what is typed and
+        picked now, saved or not. The talent is the current one (or the form's, for a superuser)."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the composer's fields."}, status=405)
+        talent_id = current_talent.current_id(request) or request.POST.get("talent", "")
+        if not str(talent_id).isdigit() or not permissions.can(request.user, "compose", int(talent_id)):
+            return JsonResponse({"error": "Pick a talent you compose for."}, status=400)
+        talent = get_object_or_404(Talent, pk=talent_id)
+        body = request.POST.get("body", "")[:5000]
+        picked = AudiencePickerWidget().value_from_datadict(request.POST, None, "audience")
+        errors: list[str] = []
+        if body.strip():
+            try:
+                validate_body(body)
+            except ValidationError as exc:
+                errors = exc.messages
+        try:
+            estimate = audience_estimate(talent=talent, body=body, **_owned(talent, picked))
+        except ValidationError as exc:
+            return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+        return JsonResponse(_estimate_json(estimate, errors))
+
+    def schedule_view(self, request, object_id: int):
+        """GET: what scheduling will do (when, how many, cost, what waits and why). POST: do it."""
+        obj = self._obj(request, object_id, "compose")
+        if request.method == "POST":
+            return self._run(request, obj, "schedule", campaign_schedule, "compose")
+        try:
+            with timezone.override(obj.talent.tz):
+                plan = campaign_schedule_plan(campaign=obj)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:messaging_campaign_change", args=[obj.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "title": f"Schedule {obj.name}?",
+            "plan": plan,
+            "zone": obj.talent.default_time_zone,
+            "talent": obj.talent,
+        }
+        return TemplateResponse(request, "admin/messaging/campaign/schedule_confirm.html", context)
+
+    def duplicate_view(self, request, object_id: int):
+        obj = self._obj(request, object_id, "compose")
+        if request.method != "POST":
+            raise Http404
+        copy = campaign_duplicate(campaign=obj, actor=request.user)
+        self.message_user(request, f"Duplicated as a new draft: {copy.name}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:messaging_campaign_change", args=[copy.pk]))
+
+    def text_settings_view(self, request):
+        """The talent's brand prefix and opt-out line (owners: the edit_talent capability)."""
+        talent = current_talent.current(request)
+        if talent is None:
+            self.message_user(request, "Pick a talent first (the switcher in the header).", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:index"))
+        if not permissions.can(request.user, "edit_talent", talent.pk):
+            raise PermissionDenied("Only the talent's owners change its campaign text settings.")
+        form = TextSettingsForm(request.POST or None, instance=talent)
+        if request.method == "POST" and form.is_valid():
+            form.save()
+            audit(
+                "talent.campaign_texts_changed",
+                talent=talent,
+                actor=request.user,
+                obj=talent,
+                prefix=talent.campaign_prefix,
+                opt_out_line=talent.opt_out_line,
+                when=talent.opt_out_line_when,
+            )
+            self.message_user(request, "Campaign text settings saved.", messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Campaign texts of {talent.display_name}",
+            "form": form,
+            "talent": talent,
+        }
+        return TemplateResponse(request, "admin/messaging/campaign/text_settings.html", context)
 
     def preview_view(self, request, object_id: int):
         """JSON for the live counter: the body being typed, rendered for a sample fan."""
@@ -250,20 +624,7 @@ class CampaignAdmin(TalentScopedAdmin):
         except ValidationError as exc:
             errors = exc.messages
         estimate = campaign_estimate(campaign=obj, body=body)
-        return JsonResponse(
-            {
-                "preview": estimate.preview,
-                "encoding": estimate.info.encoding,
-                "parts": estimate.info.parts,
-                "units": estimate.info.units,
-                "per_part": estimate.info.per_part,
-                "non_gsm": list(estimate.info.non_gsm),
-                "recipients": estimate.recipients,
-                "parts_total": estimate.parts_total,
-                "cost": estimate.cost,
-                "errors": errors,
-            }
-        )
+        return JsonResponse(_estimate_json(estimate, errors))
 
     def test_view(self, request, object_id: int):
         obj = self._obj(request, object_id, "compose")
@@ -332,6 +693,18 @@ class CampaignAdmin(TalentScopedAdmin):
     def cancel_selected(self, request, queryset):
         self._bulk(request, queryset, "cancel")
 
+    @admin.action(description="Duplicate selected campaigns as drafts")
+    def duplicate_selected(self, request, queryset):
+        done = 0
+        for campaign in queryset:
+            try:
+                campaign_duplicate(campaign=campaign, actor=request.user)
+                done += 1
+            except PermissionDenied as exc:
+                self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Duplicated {done} campaign(s) as drafts.", messages.SUCCESS)
+
     @admin.display(description="Report")
     def report_link(self, obj):
         return format_html('<a href="{}">Report</a>', reverse("admin:messaging_campaign_report", args=[obj.pk]))
@@ -351,10 +724,40 @@ ACTIONS = {
     "resume": (campaign_resume, "compose"),
     "cancel": (campaign_cancel, "compose"),
 }
-BUTTONS = [
-    ("schedule", "Schedule", {CS.DRAFT}, "compose"),
+BUTTONS = [  # "schedule" goes through the confirmation page (schedule_view), not a bare POST
+    ("schedule", "Schedule…", {CS.DRAFT}, "compose"),
     ("approve", "Approve", {CS.AWAITING_APPROVAL}, "approve"),
     ("pause", "Pause", {CS.SCHEDULED, CS.SENDING}, "compose"),
     ("resume", "Resume", {CS.PAUSED}, "compose"),
     ("cancel", "Cancel campaign", {CS.DRAFT, CS.AWAITING_APPROVAL, CS.SCHEDULED, CS.SENDING, CS.PAUSED}, "compose"),
 ]
+
+
+def _owned(talent: Talent, picked: dict[str, list[int]]) -> dict:
+    """The picked lists and segments that belong to `talent` (others are dropped, never counted)."""
+    out = {}
+    for name in AUDIENCE_FIELDS:
+        model = ContactList if name.endswith("lists") else Segment
+        out[name] = list(model.objects.filter(talent=talent, pk__in=picked.get(name, [])))
+    return out
+
+
+def _estimate_json(estimate, errors: list[str]) -> dict:
+    return {
+        "preview": estimate.preview,
+        "encoding": estimate.info.encoding,
+        "parts": estimate.info.parts,
+        "units": estimate.info.units,
+        "per_part": estimate.info.per_part,
+        "non_gsm": list(estimate.info.non_gsm),
+        "recipients": estimate.recipients,
+        "parts_total": estimate.parts_total,
+        "cost": estimate.cost,
+        "warnings": list(estimate.warnings),
+        "errors": errors,
+    }
+
+
+def _csv_text(value: str) -> str:
+    """A free-text cell a spreadsheet must not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -96,6 +96,13 @@ class Campaign(models.Model):
     paused_reason = models.CharField(max_length=200, blank=True, editable=False)
     # Last time a send batch ran: the dispatcher re-enqueues batches only for a campaign gone quiet.
     last_batch_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The report's figures as last computed (campaign_results_refresh): the list's results columns
+    # and the home page read these instead of counting a million message rows per view.
+    results = models.JSONField(default=dict, blank=True, editable=False)
+    results_at = models.DateTimeField(null=True, blank=True, editable=False)
+    duplicated_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -143,3 +143,61 @@ def render_body(body: str, fan: FanFields, *, link_codes: dict[str, str], messag
 def preview_link_codes(body: str) -> dict[str, str]:
     """Placeholder link codes for a preview before the campaign's links exist."""
     return {url: "x" * LINK_CODE_LEN for url in link_urls(body)}
+
+
+@dataclass(frozen=True)
+class Framing:
+    """The talent's brand prefix and opt-out line around a campaign text.
+
+    `monthly`: the line goes on a fan's first campaign text of the calendar month (UTC), which the
+    sender tells from `Fan.last_sent_at` (only campaign sends move it). Estimates and previews
+    always use the longer variant, so a cost shown is never below what is billed.
+    """
+
+    prefix: str = ""
+    line: str = ""
+    monthly: bool = False
+
+    @classmethod
+    def of(cls, talent) -> Framing:
+        return cls(
+            prefix=(talent.campaign_prefix or "").strip(),
+            line=(talent.opt_out_line or "").strip(),
+            monthly=talent.opt_out_line_when == "monthly",
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.prefix and not self.line
+
+    def wants_line(self, last_sent_at, now) -> bool:
+        if not self.line:
+            return False
+        if not self.monthly or last_sent_at is None:
+            return True
+        return (last_sent_at.year, last_sent_at.month) != (now.year, now.month)
+
+    def apply(self, text: str, *, with_line: bool = True) -> str:
+        if self.prefix and not text.startswith(self.prefix):
+            text = f"{self.prefix} {text}"
+        if with_line and self.line:
+            text = f"{text}\n{self.line}"
+        return text
+
+
+STOP_WORDS_RE = re.compile(r"\b(stop|unsubscribe|opt[ -]?out|cancel|quit|end)\b", re.IGNORECASE)
+
+
+def framing_warnings(body: str, framing: Framing) -> list[str]:
+    """What the composer warns about (never refuses): a text that names neither sender nor way out."""
+    warnings = []
+    has_name = bool(framing.prefix)
+    has_stop = bool(framing.line) or bool(STOP_WORDS_RE.search(body))
+    if not has_name and not has_stop:
+        warnings.append(
+            "This text has neither a brand prefix nor an opt-out line: carriers filter texts that do not say "
+            "who sends them or how to stop. Set both in the campaign text settings, or write them in."
+        )
+    elif not has_stop:
+        warnings.append("No opt-out wording: add 'Reply STOP to opt out' (or set an opt-out line for the talent).")
+    return warnings

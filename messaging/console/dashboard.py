@@ -1,7 +1,10 @@
-"""Figures for the console's front page: one card per talent the user works for.
+"""Figures for the console's front page.
 
-Every query is bounded by an index ((talent, status), (talent, joined_at), the inbox index) or by a
-time window, so the page stays fast at a million fans.
+With one talent current (the normal case): `home_figures`, the home page of issue 12. Past days
+come from the rollup (messaging/console/rollup.py, filled by a periodic task); today and "since the
+last snapshot" are indexed window queries ((talent, joined_at), the consent log's created_at),
+cached for a minute; campaign results are the figures stored on each campaign. Nothing counts a
+million rows per view. Without a current talent (a superuser looking at all): `talent_cards`.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import statistics
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from accounts import current_talent, permissions
 from accounts.models import Fan, Talent
+from messaging.conversations.figures import reply_figures
 from messaging.conversations.inbound import inbound_backlog
+from messaging.conversations.models import Conversation
 from messaging.models import Campaign, InboundMessage, OutboundMessage
 
 WINDOW_DAYS = 7
@@ -106,3 +112,197 @@ def _backlog(talent: Talent) -> dict:
         "drain_seconds": round(parts / max(talent.parts_per_second, 1)),
         "rate": talent.parts_per_second,
     }
+
+
+# --- the home page of one talent (issue 12) -----------------------------------------------------
+HOME_DAYS = 30
+LIVE_CACHE_SECONDS = 60
+LAST_CAMPAIGNS = 5
+
+SOURCES = [  # (rollup field, label, Fan.source value for the list link)
+    ("joins_sms", "Texted in", Fan.Source.SMS),
+    ("joins_web", "Web signup form", Fan.Source.WEB),
+    ("joins_import", "Import", Fan.Source.IMPORT),
+    ("joins_console", "Added in the console", Fan.Source.ADMIN),
+    ("joins_other", "Synthetic (demo)", Fan.Source.DEMO),
+]
+
+
+def unanswered_conversations(*, talent: Talent, now: dt.datetime | None = None) -> dict:
+    """Conversations waiting for an answer, the oldest, and how fast the team answered (30 days).
+
+    Read from the conversations (messaging/conversations/figures.py, which owns these figures):
+    only real replies open a wait, never STOP, HELP, the data keyword or a join text.
+    """
+    now = now or timezone.now()
+    figures = reply_figures(talent, now - dt.timedelta(days=30), now, now=now)
+    oldest = (
+        Conversation.objects.filter(talent=talent, waiting_since__isnull=False)
+        .exclude(status=Conversation.Status.DONE)
+        .order_by("waiting_since")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return {
+        "count": figures["unanswered_now"],
+        "oldest_at": figures["oldest_unanswered_at"],
+        "oldest_id": oldest,
+        "median_seconds": figures["median_seconds"],
+        "median_text": _duration(figures["median_seconds"]),
+        "answered_within_1h": figures["answered_within_1h"],
+        "opened": figures["opened"],
+    }
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class HomeFigures:
+    talent: Talent
+    now: dt.datetime
+    members: int
+    members_as_of: dt.datetime | None
+    days: list[dt.date]
+    joins: list[int]
+    joins_before: list[int]
+    opt_outs: list[int]
+    opt_outs_before: list[int]
+    sources: list[dict]
+    campaigns: list[dict]
+    unanswered: dict
+    regions: list[dict]
+    since: dt.datetime  # start of the 30-day window, in the talent's zone
+    backlog: dict = field(default_factory=dict)
+
+    @property
+    def zone(self) -> str:
+        return self.talent.default_time_zone
+
+    @property
+    def joins_total(self) -> int:
+        return sum(self.joins)
+
+    @property
+    def joins_before_total(self) -> int:
+        return sum(self.joins_before)
+
+    @property
+    def opt_outs_total(self) -> int:
+        return sum(self.opt_outs)
+
+    @property
+    def opt_outs_before_total(self) -> int:
+        return sum(self.opt_outs_before)
+
+    @property
+    def table(self) -> list[tuple[dt.date, int, int, int, int]]:
+        return list(zip(self.days, self.joins, self.joins_before, self.opt_outs, self.opt_outs_before, strict=True))
+
+
+def change(now_value: int, before: int) -> str:
+    if before == 0:
+        return "new" if now_value else "no change"
+    pct = round(100 * (now_value - before) / before)
+    return f"{pct:+d}% on the 30 days before"
+
+
+def _live_today(talent: Talent, now: dt.datetime, since: dt.datetime) -> dict:
+    """Joins by source and opt-outs since `since` (today's start or the snapshot): indexed, small windows."""
+    from messaging.console import rollup
+
+    key = f"home:live:{talent.pk}:{int(since.timestamp())}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    joins = rollup.joins_by_day(talent, since, now + dt.timedelta(seconds=1))
+    by_field = dict.fromkeys(rollup.JOIN_FIELDS, 0)
+    for bucket in joins.values():
+        for name, n in bucket.items():
+            by_field[name] += n
+    outs = sum(rollup.opt_outs_by_day(talent, since, now + dt.timedelta(seconds=1)).values())
+    value = {"joins": by_field, "opt_outs": outs, "by_day": joins}
+    cache.set(key, value, LIVE_CACHE_SECONDS)
+    return value
+
+
+def _campaign_rows(talent: Talent) -> list[dict]:
+    from messaging.campaigns.services import campaign_results_refresh
+
+    rows = []
+    for campaign in (
+        Campaign.objects.filter(talent=talent)
+        .exclude(status=Campaign.Status.DRAFT)
+        .order_by("-created_at")[:LAST_CAMPAIGNS]
+    ):
+        results = campaign.results
+        if not results and campaign.started_at:
+            # Never computed yet (the task has not run since it started): once, then stored.
+            results = campaign_results_refresh(campaign=campaign)
+        rows.append({"campaign": campaign, "results": results or {}})
+    return rows
+
+
+def home_figures(talent: Talent, *, now: dt.datetime | None = None) -> HomeFigures:
+    from messaging.console import rollup
+    from messaging.console.models import DailyFigures
+
+    now = now or timezone.now()
+    tz = talent.tz
+    today = rollup.local_today(talent, now)
+    days = [today - dt.timedelta(days=i) for i in range(HOME_DAYS - 1, -1, -1)]
+    before = [d - dt.timedelta(days=HOME_DAYS) for d in days]
+    stored = {row.day: row for row in DailyFigures.objects.filter(talent=talent, day__gte=before[0], day__lt=today)}
+    if any(d not in stored for d in [*before, *days[:-1]]):
+        # The task has not filled these days yet (a fresh install, a new talent): compute them
+        # once now (the same code, range scans of the missing days), then they are stored.
+        rollup.rollup_days(talent, now=now)
+        stored = {row.day: row for row in DailyFigures.objects.filter(talent=talent, day__gte=before[0], day__lt=today)}
+    today_start = rollup.day_start(today, tz)
+    live = _live_today(talent, now, today_start)
+
+    def series(seq: list[dt.date], attr: str) -> list[int]:
+        out = []
+        for d in seq:
+            if d == today:
+                out.append(sum(live["joins"].values()) if attr == "joins" else live["opt_outs"])
+            else:
+                row = stored.get(d)
+                out.append(getattr(row, attr) if row else 0)
+        return out
+
+    sources = []
+    for name, label, value in SOURCES:
+        n = sum(getattr(stored[d], name) for d in days[:-1] if d in stored) + live["joins"][name]
+        if n or value != Fan.Source.DEMO:
+            sources.append({"label": label, "n": n, "source": value})
+    snap = rollup.latest_snapshot(talent)
+    if snap is None:
+        snap = rollup.snapshot(talent, now=now)  # first view before the task ran: once, then stored
+    assert snap.snapshot_at is not None
+    delta = _live_today(talent, now, snap.snapshot_at)
+    members = max(0, (snap.members or 0) + sum(delta["joins"].values()) - delta["opt_outs"])
+    return HomeFigures(
+        talent=talent,
+        now=now,
+        members=members,
+        members_as_of=snap.snapshot_at,
+        days=days,
+        joins=series(days, "joins"),
+        joins_before=series(before, "joins"),
+        opt_outs=series(days, "opt_outs"),
+        opt_outs_before=series(before, "opt_outs"),
+        sources=sources,
+        campaigns=_campaign_rows(talent),
+        unanswered=unanswered_conversations(talent=talent, now=now),
+        regions=list(snap.top_regions or []),
+        since=rollup.day_start(days[0], tz),
+        backlog=_backlog(talent),
+    )

@@ -13,7 +13,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from accounts import current_talent
-from messaging.models import InboundMessage
+from messaging.models import Conversation
 
 # (group title, [(title, icon, model label or None for the home page)])
 MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
@@ -21,9 +21,11 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         None,
         [
             ("Home", "home", None),
-            ("Inbox", "inbox", "messaging.InboundMessage"),
+            ("Inbox", "inbox", "messaging.Conversation"),
             ("Campaigns", "campaign", "messaging.Campaign"),
+            ("Polls", "ballot", "messaging.Poll"),
             ("Sent texts", "outbox", "messaging.OutboundMessage"),
+            ("Received texts", "move_to_inbox", "messaging.InboundMessage"),
         ],
     ),
     (
@@ -42,6 +44,10 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         [
             ("Team", "badge", "accounts.TeamMember"),
             ("Settings", "tune", "accounts.Talent"),
+            ("Saved replies", "quickreply", "messaging.SavedReply"),
+            ("API tokens", "key", "accounts.ApiToken"),  # issue 16
+            ("Webhooks", "webhook", "accounts.WebhookEndpoint"),
+            ("Webhook deliveries", "send", "accounts.WebhookDelivery"),
         ],
     ),
     (
@@ -98,7 +104,7 @@ def _entry(request, title: str, icon: str, label: str | None) -> dict | None:
         "link": reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"),
         "allowed": allowed,
     }
-    if label == "messaging.InboundMessage" and allowed:
+    if label == "messaging.Conversation" and allowed:
         waiting = inbox_waiting(request)
         if waiting:
             entry["badge"] = waiting  # a plain string: unfold shows it as is
@@ -115,13 +121,13 @@ def navigation(request) -> list[dict]:
 
 
 def inbox_waiting(request) -> str:
-    """Texts waiting for an answer in the current talent, for the menu's badge ("" when none);
-    counted up to 1,000 only, so a burst never makes every page slow."""
+    """Open conversations waiting for an answer in the current talent, for the menu's badge ("" when
+    none); counted up to 1,000 only (a partial index range), so a burst never makes every page slow."""
     ids = current_talent.talent_ids(request, "view")
-    waiting = InboundMessage.objects.filter(needs_reply=True, answered_at__isnull=True)
+    waiting = Conversation.objects.filter(status="open", waiting_since__isnull=False)
     if ids is not None:
         waiting = waiting.filter(talent_id__in=ids)
-    count = waiting[:1000].count()
+    count = waiting.order_by()[:1000].count()
     return "" if not count else ("999+" if count > 999 else str(count))
 
 

@@ -21,18 +21,23 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts import phones
+from accounts import outbox, phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
-from accounts.tokens import join_tokens, self_service_tokens
+from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
 from consent import texts
-from consent.keywords import Keyword, match
+from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
-from consent.services import Evidence, fan_opt_in, fan_opt_out
-from messaging.conversations.priority import priority_lane_kick, priority_message_queue, suppress_pending_for
+from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
+from messaging.conversations import services as conversations
+from messaging.conversations.priority import (
+    guard_links,
+    priority_lane_kick,
+    priority_message_queue,
+    suppress_pending_for,
+)
 from messaging.conversations.store import STORE
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -42,6 +47,15 @@ logger = logging.getLogger(__name__)
 Action = InboundMessage.Action
 Lane = OutboundMessage.Lane
 _PROCESSOR_LOCK = 7_301_001  # pg advisory lock key of the rule processor
+# What the team sees in the inbox: replies, and possible opt-outs held for them to decide.
+_FOR_THE_TEAM = frozenset({Action.INBOX, Action.POSSIBLE_OPT_OUT})
+_MEMBERS = frozenset({Fan.Status.ACTIVE, Fan.Status.HELD})
+
+
+def classify_text(*, talent: Talent, body: str, fan: Fan | None) -> Classification:
+    """The one order of rules (consent/keywords.py) for a text from `fan` (None: no row)."""
+    state = state_of(status=fan.status if fan else None, joined=bool(fan and fan.joined_at))
+    return classify(body, state, data_keyword=talent.data_keyword)
 
 
 def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
@@ -53,8 +67,8 @@ def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
             return talent
     if messaging_service_sid:
         matches = list(Talent.objects.filter(messaging_service_sid=messaging_service_sid, is_active=True)[:2])
-        # A service shared by several talents cannot tell whose fan this is: refuse rather than
-        # apply a STOP (or a signup) to the wrong talent.
+        # A Messaging Service belongs to one talent (a unique constraint since issue 15); should a
+        # database still hold two, refuse rather than apply a STOP to the wrong talent.
         return matches[0] if len(matches) == 1 else None
     return None
 
@@ -74,8 +88,10 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
             action = _apply_rules(talent=talent, message=message)
             message.action = action
             message.processed_at = timezone.now()
-            message.needs_reply = action == Action.INBOX
+            message.needs_reply = action in _FOR_THE_TEAM
             message.save(update_fields=["fan", "action", "processed_at", "needs_reply"])
+            if message.needs_reply:
+                _emit_received([message])
     except IntegrityError:
         # The same MessageSid committed by a concurrent delivery of this webhook: nothing to do.
         if InboundMessage.objects.filter(message_sid=sid).exists():
@@ -159,7 +175,16 @@ def _process_chunk(size: int) -> int:
         slow = {m.pk for m in one_by_one}
         done_in_bulk = [m for m in messages if m.pk not in slow]
         _save_marks(done_in_bulk)
+        _emit_received([m for m in messages if m.action == Action.INBOX])
     return len(messages)
+
+
+def _emit_received(messages: list[InboundMessage]) -> None:
+    """Outgoing webhooks (issue 16): one message.received per text that reached the inbox, in the
+    chunk's transaction. Keywords never reach here."""
+    for m in messages:
+        data = {"id": m.pk, "fan_id": m.fan_id, "received_at": outbox.iso(m.received_at), "body": m.body}
+        outbox.webhook_emit(talent_id=m.talent_id, type="message.received", data={"message": data}, fan_id=m.fan_id)
 
 
 _MARKED = ["fan", "action", "processed_at", "needs_reply"]
@@ -190,7 +215,7 @@ def _save_marks(messages: list[InboundMessage]) -> None:
 def _mark(message: InboundMessage, action: str) -> None:
     message.action = action
     message.processed_at = timezone.now()
-    message.needs_reply = action == Action.INBOX
+    message.needs_reply = action in _FOR_THE_TEAM
 
 
 def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
@@ -211,11 +236,11 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
         fans = {str(f.phone): f for f in Fan.objects.filter(talent=talent, phone__in=texters)}
         keyworded = set()
         for m in group:
-            fan = fans.get(m.from_number)
-            active = bool(fan and fan.status == Fan.Status.ACTIVE)
-            if m.from_number not in texters or match(
-                m.body, talent_data_keyword=talent.data_keyword, fan_is_active=active
-            ):
+            if m.from_number not in texters:
+                keyworded.add(m.from_number)
+                continue
+            result = classify_text(talent=talent, body=m.body, fan=fans.get(m.from_number))
+            if result.rule is not Rule.OTHER or result.asked_to_join:
                 keyworded.add(m.from_number)
         plain = [m for m in group if m.from_number not in keyworded]
         rest += [m for m in group if m.from_number in keyworded]
@@ -235,7 +260,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
         for m in plain:
             fan = fans[m.from_number]
             m.fan = fan
-            if fan.status == Fan.Status.ACTIVE:
+            if fan.status in _MEMBERS:
                 replied.append(fan.pk)
                 _mark(m, Action.INBOX)
             elif fan.status != Fan.Status.PENDING:
@@ -248,7 +273,9 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
                 _mark(m, Action.JOIN_LINK)
         if replied:
             Fan.objects.filter(pk__in=replied).update(last_reply_at=timezone.now())
+            conversations.on_real_replies([m for m in plain if m.action == Action.INBOX])
         if links:
+            guard_links(talent=talent, messages=links)  # SMS pumping: served countries, hourly caps
             OutboundMessage.objects.bulk_create(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest
@@ -256,9 +283,8 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
 
 def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
     phone = str(fan.phone)
-    token = join_tokens.make_token(talent=talent, phone=phone, fan=fan)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    body = texts.join_link(talent, url)
+    # The link is a credential: stored as a placeholder, made when the text leaves (accounts/tokens.py).
+    body = texts.join_link(talent, JOIN_LINK)
     return OutboundMessage(
         talent=talent,
         fan=fan,
@@ -266,7 +292,7 @@ def _join_link(talent: Talent, fan: Fan) -> OutboundMessage:
         lane=Lane.LINK,
         to_number=phone,
         body=body,
-        parts=max(1, sms_parts(body).parts),
+        parts=max(1, sms_parts(preview_links(body, talent=talent)).parts),
         status=OutboundMessage.Status.PENDING,
     )
 
@@ -296,23 +322,23 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
-    keyword = match(
-        message.body,
-        talent_data_keyword=talent.data_keyword,
-        fan_is_active=bool(fan and fan.status == Fan.Status.ACTIVE),
-    )
+    result = classify_text(talent=talent, body=message.body, fan=fan)
+    rule = result.rule
 
-    if keyword is Keyword.OPT_OUT:
+    if rule is Rule.OPT_OUT:
         if fan is None:
             # Record the wish even from a stranger, so an import or signup cannot text them first.
             fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
             message.fan = fan
-        fan_opt_out(fan=fan, evidence=evidence)
+        changed = fan_opt_out(fan=fan, evidence=evidence)
         suppress_pending_for(fan=fan)  # a join link or reply still waiting never follows the STOP
-        _reply(talent, fan, phone, texts.opt_out_confirmation(talent))
+        if changed:
+            # The one confirmation (a second STOP gets none: Twilio would refuse it, 21610), in
+            # the language of the wording; compliance lane, so it leaves within seconds.
+            _reply(talent, fan, phone, texts.opt_out_confirmation(talent, result.language))
         return Action.OPT_OUT
 
-    if keyword is Keyword.OPT_IN and fan is not None:
+    if rule is Rule.OPT_IN and fan is not None:
         if fan.opted_out_at and message.received_at and fan.opted_out_at > message.received_at:
             # A STOP that came after this START was applied first (opt-outs never wait for the
             # rule processor): the later wish wins.
@@ -321,23 +347,37 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         _reply(talent, fan, phone, texts.opt_in_confirmation(talent))
         return Action.OPT_IN
 
-    if keyword is Keyword.HELP:
-        _reply(talent, fan, phone, texts.help_reply(talent))
+    if rule is Rule.HELP:
+        _reply(talent, fan, phone, texts.help_reply(talent, result.language))
         return Action.HELP
 
-    if keyword is Keyword.MY_DATA and fan is not None:
-        url = settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
-        _reply(talent, fan, phone, texts.data_link(talent, url))
+    if rule is Rule.MY_DATA and fan is not None:
+        _reply(talent, fan, phone, texts.data_link(talent, DATA_LINK))  # the link is made as it leaves
         return Action.MY_DATA
 
-    if fan is not None and fan.status == Fan.Status.ACTIVE:
+    if rule is Rule.POSSIBLE_OPT_OUT:
+        # Held from campaigns and shown to the team to decide; no automation, no reply. From a
+        # number that is not a member there is nothing to hold: it just gets no signup link.
+        if fan is not None and fan.status in _MEMBERS:
+            fan_hold(fan=fan, evidence=evidence)
+            Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+            return Action.POSSIBLE_OPT_OUT
+        return Action.IGNORED
+
+    if fan is not None and fan.status in _MEMBERS:
         Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+        conversations.on_real_reply(message)
         return Action.INBOX
 
-    if fan is not None and fan.status == Fan.Status.OPTED_OUT:
+    if fan is not None and fan.status == Fan.Status.OPTED_OUT and not result.asked_to_join:
         # After STOP only the confirmation may be sent (carriers and Twilio block the rest,
-        # error 21610) until the fan texts START: no signup link, no reply.
+        # error 21610) until the number texts START: then a fan who had joined is back (above),
+        # and a number that never joined gets the signup link (below), never an active row.
         return Action.IGNORED
+    if fan is not None and result.asked_to_join:
+        if fan.opted_out_at and message.received_at and fan.opted_out_at > message.received_at:
+            return Action.IGNORED  # a later STOP was applied first: the later wish wins
+        fan_join_requested(fan=fan, evidence=evidence)
 
     # Not a member yet: one signup link per link lifetime, however many texts arrive.
     if fan is None:
@@ -350,7 +390,5 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     ).exists()
     if already:
         return Action.JOIN_LINK_SKIPPED
-    token = join_tokens.make_token(talent=talent, phone=phone)
-    url = settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
-    _reply(talent, fan, phone, texts.join_link(talent, url), lane=Lane.LINK)
+    _reply(talent, fan, phone, texts.join_link(talent, JOIN_LINK), lane=Lane.LINK)  # made as it leaves
     return Action.JOIN_LINK

@@ -35,7 +35,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts import pumping
 from accounts.models import Fan, Talent
+from accounts.tokens import has_links, preview_links, render_links
 from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
 from messaging.sending.models import SenderClock
 from messaging.sending.pacing import TokenBucket
@@ -56,6 +58,7 @@ _LEASE = dt.timedelta(seconds=90)
 _BATCH_SECONDS = 6.0
 _MAX_ATTEMPTS = 3
 ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
+GUARDED_LANES = (Lane.PERSONAL, Lane.LINK)  # signup codes and join links: texts a stranger can ask for
 
 
 def priority_message_queue(
@@ -69,7 +72,14 @@ def priority_message_queue(
     sent_by=None,
     not_before: dt.datetime | None = None,
 ) -> OutboundMessage:
-    """Record a one-to-one text; the lane sends it after the current transaction commits."""
+    """Record a one-to-one text; the lane sends it after the current transaction commits.
+
+    Codes and join links (system texts on the personal and link lanes) pass the SMS pumping guard
+    first (accounts/pumping.py): one it refuses is stored as suppressed with the reason, never sent.
+    """
+    refused = ""
+    if kind == OutboundMessage.Kind.SYSTEM and lane in GUARDED_LANES:
+        refused = pumping.refusals(talent=talent, numbers=[to]).get(to, "")
     message = OutboundMessage.objects.create(
         talent=talent,
         fan=fan,
@@ -77,13 +87,24 @@ def priority_message_queue(
         lane=lane,
         to_number=to,
         body=body,
-        parts=max(1, sms_parts(body).parts),  # paced and costed in SMS parts, like campaign texts
-        status=S.PENDING,
+        # Paced and costed in SMS parts, like campaign texts; a link placeholder counts as the link.
+        parts=max(1, sms_parts(preview_links(body, talent=talent)).parts),
+        status=S.SUPPRESSED if refused else S.PENDING,
+        error_message=refused,
         not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: priority_lane_kick(rules=False))
+    if not refused:
+        transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return message
+
+
+def guard_links(*, talent: Talent, messages: list[OutboundMessage]) -> None:
+    """The pumping guard for join links built in bulk (the rule processor's burst path)."""
+    refused = pumping.refusals(talent=talent, numbers=[m.to_number for m in messages])
+    for message in messages:
+        if message.to_number in refused:
+            message.status, message.error_message = S.SUPPRESSED, refused[message.to_number]
 
 
 def priority_lane_kick(*, rules: bool = True, sends: bool = True, force: bool = False) -> None:
@@ -124,6 +145,7 @@ class _Row:
     result_parts: int | None = None
     error: SmsError | None = None
     suppressed: bool = False  # the fan texted STOP after the claim: never sent
+    body: str = ""  # the text as it leaves (links rendered); never saved
 
 
 def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
@@ -208,6 +230,8 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
         return message.fan_id not in stopped
 
     async def one(row: _Row) -> None:
+        if row.suppressed:
+            return
         message = row.message
         talent = message.talent
         bucket = _bucket(talent)
@@ -221,7 +245,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
                 return
         sms = SmsMessage(
             to=message.to_number,
-            body=message.body,
+            body=row.body or message.body,
             from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
             messaging_service_sid=talent.messaging_service_sid,
             status_callback=f"{callback}?m={message.pk}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
@@ -302,6 +326,24 @@ def _inactive_in_thread(fan_ids: set[int]) -> set[int]:
         close_old_connections()
 
 
+def _rendered(rows: list[_Row]) -> list[_Row]:
+    """Make the live links of system texts now, as they leave (issue 15: a stored body holds only a
+    placeholder, so no console page, export or archive shows a working link). One query for the
+    fans whose links are in this batch; the link's HMAC covers their current nonce and status."""
+    linked = [r for r in rows if r.message.kind == OutboundMessage.Kind.SYSTEM and has_links(r.message.body)]
+    if not linked:
+        return rows
+    fans = Fan.objects.only("pk", "talent_id", "phone", "link_nonce", "status").in_bulk(
+        {r.message.fan_id for r in linked if r.message.fan_id}
+    )
+    for row in linked:
+        try:
+            row.body = render_links(row.message.body, talent=row.message.talent, fan=fans.get(row.message.fan_id))
+        except ValueError:  # the fan was erased meanwhile: there is no link to make, nor anyone to send it to
+            row.suppressed = True
+    return rows
+
+
 def suppress_pending_for(*, fan: Fan) -> int:
     """A STOP was just applied: nothing but the confirmation may still leave for this number."""
     return OutboundMessage.objects.filter(
@@ -315,7 +357,7 @@ def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None 
     claimed = _claim(limit=limit or settings.PRIORITY_LANE_BATCH, only_ids=only_ids, now=now)
     if not claimed:
         return 0
-    rows = [_Row(m) for m in _suppress_unreachable(claimed, now)]
+    rows = _rendered([_Row(m) for m in _suppress_unreachable(claimed, now)])
     if rows:
         backend = backend or get_backend()
         asyncio.run(_send_all(rows, backend, recheck=not connection.in_atomic_block))

@@ -6,15 +6,14 @@ priority lane stays free for replies). Each text is recorded as an OutboundMessa
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 
 from accounts.models import Fan
-from accounts.tokens import self_service_tokens
+from accounts.tokens import DATA_LINK, preview_links
 from consent import texts
 from messaging.conversations.priority import priority_message_send
 from messaging.sms.models import OutboundMessage
+from messaging.sms.parts import sms_parts
 
 BATCH = 200
 
@@ -46,13 +45,14 @@ def reconsent_send_batch(fan_ids: list[int]) -> int:
             ).exists()
             if already:
                 continue
-            url = settings.PUBLIC_BASE_URL + reverse("accounts:me") + "?t=" + self_service_tokens.make_token(fan=fan)
+            body = texts.sharing_reconsent(fan.talent, DATA_LINK)  # the link is made as the text leaves
             message = OutboundMessage.objects.create(
                 talent=fan.talent,
                 fan=fan,
                 kind=OutboundMessage.Kind.SYSTEM,
                 to_number=str(fan.phone),
-                body=texts.sharing_reconsent(fan.talent, url),
+                body=body,
+                parts=max(1, sms_parts(preview_links(body, talent=fan.talent)).parts),
             )
         priority_message_send(message.pk)
         sent += 1

@@ -114,6 +114,19 @@ INVENTORY: list[Place] = [
     Place("messaging.Click", "fan", Tie.FAN, OnErase.KEEP, "points at the erased (empty) fan row: counts only", "fan"),
     # A number the provider called dead is tied by phone only: it goes with the fan.
     Place("messaging.UndeliverableNumber", "phone", Tie.PHONE, OnErase.DELETE, "a phone number", "phone"),
+    # Conversations (issue 13): the inbox's state per fan, the team's private notes about them and
+    # who handled them when (assignments, status changes). All about the fan: deleted.
+    Place("messaging.Conversation", "*", Tie.FAN, OnErase.DELETE, "the fan's inbox thread state and assignee", "fan"),
+    Place("messaging.Note", "*", Tie.FAN, OnErase.DELETE, "the team's private notes about the fan", "fan"),
+    Place(
+        "messaging.ConversationEvent", "*", Tie.FAN, OnErase.DELETE, "assignments and status changes of the fan", "fan"
+    ),
+    Place("messaging.Presence", "*", Tie.NONE, OnErase.DELETE, "who has a conversation open; goes with it"),
+    Place("messaging.Episode", "*", Tie.NONE, OnErase.KEEP, "timings and who answered: the reply figures"),
+    Place("messaging.SavedReply", "body", Tie.NONE, OnErase.KEEP, "the team's canned answers"),
+    # A poll's vote says what the fan answered: it goes with them (the tally loses one vote).
+    Place("messaging.Vote", "*", Tie.FAN, OnErase.DELETE, "the fan's answer to a poll", "fan"),
+    Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
     # Not reachable by fan: bounded by their own lifetimes.
     Place(
         "messaging.ImportBatch",
@@ -125,15 +138,38 @@ INVENTORY: list[Place] = [
     Place(
         "messaging.ImportBatch", "error_report", Tie.NONE, OnErase.EXPIRE, "may quote a bad row; kept with the batch"
     ),
+    Place("django.session", "join_pending", Tie.NONE, OnErase.EXPIRE, "only a PendingSignup id and secret (issue 15)"),
     Place(
-        "django.session", "join_pending", Tie.NONE, OnErase.EXPIRE, "a signup waiting for its code: the typed number"
+        "accounts.PendingSignup",
+        "phone",
+        Tie.NONE,
+        OnErase.EXPIRE,
+        "a signup waiting for its code: deleted 10 minutes on (a task every 10 minutes)",
     ),
+    Place("accounts.PendingSignup", "data", Tie.NONE, OnErase.EXPIRE, "the typed profile, gone with the row"),
+    Place("accounts.Talent", "signup_fields", Tie.NONE, OnErase.KEEP, "which fields the form asks, not answers"),
     # Looked at, holds no fan's data.
     Place("accounts.Talent", "sender_number", Tie.NONE, OnErase.KEEP, "the talent's own number"),
     Place("accounts.AuditEvent", "details", Tie.NONE, OnErase.KEEP, "ids and counts only (fan.erased holds none)"),
     Place("messaging.Segment", "definition", Tie.NONE, OnErase.KEEP, "rules, not people"),
     Place("messaging.ExportAudit", "columns", Tie.NONE, OnErase.KEEP, "column names"),
     Place("messaging.Campaign", "media_file", Tie.NONE, OnErase.KEEP, "the team's image for a campaign"),
+    Place("messaging.DailyFigures", "top_regions", Tie.NONE, OnErase.KEEP, "counts per country and region, no fan"),
+    # Issue 16 (API v1, outgoing webhooks). Tied by a plain fan_id column, not a foreign key (an
+    # event must outlive nothing and block nothing): fan_erase handles them by that id, and
+    # tests/webhooks_out/test_webhooks.py checks it.
+    Place("accounts.ApiToken", "scopes", Tie.NONE, OnErase.KEEP, "scope names"),
+    Place("accounts.WebhookEndpoint", "events", Tie.NONE, OnErase.KEEP, "event type names"),
+    Place(
+        "accounts.WebhookEvent", "data", Tie.NONE, OnErase.KEEP, "rewritten to the fan's id alone (events_scrub_fan)"
+    ),
+    Place(
+        "accounts.IdempotencyKey",
+        "response_body",
+        Tie.NONE,
+        OnErase.DELETE,
+        "a created fan's answer: deleted by fan_id",
+    ),
 ]
 
 

@@ -10,11 +10,14 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.audit import audit
+from accounts.integration_models import IdempotencyKey
 from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
+from messaging.conversations.models import Vote
 from messaging.sending.models import UndeliverableNumber
 
 
@@ -105,6 +108,10 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
             # A number the provider called dead is personal data tied by the number alone.
             UndeliverableNumber.objects.filter(talent=locked.talent, phone=old_phone).delete()
         locked.fan_tags.all().delete()
+        # Conversations, their private notes and assignment history are about the fan: they go
+        # (notes and events cascade). Episodes keep only timings, for the reply figures.
+        locked.conversations.all().delete()
+        Vote.objects.filter(fan=locked).delete()  # poll answers: no reverse relation (related_name "+")
         # Consent evidence keeps purpose, versions and time; the device details are personal.
         locked.consents.update(ip_address=None, user_agent="")
         locked.list_memberships.all().delete()
@@ -117,4 +124,9 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
             inbound_wiped=inbound,
             outbound_wiped=outbound,
         )
+        # Outgoing webhooks (issue 16): stored events about the fan keep only its id, and the
+        # fan.erased event itself carries nothing else.
+        outbox.events_scrub_fan(fan_id=locked.pk)
+        IdempotencyKey.objects.filter(fan_id=locked.pk).delete()  # a stored API answer with the profile
+        outbox.emit_fan(locked, "fan.erased")
     fan.refresh_from_db()

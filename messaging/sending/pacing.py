@@ -1,8 +1,8 @@
 """Per-sender throughput, counted in SMS segments (what carriers meter), not in messages.
 
 Two layers:
-- sender_window(): across processes and machines, each batch reserves a slice of the sender's
-  time line in the database (one locked row per talent), so two qcluster workers sending for the
+- sender_window() / reserve_op: across processes and machines, each batch reserves a slice of the
+  sender's time line in the database (one locked row per talent), so two qcluster workers sending for the
   same long code share its 1 segment/s instead of doubling it.
 - TokenBucket: inside one batch's event loop, paces the concurrent sends through that slice.
 """
@@ -14,10 +14,10 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
-from django.db import transaction
 from django.utils import timezone
 
 from messaging.sending.models import SenderClock
+from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
 class TokenBucket:
@@ -60,20 +60,58 @@ class TokenBucket:
             await self._sleep(delay)
 
 
+CLOCK_TABLE = SenderClock._meta.db_table
+
+
+def _next_free_statement(talent_id: int) -> Statement:
+    return f"SELECT next_free_at FROM {CLOCK_TABLE} WHERE talent_id = %s", [talent_id]  # noqa: S608
+
+
+def reserve_op(d: Dialect, talent_id: int, parts: int, rate: float, now: dt.datetime) -> Op[float]:
+    """Book `parts` on the sender's time line (its SenderClock row must exist); the answer is the
+    seconds to wait before the booked slice starts.
+
+    PostgreSQL: one UPDATE ... RETURNING (the row lock makes concurrent workers queue up).
+    Elsewhere: read then write in the operation's transaction (IMMEDIATE on SQLite: serialised).
+    """
+    seconds = parts / max(rate, 0.001)
+    if d.pg:
+        result = yield (
+            f"UPDATE {CLOCK_TABLE} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
+            "+ make_interval(secs => %s) WHERE talent_id = %s RETURNING next_free_at",
+            [now, now, seconds, talent_id],
+        )
+        if not result.rows:
+            return 0.0
+        start = result.rows[0][0] - dt.timedelta(seconds=seconds)
+    else:
+        result = yield _next_free_statement(talent_id)
+        if not result.rows:
+            return 0.0
+        start = max(as_datetime(result.rows[0][0]) or now, now)
+        yield (
+            f"UPDATE {CLOCK_TABLE} SET next_free_at = %s WHERE talent_id = %s",  # noqa: S608
+            [start + dt.timedelta(seconds=seconds), talent_id],
+        )
+    return max(0.0, (start - now).total_seconds())
+
+
+@read_only
+def backlog_op(d: Dialect, talent_id: int) -> Op[float]:
+    """Seconds of the sender's time line already reserved ahead of now (0 when idle)."""
+    result = yield _next_free_statement(talent_id)
+    next_free = as_datetime(result.rows[0][0]) if result.rows else None
+    if next_free is None:
+        return 0.0
+    return max(0.0, (next_free - timezone.now()).total_seconds())
+
+
 def sender_window(*, talent_id: int, parts: int, rate: float) -> float:
-    """Reserve `segments` of a sender's time line; returns seconds to wait before the slice starts."""
-    now = timezone.now()
-    with transaction.atomic():
-        clock, _ = SenderClock.objects.select_for_update().get_or_create(talent_id=talent_id)
-        start = max(clock.next_free_at or now, now)
-        clock.next_free_at = start + dt.timedelta(seconds=parts / rate)
-        clock.save(update_fields=["next_free_at"])
-    return (start - now).total_seconds()
+    """Reserve `parts` of a sender's time line; returns seconds to wait before the slice starts."""
+    SenderClock.objects.get_or_create(talent_id=talent_id)
+    return run_sync(reserve_op, talent_id, parts, rate, timezone.now())
 
 
 def sender_backlog(*, talent_id: int) -> float:
     """Seconds of the sender's time line already reserved ahead of now (0 when idle)."""
-    next_free = SenderClock.objects.filter(talent_id=talent_id).values_list("next_free_at", flat=True).first()
-    if next_free is None:
-        return 0.0
-    return max(0.0, (next_free - timezone.now()).total_seconds())
+    return run_sync(backlog_op, talent_id)

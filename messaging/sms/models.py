@@ -174,6 +174,7 @@ class InboundMessage(models.Model):
         JOIN_LINK_SKIPPED = "join_link_skipped", "Signup link already sent recently"
         INBOX = "inbox", "For the team's inbox"
         IGNORED = "ignored", "No reply (opted out or erased sender)"
+        POSSIBLE_OPT_OUT = "possible_opt_out", "Possible opt-out: held, for the team to decide"
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="inbound_messages")
     fan = models.ForeignKey(Fan, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages")

@@ -1,17 +1,65 @@
+from urllib.parse import urlencode
+
 from django import template
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from accounts import current_talent
+from accounts import current_talent, permissions
 from messaging.console import sidebar
-from messaging.console.dashboard import WINDOW_DAYS, talent_cards
+from messaging.console.charts import bar_chart
+from messaging.console.dashboard import HOME_DAYS, WINDOW_DAYS, change, home_figures, talent_cards
 
 register = template.Library()
 
 
-@register.inclusion_tag("admin/console_dashboard.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def console_dashboard(context):
+    """The home page of the current talent; the cards of every talent when none is current."""
     request = context["request"]
-    return {"cards": talent_cards(request.user, request=request), "window_days": WINDOW_DAYS}
+    talent = current_talent.current(request)
+    if talent is not None and permissions.can(request.user, "view", talent.pk):
+        return render_to_string("admin/console_home.html", _home_context(talent), request=request)
+    return render_to_string(
+        "admin/console_dashboard.html",
+        {"cards": talent_cards(request.user, request=request), "window_days": WINDOW_DAYS},
+        request=request,
+    )
+
+
+def _home_context(talent) -> dict:
+    home = home_figures(talent)
+    since = urlencode({"joined_at__gte": home.since.isoformat()})
+    outs_since = urlencode({"status__exact": "opted_out", "opted_out_at__gte": home.since.isoformat()})
+    fans = reverse("admin:accounts_fan_changelist")
+    color = current_talent.brand_color(talent)
+    return {
+        "home": home,
+        "zone": talent.default_time_zone,
+        "fans_url": fans,
+        "members_url": f"{fans}?status__exact=active",
+        "joins_url": f"{fans}?{since}",
+        "opt_outs_url": f"{fans}?{outs_since}",
+        "inbox_url": reverse("admin:messaging_inboundmessage_changelist") + "?needs_reply__exact=1",
+        "campaigns_url": reverse("admin:messaging_campaign_changelist"),
+        "joins_change": change(home.joins_total, home.joins_before_total),
+        "opt_outs_change": change(home.opt_outs_total, home.opt_outs_before_total),
+        "joins_chart": bar_chart(
+            chart_id="fc-joins",
+            title=f"Joins a day, last {HOME_DAYS} days ({talent.default_time_zone})",
+            days=home.days,
+            current=home.joins,
+            previous=home.joins_before,
+            color=color,
+        ),
+        "opt_outs_chart": bar_chart(
+            chart_id="fc-optouts",
+            title=f"Opt-outs a day, last {HOME_DAYS} days ({talent.default_time_zone})",
+            days=home.days,
+            current=home.opt_outs,
+            previous=home.opt_outs_before,
+            color="#b91c1c",
+        ),
+    }
 
 
 @register.inclusion_tag("admin/console/talent_switcher.html", takes_context=True)
@@ -52,3 +100,14 @@ def console_header_title(context):
             link = None
         parts.append({"link": link, "title": original})
     return {"parts": parts}
+
+
+@register.filter
+def pct(rate) -> str:
+    """0.1234 -> "12.3%"; nothing to divide by -> an en dash."""
+    if rate in (None, ""):
+        return "–"
+    try:
+        return f"{float(rate) * 100:.1f}%"
+    except (TypeError, ValueError):
+        return "–"

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts import phones
 from accounts.models import Talent
 from accounts.ratelimit import client_ip, hit
-from consent.keywords import Keyword, match
+from consent.keywords import Rule, classify
 from messaging.conversations.inbound import inbound_receive, inbound_store, talent_for
 from messaging.webhooks.signature import signature_is_valid
 
@@ -85,11 +85,15 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         return _refuse(404, "No active talent receives texts at this number.")
     body = fields.get("Body", "")[:MAX_BODY]
     fields["Body"] = body
-    opt_out = match(body, talent_data_keyword=talent.data_keyword) is Keyword.OPT_OUT
+    # The one order of rules (consent/keywords.py), its first rule decided here: no lookup needed.
+    rule = classify(body, data_keyword=talent.data_keyword).rule
+    opt_out = rule is Rule.OPT_OUT
     # STOP always works, even from a number that is flooding us.
     if not opt_out and not hit("webhook-phone", f"{talent.pk}:{from_number}", settings.RATELIMIT_WEBHOOK_PER_PHONE):
         return _refuse(429, "Too many messages from this number; slow down.")
-    if opt_out:
+    if opt_out or rule is Rule.POSSIBLE_OPT_OUT:
+        # Applied before Twilio gets its answer: a STOP (or a hold) mid-blast is seen by the
+        # campaign's claim and in-flight re-checks at once. Both are rare, so the burst stays fast.
         inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=fields)
     else:
         inbound_store(talent=talent, sid=sid, from_number=from_number, body=body, payload=fields)

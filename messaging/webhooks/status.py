@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts import outbox
 from messaging.models import OutboundMessage
 from messaging.sending.engine import apply_error_effects
 from messaging.sms.backends.base import SmsError
@@ -68,6 +69,12 @@ def message_status_callback(*, sid: str, status: str, error_code: str = "", row_
             logger.info("status callback for unknown sid %s", sid)
             return False
         moved = row.advance_status(status, error_code=error_code)
+        if moved:  # outgoing webhooks (issue 16): only endpoints that asked for message.status get rows
+            data = {"id": row.pk, "campaign_id": row.campaign_id, "fan_id": row.fan_id, "status": status}
+            data["error_code"] = error_code
+            outbox.webhook_emit(
+                talent_id=row.talent_id, type="message.status", data={"message": data}, fan_id=row.fan_id
+            )
     if moved and error_code and status in (S.FAILED, S.UNDELIVERED):
         error = SmsError(f"status callback {status}", code=error_code, permanent=True)
         apply_error_effects(

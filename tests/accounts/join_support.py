@@ -17,6 +17,12 @@ from consent.models import TermsDocument
 from tests.factories import create_terms
 
 _seq = itertools.count(1)
+# A talent whose form asks the whole profile (what every form asked before issue 15).
+ASK_EVERYTHING = {
+    "first_name": "required", "last_name": "required", "email": "required", "birth_date": "required",
+    "city": "required", "region": "optional", "postal_code": "required", "country": "required",
+    "time_zone": "optional",
+}  # fmt: skip
 INBOUND_PATH = "/webhooks/twilio/inbound/"
 
 

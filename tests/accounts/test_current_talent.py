@@ -115,8 +115,8 @@ def test_home_page_cards_follow_the_current_talent(client, personas, two_hats):
     client.force_login(two_hats)
     _switch(client, personas.other_talent)
     html = client.get(reverse("admin:index")).content.decode()
-    assert 'aria-label="Rival Act"' in html
-    assert 'aria-label="Nova Ray"' not in html
+    assert "Rival Act at a glance" in html  # the home page is the current talent's (issue 12)
+    assert "Nova Ray at a glance" not in html
 
 
 def test_forms_have_no_talent_dropdown_and_save_into_the_current_talent(client, personas, two_hats):
@@ -196,3 +196,19 @@ def test_a_pinned_talent_still_gets_unique_checks(client, personas, two_hats):
     assert response.status_code == 200
     assert ContactList.objects.filter(talent=personas.other_talent, name="VIP").count() == 1
     assert "already exists" in response.content.decode()
+
+
+def test_the_header_shows_the_talents_own_colour(client, personas):
+    """A talent's brand colour (issue 11) colours the header; an invalid one is a form error."""
+    from django.core.exceptions import ValidationError
+
+    client.force_login(personas.manager)
+    personas.talent.brand_color = "#ff5500"
+    personas.talent.full_clean()
+    personas.talent.save(update_fields=["brand_color"])
+    html = client.get(reverse("admin:index")).content.decode()
+    assert "--fc-talent-color: #ff5500" in html
+    personas.talent.brand_color = "orange"
+    with pytest.raises(ValidationError) as refused:
+        personas.talent.full_clean()
+    assert "brand_color" in refused.value.message_dict

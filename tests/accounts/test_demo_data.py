@@ -29,6 +29,10 @@ def test_seed_demo_creates_the_demo_talent_once():
     owner = authenticate(username="owner", password="fancommunity-demo")
     assert owner is not None and owner.is_staff
     assert TeamMember.objects.get(user=owner, talent=talent).role == TeamMember.Role.OWNER
+    # The inbox has fans waiting for an answer (issue 13's conversations, not bare texts).
+    from messaging.conversations.models import Conversation
+
+    assert Conversation.objects.filter(talent=talent, waiting_since__isnull=False).count() == 5
     # Every non-pending synthetic fan has (labelled) consent evidence.
     assert (
         ConsentRecord.objects.filter(talent=talent, purpose="messaging", action="granted").count()
@@ -58,4 +62,4 @@ def test_generate_fans_refuses_bad_input():
 def test_healthz_answers_when_the_database_does(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"ok": True}
+    assert response.json()["ok"] is True

@@ -12,7 +12,15 @@ from accounts.tokens import self_service_tokens
 from consent.models import ConsentRecord
 from consent.services import phone_hash, phone_is_erased
 from messaging.models import InboundMessage, OutboundMessage
-from tests.accounts.join_support import committing, link_in, open_data_link, publish_documents, signup_data, text_in
+from tests.accounts.join_support import (
+    ASK_EVERYTHING,
+    committing,
+    link_in,
+    open_data_link,
+    publish_documents,
+    signup_data,
+    text_in,
+)
 from tests.factories import create_fan
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +29,9 @@ PHONE = "+14155552671"
 
 @pytest.fixture
 def member(client, personas, sms_outbox):
-    """A fan who joined by text and the form, and exchanged a few texts."""
+    """A fan who joined by text and the form (asking the whole profile), and exchanged a few texts."""
+    personas.talent.signup_fields = ASK_EVERYTHING
+    personas.talent.save()
     terms, privacy = publish_documents(personas.talent)
     text_in(client, personas.talent, "hi", PHONE)
     committing(client.post, link_in(sms_outbox[0].body), signup_data(terms, privacy, consent_sharing="on"))
@@ -46,7 +56,7 @@ def test_mydata_keyword_texts_a_link_that_opens_everything(client, personas, mem
         "rosa@example.com",
         "Oakland",
         "94607",
-        "+14155552671",
+        "Number: <strong>+1 415-555-2671</strong>",  # formatted as people write it (issue 15)
         "Can&#x27;t wait for the tour!",
     ]:
         assert shown in page, shown
@@ -71,7 +81,7 @@ def test_expired_and_tampered_links_are_refused(client, personas, member):
     old = self_service_tokens.make_token(fan=member, timestamp=int(time.time()) - 3 * 24 * 3600)
     other = create_fan(personas.talent, "+14155552672")
     theirs = self_service_tokens.make_token(fan=other)
-    forged = f"{theirs.split('-')[0]}-{old.split('-')[1]}-{old.split('-')[2]}"
+    forged = old[:18] + theirs[18:]  # the old link's salt and subject, a fresh link's tag
     for bad in [old, forged, "nonsense", ""]:
         assert client.get("/me/?t=" + bad).status_code == 400, bad
         assert client.post("/me/", {"t": bad}).status_code == 400, bad

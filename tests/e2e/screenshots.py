@@ -26,7 +26,7 @@ PAGES = [
     ("campaigns", "admin:messaging_campaign_changelist", None),
     ("fans", "admin:accounts_fan_changelist", None),
     ("segments", "admin:messaging_segment_changelist", None),
-    ("inbox", "admin:messaging_inboundmessage_changelist", None),
+    ("inbox", "admin:messaging_conversation_changelist", None),
     ("team", "admin:accounts_teammember_changelist", None),
     ("join", "accounts:join", [DEMO_SLUG]),
 ]

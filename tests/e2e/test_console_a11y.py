@@ -57,7 +57,11 @@ def console_page(request, monkeypatch):
     phone = request.param == "phone"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORTS[request.param], is_mobile=phone, has_touch=phone)
+        # bypass_csp: the test injects axe-core as an inline script, which the console's CSP (rightly)
+        # refuses; the policy itself is tested in tests/e2e/test_csp_in_browser.py.
+        context = browser.new_context(
+            viewport=VIEWPORTS[request.param], is_mobile=phone, has_touch=phone, bypass_csp=True
+        )
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.viewport_name = request.param

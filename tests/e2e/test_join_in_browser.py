@@ -50,20 +50,20 @@ def test_text_to_join_on_a_phone(live_server, phone_page, sms_outbox):
     no_sideways_scroll = "document.documentElement.scrollWidth <= window.innerWidth"
     assert page.evaluate(no_sideways_scroll), "the form fits a phone screen"
 
-    # 3. Submitting without the required consent shows the error and stores nothing.
+    # 3. The default form asks three things (issue 15); the time zone is "Automatic (change)".
+    assert page.locator("#id_last_name, #id_email, #id_city, #id_country").count() == 0
+    assert "Automatic" in page.inner_text("details.zone summary")
+    assert not page.is_visible("#id_time_zone")  # behind "(change)"
     page.fill("#id_first_name", "Rosa")
-    page.fill("#id_last_name", "Diaz")
-    page.fill("#id_email", "rosa@example.com")
     page.fill("#id_birth_date", "1999-04-02")
-    assert "America/Los_Angeles" in page.inner_text("#id_time_zone_helptext")  # from the 415 area code
-    page.fill("#id_city", "New York")
-    page.fill("#id_region", "NY")
     page.fill("#id_postal_code", "10001")
-    page.locator("#id_postal_code").dispatch_event("change")
-    # The optional script refreshes the guess from the address as it is typed.
-    page.wait_for_function("document.getElementById('id_time_zone_helptext').textContent.includes('America/New_York')")
+    # Submitting without the required consent shows the error, focuses it, and stores nothing.
     page.click("button[type=submit]")
     assert page.get_by_text("Tick this box").is_visible()
+    assert page.evaluate("document.activeElement.id") == "id_consent_messaging"
+    described = page.get_attribute("#id_consent_messaging", "aria-describedby")
+    assert "id_consent_messaging_error" in described
+    assert "Tick this box" in page.inner_text("#id_consent_messaging_error")
     assert not Fan.objects.filter(phone=FAN_PHONE, status="active").exists()
 
     # 4. Ticking it joins.

@@ -57,7 +57,8 @@ class ScriptedBackend(BaseSmsBackend):
 def backend(monkeypatch) -> ScriptedBackend:
     """Every service that calls get_backend() gets this one."""
     instance = ScriptedBackend()
-    monkeypatch.setattr("messaging.sending.engine.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.sending.send.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.sending.sweep.get_backend", lambda: instance)
     monkeypatch.setattr("messaging.sending.worker.get_backend", lambda: instance)
     monkeypatch.setattr("messaging.campaigns.services.get_backend", lambda: instance)
     return instance
@@ -65,4 +66,4 @@ def backend(monkeypatch) -> ScriptedBackend:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    monkeypatch.setattr("messaging.sending.engine.RETRY_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr("messaging.sending.send.RETRY_DELAYS", (0.01, 0.01))

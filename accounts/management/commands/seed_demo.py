@@ -21,6 +21,7 @@ from consent.models import ConsentRecord, TermsDocument
 from messaging.audience.models import ContactList, ContactListMember, FanTag, Segment, Tag
 from messaging.campaigns.models import Campaign, Click, TrackedLink
 from messaging.campaigns.render import link_url
+from messaging.conversations import services as conversations
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 DEMO_SLUG = "demo"
@@ -233,6 +234,11 @@ def _seed_campaign(talent: Talent, owner) -> None:
     # received_at is auto_now_add: move the replies back to just after the campaign.
     for n, row in enumerate(inbound):
         InboundMessage.objects.filter(pk=row.pk).update(received_at=started + dt.timedelta(minutes=9 + n))
+    # The inbox is conversations (issue 13): each reply still waiting opens its fan's conversation.
+    for row in InboundMessage.objects.filter(pk__in=[r.pk for r in inbound], needs_reply=True).exclude(
+        pk=inbound[1].pk
+    ):
+        conversations.on_real_reply(row)
     answered = inbound[1]
     OutboundMessage.objects.create(
         talent=talent,

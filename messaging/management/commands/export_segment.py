@@ -1,4 +1,5 @@
-"""manage.py export_segment --talent SLUG --segment NAME -o FILE [--columns a,b] [--format jsonl] [--partner]"""
+"""manage.py export_segment --talent SLUG --segment NAME -o FILE [--columns a,b] [--format jsonl] [--partner NAME]
+[--opted-out PURPOSE]"""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", required=True, help="output file, or - for stdout")
         parser.add_argument("--columns", default="", help="comma-separated; one of: " + ", ".join(EXPORT_COLUMNS))
         parser.add_argument("--format", default="csv", choices=["csv", "jsonl"])
-        parser.add_argument("--partner", action="store_true", help="for a partner: only fans who agreed to sharing")
+        parser.add_argument(
+            "--partner", default="", help="the partner's name (the talent's list): only fans who agreed to sharing"
+        )
+        parser.add_argument(
+            "--opted-out",
+            default="",
+            metavar="PURPOSE",
+            help="export the fans who opted out instead (a suppression list); say why, it is audited",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -52,8 +61,10 @@ class Command(BaseCommand):
                 contact_list=contact_list,
                 columns=columns,
                 file_format=options["format"],
-                for_partner=options["partner"],
+                partner=_partner(talent, options["partner"]),
                 via="command",
+                audience="opted_out" if options["opted_out"] else "reachable",
+                purpose=options["opted_out"],
             )
         except AudienceError as exc:
             raise CommandError(str(exc))
@@ -75,3 +86,14 @@ class Command(BaseCommand):
             raise
         export.audit_row.refresh_from_db()
         self.stdout.write(f"Exported {export.audit_row.row_count} fans to {target}.")
+
+
+def _partner(talent, name: str):
+    from consent.models import Partner
+
+    if not name:
+        return None
+    partner = Partner.objects.filter(talent=talent, name=name).first()
+    if partner is None:
+        raise CommandError(f"{talent.display_name} has no partner named {name!r}.")
+    return partner

@@ -110,7 +110,9 @@ class Command(BaseCommand):
         rows: list = []
         while time.monotonic() < deadline:
             rows = list(
-                OutboundMessage.objects.filter(to_number=to, id__gt=after_id).order_by("id").values("body", "status")
+                OutboundMessage.objects.filter(to_number=to, id__gt=after_id)
+                .order_by("id")
+                .values("body", "status", "fan_id")
             )
             if rows and not any(row["status"] in waiting for row in rows):
                 # Sent; a moment more in case the rules queue a second text (a join link after a code).
@@ -125,4 +127,15 @@ class Command(BaseCommand):
             return
         for row in rows:
             state = "" if row["status"] not in waiting else f" [{row['status']}: not sent yet]"
-            self.stdout.write(f"{to} <- {row['body']}{state}")
+            self.stdout.write(f"{to} <- {self._readable(row)}{state}")
+
+    def _readable(self, row: dict) -> str:
+        """Stored bodies hold link placeholders (issue 15); the developer at this terminal holds the
+        fan's phone, so show a working link: a fresh one, as valid as the one the text carried."""
+        from accounts.models import Fan
+        from accounts.tokens import has_links, render_links
+
+        if not has_links(row["body"]) or not row["fan_id"]:
+            return row["body"]
+        fan = Fan.objects.select_related("talent").filter(pk=row["fan_id"]).first()
+        return render_links(row["body"], talent=fan.talent, fan=fan) if fan and fan.phone else row["body"]

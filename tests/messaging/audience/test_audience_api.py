@@ -52,7 +52,10 @@ def test_preview_without_saving(personas, crowd):
         {"talent": personas.talent.pk, "definition": {"field": "postal_code", "op": "starts_with", "value": "941"}},
         format="json",
     )
-    assert response.status_code == 200 and response.data["count"] == 2
+    # 941* matches sf and the fan who texted STOP: only sf is reachable.
+    assert response.status_code == 200 and response.data["count"] == 1
+    assert response.data["breakdown"]["opted_out"] == 1 and response.data["breakdown"]["total"] == 2
+    assert [f["id"] for f in response.data["sample"]] == [crowd["sf"].pk]
 
 
 def test_another_talents_rows_are_invisible(personas):
@@ -102,14 +105,26 @@ def test_agent_may_read_but_not_change(personas):
 def test_export_needs_the_export_permission_and_is_audited(personas, crowd):
     seg = Segment.objects.get(talent=personas.talent, is_builtin=True)
     assert api(personas.manager).get(f"/api/segments/{seg.pk}/export/").status_code == 403
+    from consent.models import Partner
+
+    unnamed = api(personas.analyst).get(f"/api/segments/{seg.pk}/export/?partner=true")
+    assert unnamed.status_code == 400 and "Pick the partner" in str(unnamed.data)
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
     response = api(personas.analyst).get(
-        f"/api/segments/{seg.pk}/export/?columns=id,first_name&file_format=jsonl&partner=true"
+        f"/api/segments/{seg.pk}/export/?columns=id,first_name&file_format=jsonl&partner=true&partner_id={tourly.pk}"
     )
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode().splitlines()
     assert len(body) == 1 and f'"id": {crowd["sf"].pk}' in body[0].replace('"id" : ', '"id": ')
     audit = ExportAudit.objects.get()
     assert (audit.via, audit.row_count, audit.for_partner, audit.columns) == ("api", 1, True, ["id", "first_name"])
+    assert (audit.partner, audit.partner_name, audit.audience) == (tourly, "Tourly", "reachable")
+    # A suppression list is never for a partner, even a named one.
+    refused = api(personas.analyst).get(
+        f"/api/segments/{seg.pk}/export/?audience=opted_out&purpose=suppression+list&partner_id={tourly.pk}"
+    )
+    assert refused.status_code == 400 and "never exported for a partner" in str(refused.data)
+    assert ExportAudit.objects.count() == 1
     bad = api(personas.analyst).get(f"/api/segments/{seg.pk}/export/?columns=ssn")
     assert bad.status_code == 400 and "Unknown column" in str(bad.data)
 

@@ -41,12 +41,15 @@ def test_csv_with_chosen_columns_and_neutralised_cells(personas, crowd):
     assert [int(r[0]) for r in rows[1:]] == list(active.values_list("id", flat=True))
     by_id = {int(r[0]): r for r in rows[1:]}
     old = by_id[crowd["old"].pk]
-    assert old[2] == "'=HYPERLINK(1)" and old[3] == "'-minus"  # spreadsheet injection neutralised
-    assert old[1] == "'+13055550205"  # a leading + is a formula start too
+    assert old[2] == "'=HYPERLINK(1)" and old[3] == "'-minus"  # spreadsheet injection neutralised in free text
+    assert old[1] == "+13055550205"  # phones are plain E.164: ours, never free text, so no apostrophe
     assert old[5] == ""  # no birth date
     sf = by_id[crowd["sf"].pk]
-    assert sf[4] == "true" and len(sf[5]) == 10 and sf[6].endswith("+00")
-    assert dt.datetime.fromisoformat(sf[6]).replace(microsecond=0) == crowd["sf"].joined_at.replace(microsecond=0)
+    assert sf[4] == "true" and len(sf[5]) == 10
+    # ISO 8601 in UTC, to the second.
+    assert sf[6] == crowd["sf"].joined_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert dt.datetime.fromisoformat(sf[6]) == crowd["sf"].joined_at.replace(microsecond=0)
+    assert all(not r[1].startswith("'") for r in rows[1:])
     audit = ExportAudit.objects.get(pk=export.audit_row.pk)
     assert audit.row_count == active.count() and audit.completed
     assert audit.actor == personas.analyst and audit.columns[1] == "phone" and audit.segment == _all(personas)
@@ -55,12 +58,31 @@ def test_csv_with_chosen_columns_and_neutralised_cells(personas, crowd):
 
 
 def test_partner_export_leaves_out_fans_without_sharing_consent(personas, crowd):
+    from consent.models import Partner
+
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
     export = audience_export(
-        talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"], for_partner=True
+        talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"], partner=tourly
     )
     lines = _run(export).decode().splitlines()
-    assert lines == ["phone", "'+14155550201"]
-    assert ExportAudit.objects.get().for_partner
+    # A partner export follows the export rules too: reachable fans only, phones plain E.164.
+    assert lines == ["phone", "+14155550201"]
+    audit = ExportAudit.objects.get()
+    assert audit.for_partner and audit.partner == tourly and audit.partner_name == "Tourly"
+    assert (audit.audience, audit.purpose) == ("reachable", "")
+
+
+def test_a_partner_export_names_one_of_the_talents_current_partners(personas, crowd):
+    """Issue 15: fans agreed to share with the partners named on the privacy page, not anyone."""
+    from consent.models import Partner
+    from messaging.audience.services import AudienceError
+
+    theirs = Partner.objects.create(talent=personas.other_talent, name="Rival Merch", purpose="merch")
+    gone = Partner.objects.create(talent=personas.talent, name="Old", purpose="x", is_active=False)
+    for kwargs in ({"for_partner": True}, {"partner": theirs}, {"partner": gone}):
+        with pytest.raises(AudienceError):
+            audience_export(talent=personas.talent, actor=personas.owner, segment=_all(personas), **kwargs)
+    assert not ExportAudit.objects.exists()
 
 
 def test_json_lines_of_a_list(personas, crowd):
@@ -94,7 +116,23 @@ def test_erased_fans_are_never_exported(personas, crowd):
         .decode()
         .split()[1:]
     ]
-    assert str(crowd["sf"].pk) not in ids and len(ids) == Fan.objects.filter(talent=personas.talent).count() - 1
+    # A segment of every status still exports only the reachable fans: no erased, opted-out or pending one.
+    assert str(crowd["sf"].pk) not in ids
+    assert sorted(map(int, ids)) == sorted(
+        Fan.objects.filter(talent=personas.talent, status="active").values_list("id", flat=True)
+    )
+    assert str(crowd["optout"].pk) not in ids and str(crowd["pending"].pk) not in ids
+    suppression = _run(
+        audience_export(
+            talent=personas.talent,
+            actor=personas.owner,
+            segment=seg,
+            columns=["id"],
+            audience="opted_out",
+            purpose="suppression list for our email tool",
+        )
+    )
+    assert str(crowd["sf"].pk) not in suppression.decode().split()  # erased: not even in a suppression list
 
 
 def test_only_export_roles_may_export(personas, crowd):
@@ -160,6 +198,28 @@ def test_export_segment_command(personas, crowd, tmp_path):
         call_command("export_segment", "--talent", "nova", "--segment", "all", "-o", str(target), "--columns", "ssn")
 
 
+def test_export_segment_command_for_a_named_partner_and_a_suppression_list(personas, crowd, tmp_path):
+    """Both flags of the command: --partner NAME (issue 15) and --opted-out PURPOSE (issue 12)."""
+    from consent.models import Partner
+
+    Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
+    target = tmp_path / "out.csv"
+    base = ["export_segment", "--talent", "nova", "--segment", "all", "-o", str(target), "--columns", "phone"]
+    with pytest.raises(CommandError, match="no partner named 'Nobody'"):
+        call_command(*base, "--partner", "Nobody")
+    with pytest.raises(CommandError, match="never exported for a partner"):
+        call_command(*base, "--partner", "Tourly", "--opted-out", "suppression list")
+    assert not ExportAudit.objects.exists()
+    call_command(*base, "--partner", "Tourly", stdout=io.StringIO())
+    assert target.read_text().splitlines() == ["phone", "+14155550201"]
+    call_command(*base, "--opted-out", "suppression list for our email tool", stdout=io.StringIO())
+    assert target.read_text().splitlines() == ["phone", str(crowd["optout"].phone)]
+    partner_row, suppression_row = ExportAudit.objects.order_by("pk")
+    assert (partner_row.partner_name, partner_row.audience, partner_row.for_partner) == ("Tourly", "reachable", True)
+    assert (suppression_row.partner_name, suppression_row.audience) == ("", "opted_out")
+    assert suppression_row.purpose == "suppression list for our email tool"
+
+
 @pytest.mark.postgres_only
 def test_postgresql_export_uses_copy(personas, crowd):
     assert connection.vendor == "postgresql"
@@ -168,4 +228,65 @@ def test_postgresql_export_uses_copy(personas, crowd):
     export = audience_export(talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"])
     with CaptureQueriesContext(connection):
         data = _run(export)
-    assert data.startswith(b"phone\n'+1")
+    assert data.startswith(b"phone\n+1") and b"'" not in data
+
+
+# --- who an export holds: reachable by default, opted-out only as an audited suppression list -------------
+def test_default_export_leaves_out_fans_who_texted_stop(personas, crowd):
+    data = _run(
+        audience_export(talent=personas.talent, actor=personas.owner, segment=_all(personas), columns=["phone"])
+    )
+    phones = data.decode().split()[1:]
+    assert str(crowd["optout"].phone) not in phones and str(crowd["pending"].phone) not in phones
+    assert str(crowd["sf"].phone) in phones
+
+
+def test_opted_out_export_needs_a_purpose_and_is_audited(personas, crowd):
+    from consent.models import Partner
+
+    seg = Segment.objects.create(talent=personas.talent, name="everyone", definition={})
+    for purpose in ("", "   ", "x"):
+        with pytest.raises(AudienceError, match="Say why"):
+            audience_export(
+                talent=personas.talent, actor=personas.owner, segment=seg, audience="opted_out", purpose=purpose
+            )
+    # Not even for one of the talent's own partners (a partner export names one, issue 15).
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
+    for partner_kwargs in ({"for_partner": True, "partner": tourly}, {"partner": tourly}):
+        with pytest.raises(AudienceError, match="never exported for a partner"):
+            audience_export(
+                talent=personas.talent,
+                actor=personas.owner,
+                segment=seg,
+                audience="opted_out",
+                purpose="suppression list",
+                **partner_kwargs,
+            )
+    with pytest.raises(AudienceError, match="Unknown audience"):
+        audience_export(talent=personas.talent, actor=personas.owner, segment=seg, audience="everyone")
+    assert not ExportAudit.objects.exists()
+    export = audience_export(
+        talent=personas.talent,
+        actor=personas.analyst,
+        segment=seg,
+        columns=["phone"],
+        audience="opted_out",
+        purpose="Suppression list for our email tool",
+    )
+    assert _run(export).decode().splitlines() == ["phone", str(crowd["optout"].phone)]
+    row = ExportAudit.objects.get()
+    assert (row.audience, row.purpose, row.row_count) == ("opted_out", "Suppression list for our email tool", 1)
+    event = AuditEvent.objects.get(action="audience.exported")
+    assert event.details["audience"] == "opted_out" and event.details["purpose"].startswith("Suppression")
+    assert event.actor == personas.analyst
+
+
+def test_export_counts_before_download(personas, crowd):
+    from messaging.audience.exports import export_counts
+
+    seg = Segment.objects.create(talent=personas.talent, name="everyone", definition={})
+    Fan.objects.filter(pk=crowd["la"].pk).update(status="erased", phone=None)
+    counts = export_counts(segment=seg)
+    fans = Fan.objects.filter(talent=personas.talent)
+    assert counts["reachable"] == fans.filter(status="active").count()
+    assert (counts["opted_out"], counts["pending"], counts["erased"]) == (1, 1, 1)

@@ -144,19 +144,40 @@ def test_list_csv_upload_page(client, personas, crowd):
     assert any("Line 3" in line for line in response.context["result_lines"])
 
 
+EVIDENCE = {"consent_source": "Sheet", "consent_date": "2026-01-02", "default_region": "US"}
+
+
+def _upload(client, personas, content: bytes, name="fans.csv", **fields):
+    """Step one: the file is staged and previewed; nothing imports yet."""
+    upload = SimpleUploadedFile(name, content, content_type="text/csv")
+    before = ImportBatch.objects.count()
+    response = client.post(
+        reverse("admin:messaging_importbatch_add"), {"talent": personas.talent.pk, "file": upload, **fields}
+    )
+    assert response.status_code == 200 and ImportBatch.objects.count() == before
+    return response
+
+
+def _confirm(client, personas, staged: str, mapping: dict[int, str] | None = None, **fields):
+    """Step two: the columns mapped, the consent confirmed (no file chosen again)."""
+    data = {"talent": personas.talent.pk, "staged": staged, "consent_confirmed": "on", **EVIDENCE, **fields}
+    for index, target in (mapping or {}).items():
+        data[f"map_{index}"] = target
+    return client.post(reverse("admin:messaging_importbatch_add"), data)
+
+
+def _staged(response) -> str:
+    return response.context["form"]["staged"].value()
+
+
 def test_import_upload_with_downloadable_error_report(client, personas):
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550601,Ann\nnope,Bad\n", content_type="text/csv")
-    response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {
-            "talent": personas.talent.pk,
-            "file": upload,
-            "consent_source": "Sheet",
-            "consent_date": "2026-01-02",
-            "default_region": "US",
-        },
-    )
+    response = _upload(client, personas, b"phone,first_name\n+14155550601,Ann\nnope,Bad\n", **EVIDENCE)
+    preview = response.context["preview"]
+    assert preview["header"] == ["phone", "first_name"] and preview["rows"][0] == ["+14155550601", "Ann"]
+    form = response.context["form"]
+    assert form["map_0"].value() == "phone" and form["map_1"].value() == "first_name"  # guessed
+    response = _confirm(client, personas, _staged(response), {0: "phone", 1: "first_name"})
     assert response.status_code == 302
     batch = ImportBatch.objects.get()
     assert batch.status == "completed" and batch.created_count == 1 and batch.error_count == 1
@@ -166,25 +187,76 @@ def test_import_upload_with_downloadable_error_report(client, personas):
     assert client.get(reverse("admin:messaging_importbatch_change", args=[batch.pk])).status_code == 200
 
 
-def test_import_upload_without_evidence_or_too_big_is_refused(client, personas, settings):
+def test_import_columns_are_mapped_by_the_team(client, personas):
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
-    response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {"talent": personas.talent.pk, "file": upload, "default_region": "US"},
-    )
-    assert response.status_code == 200 and "consent_source" in response.context["form"].errors
+    content = b"Numero,Nick,Notes\n(415) 555-0621,Ann,met at the show\n"
+    response = _upload(client, personas, content)
+    assert response.context["form"]["map_0"].value() == ""  # no alias: nothing guessed
+    response = _confirm(client, personas, _staged(response), {1: "first_name"})
+    assert response.status_code == 200 and "choose which column holds the phone numbers" in response.content.decode()
+    response = _confirm(client, personas, _staged(response), {0: "phone", 1: "first_name", 2: ""})
+    assert response.status_code == 302
+    fan = Fan.objects.get(talent=personas.talent, phone="+14155550621")
+    assert fan.first_name == "Ann" and fan.source == "import"
+    response = _upload(client, personas, content)
+    response = _confirm(client, personas, _staged(response), {0: "first_name", 1: "first_name"})
+    assert "Import refused" in response.content.decode()
+
+
+def test_the_file_is_kept_after_a_form_error_and_consent_must_be_confirmed(client, personas):
+    client.force_login(personas.manager)
+    response = _upload(client, personas, b"phone\n+14155550601\n")
+    staged = _staged(response)
+    response = _confirm(client, personas, staged, {0: "phone"}, consent_confirmed="", consent_source="")
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "consent_source" in errors and not ImportBatch.objects.exists()
+    response = _confirm(client, personas, staged, {0: "phone"}, consent_confirmed="")
+    assert "consent_confirmed" in response.context["form"].errors
+    assert _staged(response) == staged and "kept on the server" in response.content.decode()
+    # Same staged file, no new upload: it imports.
+    assert _confirm(client, personas, staged, {0: "phone"}).status_code == 302
+    assert Fan.objects.filter(phone="+14155550601").exists()
+    # Gone once used: a replay has nothing to import.
+    response = _confirm(client, personas, staged, {0: "phone"})
+    assert response.status_code == 200 and ImportBatch.objects.count() == 1
+
+
+def test_another_sessions_staged_file_cannot_be_used(client, personas):
+    from django.test import Client
+
+    client.force_login(personas.manager)
+    staged = _staged(_upload(client, personas, b"phone\n+14155550601\n"))
+    other = Client()
+    other.force_login(personas.owner)
+    response = _confirm(other, personas, staged, {0: "phone"})
+    assert response.status_code == 200 and not ImportBatch.objects.exists()
+
+
+def test_sample_csv_and_staged_sweep(client, personas, settings):
+    import os
+    import time
+
+    from messaging.audience import imports
+
+    client.force_login(personas.manager)
+    sample = client.get(reverse("admin:messaging_importbatch_sample"))
+    assert sample["Content-Disposition"].startswith("attachment") and sample.content.startswith(b"phone,")
+    staged = _staged(_upload(client, personas, b"phone\n+14155550601\n"))
+    path = settings.MEDIA_ROOT / imports.STAGED_DIR / str(personas.talent.pk) / f"{staged}.csv"
+    assert path.exists()
+    assert imports.staged_sweep() == 0
+    old = time.time() - imports.STAGED_MAX_AGE - 60
+    os.utime(path, (old, old))
+    assert imports.staged_sweep() == 1 and not path.exists()
+
+
+def test_import_upload_too_big_is_refused(client, personas, settings):
+    client.force_login(personas.manager)
     settings.AUDIENCE_IMPORT_MAX_BYTES = 10
     upload = SimpleUploadedFile("fans.csv", b"phone\n+14155550601\n", content_type="text/csv")
     response = client.post(
-        reverse("admin:messaging_importbatch_add"),
-        {
-            "talent": personas.talent.pk,
-            "file": upload,
-            "consent_source": "x",
-            "consent_date": "2026-01-02",
-            "default_region": "US",
-        },
+        reverse("admin:messaging_importbatch_add"), {"talent": personas.talent.pk, "file": upload, **EVIDENCE}
     )
     assert "larger than" in response.context["form"].errors["file"][0]
     assert not ImportBatch.objects.exists() and not Fan.objects.filter(phone="+14155550601").exists()
@@ -196,12 +268,40 @@ def test_export_page_streams_for_analyst_and_refuses_manager(client, personas, c
     client.force_login(personas.manager)
     assert client.get(url).status_code == 403
     client.force_login(personas.analyst)
-    assert client.get(url).status_code == 200
-    response = client.post(url, {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"})
+    page = client.get(url)
+    assert page.status_code == 200
+    active = Fan.objects.filter(talent=personas.talent, status="active").count()
+    # The row count before anything downloads.
+    assert f"{active:,} reachable fans" in page.content.decode() and "1 opted out" in page.content.decode()
+    from consent.models import Partner
+
+    form = {"columns": ["phone", "first_name"], "file_format": "csv", "for_partner": "on"}
+    unnamed = client.post(url, form)
+    assert unnamed.status_code == 200 and b"Pick the partner this file is for" in unnamed.content
+    tourly = Partner.objects.create(talent=personas.talent, name="Tourly", purpose="presales")
+    # With a partner to pick, the page also counts the rows of a partner export.
+    shared = Fan.objects.filter(talent=personas.talent, status="active", shares_with_partners=True).count()
+    assert f"{shared:,} of them agreed to share with partners" in client.get(url).content.decode()
+    response = client.post(url, {**form, "partner": tourly.pk})
     assert response.streaming
     body = b"".join(response.streaming_content).decode()
-    assert body.splitlines() == ["phone,first_name", f"'+14155550201,{crowd['sf'].first_name}"]
-    assert ExportAudit.objects.get().row_count == 1
+    assert body.splitlines() == ["phone,first_name", f"+14155550201,{crowd['sf'].first_name}"]
+    partner_row = ExportAudit.objects.get()
+    assert (partner_row.row_count, partner_row.partner, partner_row.audience) == (1, tourly, "reachable")
+    # Opted-out fans: only with a stated purpose, which the export log keeps, and never for a partner.
+    refused = client.post(url, {"audience": "opted_out", "columns": ["phone"], "file_format": "csv"})
+    assert not refused.streaming and "Say why" in refused.content.decode()
+    for_tourly = client.post(
+        url,
+        {"audience": "opted_out", "purpose": "suppression list", "partner": tourly.pk, **form, "columns": ["phone"]},
+    )
+    assert not for_tourly.streaming and "never exported for a partner" in for_tourly.content.decode()
+    assert ExportAudit.objects.count() == 1
+    response = client.post(
+        url, {"audience": "opted_out", "purpose": "suppression list", "columns": ["phone"], "file_format": "csv"}
+    )
+    assert b"".join(response.streaming_content).decode().splitlines() == ["phone", str(crowd["optout"].phone)]
+    assert ExportAudit.objects.filter(audience="opted_out", purpose="suppression list").count() == 1
     other = Segment.objects.get(talent=personas.other_talent, is_builtin=True)
     assert client.get(reverse("admin:messaging_segment_export", args=[other.pk])).status_code == 404
 
@@ -210,7 +310,11 @@ def test_live_count_follows_the_conditions(client, personas, crowd):
     client.force_login(personas.manager)
     url = reverse("admin:messaging_segment_live_count")
     response = client.post(url, _builder_post(personas, name="", cond_0_field="postal_code", cond_0_value="941"))
-    assert response.status_code == 200 and response.json()["count"] == 2
+    # Two fans match 941*, one of them texted STOP: the count is the reachable one, the breakdown says why.
+    assert response.status_code == 200 and response.json()["count"] == 1
+    body = response.json()
+    assert (body["active"], body["opted_out"], body["pending"], body["total"]) == (1, 1, 0, 2)
+    assert body["rules"] == "Postal code starts with 941"
     response = client.post(url, _builder_post(personas, cond_0_field="age", cond_0_value="old"))
     assert response.status_code == 400 and "Condition 1" in response.json()["error"]
     client.force_login(personas.agent)
@@ -255,16 +359,10 @@ def test_a_big_import_runs_in_the_background(client, personas, settings, tmp_pat
     settings.MEDIA_ROOT = tmp_path
     settings.AUDIENCE_IMPORT_INLINE_MAX_BYTES = 10
     client.force_login(personas.manager)
-    upload = SimpleUploadedFile("fans.csv", b"phone,first_name\n+14155550611,Ann\n", content_type="text/csv")
-    form = {
-        "talent": personas.talent.pk,
-        "file": upload,
-        "consent_source": "Sheet",
-        "consent_date": "2026-01-02",
-        "default_region": "US",
-    }
+    staged = _staged(_upload(client, personas, b"phone,first_name\n+14155550611,Ann\n"))
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        response = client.post(reverse("admin:messaging_importbatch_add"), form, follow=True)
+        response = _confirm(client, personas, staged, {0: "phone", 1: "first_name"})
+        response = client.get(response["Location"])
     batch = ImportBatch.objects.get()
     assert batch.status == "pending"
     assert "importing in the background" in response.content.decode()
@@ -272,3 +370,19 @@ def test_a_big_import_runs_in_the_background(client, personas, settings, tmp_pat
         callback()
     batch.refresh_from_db()
     assert batch.status == "completed" and batch.created_count == 1
+
+
+def test_segment_list_shows_reachable_size_and_names_not_ids(client, personas, crowd):
+    vip = ContactList.objects.create(talent=personas.talent, name="VIP")
+    vip.memberships.create(fan=crowd["sf"])
+    vip.memberships.create(fan=crowd["optout"])
+    Segment.objects.create(
+        talent=personas.talent, name="VIPs", definition={"field": "list", "op": "in", "value": [vip.pk]}
+    )
+    client.force_login(personas.manager)
+    response = client.get(reverse("admin:messaging_segment_changelist"))
+    html = response.content.decode()
+    assert "Reachable fans" in html and "In contact list is one of VIP" in html
+    row = next(r for r in response.context["cl"].result_list if r.name == "VIPs")
+    admin_obj = response.context["cl"].model_admin
+    assert admin_obj.size(row) == "1"  # two members, one texted STOP

@@ -129,7 +129,8 @@ def test_send_a_test_to_my_phone(client, personas, sms_outbox):
     client.force_login(personas.manager)
     url = reverse("admin:messaging_campaign_test", args=[campaign.pk])
     client.post(url, {"phone": "+14155550199"})
-    assert [(m.to, m.body) for m in sms_outbox] == [("+14155550199", "[TEST] Hi Fiona, see you!")]
+    # The sender's own name in the merge fields (max_manager has no first name: the username).
+    assert [(m.to, m.body) for m in sms_outbox] == [("+14155550199", "[TEST] Hi max_manager, see you!")]
     assert OutboundMessage.objects.filter(kind="system", to_number="+14155550199", status="queued").exists()
     response = client.post(url, {"phone": "not a phone"}, follow=True)
     assert "not a valid phone number" in response.content.decode()

@@ -8,9 +8,10 @@ import pytest
 from django.contrib import admin
 from django.contrib.staticfiles import finders
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.admin_scoping import TalentScopedAdmin
-from messaging.models import InboundMessage
+from messaging.models import Conversation
 from tests.factories import create_fan
 
 pytestmark = pytest.mark.django_db
@@ -56,9 +57,9 @@ def test_the_menu_is_by_task(client, personas):
     assert groups == ["Audience", "Team and settings", "Compliance"]
     titles = re.findall(r"<span>([^<]+)</span>", menu)
     assert titles == [
-        "Home", "Inbox", "Campaigns", "Sent texts",
+        "Home", "Inbox", "Campaigns", "Polls", "Sent texts", "Received texts",
         "Fans", "Lists", "Tags", "Segments", "Imports", "Exports",
-        "Team", "Settings",
+        "Team", "Settings", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
         "Consent records", "Terms", "Audit log", "Export log",
     ]  # fmt: skip
     assert reverse("admin:messaging_inboundmessage_changelist") in menu  # the old URLs stay
@@ -75,19 +76,12 @@ def test_the_menu_shows_only_what_the_role_may_open(client, personas):
     assert {"Users", "Scheduled tasks"} <= set(titles)
 
 
-def test_the_inbox_badge_counts_texts_waiting(client, personas):
+def test_the_inbox_badge_counts_conversations_waiting(client, personas):
     client.force_login(personas.agent)
     assert "Inbox" in _menu(_html(client, reverse("admin:index")))
-    for i in range(2):
-        InboundMessage.objects.create(
-            talent=personas.talent,
-            fan=personas.fan,
-            message_sid=f"SM{i:032d}",
-            from_number=str(personas.fan.phone),
-            to_number=str(personas.talent.sender_number),
-            body="hi",
-            needs_reply=True,
-        )
+    for fan in (personas.fan, create_fan(personas.talent)):
+        Conversation.objects.create(talent=personas.talent, fan=fan, waiting_since=timezone.now())
+    Conversation.objects.create(talent=personas.talent, fan=create_fan(personas.talent), status="done")
     menu = _menu(_html(client, reverse("admin:index")))
     inbox = menu.split("<span>Inbox</span>", 1)[1].split("</a>", 1)[0]
     assert re.search(r">\s*2\s*</span>", inbox)
@@ -95,7 +89,7 @@ def test_the_inbox_badge_counts_texts_waiting(client, personas):
 
 def test_titles_speak_the_teams_language(client, personas):
     client.force_login(personas.agent)
-    html = _html(client, reverse("admin:messaging_inboundmessage_changelist"))
+    html = _html(client, reverse("admin:messaging_conversation_changelist"))
     assert re.search(r"<title>\s*Inbox \|", html)
     header = html.split('id="header-inner"', 1)[1].split("</h1>", 1)[0]
     assert "Inbox" in header and "Inbound messages" not in header and "Messaging" not in header
@@ -108,26 +102,18 @@ def test_titles_speak_the_teams_language(client, personas):
 
 def test_the_inbox_answer_button_says_send_reply(client, personas):
     fan = create_fan(personas.talent, "+14155550199")
-    message = InboundMessage.objects.create(
-        talent=personas.talent,
-        fan=fan,
-        message_sid="SM" + "9" * 32,
-        from_number=str(fan.phone),
-        to_number=str(personas.talent.sender_number),
-        body="When is the next show?",
-        needs_reply=True,
-    )
+    conversation = Conversation.objects.create(talent=personas.talent, fan=fan, waiting_since=timezone.now())
     client.force_login(personas.agent)
-    html = _html(client, reverse("admin:messaging_inboundmessage_change", args=[message.pk]))
-    submit_row = html.split('id="submit-row"', 1)[1]
-    assert re.search(r'name="_save"[^>]*>\s*Send reply\s*<', submit_row)
-    assert ">Save<" not in re.sub(r"\s+", "", submit_row)
+    html = _html(client, reverse("admin:messaging_conversation_change", args=[conversation.pk]))
+    reply = html.split('id="fc-reply"', 1)[1].split("</form>", 1)[0]
+    assert re.search(r'value="reply"[^>]*>\s*Send reply\s*<', reply)
+    assert ">Save<" not in re.sub(r"\s+", "", reply)
 
 
 def test_the_front_page_keeps_the_dashboard_and_lists_tasks_not_models(client, personas):
     client.force_login(personas.manager)
     html = _html(client, reverse("admin:index"))
-    assert 'aria-label="Nova Ray"' in html  # the dashboard card (backlog block included in its template)
+    assert "Nova Ray at a glance" in html  # the current talent's home (backlog block included in its template)
     tasks = html.split('aria-label="Console tasks"', 1)[1].split("</nav>", 1)[0]
     assert reverse("admin:accounts_fan_changelist") in tasks and ">Home<" not in tasks
     assert "Inbound messages" not in html and "Outbound messages" not in html

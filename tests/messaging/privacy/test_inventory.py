@@ -11,7 +11,18 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from accounts.models import Fan
 from consent.models import ConsentRecord
-from messaging.models import Click, ContactList, ContactListMember, FanTag, InboundMessage, OutboundMessage, Tag
+from messaging.models import (
+    Click,
+    ContactList,
+    ContactListMember,
+    Conversation,
+    ConversationEvent,
+    FanTag,
+    InboundMessage,
+    Note,
+    OutboundMessage,
+    Tag,
+)
 from messaging.privacy.inventory import INVENTORY, OnErase, Tie
 from messaging.privacy.services import fan_erase
 from messaging.sending.models import UndeliverableNumber
@@ -99,6 +110,9 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas):
     link = campaign.links.create(url="https://tour.example.com")
     Click.objects.create(link=link, message=out, fan=fan)
     UndeliverableNumber.objects.create(talent=talent, phone=phone, error_code="30005")
+    conversation = Conversation.objects.create(talent=talent, fan=fan, assignee=personas.agent)
+    Note.objects.create(conversation=conversation, fan=fan, author=personas.agent, body="prefers email")
+    ConversationEvent.objects.create(conversation=conversation, fan=fan, kind="assigned", assignee=personas.agent)
 
     fan_erase(fan=fan)
 

@@ -382,14 +382,13 @@ def test_pipelined_sender_records_every_outcome_and_its_effects(backend, daytime
     from tests.factories import create_talent
 
     doors = []
-    for door in (send_pipeline.AsyncPgDb, send_pipeline.ThreadDb):
-        real = door.record
+    real = send_pipeline.SendDb.record
 
-        async def spy(self, batch, outcomes, _real=real, _door=door):
-            doors.append(_door.__name__)
-            return await _real(self, batch, outcomes)
+    async def spy(self, batch, outcomes):
+        doors.append(type(self.main).__name__)
+        return await real(self, batch, outcomes)
 
-        monkeypatch.setattr(door, "record", spy)
+    monkeypatch.setattr(send_pipeline.SendDb, "record", spy)
     settings.CAMPAIGN_BATCH_SIZE = 4
     talent = create_talent("pipeline-outcomes")
     fans = _fans(talent, 10)
@@ -404,7 +403,7 @@ def test_pipelined_sender_records_every_outcome_and_its_effects(backend, daytime
 
     from django.db import connection
 
-    expected = "AsyncPgDb" if connection.vendor == "postgresql" else "ThreadDb"
+    expected = "PgDoor" if connection.vendor == "postgresql" else "ThreadDoor"
     assert doors and set(doors) == {expected}
     assert report.counts["sent"] == 7 and report.counts["failed"] == 2 and report.counts["retry"] == 1
     rows = {str(m.to_number): m for m in OutboundMessage.objects.filter(campaign=campaign)}

@@ -209,12 +209,13 @@ def test_opt_in_keywords_resubscribe_an_opted_out_fan(client, personas, sms_outb
     assert "Msg & data rates may apply" in sms_outbox[1].body
 
 
-def test_yes_from_a_pending_fan_opts_in(client, personas, sms_outbox):
+def test_yes_from_a_pending_fan_does_not_make_it_a_member(client, personas, sms_outbox):
+    # Issue 15: a number that has not joined never passes the age gate by keyword.
     text_in(client, personas.talent, "hi", STRANGER)
     text_in(client, personas.talent, "YES", STRANGER)
     fan = Fan.objects.get(phone=STRANGER)
-    assert fan.status == Fan.Status.ACTIVE
-    assert ConsentRecord.objects.filter(fan=fan, action="granted").count() == 1
+    assert fan.status == Fan.Status.PENDING
+    assert ConsentRecord.objects.filter(fan=fan).count() == 0
 
 
 def test_yes_from_an_active_fan_is_an_ordinary_reply(client, personas, sms_outbox):
@@ -388,23 +389,17 @@ def test_short_codes_and_alphanumeric_senders_are_stored_but_never_answered(clie
     assert sms_outbox == []
 
 
-def test_a_messaging_service_shared_by_two_talents_routes_nowhere(client, personas):
-    """Without a number to tell them apart, a STOP must not land on the wrong talent's fan."""
+def test_a_messaging_service_cannot_be_shared_by_two_talents(personas):
+    """Without a number to tell them apart, a STOP could land on the wrong talent's fan, or nowhere:
+    a service belongs to one talent (issue 15; the console's error: tests/security/test_senders.py)."""
+    from django.db import IntegrityError, transaction
+
     sid = "MG" + "a" * 32
-    for talent in (personas.talent, personas.other_talent):
-        talent.messaging_service_sid = sid
-        talent.save(update_fields=["messaging_service_sid"])
-    payload = twilio_inbound_payload(talent=personas.talent, body="STOP", from_=str(personas.fan.phone))
-    payload["To"] = "+15005559999"  # a number of the service that no talent lists
-    payload["MessagingServiceSid"] = sid
-    assert post_inbound(client, payload).status_code == 404
-    assert InboundMessage.objects.count() == 0
-    # One active talent on the service: routed to it.
-    personas.other_talent.is_active = False
-    personas.other_talent.save(update_fields=["is_active"])
-    assert post_inbound(client, payload).status_code == 200
-    personas.fan.refresh_from_db()
-    assert personas.fan.status == Fan.Status.OPTED_OUT
+    personas.talent.messaging_service_sid = sid
+    personas.talent.save(update_fields=["messaging_service_sid"])
+    personas.other_talent.messaging_service_sid = sid
+    with pytest.raises(IntegrityError), transaction.atomic():
+        personas.other_talent.save(update_fields=["messaging_service_sid"])
 
 
 def test_a_signature_over_the_url_with_its_port_is_accepted(client, personas):

@@ -1,0 +1,253 @@
+"""Outgoing webhooks (issue 16): endpoints, the outbox, signing, the event catalogue.
+
+Why in accounts: every emitter must be able to import `webhook_emit` and write the event in the
+same transaction as its change: fan.joined and fan.opted_out come from consent services, fan.erased
+from privacy, message.received from conversations, campaign.finished from sending, message.status
+from the status webhook. accounts is the one layer all of them sit on. Delivery is in
+accounts/webhook_delivery.py; console pages and tasks in fancommunity/webhooks_out/.
+
+The outbox has two tables: one WebhookEvent per change (only when an active endpoint of the talent
+subscribes to its type: no endpoint, no row, so a million-text blast writes no message.status rows
+for nobody) and one WebhookDelivery per (event, endpoint), which the dispatcher claims in batches.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import ipaddress
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit
+from accounts.integration_models import SECRET_PREFIX, WebhookDelivery, WebhookEndpoint, WebhookEvent, sign
+
+# Standard Webhooks' suggested schedule, stretched to 3 days: then the delivery is given up.
+RETRY_DELAYS = [
+    dt.timedelta(seconds=5),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=5),
+    dt.timedelta(hours=10),
+]
+RETRY_STEADY = dt.timedelta(hours=10)  # after the list, every 10 h ...
+RETRY_FOR = dt.timedelta(days=3)  # ... until 3 days after the event
+DISABLE_AFTER = dt.timedelta(days=3)  # an endpoint failing this long in a row is disabled
+ROTATION_OVERLAP = dt.timedelta(hours=24)  # the previous secret still signs this long after a rotation
+DELIVER_TASK = "fancommunity.webhooks_out.tasks.deliver_webhooks"
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    sample: dict
+    opt_in_only: bool = False  # never subscribed by default (volume)
+    emitted: bool = True  # False: in the catalogue, not sent yet
+
+
+CATALOGUE: dict[str, EventType] = {
+    e.name: e
+    for e in [
+        EventType(
+            "fan.joined",
+            "A fan completed signup (web form, API, or an import made them active).",
+            {"fan": {"id": 123, "status": "active", "source": "web", "joined_at": "2026-11-30T18:02:11Z"}},
+        ),
+        EventType(
+            "fan.opted_out",
+            "A fan withdrew messaging consent (STOP, their data page, the carrier, the team).",
+            {
+                "fan": {
+                    "id": 123,
+                    "status": "opted_out",
+                    "method": "sms_keyword",
+                    "opted_out_at": "2026-11-30T18:05:00Z",
+                }
+            },
+        ),
+        EventType(
+            "fan.erased",
+            "A fan's personal data was erased. Delete what you hold about fan id; nothing else is sent.",
+            {"fan": {"id": 123}},
+        ),
+        EventType(
+            "message.received",
+            "A fan's text reached the team's inbox (keywords such as STOP are not sent here).",
+            {"message": {"id": 987, "fan_id": 123, "received_at": "2026-11-30T18:07:42Z", "body": "Loved the show!"}},
+        ),
+        EventType(
+            "campaign.finished",
+            "A campaign finished sending: every recipient's text has left or was suppressed.",
+            {
+                "campaign": {
+                    "id": 45,
+                    "name": "Tour dates",
+                    "status": "completed",
+                    "finished_at": "2026-11-30T20:00:00Z",
+                }
+            },
+        ),
+        EventType(
+            "message.status",
+            "A sent text moved on (sent, delivered, undelivered, failed). Opt-in: a blast makes millions.",
+            {"message": {"id": 555, "campaign_id": 45, "fan_id": 123, "status": "delivered", "error_code": ""}},
+            opt_in_only=True,
+        ),
+        EventType(
+            "conversation.assigned",
+            "A conversation was assigned to a team member (arrives with the conversations work).",
+            {"conversation": {"id": 7, "fan_id": 123, "assigned_to": 3}},
+            emitted=False,
+        ),
+    ]
+}
+PING = "webhook.test"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+# --- where a URL may point ---------------------------------------------------------------------
+def is_public_address(url: str) -> str:
+    """'' when `url` is HTTPS and every address its host resolves to is public; else why not.
+
+    Our own small check until the shared URL guard (another work stream) lands: loopback, private,
+    link-local (the cloud metadata address 169.254.169.254 among them), reserved, multicast and
+    unspecified addresses are refused, for every address the name resolves to. The dispatcher asks
+    again before each batch (a name can be re-pointed after the check).
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return "The URL must start with https://."
+    host = parts.hostname or ""
+    if not host:
+        return "The URL has no host name."
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return f"{host} does not resolve."
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return f"{host} points to a private or reserved address ({address}); webhooks go to public servers only."
+    return ""
+
+
+def url_problem(url: str) -> str:
+    """What is wrong with an endpoint URL ('' = fine). Development and tests allow local receivers."""
+    if getattr(settings, "WEBHOOKS_ALLOW_PRIVATE_URLS", settings.DEBUG):
+        parts = urlsplit(url)
+        return "" if parts.scheme in ("http", "https") and parts.hostname else "Give an http(s) URL."
+    return is_public_address(url)
+
+
+# --- models ------------------------------------------------------------------------------------
+def iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+# --- emitting ----------------------------------------------------------------------------------
+def webhook_emit(*, talent_id: int, type: str, data: dict, fan_id: int | None = None) -> WebhookEvent | None:
+    """Write an event to the outbox for every active endpoint of the talent subscribed to `type`.
+
+    Call it inside the transaction of the change: the event commits (or rolls back) with it. The
+    dispatcher is kicked on commit; the per-minute sweeper catches anything a lost kick left.
+    """
+    if type not in CATALOGUE:
+        raise ValueError(f"Unknown webhook event type {type!r}")
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(talent_id=talent_id, is_active=True).only("pk", "events")
+        if type in e.events
+    ]
+    if not endpoints:
+        return None
+    return _enqueue(talent_id, type, data, fan_id, endpoints)
+
+
+def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoints: list) -> WebhookEvent:
+    with transaction.atomic():
+        event = WebhookEvent.objects.create(
+            talent_id=talent_id, event_id="msg_" + secrets.token_hex(12), type=type, fan_id=fan_id, data=data
+        )
+        WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint_id=e.pk, event=event) for e in endpoints])
+    for endpoint in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint.pk))
+    return event
+
+
+def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookEvent:
+    """A test event to one endpoint, whatever it subscribes to (the console's "send a test ping")."""
+    with transaction.atomic():
+        event = WebhookEvent.objects.create(
+            talent_id=endpoint.talent_id,
+            event_id="msg_" + secrets.token_hex(12),
+            type=PING,
+            data={"endpoint": {"id": endpoint.pk}, "message": "A test ping from fancommunity."},
+        )
+        WebhookDelivery.objects.create(endpoint=endpoint, event=event)
+    transaction.on_commit(lambda: kick(endpoint.pk))
+    return event
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> str:
+    """A new secret; the old one keeps signing for ROTATION_OVERLAP so receivers switch without a gap."""
+    secret = new_secret()
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            secret=secret, previous_secret=endpoint.secret, previous_secret_until=timezone.now() + ROTATION_OVERLAP
+        )
+        audit("webhook_endpoint.secret_rotated", talent=endpoint.talent, actor=actor, obj=endpoint)
+    endpoint.refresh_from_db()
+    return secret
+
+
+def kick(endpoint_id: int) -> None:
+    """Start the endpoint's dispatcher, at most once a second per process (the claim keeps the rest safe)."""
+    if not getattr(settings, "WEBHOOKS_KICK", True):
+        return
+    if cache.add(f"webhook-kick:{endpoint_id}", 1, timeout=1):
+        from django_q.tasks import async_task
+
+        async_task(DELIVER_TASK, endpoint_id, group=f"webhooks-{endpoint_id}")
+
+
+def events_scrub_fan(*, fan_id: int) -> int:
+    """Erasure: every stored event about the fan keeps its id and type, and nothing else about them."""
+    return WebhookEvent.objects.filter(fan_id=fan_id).update(data={"fan": {"id": fan_id}})
+
+
+# --- payloads (the emitters call these, so each event's data has one shape) ---------------------
+def fan_data(fan: Any, **extra: Any) -> dict:
+    if fan.status == "erased":
+        return {"fan": {"id": fan.pk}}
+    return {"fan": {"id": fan.pk, "status": fan.status, **extra}}
+
+
+def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
+    return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
+
+
+# Re-exported: callers import the outbox models and the signature from here.
+__all__ = [
+    "SECRET_PREFIX",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "sign",
+    "webhook_emit",
+    "webhook_ping",
+    "kick",
+]

@@ -1,0 +1,266 @@
+"""Claim: lock a slice of due rows, re-check STOP and quiet hours, render, lease them to a worker.
+
+Rule 2 of exactly once (see engine.py): a worker sends only rows it claimed, with
+`SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite's transactions here are IMMEDIATE, so
+claims are serialised) and a lease whose `claimed_at` is the batch's token.
+
+The operations (`claim_op`, `stopped_op`) are written once and run by either driver (sql.py): the
+sync services below, the pipeline's thread door and its psycopg door.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Fan
+from messaging.campaigns import scheduling
+from messaging.campaigns.models import Campaign, TrackedLink
+from messaging.campaigns.render import FanFields, Framing, render_body
+from messaging.sending.sql import Dialect, Op, Statement, as_datetime, in_ids, read_only, run_sync, update_rows
+from messaging.sms.models import OutboundMessage
+from messaging.sms.parts import sms_parts
+
+S = OutboundMessage.Status
+TABLE = OutboundMessage._meta.db_table
+FAN_TABLE = Fan._meta.db_table
+
+
+@dataclass
+class ClaimedRow:
+    id: int
+    fan_id: int | None
+    to: str
+    body: str
+    parts: int
+    attempts: int = 1  # including this claim
+
+
+@dataclass
+class ClaimContext:
+    """What a claim needs of its campaign, read once per claim (sync path) or per task (pipeline)."""
+
+    campaign_id: int
+    talent_id: int
+    body: str
+    ignore_quiet_hours: bool
+    default_time_zone: str
+    talent_tz: zoneinfo.ZoneInfo
+    quiet_hours_start: dt.time
+    quiet_hours_end: dt.time
+    rate: float
+    sender: str
+    messaging_service_sid: str
+    media_url: str
+    validity_period: int
+    link_codes: dict[str, str]
+    framing: Framing = field(default_factory=Framing)  # the talent's brand prefix and opt-out line
+
+    @classmethod
+    def load(cls, campaign: Campaign) -> ClaimContext:
+        talent = campaign.talent
+        return cls(
+            campaign_id=campaign.pk,
+            talent_id=talent.pk,
+            body=campaign.body,
+            ignore_quiet_hours=campaign.ignore_quiet_hours,
+            default_time_zone=talent.default_time_zone,
+            talent_tz=talent.tz,
+            quiet_hours_start=talent.quiet_hours_start,
+            quiet_hours_end=talent.quiet_hours_end,
+            rate=float(talent.parts_per_second),
+            sender=str(talent.sender_number or ""),
+            messaging_service_sid=talent.messaging_service_sid,
+            media_url=campaign.media,
+            validity_period=campaign.validity_period,
+            link_codes=dict(TrackedLink.objects.filter(campaign_id=campaign.pk).values_list("url", "code")),
+            framing=Framing.of(talent),
+        )
+
+
+@dataclass
+class ClaimPlan:
+    """What to do with the rows a claim locked: send, suppress (by reason) or defer (to a time)."""
+
+    claimed: list[ClaimedRow] = field(default_factory=list)
+    suppressed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    deferred: dict[dt.datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+@dataclass
+class Batch:
+    campaign_id: int
+    talent_id: int
+    token: dt.datetime  # claimed_at of every row of this batch
+    lease_until: dt.datetime
+    rate: float
+    sender: str
+    messaging_service_sid: str
+    media_url: str
+    validity_period: int
+    rows: list[ClaimedRow] = field(default_factory=list)
+
+    @property
+    def parts(self) -> int:
+        return sum(r.parts for r in self.rows)
+
+
+def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPlan:
+    """Re-check opt-out and quiet hours for locked rows and render the bodies (no database work)."""
+    plan = ClaimPlan()
+    for row in rows:
+        status = row["fan__status"]
+        if status != Fan.Status.ACTIVE:
+            # STOP mid-blast (or erasure): this fan gets nothing more.
+            plan.suppressed[status or "erased"].append(row["id"])
+            continue
+        if not ctx.ignore_quiet_hours:
+            try:
+                tz = scheduling.zone(row["fan__time_zone"] or ctx.default_time_zone)
+            except Exception:
+                tz = ctx.talent_tz
+            allowed = scheduling.next_allowed(now, tz, ctx.quiet_hours_start, ctx.quiet_hours_end)
+            if allowed > now:
+                plan.deferred[allowed].append(row["id"])
+                continue
+        body = render_body(
+            ctx.body,
+            FanFields(row["fan__first_name"] or "", row["fan__city"] or ""),
+            link_codes=ctx.link_codes,
+            message_id=row["id"],
+        )
+        with_line = ctx.framing.wants_line(as_datetime(row.get("fan__last_sent_at")), now)
+        body = ctx.framing.apply(body, with_line=with_line)
+        plan.claimed.append(
+            ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"] + 1)
+        )
+    return plan
+
+
+def batch_limit(rate: float) -> int:
+    """Rows per batch: CAMPAIGN_BATCH_SIZE, fewer for a slow sender so a batch fits half its lease."""
+    return max(1, min(settings.CAMPAIGN_BATCH_SIZE, int(rate * settings.CAMPAIGN_LEASE_SECONDS / 2)))
+
+
+# --- statements ---------------------------------------------------------------------------------
+CLAIM_FIELDS = (
+    "id",
+    "fan_id",
+    "to_number",
+    "attempts",
+    "fan__status",
+    "fan__first_name",
+    "fan__city",
+    "fan__time_zone",
+    "fan__last_sent_at",  # the opt-out line's "first text each month" (Framing.wants_line)
+)
+
+
+def status_statement(campaign_id: int) -> Statement:
+    return f"SELECT status FROM {Campaign._meta.db_table} WHERE id = %s", [campaign_id]  # noqa: S608
+
+
+def due_rows_statement(d: Dialect, campaign_id: int, now: dt.datetime, limit: int) -> Statement:
+    """The due pending rows of a campaign (columns: CLAIM_FIELDS), locked for this claim."""
+    lock = " FOR UPDATE OF o SKIP LOCKED" if d.pg else ""
+    return (
+        "SELECT o.id, o.fan_id, o.to_number, o.attempts, f.status, f.first_name, f.city, f.time_zone, "
+        f"f.last_sent_at "  # noqa: S608
+        f"FROM {TABLE} o LEFT JOIN {FAN_TABLE} f ON f.id = o.fan_id "
+        "WHERE o.campaign_id = %s AND o.status = %s AND o.not_before <= %s "
+        f"ORDER BY o.not_before, o.id LIMIT %s{lock}",
+        [campaign_id, str(S.PENDING), now, limit],
+    )
+
+
+def claim_statements(d: Dialect, plan: ClaimPlan, now: dt.datetime, lease_until: dt.datetime) -> list[Statement]:
+    """The UPDATEs that apply a claim plan (run in the claim's transaction)."""
+    found: list[Statement | None] = [
+        update_rows(
+            d,
+            TABLE,
+            ("status = %s, error_code = %s, updated_at = %s", [str(S.SUPPRESSED), reason[:16], now]),
+            [(i,) for i in ids],
+            ("bigint",),
+        )
+        for reason, ids in plan.suppressed.items()
+    ]
+    found += [
+        update_rows(d, TABLE, ("not_before = %s, updated_at = %s", [when, now]), [(i,) for i in ids], ("bigint",))
+        for when, ids in plan.deferred.items()
+    ]
+    sets = (
+        "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
+        "body = v.column2, segments = v.column3, updated_at = %s",
+        [str(S.CLAIMED), now, lease_until, now],
+    )
+    found.append(
+        update_rows(d, TABLE, sets, [(r.id, r.body, r.parts) for r in plan.claimed], ("bigint", "text", "integer"))
+    )
+    return [statement for statement in found if statement is not None]
+
+
+# --- operations ---------------------------------------------------------------------------------
+def claim_op(
+    d: Dialect, ctx: ClaimContext, now: dt.datetime, lease_until: dt.datetime, limit: int
+) -> Op[ClaimPlan | None]:
+    """Status check, lock of the due rows, STOP / quiet-hours re-check, claim. None when the
+    campaign is not sending (paused, cancelled, gone) or nothing is due."""
+    status = yield status_statement(ctx.campaign_id)
+    if not status.rows or status.rows[0][0] != Campaign.Status.SENDING:
+        return None
+    due = yield due_rows_statement(d, ctx.campaign_id, now, limit)
+    if not due.rows:
+        return None
+    plan = plan_claim(ctx, [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in due.rows], now)
+    for statement in claim_statements(d, plan, now, lease_until):  # noqa: UP028 - `yield from` a list cannot take send()
+        yield statement
+    return plan
+
+
+@read_only
+def stopped_op(d: Dialect, fan_ids: list[int]) -> Op[set[int]]:
+    """Which of these fans are no longer active (texted STOP, withdrew, were erased)."""
+    if not fan_ids:
+        return set()
+    ids_sql, ids_params = in_ids(d, "id", fan_ids)
+    result = yield f"SELECT id FROM {FAN_TABLE} WHERE {ids_sql} AND status <> %s", [*ids_params, str(Fan.Status.ACTIVE)]  # noqa: S608
+    return {row[0] for row in result.rows}
+
+
+def make_batch(ctx: ClaimContext, plan: ClaimPlan, token: dt.datetime, lease_until: dt.datetime) -> Batch:
+    """The batch of a claim; empty (not "done") when everything in its slice was suppressed or deferred."""
+    sending = (ctx.rate, ctx.sender, ctx.messaging_service_sid, ctx.media_url, ctx.validity_period)
+    return Batch(ctx.campaign_id, ctx.talent_id, token, lease_until, *sending, rows=plan.claimed)
+
+
+def lease_from(now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+
+
+# --- the sync services --------------------------------------------------------------------------
+def campaign_claim_batch(*, campaign_id: int, now: dt.datetime | None = None, limit: int | None = None) -> Batch | None:
+    """Claim up to `limit` due pending rows; re-check opt-out and quiet hours; render their bodies.
+
+    Returns None when the campaign is not sending or nothing is due.
+    """
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_related("talent").filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
+    ctx = ClaimContext.load(campaign)
+    lease_until = lease_from(now)
+    plan = run_sync(claim_op, ctx, now, lease_until, limit or batch_limit(ctx.rate))
+    return None if plan is None else make_batch(ctx, plan, now, lease_until)
+
+
+def stopped_fans(batch: Batch) -> set[int]:
+    """Fans of a claimed batch who are no longer active since the claim. One indexed query; run
+    when a batch starts leaving and, while it sends, every STOP_RECHECK_SECONDS, so a STOP committed
+    mid-batch stops that fan's text too."""
+    return run_sync(stopped_op, [r.fan_id for r in batch.rows if r.fan_id is not None])

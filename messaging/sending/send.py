@@ -1,0 +1,130 @@
+"""Send: a claimed batch leaves concurrently, paced by the sender's rate, within its lease.
+
+Rule 3 of exactly once (see engine.py): a worker stops starting sends well before its lease ends
+(send_window), so an expired lease means the worker is dead. A timeout after the request left is
+`uncertain`: reconciled by the sweeper, never resent blindly. No database work happens inside
+the send loop; STOPs committed meanwhile reach it through the caller's `stopped` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
+from messaging.sending.pacing import TokenBucket, sender_window
+from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
+from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES
+
+THROTTLE_CODES = RETRYABLE_CODES  # the one table: messaging/sms/errors.py
+# In-batch retries of a throttled or 5xx send, in seconds; then the row goes back with a backoff.
+RETRY_DELAYS = (0.5, 1.5)
+STOP_RECHECK_SECONDS = 0.5
+
+
+def status_callback_url() -> str:
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status/"
+
+
+@dataclass
+class Outcome:
+    row: ClaimedRow
+    kind: str  # sent | failed | retry | uncertain | unsent | stopped
+    result: SendResult | None = None
+    error: SmsError | None = None
+
+
+def _is_retryable(error: SmsError) -> bool:
+    """429 / 20429 and 5xx *before acceptance* (the provider answered, so nothing was created)."""
+    if error.uncertain:
+        return False
+    if error.code in THROTTLE_CODES or error.http_status == 429:
+        return True
+    return error.http_status is not None and error.http_status >= 500 and error.code not in UNDELIVERABLE_CODES
+
+
+async def _send_rows(
+    batch: Batch,
+    backend: BaseSmsBackend,
+    *,
+    send_deadline: float,
+    start_at: float,
+    close: bool = True,
+    limit: asyncio.Semaphore | None = None,
+    stopped: set[int] | None = None,
+) -> list[Outcome]:
+    stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
+    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
+    limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
+    media = (batch.media_url,) if batch.media_url else ()
+    callback = status_callback_url()
+
+    async def one(row: ClaimedRow) -> Outcome:
+        message = SmsMessage(
+            to=row.to,
+            body=row.body,
+            from_=batch.sender if not batch.messaging_service_sid else "",
+            messaging_service_sid=batch.messaging_service_sid,
+            media_urls=media,
+            status_callback=f"{callback}?m={row.id}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
+            validity_period=batch.validity_period or None,
+        )
+        async with limit:
+            delays = RETRY_DELAYS
+            for attempt in range(len(delays) + 1):
+                await bucket.acquire(row.parts)
+                if row.fan_id in stopped:
+                    return Outcome(row, "stopped")  # STOP arrived after the claim: never sent
+                if time.monotonic() > send_deadline:
+                    return Outcome(row, "unsent")  # the lease is running out: hand it back unsent
+                try:
+                    return Outcome(row, "sent", result=await backend.send_async(message))
+                except SmsError as error:
+                    if error.uncertain:
+                        return Outcome(row, "uncertain", error=error)
+                    if _is_retryable(error):
+                        if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
+                            await asyncio.sleep(delays[attempt])
+                            continue
+                        return Outcome(row, "retry", error=error)
+                    if not error.permanent:
+                        # Provably not sent (connection refused, DNS ...): a later batch tries again.
+                        return Outcome(row, "retry", error=error)
+                    return Outcome(row, "failed", error=error)
+                except Exception as error:  # a backend bug: the request may have left
+                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True))
+            return Outcome(row, "retry")
+
+    try:
+        return await asyncio.gather(*(one(row) for row in batch.rows))
+    finally:
+        if close:
+            await backend.aclose()
+
+
+def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:
+    """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
+    backend = backend or get_backend()
+    start_at, send_deadline = _reserve(batch)
+    stopped = stopped_fans(batch)
+    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped))
+
+
+def _reserve(batch: Batch) -> tuple[float, float]:
+    """(monotonic start, monotonic send deadline) of a claimed batch, reserving the sender's time."""
+    return send_window(batch, sender_window(talent_id=batch.talent_id, parts=batch.parts, rate=batch.rate))
+
+
+def send_window(batch: Batch, delay: float) -> tuple[float, float]:
+    """(monotonic start, monotonic send deadline) of a batch whose slice starts in `delay` seconds.
+
+    Sends stop starting once a third of the lease is left: a live worker never sends after the
+    sweeper could consider its rows abandoned.
+    """
+    now = time.monotonic()
+    lease_left = (batch.lease_until - timezone.now()).total_seconds()
+    return now + delay, now + lease_left * 2 / 3
