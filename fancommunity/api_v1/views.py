@@ -294,16 +294,22 @@ def _unique_name(model, talent, name: str, instance=None) -> None:
 
 
 # --- lists ------------------------------------------------------------------------------------
+# What lists, tags and segments share: reading their rows and members, writing the rows.
+AUDIENCE_SCOPES = {
+    "list": "audience:read",
+    "retrieve": "audience:read",
+    "create": "audience:write",
+    "partial_update": "audience:write",
+    "destroy": "audience:write",
+    "members": "audience:read",
+}
+
+
 class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
     serializer_class = s.ContactListSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     scopes = {
-        "list": "audience:read",
-        "retrieve": "audience:read",
-        "create": "audience:write",
-        "partial_update": "audience:write",
-        "destroy": "audience:write",
-        "members": "audience:read",
+        **AUDIENCE_SCOPES,
         "add_fans": "audience:write",
         "remove_fans": "audience:write",
         "export": "audience:read",
@@ -369,15 +375,7 @@ class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
 class TagViewSet(viewsets.ModelViewSet, V1ViewSet):
     serializer_class = s.TagSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    scopes = {
-        "list": "audience:read",
-        "retrieve": "audience:read",
-        "create": "audience:write",
-        "partial_update": "audience:write",
-        "destroy": "audience:write",
-        "members": "audience:read",
-        "add_fans": "audience:write",
-    }
+    scopes = {**AUDIENCE_SCOPES, "add_fans": "audience:write"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -421,16 +419,7 @@ class TagViewSet(viewsets.ModelViewSet, V1ViewSet):
 class SegmentViewSet(viewsets.ModelViewSet, V1ViewSet):
     serializer_class = s.SegmentSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    scopes = {
-        "list": "audience:read",
-        "retrieve": "audience:read",
-        "create": "audience:write",
-        "partial_update": "audience:write",
-        "destroy": "audience:write",
-        "count": "audience:read",
-        "members": "audience:read",
-        "export": "audience:read",
-    }
+    scopes = {**AUDIENCE_SCOPES, "count": "audience:read", "export": "audience:read"}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
