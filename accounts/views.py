@@ -36,6 +36,7 @@ from consent.services import (
     fan_signup,
     terms_for_signup,
 )
+from messaging.automations import joins as automation_joins
 from messaging.conversations.priority import priority_message_queue
 from messaging.privacy.services import fan_data_export, fan_erase
 from messaging.sms.models import OutboundMessage
@@ -89,6 +90,7 @@ def _signup(request: HttpRequest, *, talent: Talent, phone: str, data: dict, ter
         priority_message_queue(
             talent=talent, fan=result.fan, to=phone, body=texts.signup_confirmation(talent), lane=COMPLIANCE
         )
+        automation_joins.on_fan_joined(fan=result.fan, source="web")
     request.session[DONE_KEY] = {"fan": result.fan.pk, "talent": talent.pk}
     return result.fan
 

@@ -29,6 +29,7 @@ from messaging.audience import exports
 from messaging.audience import services as audience
 from messaging.audience.models import BUILTIN_SEGMENT_NAME, validate_definition
 from messaging.audience.rules import SegmentRuleError
+from messaging.automations import joins as automation_joins
 from messaging.campaigns.services import (
     campaign_approve,
     campaign_cancel,
@@ -198,6 +199,8 @@ class FanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Update
             )
         except SignupRefused as exc:
             raise ApiError(409, "signup_refused", str(exc))
+        if result.created:
+            automation_joins.on_fan_joined(fan=result.fan, source="api")
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(s.FanSerializer(result.fan).data, status=code)
 

@@ -39,6 +39,7 @@ from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_AUDIENCES,
 from messaging.audience.imports import ImportRefused
 from messaging.audience.models import validate_definition
 from messaging.audience.rules import FIELDS, SegmentRuleError, describe
+from messaging.automations import joins as automation_joins
 from messaging.campaigns.models import Click
 from messaging.conversations.priority import priority_message_queue
 from messaging.models import ContactList, ContactListMember, ExportAudit, FanTag, ImportBatch, Segment, Tag
@@ -1337,6 +1338,7 @@ def fan_add_view(modeladmin, request):
                     body=consent_texts.signup_confirmation(talent),
                     lane=OutboundMessage.Lane.COMPLIANCE,
                 )
+                automation_joins.on_fan_joined(fan=fan, source="console")
         except (audience.AudienceError, PermissionError) as exc:
             form.add_error("phone", str(exc))
         else:

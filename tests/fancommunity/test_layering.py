@@ -26,6 +26,7 @@ LAYERS = [
     "messaging.audience",
     "messaging.campaigns",
     "messaging.sending",
+    "messaging.automations",
     "messaging.conversations",
     "messaging.privacy",
 ]

@@ -1,0 +1,15 @@
+"""The one place automations hear that a fan joined (web signup, the console's "Add fan", the API).
+
+Callers run it inside the transaction that made the fan active, after the signup confirmation was
+queued, so whatever an automation queues here commits (or rolls back) with the join itself and
+always leaves after the confirmation.
+"""
+
+from __future__ import annotations
+
+from accounts.models import Fan
+
+
+def on_fan_joined(*, fan: Fan, source: str) -> None:
+    """`source`: how the fan joined ("web", "console", "api"). Each automation adds its one call here."""
+    return None
