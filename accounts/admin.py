@@ -19,7 +19,8 @@ from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite
 from consent import texts
 from consent.models import ConsentRecord, Partner
 from consent.services import Evidence, fan_hold_release, fan_opt_out
-from messaging.audience import admin as audience_admin
+from messaging.audience.admin import fans as audience_fans
+from messaging.audience.admin import lists as audience_lists
 from messaging.conversations.priority import priority_message_queue
 from messaging.sms.models import OutboundMessage
 
@@ -435,10 +436,10 @@ def opt_out_held(modeladmin, request, queryset):
 @admin.register(Fan)
 class FanAdmin(TalentScopedAdmin):
     """Fans: search by a number in any format, name or email; bounded filters; the profile page
-    (messaging/audience/admin.py builds its parts: filters, search, the add form, the profile)."""
+    (messaging/audience/admin/fans.py builds its parts: filters, search, the add form, the profile)."""
 
     list_display = ["__str__", "phone", "talent", "status", "country", "region", "source", "joined_at"]
-    list_filter = audience_admin.FAN_FILTERS
+    list_filter = audience_fans.FAN_FILTERS
     list_filter_submit = True  # unfold's text filters (country, region) apply on a button, no script needed
     list_select_related = ["talent"]
     # Name and email prefixes, served on PostgreSQL by the UPPER(...) text_pattern_ops indexes
@@ -462,10 +463,10 @@ class FanAdmin(TalentScopedAdmin):
         "updated_at",
     ]
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
-    actions = [*audience_admin.FAN_ACTIONS, release_hold, opt_out_held]
+    actions = [*audience_lists.FAN_ACTIONS, release_hold, opt_out_held]
 
     def get_search_results(self, request, queryset, search_term):
-        found = audience_admin.fan_search(request, queryset, search_term)
+        found = audience_fans.fan_search(request, queryset, search_term)
         if found is not None:
             return found, False
         return super().get_search_results(request, queryset, search_term)
@@ -483,7 +484,7 @@ class FanAdmin(TalentScopedAdmin):
             path(
                 "<path:object_id>/do/<slug:action>/",
                 wrap(
-                    lambda request, object_id, action: audience_admin.fan_action_view(self, request, object_id, action)
+                    lambda request, object_id, action: audience_fans.fan_action_view(self, request, object_id, action)
                 ),
                 name="accounts_fan_action",
             ),
@@ -493,12 +494,12 @@ class FanAdmin(TalentScopedAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        return audience_admin.fan_add_view(self, request)
+        return audience_fans.fan_add_view(self, request)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         fan = self.get_object(request, object_id)
         return super().change_view(
-            request, object_id, form_url, {**audience_admin.fan_profile_context(request, fan), **(extra_context or {})}
+            request, object_id, form_url, {**audience_fans.fan_profile_context(request, fan), **(extra_context or {})}
         )
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -15,8 +15,9 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from accounts.services import pending_signups_expire
+from messaging.audience.import_staging import staged_sweep
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
-from messaging.audience.imports import import_batch_run, staged_sweep
+from messaging.audience.imports import import_batch_run
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch

@@ -1,27 +1,19 @@
-"""Bulk audience I/O: CSV imports of fans (with consent evidence) and streamed exports.
+"""CSV imports of fans, with consent evidence, as batches: pending -> running -> completed/failed.
 
-Import: the file is read once, streaming; every row is normalised in Python (phones to E.164,
-dates, codes), erased numbers (kept only as a keyed hash) are skipped, duplicate numbers are
-reported, and good rows are upserted on (talent, phone) in ONE transaction together with the
-batch's `completed` status. A malformed file or a wrong encoding found at any line rolls the whole
-batch back. PostgreSQL: COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT that
-also writes the ConsentRecords and list memberships. SQLite: batched bulk_create/bulk_update.
-
-Export: PostgreSQL streams `COPY (SELECT ...) TO STDOUT`, with spreadsheet-injection
-neutralisation done in the SELECT so COPY keeps its speed; SQLite pages by id. Constant memory.
+The file is read once, streaming, by the row reader (import_rows.py): phones to E.164, dates,
+codes; erased numbers (kept only as a keyed hash) are skipped, duplicate numbers reported. Good rows
+are upserted on (talent, phone) in ONE transaction together with the batch's `completed` status. A
+malformed file or a wrong encoding found at any line rolls the whole batch back. PostgreSQL: COPY
+into a temp table, then one INSERT ... SELECT ... ON CONFLICT that also writes the ConsentRecords and
+list memberships. SQLite: batched bulk_create/bulk_update. The console's two-step upload (preview,
+column mapping) is import_staging.py; streamed exports are exports.py.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import io
-import re
-import secrets
-import shutil
-import tempfile
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -29,220 +21,29 @@ from typing import IO, Any
 import phonenumbers
 from django.conf import settings
 from django.core.files.base import File
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from accounts import phones
 from accounts.audit import audit
 from accounts.models import Fan, Talent
-from accounts.phones import PhoneError, phone_hasher
-from accounts.profile import PROFILE, TEXT_FIELDS
+from accounts.phones import PhoneError
 from consent.models import ConsentRecord
+from messaging.audience.import_rows import (
+    PROFILE_FIELDS,
+    CleanRow,
+    ImportRefused,
+    RowReader,
+    map_header,
+    max_import_bytes,
+    max_import_rows,
+    normalise_phone,
+    text_lines,
+)
 from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
 from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans, require
 
-# --- phones --------------------------------------------------------------------------------------------
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# North American numbers: area code and exchange never start with 0 or 1. Enough to accept
-# already-E.164 +1 input without the (30 µs) full parse; anything else takes the full parse.
-
-
 IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
-
-
-def normalise_phone(raw: str, default_region: str) -> str:
-    """E.164 for a number in an import; raises accounts.phones.PhoneError with a reason."""
-    return phones.parse(raw, region=default_region)
-
-
-# --- reading CSV ---------------------------------------------------------------------------------------
-class ImportRefused(ValueError):
-    """The file as a whole cannot be imported; nothing from it lands."""
-
-
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "phone": ("phone", "phone_number", "phonenumber", "mobile", "mobile_number", "cell", "msisdn", "number"),
-    **{f.name: f.import_aliases for f in PROFILE},  # the one profile spec (accounts/profile.py)
-    "tags": ("tags", "tag"),
-}
-_ALIAS_TO_FIELD = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
-PROFILE_FIELDS = list(TEXT_FIELDS)  # copied as given; birth_date is parsed on its own
-_MAX_LEN = {f.name: f.max_length for f in PROFILE if f.max_length and f.kind != "date"}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _norm_header(h: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_")
-
-
-def map_header(header: list[str]) -> dict[str, int]:
-    """{field: column index} from a header row; refuses a file without a phone column."""
-    mapping: dict[str, int] = {}
-    for index, name in enumerate(header):
-        target = _ALIAS_TO_FIELD.get(_norm_header(name))
-        if target is None:
-            continue
-        if target in mapping:
-            raise ImportRefused(f"line 1: two columns map to {target!r} ({header[mapping[target]]!r} and {name!r})")
-        mapping[target] = index
-    if "phone" not in mapping:
-        raise ImportRefused(
-            "line 1: no phone column in the header (expected one of: " + ", ".join(HEADER_ALIASES["phone"]) + ")"
-        )
-    return mapping
-
-
-def _text_lines(binary: IO[bytes] | Iterator[bytes]) -> Iterator[str]:
-    """UTF-8 (BOM or not) physical lines; a wrong encoding refuses the file naming the line."""
-    line_no = 0
-    for raw in binary:
-        line_no += 1
-        if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ImportRefused(f"line {line_no}: the file is not UTF-8 text (save it as CSV UTF-8 and try again)")
-        if "\x00" in line:
-            raise ImportRefused(f"line {line_no}: NUL byte; this is not a CSV text file")
-        yield line
-
-
-@dataclass
-class CleanRow:
-    line: int
-    phone: str
-    values: dict[str, Any]
-    tags: list[str]
-
-
-@dataclass
-class ParseState:
-    errors: list[tuple[int, str]] = field(default_factory=list)
-    total: int = 0
-    skipped_erased: int = 0
-    seen: dict[str, int] = field(default_factory=dict)
-    columns: set[str] = field(default_factory=set)
-
-
-class RowReader:
-    """Turns CSV lines into CleanRow objects, recording bad rows with their line numbers."""
-
-    def __init__(self, *, talent: Talent, default_region: str, erased_hashes: set[str], max_rows: int) -> None:
-        self.talent = talent
-        self.region = default_region
-        self.erased = erased_hashes
-        self.hasher = None
-        if erased_hashes:
-            self.hasher = phone_hasher(talent.pk)
-        self.max_rows = max_rows
-        self.zones = zoneinfo.available_timezones()
-        today = timezone.localdate()
-        try:
-            self.latest_birth = today.replace(year=today.year - talent.min_age)
-        except ValueError:
-            self.latest_birth = today.replace(year=today.year - talent.min_age, day=28)
-        self.state = ParseState()
-
-    def rows(self, binary: IO[bytes]) -> Iterator[CleanRow]:
-        reader = csv.reader(_text_lines(binary), strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ImportRefused("the file is empty")
-        except csv.Error as exc:
-            raise ImportRefused(f"line 1: malformed CSV ({exc})")
-        mapping = map_header(header)
-        self.state.columns = set(mapping)
-        width = len(header)
-        state = self.state
-        phone_i = mapping["phone"]
-        getters = [(name, mapping[name]) for name in PROFILE_FIELDS + ["birth_date", "tags"] if name in mapping]
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise ImportRefused(f"line {reader.line_num}: malformed CSV ({exc})")
-            line = reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank line
-            state.total += 1
-            if state.total > self.max_rows:
-                raise ImportRefused(f"more than {self.max_rows:,} rows; split the file")
-            if len(record) != width:
-                state.errors.append((line, f"expected {width} columns, found {len(record)}"))
-                continue
-            try:
-                phone = normalise_phone(record[phone_i], self.region)
-            except PhoneError as exc:
-                state.errors.append((line, str(exc)))
-                continue
-            if self.hasher is not None and self.hasher(phone) in self.erased:
-                state.skipped_erased += 1
-                continue
-            first = state.seen.get(phone)
-            if first is not None:
-                state.errors.append((line, f"duplicate of line {first} (same phone number)"))
-                continue
-            values: dict[str, Any] = {}
-            tags: list[str] = []
-            error = None
-            for name, index in getters:
-                raw = record[index].strip()
-                if not raw:
-                    continue
-                if name == "birth_date":
-                    try:
-                        born = dt.date.fromisoformat(raw)
-                    except ValueError:
-                        error = f"birth_date {raw!r} is not a date (YYYY-MM-DD)"
-                        break
-                    if born > self.latest_birth:
-                        error = f"born {raw}: younger than the minimum age {self.talent.min_age}"
-                        break
-                    values[name] = born
-                elif name == "tags":
-                    tags = [t.strip() for t in raw.split(";") if t.strip()]
-                    if any(len(t) > 60 for t in tags):
-                        error = "a tag is longer than 60 characters"
-                        break
-                elif name == "country":
-                    code = raw.upper()
-                    if len(code) != 2 or not code.isalpha() or not code.isascii():
-                        error = f"country {raw!r} is not a two-letter code"
-                        break
-                    values[name] = code
-                elif name == "time_zone":
-                    if raw not in self.zones:
-                        error = f"time_zone {raw!r} is not an IANA time zone"
-                        break
-                    values[name] = raw
-                else:
-                    if len(raw) > _MAX_LEN[name]:
-                        error = f"{name} is longer than {_MAX_LEN[name]} characters"
-                        break
-                    if name == "email" and not _EMAIL.match(raw):
-                        error = f"email {raw!r} is not an email address"
-                        break
-                    values[name] = raw
-            if error:
-                state.errors.append((line, error))
-                continue
-            state.seen[phone] = line
-            yield CleanRow(line, phone, values, tags)
-
-
-# --- import batches ---------------------------------------------------------------------------------------
-def _max_rows() -> int:
-    return getattr(settings, "AUDIENCE_IMPORT_MAX_ROWS", 2_000_000)
-
-
-def _max_bytes() -> int:
-    return getattr(settings, "AUDIENCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 
 
 def import_batch_create(
@@ -271,8 +72,8 @@ def import_batch_create(
     if contact_list is not None and contact_list.talent_id != talent.pk:
         raise ImportRefused("the contact list belongs to another talent")
     size = getattr(file, "size", None)
-    if size is not None and size > _max_bytes():
-        raise ImportRefused(f"the file is {size:,} bytes; the limit is {_max_bytes():,}")
+    if size is not None and size > max_import_bytes():
+        raise ImportRefused(f"the file is {size:,} bytes; the limit is {max_import_bytes():,}")
     django_file = file if isinstance(file, File) else File(file)
     with transaction.atomic():
         batch = ImportBatch(
@@ -359,7 +160,9 @@ def _run_locked(batch: ImportBatch) -> None:
         .exclude(phone_hash="")
         .values_list("phone_hash", flat=True)
     )
-    reader = RowReader(talent=talent, default_region=batch.default_region, erased_hashes=erased, max_rows=_max_rows())
+    reader = RowReader(
+        talent=talent, default_region=batch.default_region, erased_hashes=erased, max_rows=max_import_rows()
+    )
     joined_at = dt.datetime.combine(batch.consent_date, dt.time(12, 0), tzinfo=dt.UTC)
     with batch.file.open("rb") as fh:
         rows = reader.rows(fh)
@@ -656,7 +459,7 @@ def contact_list_update_from_csv(
     require(actor, "edit_audience", contact_list.talent)
     region = (default_region or settings.PHONENUMBER_DEFAULT_REGION).upper()
     result = ListCsvResult()
-    reader = csv.reader(_text_lines(file), strict=True)
+    reader = csv.reader(text_lines(file), strict=True)
     phones: dict[str, int] = {}
     column = 0
     try:
@@ -698,123 +501,3 @@ def contact_list_update_from_csv(
     else:
         result.changed = contact_list_add_fans(contact_list=contact_list, fans=fans, actor=actor)
     return result
-
-
-# --- staged uploads: preview, column mapping, kept across a form error --------------------------------------
-# The console's import is two steps: the file is staged on the server (never served, under
-# MEDIA_ROOT/imports/staged/<talent>/<token>.csv), the team sees its first rows and maps its
-# columns, then confirms. A form error on either step keeps the staged file, so nobody picks it
-# again; a staged file nobody confirms is deleted after STAGED_MAX_AGE by the sweeper task (it
-# holds phone numbers that are nobody's fans yet, which erasure could not reach).
-STAGED_DIR = "imports/staged"
-STAGED_MAX_AGE = 24 * 3600
-PREVIEW_ROWS = 5
-IGNORE = ""  # the mapping's "do not import this column"
-SAMPLE_CSV = (
-    "phone,first_name,last_name,email,birth_date,city,region,postal_code,country,time_zone,tags\n"
-    "(415) 555-2671,Paula,Quinn,paula@example.com,1994-03-01,San Francisco,CA,94110,US,America/Los_Angeles,vip;presale\n"
-    "+44 7700 900123,Sam,Lee,,,London,,SW1A 1AA,GB,Europe/London,\n"
-)
-MAPPABLE = [name for name in HEADER_ALIASES]  # phone, the profile, tags
-
-
-@dataclass
-class StagedImport:
-    token: str
-    talent_id: int
-    original_name: str
-
-    @property
-    def name(self) -> str:
-        return f"{STAGED_DIR}/{self.talent_id}/{self.token}.csv"
-
-
-def _staged_storage():
-    return default_storage  # MEDIA_ROOT, of which only campaign-media/ is ever served
-
-
-def import_stage(*, talent: Talent, upload: IO[bytes] | File, original_name: str, actor: Any = None) -> StagedImport:
-    """Keep an uploaded file on the server until the team confirms its mapping (or it expires)."""
-    require(actor, "edit_audience", talent)
-    size = getattr(upload, "size", None)
-    if size is not None and size > _max_bytes():
-        raise ImportRefused(f"the file is {size:,} bytes; the limit is {_max_bytes():,}")
-    staged = StagedImport(secrets.token_urlsafe(18), talent.pk, (original_name or "import.csv")[:200])
-    _staged_storage().save(staged.name, upload if isinstance(upload, File) else File(upload))
-    staged_sweep()  # opportunistic; the periodic task catches the rest
-    return staged
-
-
-def staged_exists(staged: StagedImport) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9_-]{20,40}", staged.token)) and _staged_storage().exists(staged.name)
-
-
-def staged_discard(staged: StagedImport) -> None:
-    if staged_exists(staged):
-        _staged_storage().delete(staged.name)
-
-
-def staged_preview(staged: StagedImport, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]], dict[int, str]]:
-    """(header, the first rows, a guessed {column index: field}) of a staged file."""
-    with _staged_storage().open(staged.name, "rb") as fh:
-        reader = csv.reader(_text_lines(fh), strict=True)
-        try:
-            header = next(reader)
-            sample = [row for _, row in zip(range(rows), reader, strict=False)]
-        except StopIteration:
-            raise ImportRefused("the file is empty")
-        except csv.Error as exc:
-            raise ImportRefused(f"malformed CSV near the top of the file ({exc})")
-    guess: dict[int, str] = {}
-    for index, name in enumerate(header):
-        target = _ALIAS_TO_FIELD.get(_norm_header(name))
-        if target is not None and target not in guess.values():
-            guess[index] = target
-    return header, sample, guess
-
-
-def staged_apply_mapping(staged: StagedImport, mapping: dict[int, str]) -> File:
-    """The staged file with its header replaced by the chosen field names (ignored columns get a
-    name no alias matches), so the one import reader (map_header) reads it as mapped. The body is
-    copied byte for byte; only line 1 changes."""
-    targets = [t for t in mapping.values() if t != IGNORE]
-    if "phone" not in targets:
-        raise ImportRefused("choose which column holds the phone numbers")
-    if len(set(targets)) != len(targets):
-        raise ImportRefused("two columns are mapped to the same field")
-    unknown = [t for t in targets if t not in MAPPABLE]
-    if unknown:
-        raise ImportRefused(f"{unknown[0]!r} is not a field an import fills")
-    out = tempfile.TemporaryFile()
-    with _staged_storage().open(staged.name, "rb") as fh:
-        first = fh.readline()
-        width = len(next(csv.reader([first.decode("utf-8-sig", errors="replace")]), []))
-        header = [mapping.get(i, IGNORE) or f"ignored_column_{i + 1}" for i in range(width)]
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(header)
-        out.write(buffer.getvalue().encode())
-        shutil.copyfileobj(fh, out, 1 << 20)
-    out.seek(0)
-    return File(out, name=staged.original_name)
-
-
-def staged_sweep(*, max_age: int = STAGED_MAX_AGE) -> int:
-    """Delete staged uploads older than max_age seconds (the periodic task and each new upload run it)."""
-    storage = _staged_storage()
-    removed = 0
-    cutoff = timezone.now() - dt.timedelta(seconds=max_age)
-    try:
-        talent_dirs, _ = storage.listdir(STAGED_DIR)
-    except FileNotFoundError:
-        return 0
-    for talent_dir in talent_dirs:
-        _, files = storage.listdir(f"{STAGED_DIR}/{talent_dir}")
-        for name in files:
-            path = f"{STAGED_DIR}/{talent_dir}/{name}"
-            try:
-                if storage.get_modified_time(path) < cutoff:
-                    storage.delete(path)
-                    removed += 1
-            except FileNotFoundError:
-                continue  # a concurrent sweep or confirmation took it
-    return removed

@@ -473,7 +473,7 @@ def test_signup_data_page_import_and_export_read_the_one_profile_spec():
     from accounts.profile import PROFILE, PROFILE_FIELDS
     from accounts.services import PROFILE_FIELDS as CORRECTABLE
     from messaging.audience.exports import EXPORT_COLUMNS
-    from messaging.audience.imports import HEADER_ALIASES
+    from messaging.audience.import_rows import HEADER_ALIASES
 
     assert list(ProfileFields.base_fields) == list(PROFILE_FIELDS)  # each talent's form picks from these
     assert CORRECTABLE == PROFILE_FIELDS

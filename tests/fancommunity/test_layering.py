@@ -64,6 +64,7 @@ def layer_of(module: str) -> int:
         module == "messaging"
         or module in TOP_MODULES
         or parts[-1] in TOP_NAMES
+        or "admin" in parts[:-1]  # a console package split by area (messaging/audience/admin/)
         or "management" in parts
         or any(module == p or module.startswith(p + ".") for p in TOP_PACKAGES)
     ):

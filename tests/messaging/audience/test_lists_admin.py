@@ -237,18 +237,18 @@ def test_sample_csv_and_staged_sweep(client, personas, settings):
     import os
     import time
 
-    from messaging.audience import imports
+    from messaging.audience import import_staging
 
     client.force_login(personas.manager)
     sample = client.get(reverse("admin:messaging_importbatch_sample"))
     assert sample["Content-Disposition"].startswith("attachment") and sample.content.startswith(b"phone,")
     staged = _staged(_upload(client, personas, b"phone\n+14155550601\n"))
-    path = settings.MEDIA_ROOT / imports.STAGED_DIR / str(personas.talent.pk) / f"{staged}.csv"
+    path = settings.MEDIA_ROOT / import_staging.STAGED_DIR / str(personas.talent.pk) / f"{staged}.csv"
     assert path.exists()
-    assert imports.staged_sweep() == 0
-    old = time.time() - imports.STAGED_MAX_AGE - 60
+    assert import_staging.staged_sweep() == 0
+    old = time.time() - import_staging.STAGED_MAX_AGE - 60
     os.utime(path, (old, old))
-    assert imports.staged_sweep() == 1 and not path.exists()
+    assert import_staging.staged_sweep() == 1 and not path.exists()
 
 
 def test_import_upload_too_big_is_refused(client, personas, settings):
