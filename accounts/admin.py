@@ -13,7 +13,8 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminSelectWidget
 
-from accounts import current_talent, permissions, profile, pumping, team
+from accounts import current_talent, profile, pumping, team
+from accounts.actors import NotAllowed, allows
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
 from consent import texts
@@ -53,10 +54,10 @@ class PartnerInline(TabularInline):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare domain means https
 
     def _may(self, request, obj) -> bool:
-        return permissions.can(request.user, "edit_talent", obj.pk if obj is not None else None)
+        return allows(request.user, "edit_talent", obj.pk if obj is not None else None)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return permissions.can(request.user, "view", obj.pk if obj is not None else None)
+        return allows(request.user, "view", obj.pk if obj is not None else None)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return self._may(request, obj)
@@ -304,7 +305,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
                     role=form.cleaned_data["role"],
                     actor=request.user,
                 )
-            except team.TeamError as exc:
+            except (team.TeamError, NotAllowed) as exc:
                 form.add_error(None, str(exc))
             else:
                 context.update(
@@ -340,7 +341,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
         for member in queryset.select_related("user", "talent"):
             try:
                 team.member_remove(member=member, actor=request.user)
-            except team.TeamError as exc:
+            except (team.TeamError, NotAllowed) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 removed += 1
@@ -389,7 +390,7 @@ class InviteAdmin(TalentScopedAdmin):
         for invite in queryset.select_related("talent"):
             try:
                 revoked += team.invite_revoke(invite=invite, actor=request.user)
-            except team.TeamError as exc:
+            except (team.TeamError, NotAllowed) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
         self.message_user(request, f"Revoked {revoked} invite{'s' if revoked != 1 else ''}.", messages.SUCCESS)
 
@@ -399,7 +400,7 @@ def _held(modeladmin, request, queryset):
     allowed = [
         fan
         for fan in queryset.filter(status=Fan.Status.HELD).select_related("talent")
-        if permissions.can(request.user, "reply", fan.talent_id)
+        if allows(request.user, "reply", fan.talent_id)
     ]
     skipped = queryset.count() - len(allowed)
     if skipped:

@@ -26,7 +26,8 @@ from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import checkbox as unfold_checkbox
 from unfold.templatetags import unfold_list
 
-from accounts import current_talent, permissions
+from accounts import current_talent
+from accounts.actors import allows
 from accounts.models import Talent
 from accounts.paginators import CappedCountPaginator
 
@@ -78,7 +79,7 @@ class TalentScopedAdmin(UnfoldModelAdmin):
             return False
         # Without an object, the question is about the current talent (None: any of the user's).
         talent_id = self.talent_id_of(obj) if obj is not None else current_talent.current_id(request)
-        return permissions.can(user, capability, talent_id)
+        return allows(user, capability, talent_id)
 
     def has_module_permission(self, request) -> bool:
         return self._allowed(request, self.view_capability)

@@ -2,8 +2,8 @@
 
 Services in the style of the rest of the project: keyword-only, typed, one transaction each, an
 AuditEvent in the same transaction. The console (accounts/admin.py) and the invite pages
-(accounts/team_views.py) call these and show a TeamError's message; none of them writes
-TeamMember or Invite rows themselves.
+(accounts/team_views.py) call these and show the message of a TeamError (or of NotAllowed, the one
+permission refusal: accounts/actors.py); none of them writes TeamMember or Invite rows themselves.
 
 Invite links: /team/invite/<token>/, token = <invite id, base36>-<HMAC over the invite's id,
 talent, email, role, creation time and status>. Accepting or revoking changes the status, so a
@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import base36_to_int, int_to_base36
 
-from accounts import permissions
+from accounts.actors import require
 from accounts.audit import audit
 from accounts.models import Invite, Talent, TeamMember
 
@@ -40,8 +40,7 @@ class TeamError(Exception):
 
 
 def _require_owner(actor: Any, talent_id: int) -> None:
-    if not permissions.can(actor, "manage_team", talent_id):
-        raise TeamError("Only an owner of this talent can change its team.")
+    require(actor, "manage_team", talent_id, refusal="Only an owner of this talent can change its team.")
 
 
 # --- invite tokens ------------------------------------------------------------------------------

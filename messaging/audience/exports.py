@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.actors import require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.profile import PROFILE
@@ -24,7 +25,6 @@ from messaging.audience.services import (
     AudienceError,
     audience_breakdown,
     contact_list_queryset,
-    require,
     segment_queryset,
 )
 

@@ -16,6 +16,7 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from accounts.actors import require
 from accounts.models import Talent
 from messaging.audience.import_rows import (
     ALIAS_TO_FIELD,
@@ -25,7 +26,6 @@ from messaging.audience.import_rows import (
     norm_header,
     text_lines,
 )
-from messaging.audience.services import require
 
 # --- staged uploads: preview, column mapping, kept across a form error --------------------------------------
 # The console's import is two steps: the file is staged on the server (never served, under

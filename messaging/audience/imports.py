@@ -25,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from accounts.actors import require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.phones import PhoneError
@@ -41,7 +42,7 @@ from messaging.audience.import_rows import (
     text_lines,
 )
 from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
-from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans, require
+from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans
 
 IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
 

@@ -19,7 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from accounts import permissions, phones
+from accounts import phones
+from accounts.actors import require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.profile import PROFILE_FIELDS
@@ -315,12 +316,6 @@ def fan_console_add(
         )
         audit("fan.added_in_console", talent=talent, actor=actor, obj=fan, consent=consent_how)
     return fan
-
-
-def require(actor: Any, capability: str, talent: Talent) -> None:
-    """Services called by people check the role too (views check first, for a nicer error)."""
-    if actor is not None and not permissions.can(actor, capability, talent.pk):
-        raise PermissionError(f"You may not {capability.replace('_', ' ')} for {talent}.")
 
 
 __all__ = [

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 
-from accounts import permissions
+from accounts.actors import NotAllowed, require
 from accounts.admin_scoping import TalentScopedAdmin
 from consent.models import Partner
 from messaging.audience import exports
@@ -75,8 +74,10 @@ class ExportForm(forms.Form):
 
 def export_view(modeladmin, request, *, segment: Segment | None = None, contact_list: ContactList | None = None):
     source = segment or contact_list
-    if not (request.user.is_staff and permissions.can(request.user, "export", source.talent_id)):
-        raise PermissionDenied("Exports need the export permission (owner or analyst).")
+    refusal = "Exports need the export permission (owner or analyst)."
+    if not request.user.is_staff:
+        raise NotAllowed(refusal)
+    require(request.user, "export", source.talent, refusal=refusal)
     form = ExportForm(request.POST or None, talent=source.talent)
     if request.method == "POST" and form.is_valid():
         # Keep the chosen order of the column list, not the order of the clicks.
@@ -95,7 +96,7 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
                 audience=form.cleaned_data["audience"],
                 purpose=form.cleaned_data["purpose"],
             )
-        except (audience.AudienceError, PermissionError) as exc:
+        except (audience.AudienceError, NotAllowed) as exc:
             form.add_error(None, str(exc))
         else:
             response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)

@@ -9,7 +9,6 @@ import json
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -18,7 +17,8 @@ from django.utils import timezone
 from unfold.contrib.filters.admin import DropdownFilter as UnfoldDropdownFilter
 from unfold.contrib.filters.admin import TextFilter as UnfoldTextFilter
 
-from accounts import current_talent, permissions, phones, ratelimit
+from accounts import current_talent, phones, ratelimit
+from accounts.actors import NotAllowed, allows, require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
 from accounts.tokens import join_tokens
@@ -276,7 +276,7 @@ def fan_add_view(modeladmin, request):
                     lane=OutboundMessage.Lane.COMPLIANCE,
                 )
                 automation_joins.on_fan_joined(fan=fan, source="console")
-        except (audience.AudienceError, PermissionError) as exc:
+        except (audience.AudienceError, NotAllowed) as exc:
             form.add_error("phone", str(exc))
         else:
             modeladmin.message_user(request, f"{fan} added; they were texted the welcome message.", messages.SUCCESS)
@@ -338,7 +338,7 @@ def fan_profile_context(request, fan: Fan) -> dict:
     consents = list(fan.consents.select_related("terms", "privacy").order_by("-created_at")[:PROFILE_ROWS])
     lists = list(ContactList.objects.filter(memberships__fan=fan).order_by("name"))
     tags = list(Tag.objects.filter(fan_tags__fan=fan).order_by("name"))
-    can_edit = permissions.can(request.user, "edit_audience", fan.talent_id)
+    can_edit = allows(request.user, "edit_audience", fan.talent_id)
     return {
         "fan_profile": {
             "fan": fan,
@@ -364,8 +364,7 @@ def fan_action_view(modeladmin, request, object_id: str, action: str):
     fan = modeladmin.get_object(request, object_id)
     if request.method != "POST":
         return HttpResponseRedirect(reverse("admin:accounts_fan_change", args=[fan.pk]))
-    if not permissions.can(request.user, "edit_audience", fan.talent_id):
-        raise PermissionDenied
+    require(request.user, "edit_audience", fan.talent_id)
     back = HttpResponseRedirect(reverse("admin:accounts_fan_change", args=[fan.pk]))
     if fan.status == Fan.Status.ERASED:
         modeladmin.message_user(request, "This fan was erased: nothing is left to change.", messages.ERROR)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import current_talent
+from accounts.actors import NotAllowed
 from accounts.admin_scoping import TalentScopedAdmin, pinned_talent_field, scope_related
 from accounts.models import Talent
 from messaging.audience import import_staging, imports
@@ -127,7 +128,7 @@ def import_add_view(modeladmin, request):
             staged = import_staging.import_stage(
                 talent=talent, upload=upload, original_name=upload.name, actor=request.user
             )
-        except (ImportRefused, PermissionError) as exc:
+        except (ImportRefused, NotAllowed) as exc:
             probe.add_error("file", f"Import refused: {exc}.")
             return _import_page(request, modeladmin, probe, None, None)
         _remember_staged(request, staged)
@@ -178,7 +179,7 @@ def import_add_view(modeladmin, request):
                 contact_list=data["contact_list"],
                 actor=request.user,
             )
-    except (ImportRefused, PermissionError) as exc:
+    except (ImportRefused, NotAllowed) as exc:
         form.add_error(None, f"Import refused: {exc}.")
         return _import_page(request, modeladmin, form, preview, staged)
     import_staging.staged_discard(staged)

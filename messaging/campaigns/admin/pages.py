@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from accounts import current_talent, permissions
+from accounts import current_talent
+from accounts.actors import allows, require
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.audit import audit
 from accounts.models import Talent
@@ -244,14 +245,14 @@ class CampaignAdmin(TalentScopedAdmin):
     def _panel_context(self, request, obj: Campaign) -> dict:
         estimate = campaign_estimate(campaign=obj)
         user = request.user
-        can_compose = permissions.can(user, "compose", obj.talent_id)
+        can_compose = allows(user, "compose", obj.talent_id)
         return {
             "estimate": estimate,
             "part_price": estimate.cost / estimate.parts_total if estimate.parts_total else None,
             "buttons": [
                 (name, label)
                 for name, label, states, capability in BUTTONS
-                if obj.status in states and permissions.can(user, capability, obj.talent_id)
+                if obj.status in states and allows(user, capability, obj.talent_id)
             ],
             "can_test": can_compose,
             "test_phone": request.session.get("campaign_test_phone", ""),
@@ -284,8 +285,7 @@ class CampaignAdmin(TalentScopedAdmin):
 
     def _obj(self, request, object_id: int, capability: str) -> Campaign:
         obj = self.get_object(request, str(object_id))  # 404 for another talent's campaign
-        if not permissions.can(request.user, capability, obj.talent_id):
-            raise PermissionDenied
+        require(request.user, capability, obj.talent_id)
         return obj
 
     def report_view(self, request, object_id: int):
@@ -330,7 +330,7 @@ class CampaignAdmin(TalentScopedAdmin):
         if request.method != "POST":
             return JsonResponse({"error": "POST the composer's fields."}, status=405)
         talent_id = current_talent.current_id(request) or request.POST.get("talent", "")
-        if not str(talent_id).isdigit() or not permissions.can(request.user, "compose", int(talent_id)):
+        if not str(talent_id).isdigit() or not allows(request.user, "compose", int(talent_id)):
             return JsonResponse({"error": "Pick a talent you compose for."}, status=400)
         talent = get_object_or_404(Talent, pk=talent_id)
         body = request.POST.get("body", "")[:5000]
@@ -383,8 +383,9 @@ class CampaignAdmin(TalentScopedAdmin):
         if talent is None:
             self.message_user(request, "Pick a talent first (the switcher in the header).", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:index"))
-        if not permissions.can(request.user, "edit_talent", talent.pk):
-            raise PermissionDenied("Only the talent's owners change its campaign text settings.")
+        require(
+            request.user, "edit_talent", talent, refusal="Only the talent's owners change its campaign text settings."
+        )
         form = TextSettingsForm(request.POST or None, instance=talent)
         if request.method == "POST" and form.is_valid():
             form.save()
@@ -446,8 +447,7 @@ class CampaignAdmin(TalentScopedAdmin):
 
     def _run(self, request, obj, action, service, capability):
         try:
-            if not permissions.can(request.user, capability, obj.talent_id):
-                raise PermissionDenied(f"Your role may not {action} campaigns.")
+            require(request.user, capability, obj.talent_id, refusal=f"Your role may not {action} campaigns.")
             service(campaign=obj, actor=request.user)
         except (ValidationError, PermissionDenied, CampaignStateError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
@@ -463,8 +463,7 @@ class CampaignAdmin(TalentScopedAdmin):
         done = 0
         for campaign in queryset:
             try:
-                if not permissions.can(request.user, capability, campaign.talent_id):
-                    raise PermissionDenied(f"Your role may not {action} campaigns.")
+                require(request.user, capability, campaign.talent_id, refusal=f"Your role may not {action} campaigns.")
                 service(campaign=campaign, actor=request.user)
                 done += 1
             except (ValidationError, PermissionDenied, CampaignStateError) as exc:
