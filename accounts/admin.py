@@ -136,6 +136,7 @@ class TalentAdmin(TalentScopedAdmin):
     form = TalentForm
     talent_lookup = ""  # the row is the talent itself
     edit_capability = "edit_talent"
+    add_label, save_label = "Create talent", "Save settings"
     list_display = ["display_name", "slug", "program_name", "sender_number", "parts_per_second", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["display_name", "slug", "program_name"]
@@ -252,6 +253,7 @@ class TeamMemberAdmin(TalentScopedAdmin):
     members (never the last owner); accounts/team.py does each change and audits it."""
 
     edit_capability = "manage_team"
+    save_label = "Save role"  # only the role is editable; adding is an invite
     form = TeamMemberRoleForm
     list_display = ["user", "email", "talent", "role", "created_at"]
     list_filter = ["role"]

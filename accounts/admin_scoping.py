@@ -40,6 +40,13 @@ class TalentScopedAdmin(UnfoldModelAdmin):
     add_capability: str | None = None  # defaults to edit_capability
     delete_capability: str | None = None  # defaults to edit_capability
     show_full_result_count = False  # no second COUNT(*) over the whole table
+    # The change form's buttons in the team's words (templates/admin/submit_line.html reads them):
+    # "Create list" on the add form, "Save list" after. Empty: "Create <thing>" / "Save <thing>".
+    add_label = ""
+    save_label = ""
+    # "Save and add another" is for typing in rows one after the other; no console page is that,
+    # so it is off unless a page turns it on (and then names what it adds).
+    save_and_add_another = False
     paginator = CappedCountPaginator  # no exact COUNT(*) over a million fans per page view
     list_per_page = 50
 
@@ -113,6 +120,28 @@ class TalentScopedAdmin(UnfoldModelAdmin):
         if current_talent.current_id(request) is not None and "talent" in columns:
             columns = [c for c in columns if c != "talent"]  # one talent on screen: the column says nothing
         return columns
+
+    def submit_labels(self, obj) -> dict[str, str]:
+        noun = str(self.model._meta.verbose_name)
+        return {
+            "save": (self.save_label or f"Save {noun}") if obj is not None else (self.add_label or f"Create {noun}"),
+            "continue": "Save and keep editing",
+            "view": "Save and view",
+            "add_another": f"Save and add another {noun}",
+        }
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.setdefault("show_save_and_add_another", self.save_and_add_another)
+        editable = any(
+            not field.is_readonly for fieldset in context["adminform"] for line in fieldset for field in line
+        )
+        if change and not editable and not context.get("inline_admin_formsets"):
+            # Nothing on the page can be edited (a sent campaign, a published version): no Save
+            # button that saves nothing, only Close.
+            context.setdefault("show_save", False)
+            context.setdefault("show_save_and_continue", False)
+        context["submit_labels"] = self.submit_labels(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- forms: only own talents (and their rows) to choose from ---------------------------
     def get_changeform_initial_data(self, request) -> dict:

@@ -13,6 +13,7 @@ from consent.services import terms_publish
 @admin.register(TermsDocument)
 class TermsDocumentAdmin(TalentScopedAdmin):
     edit_capability = "edit_terms"
+    add_label = "Publish this version"  # published versions are never edited: a change is a new one
     list_display = ["__str__", "talent", "kind", "version", "is_material", "published_at"]
     list_filter = ["kind", "is_material"]
     list_select_related = ["talent"]

@@ -39,6 +39,7 @@ class ListCsvForm(forms.Form):
 
 @admin.register(ContactList)
 class ContactListAdmin(TalentScopedAdmin):
+    add_label, save_label = "Create list", "Save list"
     list_display = ["name", "talent", "member_count", "created_at", "tools"]
     list_select_related = ["talent"]
     search_fields = ["name"]
@@ -226,6 +227,7 @@ FAN_ACTIONS = [add_to_contact_list, remove_from_contact_list, tag_fans]
 
 @admin.register(Tag)
 class TagAdmin(TalentScopedAdmin):
+    save_and_add_another = True  # a few tags are often made in a row
     list_display = ["name", "talent", "fan_count", "created_at"]
     list_select_related = ["talent"]
     search_fields = ["name"]

@@ -58,6 +58,7 @@ CS = Campaign.Status
 class CampaignAdmin(TalentScopedAdmin):
     form = CampaignForm
     edit_capability = "compose"
+    add_label, save_label = "Create campaign", "Save draft"  # only drafts are edited
     list_display = [
         "name",
         "talent",
