@@ -15,8 +15,8 @@ from unfold.widgets import UnfoldAdminEmailInputWidget, UnfoldAdminRadioSelectWi
 
 from accounts import current_talent, profile, pumping, team
 from accounts.actors import NotAllowed, allows
-from accounts.admin_scoping import TalentScopedAdmin
-from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
+from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
+from accounts.models import FAN_RECORD_FIELDS, SENDER_TAKEN, SERVICE_TAKEN, AuditEvent, Fan, Invite, Talent, TeamMember
 from consent import texts
 from consent.models import ConsentRecord, Partner
 from consent.services import Evidence, fan_hold_release, fan_opt_out
@@ -453,18 +453,7 @@ class FanAdmin(TalentScopedAdmin):
     show_facets = admin.ShowFacets.NEVER
     date_hierarchy = None
     change_form_template = "admin/accounts/fan/change_form.html"
-    readonly_fields = [
-        "status",
-        "shares_with_partners",
-        "source",
-        "joined_at",
-        "opted_out_at",
-        "last_sent_at",
-        "last_reply_at",
-        "last_click_at",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = list(FAN_RECORD_FIELDS)
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
     actions = [*audience_lists.FAN_ACTIONS, release_hold, opt_out_held]
 
@@ -510,20 +499,11 @@ class FanAdmin(TalentScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TalentScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "action", "talent", "actor", "object_type", "object_id"]
     list_filter = ["action"]
     list_select_related = ["talent", "actor"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # Issue 16: API tokens and outgoing-webhook pages (models in accounts, pages in their own module).

@@ -189,6 +189,20 @@ class TalentScopedAdmin(UnfoldModelAdmin):
         return field
 
 
+class ReadOnlyAdmin(TalentScopedAdmin):
+    """A page that only shows: evidence and logs the services write (audit events, consent
+    records, the export log). Nobody adds, edits or deletes them by hand, superusers included."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 _PK_MARK = "__fc_row_pk__"
 
 

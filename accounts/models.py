@@ -337,11 +337,46 @@ class Fan(models.Model):
         self.link_nonce = secrets.token_hex(16)
 
 
-class AuditEvent(models.Model):
+# What the system records about a fan beside the profile (accounts/profile.py): the console shows
+# them read-only; the synthetic-fan generator fills them. (Not the link nonce nor the re-consent
+# marker: nobody reads those on a page.)
+FAN_RECORD_FIELDS: tuple[str, ...] = (
+    "status",
+    "shares_with_partners",
+    "source",
+    "joined_at",
+    "opted_out_at",
+    "last_sent_at",
+    "last_reply_at",
+    "last_click_at",
+    "created_at",
+    "updated_at",
+)
+
+
+class AppendOnly(models.Model):
+    """Rows written once and never changed: the record is evidence (audit events, consent records).
+
+    Abstract and field-less, so the concrete models' fields and migrations are as before."""
+
+    append_only_refusal = "This record is append-only."
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk and not kwargs.get("force_insert"):
+            raise ValueError(self.append_only_refusal)
+        super().save(*args, **kwargs)
+
+
+class AuditEvent(AppendOnly):
     """An append-only record of an important write: who did what to which talent's data, when.
 
     Holds no fan personal data (ids and counts only), so it survives erasure.
     """
+
+    append_only_refusal = "Audit events are append-only."
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, null=True, blank=True, related_name="audit_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
@@ -356,11 +391,6 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
-
-    def save(self, *args, **kwargs):
-        if self.pk and not kwargs.get("force_insert"):
-            raise ValueError("Audit events are append-only.")
-        super().save(*args, **kwargs)
 
 
 class Invite(models.Model):

@@ -13,7 +13,7 @@ import argparse
 import os
 import statistics
 
-from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
+from bench.common import copy_fans_bytes, emit, ensure_fans, ensure_talent, setup_django, timed
 
 BENCH = "api"
 COLUMNS = ["id", "phone", "first_name", "last_name", "email", "country", "region", "postal_code", "joined_at"]
@@ -51,13 +51,7 @@ def main() -> None:
 
     # --- the floor: COPY of the same rows and columns ---------------------------------------
     def floor_copy() -> int:
-        cols = ", ".join(COLUMNS)
-        sql = f"COPY (SELECT {cols} FROM accounts_fan WHERE talent_id = {int(talent.pk)} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
-        n = 0
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for data in copy:
-                n += len(data)
-        return n
+        return copy_fans_bytes(talent.pk, COLUMNS)
 
     floor_copy()  # warm the cache so every measurement reads the same pages from memory
     with timed() as elapsed:

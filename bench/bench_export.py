@@ -12,7 +12,7 @@ import argparse
 import os
 import resource
 
-from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
+from bench.common import copy_fans_bytes, emit, ensure_fans, ensure_talent, setup_django, timed
 
 BENCH = "export"
 COLUMNS = ["id", "phone", "first_name", "last_name", "email", "country", "region", "postal_code", "joined_at"]
@@ -23,7 +23,6 @@ def main() -> None:
     parser.add_argument("--fans", type=int, default=int(os.environ.get("BENCH_FANS", "1000000")))
     args = parser.parse_args()
     setup_django()
-    from django.db import connection
 
     from messaging.audience.exports import audience_export
     from messaging.models import Segment
@@ -36,13 +35,7 @@ def main() -> None:
     )
 
     def floor_copy() -> int:
-        cols = ", ".join(COLUMNS)
-        sql = f"COPY (SELECT {cols} FROM accounts_fan WHERE talent_id = {int(talent_id)} ORDER BY id) TO STDOUT WITH (FORMAT csv)"
-        n = 0
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for data in copy:
-                n += len(data)
-        return n
+        return copy_fans_bytes(talent_id, COLUMNS)
 
     floor_copy()  # warm the cache so both measurements read the same pages from memory
     with timed() as elapsed:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
+from bench.common import best_of, emit, ensure_fans, ensure_talent, setup_django, timed
 
 BENCH = "inbox"
 TEXTS = int(os.environ.get("BENCH_INBOX_TEXTS", "1000000"))
@@ -32,15 +32,6 @@ WORDS = (
     "vip signed poster hello hey omg best night ever again soon come back europe dates sold out live "
     "stream video dance friends birthday shoutout meet greet question refund order shipping size"
 ).split()
-
-
-def best_of(fn, n=3) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(n):
-        with timed() as elapsed:
-            result = fn()
-        best = min(best, elapsed())
-    return best, result
 
 
 def _generate(talent, agents, fans: int, texts: int, open_n: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
+from bench.common import best_of, emit, ensure_fans, ensure_talent, setup_django
 
 BENCH = "segments"
 FANS = int(os.environ.get("BENCH_FANS", "1000000"))
@@ -37,15 +37,6 @@ CASES = {
     },
     "in_list": "list",
 }
-
-
-def best_of(fn, n=3) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(n):
-        with timed() as elapsed:
-            result = fn()
-        best = min(best, elapsed())
-    return best, result
 
 
 def main() -> None:

@@ -23,41 +23,41 @@ TARGET = 0.3
 SLUG = "bench-tables"
 
 
+# Each table's filler: one row per fan, from the fans themselves (INSERT ... SELECT).
+FILLS = {
+    "messaging_outboundmessage": (
+        "INSERT INTO messaging_outboundmessage (talent_id, fan_id, kind, to_number, body, media_url, status, "
+        "error_code, error_message, segments, attempts, lane, created_at, updated_at) "
+        "SELECT talent_id, id, 'system', phone, 'Thanks for joining!', '', 'delivered', '', '', 1, 1, 1, "
+        "now() - (id %% 100000) * interval '1 minute', now() FROM accounts_fan WHERE talent_id = %s "
+        "ORDER BY id LIMIT %s"
+    ),
+    "messaging_inboundmessage": (
+        "INSERT INTO messaging_inboundmessage (talent_id, fan_id, message_sid, from_number, to_number, body, "
+        "payload, received_at, action, needs_reply) "
+        "SELECT talent_id, id, 'SMbench' || id, phone, '+15550000000', 'hello', '{}', "
+        "now() - (id %% 100000) * interval '1 minute', 'inbox', (id %% 50 = 0) FROM accounts_fan "
+        "WHERE talent_id = %s ORDER BY id LIMIT %s"
+    ),
+    "consent_consentrecord": (
+        "INSERT INTO consent_consentrecord (fan_id, talent_id, purpose, action, method, disclosure, "
+        "user_agent, evidence, created_at) "
+        "SELECT id, talent_id, 'messaging', 'granted', 'web_form', 'Recurring texts', '', '', "
+        "now() - (id %% 100000) * interval '1 minute' FROM accounts_fan WHERE talent_id = %s "
+        "ORDER BY id LIMIT %s"
+    ),
+}
+
+
 def fill(talent_id: int, rows: int) -> None:
     """One sent text, one received text and one consent record per fan, in SQL (seconds, not minutes)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM messaging_outboundmessage WHERE talent_id = %s", [talent_id])
-        if cursor.fetchone()[0] < rows:
-            cursor.execute(
-                "INSERT INTO messaging_outboundmessage (talent_id, fan_id, kind, to_number, body, media_url, status, "
-                "error_code, error_message, segments, attempts, lane, created_at, updated_at) "
-                "SELECT talent_id, id, 'system', phone, 'Thanks for joining!', '', 'delivered', '', '', 1, 1, 1, "
-                "now() - (id %% 100000) * interval '1 minute', now() FROM accounts_fan WHERE talent_id = %s "
-                "ORDER BY id LIMIT %s",
-                [talent_id, rows],
-            )
-        cursor.execute("SELECT count(*) FROM messaging_inboundmessage WHERE talent_id = %s", [talent_id])
-        if cursor.fetchone()[0] < rows:
-            cursor.execute(
-                "INSERT INTO messaging_inboundmessage (talent_id, fan_id, message_sid, from_number, to_number, body, "
-                "payload, received_at, action, needs_reply) "
-                "SELECT talent_id, id, 'SMbench' || id, phone, '+15550000000', 'hello', '{}', "
-                "now() - (id %% 100000) * interval '1 minute', 'inbox', (id %% 50 = 0) FROM accounts_fan "
-                "WHERE talent_id = %s ORDER BY id LIMIT %s",
-                [talent_id, rows],
-            )
-        cursor.execute("SELECT count(*) FROM consent_consentrecord WHERE talent_id = %s", [talent_id])
-        if cursor.fetchone()[0] < rows:
-            cursor.execute(
-                "INSERT INTO consent_consentrecord (fan_id, talent_id, purpose, action, method, disclosure, "
-                "user_agent, evidence, created_at) "
-                "SELECT id, talent_id, 'messaging', 'granted', 'web_form', 'Recurring texts', '', '', "
-                "now() - (id %% 100000) * interval '1 minute' FROM accounts_fan WHERE talent_id = %s "
-                "ORDER BY id LIMIT %s",
-                [talent_id, rows],
-            )
+        for table, insert in FILLS.items():
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE talent_id = %s", [talent_id])
+            if cursor.fetchone()[0] < rows:
+                cursor.execute(insert, [talent_id, rows])
         cursor.execute("ANALYZE")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 
-from accounts.admin_scoping import TalentScopedAdmin
+from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
 from consent.models import ConsentRecord, TermsDocument
 from consent.services import terms_publish
 
@@ -63,19 +63,9 @@ class TermsDocumentAdmin(TalentScopedAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(TalentScopedAdmin):
+class ConsentRecordAdmin(ReadOnlyAdmin):  # evidence is written by services only, never edited by hand
     list_display = ["created_at", "fan", "talent", "purpose", "action", "method"]
     list_filter = ["purpose", "action", "method"]
     list_select_related = ["fan", "talent"]
     raw_id_fields = ["fan"]
     readonly_fields = [f.name for f in ConsentRecord._meta.fields]
-
-    # Evidence is written by services only, never edited by hand.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from accounts.models import Fan, Talent
+from accounts.models import AppendOnly, Fan, Talent
 
 
 class TermsDocument(models.Model):
@@ -46,8 +46,10 @@ class TermsDocument(models.Model):
         return f"{self.get_kind_display()} v{self.version}"
 
 
-class ConsentRecord(models.Model):
+class ConsentRecord(AppendOnly):
     """Append-only evidence of one consent decision: who, which purpose, which versions, when, how."""
+
+    append_only_refusal = "Consent records are append-only evidence."
 
     class Purpose(models.TextChoices):
         MESSAGING = "messaging", "Recurring texts from the talent"
@@ -97,11 +99,6 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} {self.action} ({self.get_method_display()})"
-
-    def save(self, *args, **kwargs):
-        if self.pk and not kwargs.get("force_insert"):
-            raise ValueError("Consent records are append-only evidence.")
-        super().save(*args, **kwargs)
 
 
 class Partner(models.Model):

@@ -8,6 +8,7 @@ transaction as the state change (STYLE.md 4). Sending texts is the caller's busi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
@@ -312,34 +313,33 @@ def fan_join_requested(*, fan: Fan, evidence: Evidence) -> bool:
     return True
 
 
+def _status_move(fan: Fan, source: str, target: str, action: str, **details: Any) -> bool:
+    """Move a fan from `source` to `target` status under a row lock, audited; False (and `fan`
+    refreshed) when another request moved it first. Not a consent change: no record."""
+    with transaction.atomic():
+        locked = Fan.objects.select_for_update().get(pk=fan.pk)
+        if locked.status != source:
+            fan.status = locked.status
+            return False
+        locked.status = target
+        locked.save(update_fields=["status", "updated_at"])
+        audit(action, talent=locked.talent, obj=locked, **details)
+    fan.status = locked.status
+    return True
+
+
 def fan_hold(*, fan: Fan, evidence: Evidence) -> bool:
     """A text that may mean stop (rule 5): hold an active fan from campaigns until the team
     decides. Not a consent change (no record); audited. True when the status changed."""
-    with transaction.atomic():
-        locked = Fan.objects.select_for_update().get(pk=fan.pk)
-        if locked.status != Fan.Status.ACTIVE:
-            fan.status = locked.status
-            return False
-        locked.status = Fan.Status.HELD
-        locked.save(update_fields=["status", "updated_at"])
-        audit("fan.held", talent=locked.talent, obj=locked, method=evidence.method, evidence=evidence.evidence[:64])
-    fan.status = locked.status
-    return True
+    return _status_move(
+        fan, Fan.Status.ACTIVE, Fan.Status.HELD, "fan.held", method=evidence.method, evidence=evidence.evidence[:64]
+    )
 
 
 def fan_hold_release(*, fan: Fan, actor=None) -> bool:
     """The team read the held text and it did not mean stop: campaigns reach the fan again.
     (If it did mean stop, the team calls fan_opt_out with the console method.)"""
-    with transaction.atomic():
-        locked = Fan.objects.select_for_update().get(pk=fan.pk)
-        if locked.status != Fan.Status.HELD:
-            fan.status = locked.status
-            return False
-        locked.status = Fan.Status.ACTIVE
-        locked.save(update_fields=["status", "updated_at"])
-        audit("fan.hold_released", talent=locked.talent, actor=actor, obj=locked)
-    fan.status = locked.status
-    return True
+    return _status_move(fan, Fan.Status.HELD, Fan.Status.ACTIVE, "fan.hold_released", actor=actor)
 
 
 def fan_sharing_set(*, fan: Fan, share: bool, evidence: Evidence) -> bool:

@@ -18,6 +18,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts import current_talent, permissions
+from accounts.actors import require
 from accounts.models import Fan, Talent
 from consent.models import Partner
 from messaging.audience import exports, imports
@@ -45,8 +46,25 @@ def _allowed_talents(request, capability: str = "view"):
 
 
 def _require(request, capability: str, talent_id: int) -> None:
-    if not permissions.can(request.user, capability, talent_id):
-        raise PermissionDenied(f"Your role may not {capability.replace('_', ' ')} for this talent.")
+    # NotAllowed is a Django PermissionDenied: DRF answers 403 with this message.
+    require(
+        request.user,
+        capability,
+        talent_id,
+        refusal=f"Your role may not {capability.replace('_', ' ')} for this talent.",
+    )
+
+
+class _TeamEdited:
+    """Lists and segments: creating or changing one needs edit_audience in its talent."""
+
+    def perform_create(self, serializer):
+        _require(self.request, "edit_audience", serializer.validated_data["talent"].pk)
+        serializer.save()
+
+    def perform_update(self, serializer):
+        _require(self.request, "edit_audience", serializer.instance.talent_id)
+        serializer.save()
 
 
 class ScopedTalentField(serializers.PrimaryKeyRelatedField):
@@ -251,19 +269,11 @@ def _preview(qs) -> dict:
 
 
 # --- viewsets -------------------------------------------------------------------------------------------------
-class ContactListViewSet(ScopedMixin, viewsets.ModelViewSet):
+class ContactListViewSet(ScopedMixin, _TeamEdited, viewsets.ModelViewSet):
     serializer_class = ContactListSerializer
 
     def get_queryset(self):
         return self.scoped(ContactList.objects.select_related("talent")).annotate(_members=Count("memberships"))
-
-    def perform_create(self, serializer):
-        _require(self.request, "edit_audience", serializer.validated_data["talent"].pk)
-        serializer.save()
-
-    def perform_update(self, serializer):
-        _require(self.request, "edit_audience", serializer.instance.talent_id)
-        serializer.save()
 
     def perform_destroy(self, instance):
         _require(self.request, "edit_audience", instance.talent_id)
@@ -321,19 +331,11 @@ class ContactListViewSet(ScopedMixin, viewsets.ModelViewSet):
         return _export_response(request, contact_list=self.get_object())
 
 
-class SegmentViewSet(ScopedMixin, viewsets.ModelViewSet):
+class SegmentViewSet(ScopedMixin, _TeamEdited, viewsets.ModelViewSet):
     serializer_class = SegmentSerializer
 
     def get_queryset(self):
         return self.scoped(Segment.objects.select_related("talent"))
-
-    def perform_create(self, serializer):
-        _require(self.request, "edit_audience", serializer.validated_data["talent"].pk)
-        serializer.save()
-
-    def perform_update(self, serializer):
-        _require(self.request, "edit_audience", serializer.instance.talent_id)
-        serializer.save()
 
     def destroy(self, request, *args, **kwargs):
         segment = self.get_object()

@@ -4,7 +4,8 @@ from django import template
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from accounts import current_talent, permissions
+from accounts import current_talent
+from accounts.actors import allows
 from messaging.console import sidebar
 from messaging.console.charts import bar_chart
 from messaging.console.dashboard import HOME_DAYS, WINDOW_DAYS, change, home_figures, talent_cards
@@ -17,7 +18,7 @@ def console_dashboard(context):
     """The home page of the current talent; the cards of every talent when none is current."""
     request = context["request"]
     talent = current_talent.current(request)
-    if talent is not None and permissions.can(request.user, "view", talent.pk):
+    if talent is not None and allows(request.user, "view", talent.pk):
         return render_to_string("admin/console_home.html", _home_context(talent), request=request)
     return render_to_string(
         "admin/console_dashboard.html",

@@ -12,33 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Fan, Talent
+from accounts.models import FAN_RECORD_FIELDS, Fan, Talent
+from accounts.profile import PROFILE_FIELDS
 from accounts.synthetic import SyntheticFan, generate
 
-COLUMNS = [
-    "talent_id",
-    "phone",
-    "phone_hash",
-    "first_name",
-    "last_name",
-    "email",
-    "birth_date",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "time_zone",
-    "status",
-    "shares_with_partners",
-    "source",
-    "joined_at",
-    "opted_out_at",
-    "last_sent_at",
-    "last_reply_at",
-    "last_click_at",
-    "created_at",
-    "updated_at",
-]
+COLUMNS = ["talent_id", "phone", "phone_hash", *PROFILE_FIELDS, *FAN_RECORD_FIELDS]
 
 
 class Command(BaseCommand):

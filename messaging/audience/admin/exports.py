@@ -7,13 +7,35 @@ from django.contrib import admin
 from django.http import StreamingHttpResponse
 
 from accounts.actors import NotAllowed, require
-from accounts.admin_scoping import TalentScopedAdmin
+from accounts.admin_scoping import ReadOnlyAdmin
 from consent.models import Partner
 from messaging.audience import exports
 from messaging.audience import services as audience
 from messaging.audience.admin.common import render_form
 from messaging.audience.exports import DEFAULT_EXPORT_COLUMNS, EXPORT_AUDIENCES, EXPORT_COLUMNS
 from messaging.models import ContactList, ExportAudit, Segment
+
+
+# --- the export log --------------------------------------------------------------------------------------
+@admin.register(ExportAudit)
+class ExportAuditAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "talent",
+        "actor",
+        "audience_name",
+        "file_format",
+        "for_partner",
+        "partner_name",
+        "audience",
+        "purpose",
+        "row_count",
+        "completed",
+        "via",
+    ]
+    list_filter = ["audience", "for_partner", "completed", "via"]
+    list_select_related = ["talent", "actor"]
+    readonly_fields = [f.name for f in ExportAudit._meta.fields]
 
 
 # --- exports ------------------------------------------------------------------------------------------------
@@ -128,39 +150,3 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
         result_title="How many rows",
         result_lines=count_lines,
     )
-
-
-@admin.register(ExportAudit)
-class ExportAuditAdmin(TalentScopedAdmin):
-    list_display = [
-        "started_at",
-        "talent",
-        "actor",
-        "audience_name",
-        "file_format",
-        "for_partner",
-        "partner_name",
-        "audience",
-        "purpose",
-        "row_count",
-        "completed",
-        "via",
-    ]
-    list_filter = ["audience", "for_partner", "completed", "via"]
-    list_select_related = ["talent", "actor"]
-    readonly_fields = [f.name for f in ExportAudit._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return self._allowed(request, self.view_capability, obj)
-
-
-# --- the Fans pages (registered by accounts.admin.FanAdmin): search, filters, add, the profile ----------------

@@ -32,6 +32,7 @@ from messaging.models import ContactList, ContactListMember, FanTag, Tag
 from messaging.privacy.services import fan_data_export, fan_erase
 from messaging.sms.models import OutboundMessage
 
+# --- the Fans pages (registered by accounts.admin.FanAdmin): search, filters, add, the profile ----------------
 # Filters offer bounded choices only: a talent's lists and tags (the first FILTER_CHOICES by name),
 # fixed windows for dates and engagement, text boxes for country and region. Never a DISTINCT over
 # a million fans to build a dropdown.

@@ -14,28 +14,25 @@ from tests.factories import create_fan
 pytestmark = pytest.mark.django_db
 
 
+def _text_from(fan: Fan, sid_char: str, body: str, **fields) -> InboundMessage:
+    """A text the fan sent to their talent's number."""
+    return InboundMessage.objects.create(
+        talent=fan.talent,
+        fan=fan,
+        message_sid="SM" + sid_char * 32,
+        from_number=str(fan.phone),
+        to_number=str(fan.talent.sender_number),
+        body=body,
+        **fields,
+    )
+
+
 def test_dashboard_figures_for_own_talent_only(client, personas):
     """Without a current talent (a superuser looking at all), the cards of every talent."""
     now = timezone.now()
     create_fan(personas.talent, status=Fan.Status.OPTED_OUT, opted_out_at=now)
-    inbound = InboundMessage.objects.create(
-        talent=personas.talent,
-        fan=personas.fan,
-        message_sid="SM" + "a" * 32,
-        from_number=str(personas.fan.phone),
-        to_number=str(personas.talent.sender_number),
-        body="when is the next show?",
-        needs_reply=True,
-    )
-    InboundMessage.objects.create(
-        talent=personas.talent,
-        fan=personas.fan,
-        message_sid="SM" + "b" * 32,
-        from_number=str(personas.fan.phone),
-        to_number=str(personas.talent.sender_number),
-        body="thanks!",
-        answered_at=now + dt.timedelta(minutes=12),
-    )
+    inbound = _text_from(personas.fan, "a", "when is the next show?", needs_reply=True)
+    _text_from(personas.fan, "b", "thanks!", answered_at=now + dt.timedelta(minutes=12))
     InboundMessage.objects.filter(pk=inbound.pk).update(received_at=now)
     for status in ("delivered", "delivered", "delivered", "failed"):
         OutboundMessage.objects.create(talent=personas.talent, fan=personas.fan, to_number="+1", status=status)
