@@ -63,7 +63,7 @@ class DropAdmin(TalentScopedAdmin):
     form = DropForm
     edit_capability = "compose"
     change_form_template = "admin/automations/drop_change_form.html"
-    list_display = ["name", "release_at", "state", "entrants_count", "waitlist_count", "talent"]
+    list_display = ["name", "release_at", "state", "entrants", "talent"]
     search_fields = ["name"]
     fieldsets = [
         (None, {"fields": ["talent", "name", "confirmation"]}),
@@ -79,6 +79,11 @@ class DropAdmin(TalentScopedAdmin):
         if campaign is not None and campaign.started_at:
             return f"Released ({campaign.get_status_display().lower()})"
         return "Taking entries"
+
+    @admin.display(description="Entrants")
+    def entrants(self, obj: Drop) -> str:
+        counts = drops.drop_counts(drop=obj)
+        return f"{counts['entered']:,}" + (f" (+{counts['waitlisted']:,} waiting)" if counts["waitlisted"] else "")
 
     def save_model(self, request, obj, form, change):
         drops.drop_save(drop=obj, actor=request.user)  # the form already ran the same checks
@@ -106,6 +111,7 @@ class DropAdmin(TalentScopedAdmin):
             extra_context.update(
                 {
                     "play": drops.drop_preview(drop=obj, fan=sample),
+                    "counts": drops.drop_counts(drop=obj),
                     "codes_total": obj.codes.count(),
                     "codes_given": obj.codes.filter(fan__isnull=False).count(),
                     "can_compose": permissions.can(request.user, "compose", obj.talent_id),

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts import permissions
@@ -28,7 +28,7 @@ from accounts.audit import audit
 from accounts.models import Fan
 from messaging.audience.exports import neutralise
 from messaging.audience.models import ContactList, ContactListMember, ExportAudit
-from messaging.automations import replies
+from messaging.automations import replies, sql
 from messaging.automations.drop_models import Drop, DropCode, DropEntry
 from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign
@@ -191,41 +191,42 @@ class Joined:
     code: str = ""
 
 
-def _released(drop: Drop) -> bool:
-    """Has the release gone out? The campaign's start commits its status and every recipient row
-    together, so a fan who is not among them gets "you made it"."""
+def _release_state(drop: Drop, *, fresh: bool = False) -> tuple[bool, dt.datetime | None]:
+    """(has the release gone out, when it is due). The campaign's start commits its status and
+    every recipient row together, so a fan who is not among them gets "you made it". The join path
+    reads the campaign with the drop (one query); `fresh` reads it again."""
     if drop.campaign_id is None:
-        return False
-    started = Campaign.objects.filter(pk=drop.campaign_id).values_list("started_at", flat=True).first()
-    return started is not None
+        return False, None
+    if fresh or "campaign" not in drop._state.fields_cache:
+        found = Campaign.objects.filter(pk=drop.campaign_id).values_list("started_at", "send_at").first()
+        started, due = found if found else (None, None)
+    else:
+        started, due = drop.campaign.started_at, drop.campaign.send_at
+    return started is not None, due
 
 
-def _bind_code(drop: Drop, fan: Fan, now: dt.datetime) -> str | None:
+def _released(drop: Drop) -> bool:
+    return _release_state(drop, fresh=True)[0]
+
+
+def _bind_code(drop: Drop, fan: Fan, now: dt.datetime, *, new_entry: bool) -> str | None:
     """The fan's code for this drop: the one already bound, else the next free one. None when the
     drop has codes but none is left ("" when it has no codes at all).
 
-    Two fans racing: each takes a free row with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL; on
-    SQLite writers are serialised anyway) and binds it with a conditional UPDATE (fan IS NULL), so a
-    row taken meanwhile is skipped, never shared. One fan twice at once: the partial unique
-    (drop, fan) constraint refuses the second binding, and the fan's first code is read back.
+    Two fans racing: each binds the next free row in one statement (sql.claim_free_code: FOR
+    UPDATE SKIP LOCKED on PostgreSQL, a conditional UPDATE everywhere), so a row taken meanwhile is
+    skipped, never shared. One fan twice: a code is only bound for a new entry, and the entry is
+    unique per (drop, fan), so a resend reads back the fan's code; the partial unique (drop, fan)
+    constraint on codes makes a second binding impossible whatever the caller does.
     """
-    mine = DropCode.objects.filter(drop=drop, fan=fan).values_list("code", flat=True).first()
-    if mine is not None:
-        return mine
-    for _ in range(20):
-        try:
-            with transaction.atomic():
-                free = DropCode.objects.filter(drop=drop, fan__isnull=True).order_by("id")
-                if connection.features.has_select_for_update_skip_locked:
-                    free = free.select_for_update(skip_locked=True)
-                row = free.only("id", "code").first()
-                if row is None:
-                    return None if DropCode.objects.filter(drop=drop).exists() else ""
-                if DropCode.objects.filter(pk=row.pk, fan__isnull=True).update(fan=fan, assigned_at=now):
-                    return row.code
-        except IntegrityError:
-            break  # this fan got a code in a concurrent join: use that one
-    return DropCode.objects.filter(drop=drop, fan=fan).values_list("code", flat=True).first()
+    if not new_entry:
+        mine = DropCode.objects.filter(drop=drop, fan=fan).values_list("code", flat=True).first()
+        if mine is not None:
+            return mine
+    code = sql.claim_free_code(drop_id=drop.pk, fan_id=fan.pk, now=now)
+    if code is not None:
+        return code
+    return None if DropCode.objects.filter(drop=drop).exists() else ""
 
 
 def _text_with_code(template: str, code: str | None, drop: Drop) -> str:
@@ -243,45 +244,54 @@ def drop_join(*, drop: Drop, fan: Fan, now: dt.datetime | None = None) -> Joined
     now = now or timezone.now()
     if drop.is_paused or fan.status != Fan.Status.ACTIVE:
         return Joined("", "")
-    entry = DropEntry.objects.filter(drop=drop, fan=fan).first()
-    if entry is None:
-        entry = _new_entry(drop, fan, now)
-    if entry.status == Entry.FULL:
+    entry, new = _entry(drop, fan, now)
+    if entry.status in (Entry.FULL, Entry.WAITLISTED):
         return Joined(entry.status, drop.full_text)
-    if entry.status == Entry.WAITLISTED:
-        return Joined(entry.status, drop.full_text)
-    code = _bind_code(drop, fan, now)
-    if _released(drop):
+    code = _bind_code(drop, fan, now, new_entry=new)
+    released, due = _release_state(drop)
+    if released:
         # Late: the release went out without this fan. One "you made it" per entry.
         if DropEntry.objects.filter(pk=entry.pk, made_it_at__isnull=True).update(made_it_at=now):
             return Joined(entry.status, _text_with_code(drop.made_it, code, drop), code or "")
         return Joined(entry.status, "", code or "")
-    # Joined before the release. Should the release start between this check and our commit, the
-    # check after commit catches it (the release's rows cannot include a fan committed after them).
-    entry_id = entry.pk
-    transaction.on_commit(lambda: drop_made_it_if_missed(entry_id=entry_id))
+    if new and due is not None and due <= now + RACE_MARGIN:
+        # The release is due about now: should it start between the check above and our commit,
+        # its rows cannot include this fan (made from the list before we committed); the check
+        # after commit sends "you made it" then. Earlier than that the dispatcher cannot start it.
+        entry_id = entry.pk
+        transaction.on_commit(lambda: drop_made_it_if_missed(entry_id=entry_id))
     return Joined(entry.status, _text_with_code(drop.confirmation, code, drop), code or "")
 
 
-def _new_entry(drop: Drop, fan: Fan, now: dt.datetime) -> DropEntry:
-    try:
-        with transaction.atomic():
-            entry = DropEntry.objects.create(drop=drop, fan=fan, status=Entry.ENTERED, created_at=now)
-    except IntegrityError:
-        return DropEntry.objects.get(drop=drop, fan=fan)  # the same fan joining twice at once
-    counted = Drop.objects.filter(pk=drop.pk)
-    if drop.capacity is not None:
-        counted = counted.filter(entrants_count__lt=drop.capacity)  # one conditional UPDATE: no overbooking
-    if counted.update(entrants_count=F("entrants_count") + 1):
-        ContactListMember.objects.bulk_create(
-            [ContactListMember(contact_list_id=drop.entrants_list_id, fan=fan)], ignore_conflicts=True
+RACE_MARGIN = dt.timedelta(minutes=5)
+
+
+def _entry(drop: Drop, fan: Fan, now: dt.datetime) -> tuple[DropEntry, bool]:
+    """The fan's entry, made now if it is new (one INSERT ... ON CONFLICT DO NOTHING, so the same fan
+    joining twice at once is one entry). Past the capacity a new one goes to the waitlist (or is
+    turned away)."""
+    entry_id = sql.insert_new(
+        DropEntry, {"drop": drop.pk, "fan": fan.pk, "status": Entry.ENTERED, "created_at": now}, ["drop", "fan"]
+    )
+    if entry_id is None:
+        return DropEntry.objects.get(drop=drop, fan=fan), False
+    entry = DropEntry(pk=entry_id, drop=drop, fan=fan, status=Entry.ENTERED, created_at=now)
+    # The capacity's counter is one conditional UPDATE (no overbooking). Without a capacity there
+    # is no counter: one hot row every join of a burst would queue on (counts come from the rows).
+    if drop.capacity is None or Drop.objects.filter(pk=drop.pk, entrants_count__lt=drop.capacity).update(
+        entrants_count=F("entrants_count") + 1
+    ):
+        sql.insert_new(
+            ContactListMember,
+            {"contact_list": drop.entrants_list_id, "fan": fan.pk, "added_at": now},
+            ["contact_list", "fan"],
         )
-        return entry
+        return entry, True
     entry.status = Entry.WAITLISTED if drop.waitlist else Entry.FULL
-    entry.save(update_fields=["status"])
+    DropEntry.objects.filter(pk=entry_id).update(status=entry.status)
     if drop.waitlist:
         Drop.objects.filter(pk=drop.pk).update(waitlist_count=F("waitlist_count") + 1)
-    return entry
+    return entry, True
 
 
 def drop_made_it_if_missed(*, entry_id: int) -> bool:
@@ -298,6 +308,12 @@ def drop_made_it_if_missed(*, entry_id: int) -> bool:
     if code is None and not entry.drop.codes.exists():
         code = ""
     return replies.reply(fan=entry.fan, body=_text_with_code(entry.drop.made_it, code, entry.drop))
+
+
+def drop_counts(*, drop: Drop) -> dict[str, int]:
+    """Entries by status, counted from the rows (the entry counter exists only under a capacity)."""
+    found = dict(DropEntry.objects.filter(drop=drop).values_list("status").annotate(n=Count("id")).order_by())
+    return {"entered": found.get(Entry.ENTERED, 0), "waitlisted": found.get(Entry.WAITLISTED, 0)}
 
 
 def drop_preview(*, drop: Drop, fan: Fan) -> str:

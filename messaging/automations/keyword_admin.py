@@ -69,7 +69,7 @@ class KeywordAdmin(TalentScopedAdmin):
     form = KeywordForm
     edit_capability = "compose"
     change_form_template = "admin/automations/keyword_change_form.html"
-    list_display = ["keyword", "reply", "state", "uses_count", "joins_count", "entrants_count", "talent"]
+    list_display = ["keyword", "reply", "state", "uses_count", "joins_count", "places", "talent"]
     search_fields = ["word", "aliases"]
     filter_horizontal = ["tags"]
     actions = ["pause", "resume"]
@@ -82,6 +82,10 @@ class KeywordAdmin(TalentScopedAdmin):
     @admin.display(description="Keyword", ordering="word")
     def keyword(self, obj: Keyword) -> str:
         return str(obj)
+
+    @admin.display(description="Places taken")
+    def places(self, obj: Keyword) -> str:
+        return f"{obj.entrants_count} of {obj.capacity}" if obj.capacity is not None else "no limit"
 
     @admin.display(description="Now")
     def state(self, obj: Keyword) -> str:

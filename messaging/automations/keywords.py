@@ -13,11 +13,11 @@ which refuses any fan who is not active); they carry the team's words, never a c
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from accounts.audit import audit
 from accounts.models import Fan, Talent
 from consent.keywords import is_reserved, normalise
 from messaging.audience.models import ContactListMember, FanTag
-from messaging.automations import drops, replies
+from messaging.automations import drops, replies, sql
 from messaging.automations.keyword_models import FanKeyword, Keyword, KeywordEntrant, KeywordReply
 
 MAX_WORD = 40
@@ -111,25 +111,19 @@ def _local_date(fan: Fan, now: dt.datetime) -> dt.date:
 def _once_today(keyword: Keyword, fan: Fan, now: dt.datetime) -> bool:
     """True the first time today (the fan's local day) this fan gets this keyword's reply: the
     unique (keyword, fan, local_date) row decides, so two texts processed at once send one."""
-    try:
-        with transaction.atomic():
-            KeywordReply.objects.create(keyword=keyword, fan=fan, local_date=_local_date(fan, now), created_at=now)
-    except IntegrityError:
-        return False
-    return True
+    values = {"keyword": keyword.pk, "fan": fan.pk, "local_date": _local_date(fan, now), "created_at": now}
+    return sql.insert_new(KeywordReply, values, ["keyword", "fan", "local_date"]) is not None
 
 
-def _take_place(keyword: Keyword, fan: Fan) -> bool:
+def _take_place(keyword: Keyword, fan: Fan, now: dt.datetime) -> bool:
     """Within the capacity? A fan keeps the place they took; a new one takes one only while the
-    counter is below the capacity (one conditional UPDATE, so two fans never take the last one)."""
-    try:
-        with transaction.atomic():
-            KeywordEntrant.objects.create(keyword=keyword, fan=fan)
-    except IntegrityError:
-        return True  # already in
+    counter is below the capacity (one conditional UPDATE, so two fans never take the last one).
+    Without a capacity nothing is counted (no hot row for a burst to queue on)."""
     if keyword.capacity is None:
-        Keyword.objects.filter(pk=keyword.pk).update(entrants_count=F("entrants_count") + 1)
         return True
+    values = {"keyword": keyword.pk, "fan": fan.pk, "created_at": now}
+    if sql.insert_new(KeywordEntrant, values, ["keyword", "fan"]) is None:
+        return True  # already in
     taken = Keyword.objects.filter(pk=keyword.pk, entrants_count__lt=keyword.capacity).update(
         entrants_count=F("entrants_count") + 1
     )
@@ -149,17 +143,15 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
         return outcome  # an automation never acts for a fan who is not active; a paused one does nothing
     if not send:
         return _preview(keyword, fan, outcome)
-    if not _take_place(keyword, fan):
+    if not _take_place(keyword, fan, now):
         outcome.full = True
         if keyword.full_reply and _once_today(keyword, fan, now):
             outcome.replies.append(keyword.full_reply)
     else:
         if keyword.add_to_list_id:
-            made = ContactListMember.objects.bulk_create(
-                [ContactListMember(contact_list_id=keyword.add_to_list_id, fan=fan)], ignore_conflicts=True
-            )
-            outcome.added_to_list = bool(made)
-        tag_ids = list(keyword.tags.values_list("id", flat=True))
+            values = {"contact_list": keyword.add_to_list_id, "fan": fan.pk, "added_at": now}
+            outcome.added_to_list = sql.insert_new(ContactListMember, values, ["contact_list", "fan"]) is not None
+        tag_ids = [t.pk for t in keyword.tags.all()]  # prefetched by keyword_text
         if tag_ids:
             FanTag.objects.bulk_create([FanTag(tag_id=t, fan=fan) for t in tag_ids], ignore_conflicts=True)
             outcome.tagged = len(tag_ids)
@@ -190,24 +182,54 @@ def _preview(keyword: Keyword, fan: Fan, outcome: Outcome) -> Outcome:
     return outcome
 
 
-def keyword_text(*, talent: Talent, fan: Fan, keyword_id: int, now: dt.datetime | None = None) -> Outcome:
+def _load(keyword_id: int, talent: Talent) -> Keyword | None:
+    """The keyword with everything running it reads: its drop and the drop's release campaign
+    (one query) and its tags (one more)."""
+    return (
+        Keyword.objects.select_related("drop", "drop__campaign")
+        .prefetch_related("tags")
+        .filter(pk=keyword_id, talent=talent)
+        .first()
+    )
+
+
+def _count_use(keyword_id: int, uses: Counter | None) -> None:
+    """Count a use now, or in `uses` for the caller to add in one UPDATE per keyword and batch
+    (`keyword_uses_add`): a counter row every text of a burst updated would serialise them all."""
+    if uses is None:
+        Keyword.objects.filter(pk=keyword_id).update(uses_count=F("uses_count") + 1)
+    else:
+        uses[keyword_id] += 1
+
+
+def keyword_uses_add(uses: Counter) -> None:
+    for keyword_id, count in sorted(uses.items()):  # in id order: two batches never deadlock
+        Keyword.objects.filter(pk=keyword_id).update(uses_count=F("uses_count") + count)
+    uses.clear()
+
+
+def keyword_text(
+    *, talent: Talent, fan: Fan, keyword_id: int, now: dt.datetime | None = None, uses: Counter | None = None
+) -> Outcome:
     """A fan (active) texted a keyword: count the use and run it. Called by the rule processor
     inside its savepoint, with the fan row locked."""
-    keyword = Keyword.objects.select_related("drop").filter(pk=keyword_id, talent=talent).first()
+    keyword = _load(keyword_id, talent)
     if keyword is None:
         return Outcome()
-    Keyword.objects.filter(pk=keyword.pk).update(uses_count=F("uses_count") + 1)
+    _count_use(keyword.pk, uses)
     return keyword_run(keyword=keyword, fan=fan, now=now)
 
 
-def keyword_remember(*, talent: Talent, fan: Fan, keyword_id: int, now: dt.datetime | None = None) -> bool:
+def keyword_remember(
+    *, talent: Talent, fan: Fan, keyword_id: int, now: dt.datetime | None = None, uses: Counter | None = None
+) -> bool:
     """A number that has not joined texted a keyword: keep it on the (pending) fan, so it runs once
     the fan joins. The latest keyword wins. The caller sends the signup link."""
     keyword = Keyword.objects.filter(pk=keyword_id, talent=talent).first()
     if keyword is None:
         return False
     now = now or timezone.now()
-    Keyword.objects.filter(pk=keyword.pk).update(uses_count=F("uses_count") + 1)
+    _count_use(keyword.pk, uses)
     FanKeyword.objects.update_or_create(
         fan=fan, defaults={"keyword": keyword, "word": keyword.word, "remembered_at": now, "joined_at": None}
     )
@@ -223,7 +245,9 @@ def keywords_on_join(*, fan: Fan, now: dt.datetime | None = None) -> Outcome | N
         return None
     if not FanKeyword.objects.filter(pk=remembered.pk, joined_at__isnull=True).update(joined_at=now):
         return None
-    keyword = Keyword.objects.select_related("drop").get(pk=remembered.keyword_id)
+    keyword = _load(remembered.keyword_id, fan.talent)
+    if keyword is None:
+        return None
     Keyword.objects.filter(pk=keyword.pk).update(joins_count=F("joins_count") + 1)
     return keyword_run(keyword=keyword, fan=fan, now=now)
 

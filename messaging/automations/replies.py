@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from accounts.models import Fan
+from messaging.sms.models import OutboundMessage
 
 _queue: Callable[..., Any] | None = None
 
@@ -29,7 +30,10 @@ def reply(*, fan: Fan, body: str) -> bool:
         return False
     if _queue is None:  # a programming error: the app registry did not start
         raise RuntimeError("messaging.automations.replies: the priority lane was not registered (apps.ready)")
-    _queue(talent=fan.talent, fan=fan, to=str(fan.phone), body=body)
+    # Kind "reply": the lane's claim then re-checks that the fan is still active (not only "not
+    # opted out"), and the SMS-pumping caps, which guard texts a stranger can ask for (signup
+    # codes, join links), do not count a drop's 200,000 confirmations to members against them.
+    _queue(talent=fan.talent, fan=fan, to=str(fan.phone), body=body, kind=OutboundMessage.Kind.REPLY)
     return True
 
 

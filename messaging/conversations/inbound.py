@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -78,6 +78,7 @@ class KeywordIndexes:
 
     def __init__(self) -> None:
         self._by_talent: dict[int, dict[str, int]] = {}
+        self.uses: Counter = Counter()  # keyword uses of the chunk, added in one UPDATE each at its end
 
     def of(self, talent: Talent) -> dict[str, int]:
         found = self._by_talent.get(talent.pk)
@@ -113,7 +114,9 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
         with transaction.atomic():
             message = _new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
             message.save(force_insert=True)
-            action = _apply_rules(talent=talent, message=message)
+            indexes = KeywordIndexes()
+            action = _apply_rules(talent=talent, message=message, keywords=indexes)
+            automation_keywords.keyword_uses_add(indexes.uses)
             message.action = action
             message.processed_at = timezone.now()
             message.needs_reply = action in _FOR_THE_TEAM
@@ -201,6 +204,7 @@ def _process_chunk(size: int) -> int:
             _mark(message, action)
             # Saved at once: the next text from this number must see this one's join link.
             message.save(update_fields=_MARKED)
+        automation_keywords.keyword_uses_add(indexes.uses)
         slow = {m.pk for m in one_by_one}
         done_in_bulk = [m for m in messages if m.pk not in slow]
         _save_marks(done_in_bulk)
@@ -341,7 +345,7 @@ def _reply(talent: Talent, fan: Fan | None, to: str, body: str, lane: int = Lane
     priority_message_queue(talent=talent, fan=fan, to=to, body=body, lane=lane)
 
 
-def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIndexes | None = None) -> str:
+def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIndexes) -> str:
     phone = message.from_number
     if not phones.is_possible_e164(phone):
         # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
@@ -351,7 +355,6 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
-    keywords = keywords or KeywordIndexes()
     result = classify_text(talent=talent, body=message.body, fan=fan, keywords=keywords)
     rule = result.rule
 
@@ -398,7 +401,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
     if keyword_id is not None and fan is not None and fan.status == Fan.Status.ACTIVE:
         # Rule 6 for a member: the keyword's actions; its reply leaves at once on the priority lane.
         Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
-        automation_keywords.keyword_text(talent=talent, fan=fan, keyword_id=keyword_id)
+        automation_keywords.keyword_text(talent=talent, fan=fan, keyword_id=keyword_id, uses=keywords.uses)
         return Action.KEYWORD
 
     if fan is not None and fan.status in _MEMBERS:
@@ -425,7 +428,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
     if keyword_id is not None:
         # A keyword from a number that has not joined: remembered on the fan, run once it joins
         # (messaging/automations/joins.py); the answer now is the signup link, at most one per lifetime.
-        automation_keywords.keyword_remember(talent=talent, fan=fan, keyword_id=keyword_id)
+        automation_keywords.keyword_remember(talent=talent, fan=fan, keyword_id=keyword_id, uses=keywords.uses)
     since = timezone.now() - dt.timedelta(seconds=settings.JOIN_LINK_MAX_AGE)
     already = InboundMessage.objects.filter(
         talent=talent, fan=fan, action=Action.JOIN_LINK, received_at__gte=since

@@ -206,3 +206,16 @@ def test_erasure_removes_the_keyword_the_fan_joined_with(personas, tour):
     committing(keyword_text, talent=personas.talent, fan=personas.fan, keyword_id=tour.pk)
     fan_erase(fan=personas.fan)
     assert not FanKeyword.objects.exists() and not KeywordReply.objects.exists()
+
+
+def test_a_reply_for_a_fan_no_longer_active_when_the_lane_claims_it_is_not_sent(personas, tour, sms_outbox):
+    from django.db import transaction
+
+    def run():
+        with transaction.atomic():
+            keyword_text(talent=personas.talent, fan=personas.fan, keyword_id=tour.pk)
+            Fan.objects.filter(pk=personas.fan.pk).update(status=Fan.Status.HELD)  # a possible opt-out meanwhile
+
+    committing(run)
+    assert sms_outbox == []
+    assert OutboundMessage.objects.get(fan=personas.fan).status == OutboundMessage.Status.SUPPRESSED
