@@ -22,3 +22,9 @@ class MessagingConfig(AppConfig):
         post_spawn.connect(tasks.resume_on_worker_start, dispatch_uid="campaign_resume_on_start")
 
         from messaging import signals  # noqa: F401 - connects the receivers
+
+        # Automations answer a fan's text on the priority lane, a layer above them (issue 14).
+        from messaging.automations import replies
+        from messaging.conversations.priority import priority_message_queue
+
+        replies.use_priority_lane(priority_message_queue)

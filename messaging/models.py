@@ -12,6 +12,8 @@ from messaging.audience.models import (
     Segment,
     Tag,
 )
+from messaging.automations.drop_models import Drop, DropCode, DropEntry  # issue 14
+from messaging.automations.keyword_models import FanKeyword, Keyword, KeywordEntrant, KeywordReply  # issue 14
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
 from messaging.console.models import DailyFigures
 from messaging.conversations.models import (
@@ -52,4 +54,11 @@ __all__ = [
     "SavedReply",
     "Poll",
     "Vote",
+    "Keyword",
+    "KeywordEntrant",
+    "KeywordReply",
+    "FanKeyword",
+    "Drop",
+    "DropEntry",
+    "DropCode",
 ]

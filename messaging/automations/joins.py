@@ -8,8 +8,9 @@ always leaves after the confirmation.
 from __future__ import annotations
 
 from accounts.models import Fan
+from messaging.automations import keywords
 
 
 def on_fan_joined(*, fan: Fan, source: str) -> None:
     """`source`: how the fan joined ("web", "console", "api"). Each automation adds its one call here."""
-    return None
+    keywords.keywords_on_join(fan=fan)  # issue 14 §1/§3: the keyword (or drop) texted before joining

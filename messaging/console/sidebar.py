@@ -40,6 +40,13 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         ],
     ),
     (
+        "Automations",  # issue 14
+        [
+            ("Keywords", "key_visualizer", "messaging.Keyword"),
+            ("Drops", "rocket_launch", "messaging.Drop"),
+        ],
+    ),
+    (
         "Team and settings",
         [
             ("Team", "badge", "accounts.TeamMember"),

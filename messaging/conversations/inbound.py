@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
+from messaging.automations import keywords as automation_keywords
 from messaging.conversations import services as conversations
 from messaging.conversations.priority import (
     guard_links,
@@ -52,10 +53,38 @@ _FOR_THE_TEAM = frozenset({Action.INBOX, Action.POSSIBLE_OPT_OUT})
 _MEMBERS = frozenset({Fan.Status.ACTIVE, Fan.Status.HELD})
 
 
-def classify_text(*, talent: Talent, body: str, fan: Fan | None) -> Classification:
-    """The one order of rules (consent/keywords.py) for a text from `fan` (None: no row)."""
+def classify_text(
+    *, talent: Talent, body: str, fan: Fan | None, keywords: KeywordIndexes | None = None
+) -> Classification:
+    """The one order of rules (consent/keywords.py) for a text from `fan` (None: no row).
+
+    Talent keywords (rule 6) are asked for only when rules 1-5 found nothing, so a STOP or HELP
+    never costs the keyword lookup; `keywords` caches each talent's live keywords for one batch.
+    """
     state = state_of(status=fan.status if fan else None, joined=bool(fan and fan.joined_at))
-    return classify(body, state, data_keyword=talent.data_keyword)
+    result = classify(body, state, data_keyword=talent.data_keyword)
+    if result.rule is not Rule.OTHER or result.asked_to_join:
+        return result
+    index = (keywords or KeywordIndexes()).of(talent)
+    if not index:
+        return result
+    return classify(body, state, data_keyword=talent.data_keyword, talent_keywords=index.keys())
+
+
+class KeywordIndexes:
+    """Each talent's live keywords ({word: keyword id}), read once per batch of texts: a burst of
+    thousands costs one query per talent and chunk, and a keyword edited mid-burst applies from
+    the next chunk."""
+
+    def __init__(self) -> None:
+        self._by_talent: dict[int, dict[str, int]] = {}
+        self.uses: Counter = Counter()  # keyword uses of the chunk, added in one UPDATE each at its end
+
+    def of(self, talent: Talent) -> dict[str, int]:
+        found = self._by_talent.get(talent.pk)
+        if found is None:
+            found = self._by_talent[talent.pk] = automation_keywords.keyword_index(talent=talent)
+        return found
 
 
 def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
@@ -85,7 +114,9 @@ def inbound_receive(*, talent: Talent, sid: str, from_number: str, body: str, pa
         with transaction.atomic():
             message = _new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
             message.save(force_insert=True)
-            action = _apply_rules(talent=talent, message=message)
+            indexes = KeywordIndexes()
+            action = _apply_rules(talent=talent, message=message, keywords=indexes)
+            automation_keywords.keyword_uses_add(indexes.uses)
             message.action = action
             message.processed_at = timezone.now()
             message.needs_reply = action in _FOR_THE_TEAM
@@ -161,17 +192,19 @@ def _process_chunk(size: int) -> int:
             .select_related("talent")
             .order_by("id")[:size]
         )
-        one_by_one = _apply_in_bulk(messages)
+        indexes = KeywordIndexes()
+        one_by_one = _apply_in_bulk(messages, indexes)
         for message in one_by_one:
             try:
                 with transaction.atomic():
-                    action = _apply_rules(talent=message.talent, message=message)
+                    action = _apply_rules(talent=message.talent, message=message, keywords=indexes)
             except Exception:
                 logger.exception("inbound rules failed for message %s; marked ignored", message.pk)
                 action = Action.IGNORED
             _mark(message, action)
             # Saved at once: the next text from this number must see this one's join link.
             message.save(update_fields=_MARKED)
+        automation_keywords.keyword_uses_add(indexes.uses)
         slow = {m.pk for m in one_by_one}
         done_in_bulk = [m for m in messages if m.pk not in slow]
         _save_marks(done_in_bulk)
@@ -218,7 +251,7 @@ def _mark(message: InboundMessage, action: str) -> None:
     message.needs_reply = action in _FOR_THE_TEAM
 
 
-def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
+def _apply_in_bulk(messages: list[InboundMessage], keywords: KeywordIndexes) -> list[InboundMessage]:
     """The burst's common case in a few statements per chunk: texts that are no keyword, from
     strangers (a pending fan and one join link per number), members (the inbox) or opted-out
     numbers (nothing). Returns the texts left for `_apply_rules` one by one: keywords, odd senders,
@@ -239,7 +272,7 @@ def _apply_in_bulk(messages: list[InboundMessage]) -> list[InboundMessage]:
             if m.from_number not in texters:
                 keyworded.add(m.from_number)
                 continue
-            result = classify_text(talent=talent, body=m.body, fan=fans.get(m.from_number))
+            result = classify_text(talent=talent, body=m.body, fan=fans.get(m.from_number), keywords=keywords)
             if result.rule is not Rule.OTHER or result.asked_to_join:
                 keyworded.add(m.from_number)
         plain = [m for m in group if m.from_number not in keyworded]
@@ -312,7 +345,7 @@ def _reply(talent: Talent, fan: Fan | None, to: str, body: str, lane: int = Lane
     priority_message_queue(talent=talent, fan=fan, to=to, body=body, lane=lane)
 
 
-def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
+def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIndexes) -> str:
     phone = message.from_number
     if not phones.is_possible_e164(phone):
         # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
@@ -322,7 +355,7 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
-    result = classify_text(talent=talent, body=message.body, fan=fan)
+    result = classify_text(talent=talent, body=message.body, fan=fan, keywords=keywords)
     rule = result.rule
 
     if rule is Rule.OPT_OUT:
@@ -364,7 +397,15 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
             return Action.POSSIBLE_OPT_OUT
         return Action.IGNORED
 
+    keyword_id = keywords.of(talent).get(result.keyword) if rule is Rule.TALENT_KEYWORD else None
+    if keyword_id is not None and fan is not None and fan.status == Fan.Status.ACTIVE:
+        # Rule 6 for a member: the keyword's actions; its reply leaves at once on the priority lane.
+        Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
+        automation_keywords.keyword_text(talent=talent, fan=fan, keyword_id=keyword_id, uses=keywords.uses)
+        return Action.KEYWORD
+
     if fan is not None and fan.status in _MEMBERS:
+        # A held fan (possible opt-out) runs no automation: a keyword from them reaches the team.
         Fan.objects.filter(pk=fan.pk).update(last_reply_at=timezone.now())
         conversations.on_real_reply(message)
         return Action.INBOX
@@ -384,6 +425,10 @@ def _apply_rules(*, talent: Talent, message: InboundMessage) -> str:
         fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
         fan = Fan.objects.select_for_update().get(pk=fan.pk)  # serialise concurrent texts from one number
         message.fan = fan
+    if keyword_id is not None:
+        # A keyword from a number that has not joined: remembered on the fan, run once it joins
+        # (messaging/automations/joins.py); the answer now is the signup link, at most one per lifetime.
+        automation_keywords.keyword_remember(talent=talent, fan=fan, keyword_id=keyword_id, uses=keywords.uses)
     since = timezone.now() - dt.timedelta(seconds=settings.JOIN_LINK_MAX_AGE)
     already = InboundMessage.objects.filter(
         talent=talent, fan=fan, action=Action.JOIN_LINK, received_at__gte=since

@@ -170,6 +170,13 @@ INVENTORY: list[Place] = [
         OnErase.DELETE,
         "a created fan's answer: deleted by fan_id",
     ),
+    # Issue 14 (automations: keywords and drops). What a fan texted and joined is about the fan.
+    Place("messaging.FanKeyword", "*", Tie.FAN, OnErase.DELETE, "the keyword the fan joined with", "fan"),
+    Place("messaging.KeywordEntrant", "*", Tie.FAN, OnErase.DELETE, "the fan used a keyword (capacity)", "fan"),
+    Place("messaging.KeywordReply", "*", Tie.FAN, OnErase.DELETE, "days the fan got a keyword's reply", "fan"),
+    Place("messaging.DropEntry", "*", Tie.FAN, OnErase.DELETE, "the fan joined a drop", "fan"),
+    # A code handed out is used up: the row goes with the fan (freeing it would give it to another).
+    Place("messaging.DropCode", "*", Tie.FAN, OnErase.DELETE, "which code the fan got (the box office's file)", "fan"),
 ]
 
 

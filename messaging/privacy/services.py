@@ -17,6 +17,7 @@ from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
+from messaging.automations.privacy import automation_data, automation_data_erase
 from messaging.conversations.models import Vote
 from messaging.sending.models import UndeliverableNumber
 
@@ -69,6 +70,7 @@ def fan_data_export(*, fan: Fan) -> dict:
             + [{"direction": "to_you", "at": _iso(m.created_at), "body": m.body, "status": m.status} for m in outbound],
             key=lambda m: m["at"],
         ),
+        "automations": automation_data(fan=fan),  # issue 14
     }
 
 
@@ -112,6 +114,7 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         # (notes and events cascade). Episodes keep only timings, for the reply figures.
         locked.conversations.all().delete()
         Vote.objects.filter(fan=locked).delete()  # poll answers: no reverse relation (related_name "+")
+        automation_data_erase(fan=locked)  # issue 14: keywords used, drops joined, codes got
         # Consent evidence keeps purpose, versions and time; the device details are personal.
         locked.consents.update(ip_address=None, user_agent="")
         locked.list_memberships.all().delete()

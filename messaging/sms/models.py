@@ -175,6 +175,7 @@ class InboundMessage(models.Model):
         INBOX = "inbox", "For the team's inbox"
         IGNORED = "ignored", "No reply (opted out or erased sender)"
         POSSIBLE_OPT_OUT = "possible_opt_out", "Possible opt-out: held, for the team to decide"
+        KEYWORD = "keyword", "Talent keyword: its automation ran"  # issue 14
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="inbound_messages")
     fan = models.ForeignKey(Fan, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages")

@@ -55,6 +55,8 @@ PAGES: dict[str, tuple[str | None, str | None]] = {
     "messaging.SavedReply": ("view", "compose"),
     "messaging.Segment": ("view", "edit_audience"),
     "messaging.Tag": ("view", "edit_audience"),
+    "messaging.Keyword": ("view", "compose"),  # issue 14
+    "messaging.Drop": ("view", "compose"),  # issue 14
     # Operators' pages: Django's users and groups, the task queue.
     "auth.User": (SUPERUSER_ONLY, SUPERUSER_ONLY),
     "auth.Group": (SUPERUSER_ONLY, SUPERUSER_ONLY),

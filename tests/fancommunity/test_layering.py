@@ -33,6 +33,7 @@ LAYERS = [
 TOP = len(LAYERS)
 # The top layer: modules people and machines call into (named by their last part or a package).
 TOP_NAMES = {"views", "admin", "api", "api_auth", "urls", "apps", "tasks", "signals", "forms", "admin_scoping"}
+TOP_NAMES |= {"keyword_admin", "drop_admin"}  # issue 14: console pages of messaging/automations
 TOP_PACKAGES = ("fancommunity", "messaging.webhooks", "messaging.console", "messaging.templatetags")
 TOP_MODULES = {
     "messaging.models",  # the registry Django loads; domain code imports its own package's models
