@@ -12,6 +12,17 @@ from messaging.audience.models import (
     Segment,
     Tag,
 )
+from messaging.automations.series_models import (  # issue 14: welcome series, date messages
+    AutomationCampaign,
+    DateEnrolment,
+    DateMessage,
+    DateSend,
+    UpcomingAutomation,
+    WelcomeEnrolment,
+    WelcomeSeries,
+    WelcomeStep,
+    WelcomeStepSend,
+)
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
 from messaging.console.models import DailyFigures
 from messaging.conversations.models import (
@@ -52,4 +63,13 @@ __all__ = [
     "SavedReply",
     "Poll",
     "Vote",
+    "AutomationCampaign",
+    "DateEnrolment",
+    "DateMessage",
+    "DateSend",
+    "UpcomingAutomation",
+    "WelcomeEnrolment",
+    "WelcomeSeries",
+    "WelcomeStep",
+    "WelcomeStepSend",
 ]

@@ -8,8 +8,10 @@ always leaves after the confirmation.
 from __future__ import annotations
 
 from accounts.models import Fan
+from messaging.automations.series import enrol_on_join
 
 
 def on_fan_joined(*, fan: Fan, source: str) -> None:
     """`source`: how the fan joined ("web", "console", "api"). Each automation adds its one call here."""
+    enrol_on_join(fan=fan, source=source)  # the welcome series and date messages (issue 14)
     return None

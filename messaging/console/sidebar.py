@@ -40,6 +40,14 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         ],
     ),
     (
+        "Automations",  # issue 14 (keyword automations and drops add their entries to this group)
+        [
+            ("Welcome series", "waving_hand", "messaging.WelcomeSeries"),
+            ("Date messages", "cake", "messaging.DateMessage"),
+            ("Next 24 hours", "schedule_send", "messaging.UpcomingAutomation"),
+        ],
+    ),
+    (
         "Team and settings",
         [
             ("Team", "badge", "accounts.TeamMember"),

@@ -170,6 +170,12 @@ INVENTORY: list[Place] = [
         OnErase.DELETE,
         "a created fan's answer: deleted by fan_id",
     ),
+    # Automations (issue 14): who is in which welcome series or date message, and which texts of
+    # them the fan got. About the fan (when they joined, by which keyword): deleted.
+    Place("messaging.WelcomeEnrolment", "*", Tie.FAN, OnErase.DELETE, "the fan's place in a welcome series", "fan"),
+    Place("messaging.WelcomeStepSend", "*", Tie.FAN, OnErase.DELETE, "which welcome texts the fan got", "fan"),
+    Place("messaging.DateEnrolment", "*", Tie.FAN, OnErase.DELETE, "the fan's birthday or join-date plan", "fan"),
+    Place("messaging.DateSend", "*", Tie.FAN, OnErase.DELETE, "which date texts the fan got", "fan"),
 ]
 
 

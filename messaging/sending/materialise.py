@@ -170,10 +170,14 @@ def _insert(d: Dialect, campaign: Campaign, fans: Statement, plan: list[ZoneSlot
     return result.rowcount
 
 
-def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) -> Materialised:
-    """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent)."""
+def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None, fans=None) -> Materialised:
+    """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent).
+
+    `fans`: an explicit Fan queryset instead of the campaign's audience (issue 14: the fans due for
+    an automation step), so automated texts get the same rows, cap, quiet hours and checks.
+    """
     now = now or timezone.now()
-    audience = campaign_audience(campaign=campaign, active_only=False)
+    audience = campaign_audience(campaign=campaign, active_only=False) if fans is None else fans
     # Lists and segments may hold fans who opted out or were erased since: they get no row and
     # are counted as suppressed; pending fans (signup not finished) are simply not recipients.
     fans = audience.filter(status=Fan.Status.ACTIVE).order_by()
@@ -184,7 +188,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
     return Materialised(
         created=created,
         suppressed_rows=OutboundMessage.objects.filter(campaign=campaign, status=S.SUPPRESSED).count(),
-        excluded=_excluded_count(campaign, audience),
+        excluded=_excluded_count(campaign, audience) if fans is None else 0,
     )
 
 
