@@ -84,7 +84,7 @@ class StepForm(forms.ModelForm):
 
 class StepFormSet(BaseInlineFormSet):
     def clean(self):
-        super().clean()
+        # Our rules first: they say "step number" where the stock unique check says "position".
         kept = [
             f.cleaned_data
             for f in self.forms
@@ -94,6 +94,7 @@ class StepFormSet(BaseInlineFormSet):
             series.series_check_steps(kept)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+        super().clean()
 
 
 class StepInline(StackedInline):
