@@ -50,7 +50,7 @@ class StepForm(forms.ModelForm):
     """The wait as an amount and a unit ("2 days"), stored as minutes."""
 
     wait = forms.IntegerField(min_value=1, label="Wait", initial=10)
-    unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], initial="minutes", label="")
+    unit = forms.ChoiceField(choices=[(u, u) for u in UNITS], initial="minutes", label="Minutes, hours or days")
 
     class Meta:
         model = WelcomeStep
@@ -123,11 +123,8 @@ class StepInline(StackedInline):
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._may(request, obj)
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        if obj is None:  # a new series starts with a first text one hour after joining
-            formset.extra = 1
-        return formset
+    def get_extra(self, request, obj=None, **kwargs) -> int:
+        return 2 if obj is None else 1  # a new series: room for two texts; blank ones are ignored
 
 
 class AutomationAdminMixin:
