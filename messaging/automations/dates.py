@@ -107,7 +107,7 @@ def _occurrence(message: DateMessage, enrolment: DateEnrolment, tz: zoneinfo.Zon
     day = enrolment.next_due_at.astimezone(tz).date()
     if message.kind == K.BIRTHDAY:
         birth = enrolment.fan.birth_date
-        return str(day.year), bool(birth) and birthday_on(day.year, birth) == day
+        return str(day.year), birth is not None and birthday_on(day.year, birth) == day
     return day.isoformat(), True
 
 

@@ -177,7 +177,8 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None, 
     an automation step), so automated texts get the same rows, cap, quiet hours and checks.
     """
     now = now or timezone.now()
-    audience = campaign_audience(campaign=campaign, active_only=False) if fans is None else fans
+    explicit = fans is not None
+    audience = fans if explicit else campaign_audience(campaign=campaign, active_only=False)
     # Lists and segments may hold fans who opted out or were erased since: they get no row and
     # are counted as suppressed; pending fans (signup not finished) are simply not recipients.
     fans = audience.filter(status=Fan.Status.ACTIVE).order_by()
@@ -188,7 +189,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None, 
     return Materialised(
         created=created,
         suppressed_rows=OutboundMessage.objects.filter(campaign=campaign, status=S.SUPPRESSED).count(),
-        excluded=_excluded_count(campaign, audience) if fans is None else 0,
+        excluded=0 if explicit else _excluded_count(campaign, audience),
     )
 
 

@@ -55,6 +55,9 @@ PAGES: dict[str, tuple[str | None, str | None]] = {
     "messaging.SavedReply": ("view", "compose"),
     "messaging.Segment": ("view", "edit_audience"),
     "messaging.Tag": ("view", "edit_audience"),
+    "messaging.WelcomeSeries": ("view", "compose"),  # issue 14: automations are composed like campaigns
+    "messaging.DateMessage": ("view", "compose"),
+    "messaging.UpcomingAutomation": ("view", SUPERUSER_ONLY),  # a read-only page: nothing to add
     # Operators' pages: Django's users and groups, the task queue.
     "auth.User": (SUPERUSER_ONLY, SUPERUSER_ONLY),
     "auth.Group": (SUPERUSER_ONLY, SUPERUSER_ONLY),

@@ -54,11 +54,12 @@ def test_the_menu_is_by_task(client, personas):
     client.force_login(personas.owner)
     menu = _menu(_html(client, reverse("admin:index")))
     groups = re.findall(r"<h2[^>]*>\s*([^<]+?)\s*<", menu)
-    assert groups == ["Audience", "Team and settings", "Compliance"]
+    assert groups == ["Audience", "Automations", "Team and settings", "Compliance"]
     titles = re.findall(r"<span>([^<]+)</span>", menu)
     assert titles == [
         "Home", "Inbox", "Campaigns", "Polls", "Sent texts", "Received texts",
         "Fans", "Lists", "Tags", "Segments", "Imports", "Exports",
+        "Welcome series", "Date messages", "Next 24 hours",
         "Team", "Settings", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
         "Consent records", "Terms", "Audit log", "Export log",
     ]  # fmt: skip
