@@ -86,6 +86,8 @@ def test_birthday_only_when_the_signup_form_said_so(client, personas, clock):
     talent.refresh_from_db()
     assert talent.birth_date_for_birthday
     assert BIRTHDAY_WHY.replace("'", "&#x27;") in client.get(url).content.decode()
+    # The privacy page's "what we ask and why" says the same.
+    assert BIRTHDAY_WHY.replace("'", "&#x27;") in client.get(f"/privacy/{talent.slug}/").content.decode()
     # A fan who joins while the form does not say it (the flag off) is never enrolled.
     type(talent).objects.filter(pk=talent.pk).update(birth_date_for_birthday=False)
     silent = join(personas, "+14155550403")
