@@ -213,10 +213,8 @@ def date_message_resume(*, message: DateMessage, actor: Any) -> DateMessage:
 
 
 def date_message_cancel(*, message: DateMessage, actor: Any) -> DateMessage:
+    """Stop for everyone; the signup form stops mentioning birthdays once none runs."""
     with transaction.atomic():
         automation_transition(obj=message, action="cancel", actor=actor)
-        DateEnrolment.objects.filter(message=message, status=D.ACTIVE).update(
-            status=D.CANCELLED, next_due_at=None, updated_at=timezone.now()
-        )
         _sync_birthday_flag(message.talent_id)
     return message

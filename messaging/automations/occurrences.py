@@ -138,7 +138,8 @@ def require(actor: Any, capability: str, talent_id: int) -> None:
 
 def automation_transition(*, obj, action: str, actor: Any, now: dt.datetime | None = None):
     """Move a WelcomeSeries or DateMessage through its lifecycle under a row lock, and make its
-    texts already handed to the engine follow: pause / resume / cancel their occurrence campaigns."""
+    texts already handed to the engine follow: pause / resume / cancel their occurrence campaigns
+    (cancel also cancels every waiting enrolment)."""
     require(actor, "compose", obj.talent_id)
     allowed, target = TRANSITIONS[action]
     now = now or timezone.now()
@@ -162,6 +163,8 @@ def automation_transition(*, obj, action: str, actor: Any, now: dt.datetime | No
                 campaign_resume(campaign=campaign, actor=actor)
             elif action == "cancel":
                 campaign_cancel(campaign=campaign, actor=actor)
+        if action == "cancel":  # for everyone: no waiting fan gets anything more
+            locked.enrolments.filter(status="active").update(status="cancelled", next_due_at=None, updated_at=now)
         audit(f"automation.{action}", talent=locked.talent, actor=actor, obj=locked)
     obj.status, obj.live_since = locked.status, locked.live_since
     return obj

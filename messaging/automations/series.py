@@ -253,12 +253,7 @@ def series_resume(*, series: WelcomeSeries, actor: Any) -> WelcomeSeries:
 
 def series_cancel(*, series: WelcomeSeries, actor: Any) -> WelcomeSeries:
     """Stop for everyone in the series: every waiting fan and every text not yet claimed."""
-    with transaction.atomic():
-        automation_transition(obj=series, action="cancel", actor=actor)
-        WelcomeEnrolment.objects.filter(series=series, status=E.ACTIVE).update(
-            status=E.CANCELLED, next_due_at=None, updated_at=timezone.now()
-        )
-    return series
+    return automation_transition(obj=series, action="cancel", actor=actor)
 
 
 def series_report(*, series: WelcomeSeries) -> list[dict[str, Any]]:

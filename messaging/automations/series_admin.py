@@ -46,7 +46,16 @@ BUTTONS = [
 ]
 
 
-class StepForm(forms.ModelForm):
+class BodyChecked(forms.ModelForm):
+    """Merge fields and tracked links checked as the campaign composer checks them."""
+
+    def clean_body(self):
+        body = self.cleaned_data.get("body", "")
+        validate_body(body)
+        return body
+
+
+class StepForm(BodyChecked):
     """The wait as an amount and a unit ("2 days"), stored as minutes."""
 
     wait = forms.IntegerField(min_value=1, label="Wait", initial=10)
@@ -64,11 +73,6 @@ class StepForm(forms.ModelForm):
             self.initial.update(wait=minutes // UNITS[unit], unit=unit)
         self.fields["position"].label = "Step number"
         self.fields["position"].help_text = f"1 to {MAX_STEPS}, in the order they go out."
-
-    def clean_body(self):
-        body = self.cleaned_data.get("body", "")
-        validate_body(body)
-        return body
 
     def clean(self):
         data = super().clean()
@@ -229,15 +233,10 @@ class WelcomeSeriesAdmin(AutomationAdminMixin, TalentScopedAdmin):
         return TemplateResponse(request, "admin/automations/series_report.html", context)
 
 
-class DateMessageForm(forms.ModelForm):
+class DateMessageForm(BodyChecked):
     class Meta:
         model = DateMessage
         fields = ["talent", "name", "kind", "days", "local_time", "body"]
-
-    def clean_body(self):
-        body = self.cleaned_data.get("body", "")
-        validate_body(body)
-        return body
 
     def clean(self):
         data = super().clean()

@@ -27,6 +27,17 @@ class AutomationStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"  # stopped for everyone: enrolments and unsent texts cancelled
 
 
+class HandedOver(models.Model):
+    """An occurrence handed to the engine: whose, and in which occurrence campaign its row is."""
+
+    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
 class WelcomeSeries(models.Model):
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="welcome_series")
     name = models.CharField(max_length=120)
@@ -122,16 +133,13 @@ class WelcomeEnrolment(models.Model):
         return f"{self.fan_id} in {self.series_id}"
 
 
-class WelcomeStepSend(models.Model):
+class WelcomeStepSend(HandedOver):
     """The occurrence key of a welcome step: one row per (enrolment, position), unique in the
     database, written in the transaction that materialises the fan's engine row."""
 
     enrolment = models.ForeignKey(WelcomeEnrolment, on_delete=models.CASCADE, related_name="sends")
-    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
     step = models.ForeignKey(WelcomeStep, on_delete=models.SET_NULL, null=True, related_name="sends")
     position = models.PositiveSmallIntegerField()
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enrolment", "position"], name="welcomestepsend_once")]
@@ -196,14 +204,11 @@ class DateEnrolment(models.Model):
         return f"{self.fan_id} for {self.message_id}"
 
 
-class DateSend(models.Model):
+class DateSend(HandedOver):
     """The occurrence key of a date message: "2027" (a birthday, once per year) or the date."""
 
     enrolment = models.ForeignKey(DateEnrolment, on_delete=models.CASCADE, related_name="sends")
-    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
     occurrence = models.CharField(max_length=10)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enrolment", "occurrence"], name="datesend_once")]
