@@ -83,6 +83,8 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py \
 	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py \
 	accounts/actors.py
+TYPED += messaging/automations/series.py messaging/automations/dates.py messaging/automations/occurrences.py \
+	messaging/automations/series_models.py messaging/automations/joins.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

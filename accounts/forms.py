@@ -13,7 +13,7 @@ from unfold.forms import AuthenticationForm as UnfoldAuthenticationForm
 
 from accounts import phones
 from accounts.models import Talent
-from accounts.profile import PROFILE, ProfileField, signup_spec
+from accounts.profile import PROFILE, ProfileField, birth_date_why, signup_spec
 from accounts.ratelimit import LOGIN_LOCKED_MESSAGE, client_ip, login_locked
 from consent import texts
 
@@ -86,6 +86,8 @@ class ProfileFields(forms.Form):
         self.first_error = ""
         super().__init__(*args, **kwargs)
         asked = {spec.name: spec for spec in signup_spec(talent.signup_fields)}
+        if "birth_date" in self.fields:  # the form says what the birth date is used for (issue 14)
+            self.fields["birth_date"].help_text = birth_date_why(birthday_texts=talent.birth_date_for_birthday)
         for spec in PROFILE:
             if spec.name in asked:
                 self.fields[spec.name].required = asked[spec.name].required and not self.keep_filled

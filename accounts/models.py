@@ -74,6 +74,10 @@ class Talent(models.Model):
     support_contact = models.CharField(max_length=200, blank=True, help_text="Email or URL named in HELP replies.")
     help_text = models.TextField(blank=True, help_text="Extra text for HELP replies.")
     welcome_text = models.TextField(blank=True, help_text="Sent after a fan joins, below the compliance text.")
+    # Set while a birthday text is live or paused (messaging/automations/dates.py): the signup form
+    # then says the birth date is also used for a birthday text, and only fans who joined under
+    # that wording get one (issue 14).
+    birth_date_for_birthday = models.BooleanField(default=False, editable=False)
     data_keyword = models.CharField(
         max_length=20,
         default="MYDATA",

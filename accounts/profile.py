@@ -117,6 +117,15 @@ PROFILE: tuple[ProfileField, ...] = (
         import_aliases=("time_zone", "timezone", "tz"),
     ),
 )
+# The birth date's "why" while the talent sends birthday texts (Talent.birth_date_for_birthday): a
+# fan gets a birthday text only if the form they joined on said so (issue 14).
+BIRTHDAY_WHY = "To check the community's minimum age, and to text you on your birthday."
+
+
+def birth_date_why(*, birthday_texts: bool) -> str:
+    return BIRTHDAY_WHY if birthday_texts else BY_NAME["birth_date"].why
+
+
 BY_NAME = {f.name: f for f in PROFILE}
 # Every profile column, in form order (the data page, erasure and the export walk these).
 PROFILE_FIELDS: tuple[str, ...] = tuple(f.name for f in PROFILE)

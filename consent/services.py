@@ -388,10 +388,13 @@ def privacy_facts(*, talent: Talent) -> PrivacyFacts:
 
     from accounts.models import TeamMember
     from accounts.permissions import CAPABILITIES
-    from accounts.profile import signup_spec
+    from accounts.profile import birth_date_why, signup_spec
 
+    # The birth date's why in the signup form's words (issue 14: it may also be for a birthday text).
+    birthday_why = birth_date_why(birthday_texts=talent.birth_date_for_birthday)
     fields = [
-        {"label": spec.label, "why": spec.why, "required": spec.required} for spec in signup_spec(talent.signup_fields)
+        {"label": spec.label, "why": birthday_why if spec.name == "birth_date" else spec.why, "required": spec.required}
+        for spec in signup_spec(talent.signup_fields)
     ]
     always = [
         {"label": "Mobile number", "why": "To text you; it is how the community works."},

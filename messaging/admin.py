@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.urls import path
 
 from messaging.audience import admin as audience_admin  # noqa: F401
-from messaging.automations import drop_admin, keyword_admin  # noqa: F401 - issue 14
+from messaging.automations import (  # noqa: F401 - issue 14
+    drop_admin,
+    keyword_admin,
+    series_admin,  # noqa: F401  (issue 14: welcome series, date messages)
+)
 from messaging.campaigns import admin as campaigns_admin  # noqa: F401
 from messaging.console import views as console_views
 from messaging.conversations import admin as conversations_admin  # noqa: F401

@@ -14,6 +14,17 @@ from messaging.audience.models import (
 )
 from messaging.automations.drop_models import Drop, DropCode, DropEntry  # issue 14
 from messaging.automations.keyword_models import FanKeyword, Keyword, KeywordEntrant, KeywordReply  # issue 14
+from messaging.automations.series_models import (  # issue 14: welcome series, date messages
+    AutomationCampaign,
+    DateEnrolment,
+    DateMessage,
+    DateSend,
+    UpcomingAutomation,
+    WelcomeEnrolment,
+    WelcomeSeries,
+    WelcomeStep,
+    WelcomeStepSend,
+)
 from messaging.campaigns.models import Campaign, CampaignStateError, Click, TrackedLink
 from messaging.console.models import DailyFigures
 from messaging.conversations.models import (
@@ -61,4 +72,13 @@ __all__ = [
     "Drop",
     "DropEntry",
     "DropCode",
+    "AutomationCampaign",
+    "DateEnrolment",
+    "DateMessage",
+    "DateSend",
+    "UpcomingAutomation",
+    "WelcomeEnrolment",
+    "WelcomeSeries",
+    "WelcomeStep",
+    "WelcomeStepSend",
 ]

@@ -18,6 +18,7 @@ from accounts.services import pending_signups_expire
 from messaging.audience.import_staging import staged_sweep
 from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
 from messaging.audience.imports import import_batch_run
+from messaging.automations.series import scheduled_run_due
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
@@ -35,6 +36,7 @@ PERIODIC = {
     "home: daily figures": "messaging.tasks.rollup_home_figures",
     "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
     "audience: staged imports sweeper": "messaging.tasks.sweep_staged_imports",
+    "automations: welcome steps and date messages": "messaging.tasks.run_scheduled_automations",  # issue 14
 }
 
 
@@ -238,3 +240,9 @@ def rollup_home_figures() -> dict:
 def sweep_staged_imports() -> dict:
     """Every minute: delete uploads staged for an import nobody confirmed within a day (issue 12)."""
     return {"removed": staged_sweep()}
+
+
+def run_scheduled_automations() -> dict:
+    """Every minute (issue 14): due welcome steps and date messages go to the campaign engine
+    (each occurrence campaign's send tasks are enqueued on commit by the service)."""
+    return scheduled_run_due()

@@ -15,7 +15,7 @@ from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Fan
 from messaging.automations import drops
 from messaging.automations.drop_models import Drop
-from messaging.campaigns.admin import _talent_zone
+from messaging.campaigns.admin.composer import talent_zone as _talent_zone
 
 MAX_UPLOAD = 20 * 1024 * 1024
 

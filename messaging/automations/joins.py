@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from accounts.models import Fan
 from messaging.automations import keywords
+from messaging.automations.series import enrol_on_join
 
 
 def on_fan_joined(*, fan: Fan, source: str) -> None:
     """`source`: how the fan joined ("web", "console", "api"). Each automation adds its one call here."""
     keywords.keywords_on_join(fan=fan)  # issue 14 §1/§3: the keyword (or drop) texted before joining
+
+    enrol_on_join(fan=fan, source=source)  # the welcome series and date messages (issue 14)
+    return None

@@ -16,7 +16,7 @@ from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Talent
 from messaging.automations import keywords
 from messaging.automations.keyword_models import Keyword
-from messaging.campaigns.admin import _talent_zone
+from messaging.campaigns.admin.composer import talent_zone as _talent_zone
 
 TEST_PHONE_KEY = "campaign_test_phone"  # the number the team member last sent a test to (campaigns too)
 

@@ -44,6 +44,9 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         [
             ("Keywords", "key_visualizer", "messaging.Keyword"),
             ("Drops", "rocket_launch", "messaging.Drop"),
+            ("Welcome series", "waving_hand", "messaging.WelcomeSeries"),
+            ("Date messages", "cake", "messaging.DateMessage"),
+            ("Next 24 hours", "schedule_send", "messaging.UpcomingAutomation"),
         ],
     ),
     (

@@ -177,6 +177,12 @@ INVENTORY: list[Place] = [
     Place("messaging.DropEntry", "*", Tie.FAN, OnErase.DELETE, "the fan joined a drop", "fan"),
     # A code handed out is used up: the row goes with the fan (freeing it would give it to another).
     Place("messaging.DropCode", "*", Tie.FAN, OnErase.DELETE, "which code the fan got (the box office's file)", "fan"),
+    # Automations (issue 14): who is in which welcome series or date message, and which texts of
+    # them the fan got. About the fan (when they joined, by which keyword): deleted.
+    Place("messaging.WelcomeEnrolment", "*", Tie.FAN, OnErase.DELETE, "the fan's place in a welcome series", "fan"),
+    Place("messaging.WelcomeStepSend", "*", Tie.FAN, OnErase.DELETE, "which welcome texts the fan got", "fan"),
+    Place("messaging.DateEnrolment", "*", Tie.FAN, OnErase.DELETE, "the fan's birthday or join-date plan", "fan"),
+    Place("messaging.DateSend", "*", Tie.FAN, OnErase.DELETE, "which date texts the fan got", "fan"),
 ]
 
 

@@ -115,6 +115,10 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         locked.conversations.all().delete()
         Vote.objects.filter(fan=locked).delete()  # poll answers: no reverse relation (related_name "+")
         automation_data_erase(fan=locked)  # issue 14: keywords used, drops joined, codes got
+
+        # Automations (issue 14): enrolments go, and with them which texts the fan got (cascade).
+        locked.welcome_enrolments.all().delete()
+        locked.date_enrolments.all().delete()
         # Consent evidence keeps purpose, versions and time; the device details are personal.
         locked.consents.update(ip_address=None, user_agent="")
         locked.list_memberships.all().delete()

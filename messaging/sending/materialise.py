@@ -170,10 +170,15 @@ def _insert(d: Dialect, campaign: Campaign, fans: Statement, plan: list[ZoneSlot
     return result.rowcount
 
 
-def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) -> Materialised:
-    """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent)."""
+def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None, fans=None) -> Materialised:
+    """Create every recipient row of `campaign` in one INSERT ... SELECT (idempotent).
+
+    `fans`: an explicit Fan queryset instead of the campaign's audience (issue 14: the fans due for
+    an automation step), so automated texts get the same rows, cap, quiet hours and checks.
+    """
     now = now or timezone.now()
-    audience = campaign_audience(campaign=campaign, active_only=False)
+    explicit = fans is not None
+    audience = fans if explicit else campaign_audience(campaign=campaign, active_only=False)
     # Lists and segments may hold fans who opted out or were erased since: they get no row and
     # are counted as suppressed; pending fans (signup not finished) are simply not recipients.
     fans = audience.filter(status=Fan.Status.ACTIVE).order_by()
@@ -184,7 +189,7 @@ def campaign_materialise(*, campaign: Campaign, now: dt.datetime | None = None) 
     return Materialised(
         created=created,
         suppressed_rows=OutboundMessage.objects.filter(campaign=campaign, status=S.SUPPRESSED).count(),
-        excluded=_excluded_count(campaign, audience),
+        excluded=0 if explicit else _excluded_count(campaign, audience),
     )
 
 

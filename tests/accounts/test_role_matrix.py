@@ -57,6 +57,9 @@ PAGES: dict[str, tuple[str | None, str | None]] = {
     "messaging.Tag": ("view", "edit_audience"),
     "messaging.Keyword": ("view", "compose"),  # issue 14
     "messaging.Drop": ("view", "compose"),  # issue 14
+    "messaging.WelcomeSeries": ("view", "compose"),  # issue 14: automations are composed like campaigns
+    "messaging.DateMessage": ("view", "compose"),
+    "messaging.UpcomingAutomation": ("view", SUPERUSER_ONLY),  # a read-only page: nothing to add
     # Operators' pages: Django's users and groups, the task queue.
     "auth.User": (SUPERUSER_ONLY, SUPERUSER_ONLY),
     "auth.Group": (SUPERUSER_ONLY, SUPERUSER_ONLY),

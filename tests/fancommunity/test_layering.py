@@ -34,6 +34,8 @@ TOP = len(LAYERS)
 # The top layer: modules people and machines call into (named by their last part or a package).
 TOP_NAMES = {"views", "admin", "api", "api_auth", "urls", "apps", "tasks", "signals", "forms", "admin_scoping"}
 TOP_NAMES |= {"keyword_admin", "drop_admin"}  # issue 14: console pages of messaging/automations
+
+TOP_SUFFIXES = ("_admin",)  # console pages of one area of a package (messaging/automations/series_admin.py)
 TOP_PACKAGES = ("fancommunity", "messaging.webhooks", "messaging.console", "messaging.templatetags")
 TOP_MODULES = {
     "messaging.models",  # the registry Django loads; domain code imports its own package's models
@@ -66,6 +68,7 @@ def layer_of(module: str) -> int:
         or module in TOP_MODULES
         or parts[-1] in TOP_NAMES
         or "admin" in parts[:-1]  # a console package split by area (messaging/audience/admin/)
+        or parts[-1].endswith(TOP_SUFFIXES)
         or "management" in parts
         or any(module == p or module.startswith(p + ".") for p in TOP_PACKAGES)
     ):
