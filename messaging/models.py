@@ -18,6 +18,9 @@ from messaging.conversations.models import (
     Conversation,
     ConversationEvent,
     Episode,
+    InboundMedia,
+    InboxSettings,
+    MemberInbox,
     Note,
     Poll,
     Presence,
@@ -52,4 +55,7 @@ __all__ = [
     "SavedReply",
     "Poll",
     "Vote",
+    "InboxSettings",
+    "MemberInbox",
+    "InboundMedia",
 ]
