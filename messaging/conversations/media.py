@@ -92,6 +92,10 @@ def _allowed_host(url: str) -> bool:
     return (got.scheme, got.hostname, got.port) == (wanted.scheme, wanted.hostname, wanted.port)
 
 
+def _provider_configured() -> bool:
+    return bool(settings.TWILIO_API_BASE_URL) or settings.SMS_BACKEND.endswith(".twilio.TwilioBackend")
+
+
 def _http_client():
     from twilio.http.http_client import TwilioHttpClient
 
@@ -163,6 +167,10 @@ def _fetch_one(row: InboundMedia, http_client) -> tuple[str, str, bytes, str]:
     declared = row.content_type
     if declared not in MEDIA_TYPES:
         return S.REFUSED, f"type {declared or 'unknown'} is not accepted", b"", declared
+    if not _provider_configured():
+        # The console and locmem backends (development, tests) have no provider holding the file:
+        # nothing is fetched from the internet unless Twilio (or the sandbox) is configured.
+        return S.FAILED, "no SMS provider to fetch it from (SMS_BACKEND is not twilio)", b"", declared
     if not _allowed_host(row.source_url):
         return S.REFUSED, "not a URL of the SMS provider", b"", declared
     try:
