@@ -99,7 +99,7 @@ def away_text_for(
     state = hours_state(settings, talent=talent, now=now)
     if state.open:
         return None
-    fan = Fan.objects.filter(pk=message.fan_id).first()
+    fan = Fan.objects.filter(pk=message.fan_id).first() if message.fan_id is not None else None
     if fan is None or fan.status != Fan.Status.ACTIVE or not fan.phone:
         return None
     period_start = state.closed_since or dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -358,7 +358,7 @@ def conversation_cancel_scheduled(*, conversation: Conversation, user, message_i
         message.status = OutboundMessage.Status.CANCELLED
         message.error_message = "send later cancelled by the team"
         message.save(update_fields=["status", "error_message", "updated_at"])
-        if locked.last_reply_id == message.pk:
+        if locked.last_reply_id == message.pk and locked.episode_id is not None:
             episode = Episode.objects.filter(pk=locked.episode_id, outcome=Outcome.ANSWERED).first()
             if episode is not None and episode.closed_at is not None and episode.closed_at >= now:
                 Episode.objects.filter(pk=episode.pk).update(outcome=Outcome.WAITING, closed_at=None, answered_by=None)
