@@ -78,6 +78,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	consent/models.py consent/services.py consent/keywords.py consent/texts.py \
 	messaging/conversations/models.py messaging/conversations/services.py messaging/conversations/inbox.py \
 	messaging/conversations/figures.py messaging/conversations/polls.py messaging/conversations/themes.py \
+	messaging/conversations/assignment.py messaging/conversations/hours.py messaging/conversations/media.py messaging/conversations/digest.py \
 	messaging/console/dashboard.py messaging/console/rollup.py messaging/console/models.py messaging/console/charts.py \
 	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py \
 	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py \

@@ -31,6 +31,9 @@ from messaging.conversations.models import (
     Conversation,
     ConversationEvent,
     Episode,
+    InboundMedia,
+    InboxSettings,
+    MemberInbox,
     Note,
     Poll,
     Presence,
@@ -81,4 +84,7 @@ __all__ = [
     "WelcomeSeries",
     "WelcomeStep",
     "WelcomeStepSend",
+    "InboxSettings",
+    "MemberInbox",
+    "InboundMedia",
 ]

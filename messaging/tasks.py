@@ -37,6 +37,7 @@ PERIODIC = {
     "webhooks: dispatcher": "fancommunity.webhooks_out.tasks.dispatch_webhooks",  # issue 16
     "audience: staged imports sweeper": "messaging.tasks.sweep_staged_imports",
     "automations: welcome steps and date messages": "messaging.tasks.run_scheduled_automations",  # issue 14
+    "conversations: snoozes that ran out": "messaging.tasks.wake_snoozed_conversations",  # issue 13
 }
 
 
@@ -103,6 +104,8 @@ PERIODIC_EVERY = {
     "privacy: retention and old sessions (daily)": (RETENTION_FUNC, 24 * 60),
     # Codes live 10 minutes: a run every 10 minutes removes an unverified signup within 20.
     "privacy: expired signups": (EXPIRE_SIGNUPS_FUNC, 10),
+    # Issue 13: hourly, each member at most once in 20 hours (digest.DIGEST_MIN_HOURS).
+    "conversations: email digests": ("messaging.tasks.send_inbox_digests", 60),
 }
 
 
@@ -142,6 +145,28 @@ def ensure_periodic_schedules(**kwargs) -> None:
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
         )
+
+
+def wake_snoozed_conversations() -> int:
+    """Every minute: snoozed conversations whose time came reopen, without anyone opening a page."""
+    from messaging.conversations.services import wake_snoozed
+
+    return wake_snoozed()
+
+
+def send_inbox_digests() -> dict:
+    """Hourly: the email digest of waiting conversations, for members who asked for it."""
+    from messaging.conversations.digest import digests_send
+
+    report = digests_send()
+    return {"sent": report.sent, "empty": report.skipped_empty, "recent": report.skipped_recent}
+
+
+def fetch_inbound_media(message_id: int) -> dict:
+    """An inbound MMS's files: fetched from the provider, checked, stored (queued by the rules)."""
+    from messaging.conversations.media import media_fetch
+
+    return media_fetch(message_id=message_id)
 
 
 def cluster_heartbeat() -> dict:

@@ -20,10 +20,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from accounts import current_talent, permissions
@@ -31,8 +32,8 @@ from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import TeamMember
 from messaging.audience.models import ContactList, Tag
 from messaging.campaigns.models import Campaign
-from messaging.conversations import inbox, services
-from messaging.conversations.models import Conversation, Poll, SavedReply
+from messaging.conversations import assignment, hours, inbox, services
+from messaging.conversations.models import Conversation, InboundMedia, InboxSettings, Poll, SavedReply
 from messaging.conversations.polls import normalise, poll_tally
 from messaging.conversations.themes import campaign_themes
 from messaging.sms.models import InboundMessage, OutboundMessage
@@ -111,6 +112,14 @@ class ReplyForm(forms.Form):
     )
     seen_reply_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     send_anyway = forms.BooleanField(required=False, label="Send mine anyway")
+    # "Send later": read in the talent's time zone (the view validates inside timezone.override).
+    send_at = forms.DateTimeField(
+        required=False,
+        label="Send later at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        help_text="In the talent's time zone. Moved out of the fan's quiet hours if it falls in them.",
+    )
 
 
 class NoteForm(forms.Form):
@@ -165,6 +174,10 @@ class ConversationAdmin(TalentScopedAdmin):
             path("<int:object_id>/presence/", wrap(self.presence_view), name="messaging_conversation_presence"),
             path("<int:object_id>/transcript/", wrap(self.transcript_view), name="messaging_conversation_transcript"),
             path("bulk/", wrap(self.bulk_view), name="messaging_conversation_bulk"),
+            path("poll/", wrap(self.poll_view), name="messaging_conversation_poll"),
+            path("availability/", wrap(self.availability_view), name="messaging_conversation_availability"),
+            path("settings/", wrap(self.settings_view), name="messaging_conversation_settings"),
+            path("media/<int:media_id>/", wrap(self.media_view), name="messaging_conversation_media"),
             *super().get_urls(),
         ]
 
@@ -188,6 +201,7 @@ class ConversationAdmin(TalentScopedAdmin):
         talent_ids = self._talent_ids(request)
         for talent_id in talent_ids or []:
             services.wake_snoozed(talent_id=talent_id)
+        assignment.member_seen(talent_ids=talent_ids, user=request.user)
         folder = request.GET.get("folder") or "unassigned"
         filters = inbox.Filters.from_query(request.GET)
         campaign = None
@@ -237,8 +251,106 @@ class ConversationAdmin(TalentScopedAdmin):
             # Replies to a campaign: what they talk about, each theme a search of this folder.
             "themes": campaign_themes(campaign, limit=12) if campaign else [],
             "tally": poll_tally(campaign.poll) if campaign and hasattr(campaign, "poll") else [],
+            **self._team_context(request),
         }
         return TemplateResponse(request, "admin/messaging/conversation/inbox.html", context)
+
+    def _team_context(self, request) -> dict:
+        """The inbox header: business hours now, round-robin and the member's own marks."""
+        talent_id = current_talent.current_id(request)
+        if talent_id is None:
+            return {"one_talent": False}
+        settings_row = assignment.inbox_settings_for(talent_id)
+        talent = settings_row.talent
+        return {
+            "one_talent": True,
+            "inbox_settings": settings_row,
+            "hours_text": hours.hours_text(settings_row, talent=talent),
+            "me": assignment.member_state(talent_id=talent_id, user=request.user),
+            "idle_minutes": assignment.AVAILABLE_IDLE_MINUTES,
+            "may_configure": permissions.can(request.user, "compose", talent_id),
+            "poll_url": reverse("admin:messaging_conversation_poll"),
+            "poll_since": timezone.now().isoformat(),
+        }
+
+    def poll_view(self, request):
+        """GET: unread counts and new texts for browser notifications (the page polls every 30 s;
+        it also keeps the member's availability mark alive)."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "You may not read this inbox."}, status=403)
+        talent_ids = self._talent_ids(request)
+        since = parse_datetime(request.GET.get("since", "") or "")
+        if since is None or timezone.is_naive(since):
+            return JsonResponse({"error": "Give since as an ISO 8601 time with its offset."}, status=400)
+        assignment.member_seen(talent_ids=talent_ids, user=request.user)
+        now = timezone.now()
+        return JsonResponse(
+            {
+                "now": now.isoformat(),
+                "unread": inbox.unread_for(talent_ids=talent_ids, user=request.user),
+                "new": [
+                    {**n, "url": reverse("admin:messaging_conversation_change", args=[n["id"]])}
+                    for n in inbox.notifications_for(talent_ids=talent_ids, user=request.user, since=since)
+                ],
+            }
+        )
+
+    def availability_view(self, request):
+        """POST: the member's own marks for the current talent: available for round-robin, digest."""
+        if request.method != "POST":
+            raise Http404
+        back = reverse("admin:messaging_conversation_changelist")
+        talent_id = current_talent.current_id(request)
+        if talent_id is None:
+            messages.error(request, "Pick one talent in the header first.")
+            return HttpResponseRedirect(back)
+        if "digest" in request.POST:
+            enabled = request.POST.get("digest") == "1"
+            assignment.member_set_digest(talent_id=talent_id, user=request.user, enabled=enabled)
+            messages.success(
+                request, "You will get a daily email of waiting conversations." if enabled else "No more digest emails."
+            )
+            return HttpResponseRedirect(back)
+        available = request.POST.get("available") == "1"
+        try:
+            assignment.member_set_available(talent_id=talent_id, user=request.user, available=available)
+        except PermissionError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        messages.success(
+            request,
+            f"You are available for new conversations (until {assignment.AVAILABLE_IDLE_MINUTES} minutes without "
+            "activity in the inbox)."
+            if available
+            else "You get no new conversations automatically.",
+        )
+        return HttpResponseRedirect(back)
+
+    def settings_view(self, request):
+        """The current talent's inbox settings (made on first use): to their edit page."""
+        talent_id = current_talent.current_id(request)
+        if talent_id is None or not permissions.can(request.user, "compose", talent_id):
+            raise PermissionDenied
+        row = assignment.inbox_settings_for(talent_id)
+        return HttpResponseRedirect(reverse("admin:messaging_inboxsettings_change", args=[row.pk]))
+
+    def media_view(self, request, media_id: int):
+        """An inbound MMS file, to the talent's team only (another talent's answers 404)."""
+        media = InboundMedia.objects.filter(pk=media_id, status=InboundMedia.Status.STORED).first()
+        talent_ids = self._talent_ids(request)
+        if media is None or (talent_ids is not None and media.talent_id not in talent_ids):
+            raise Http404("No such file in your talents.")
+        if not permissions.can(request.user, "view", media.talent_id):
+            raise PermissionDenied
+        try:
+            handle = media.file.open("rb")
+        except (FileNotFoundError, OSError) as exc:
+            raise Http404("The file is gone (retention or erasure).") from exc
+        response = FileResponse(handle, content_type=media.content_type, as_attachment=not media.is_image)
+        # Served from our origin: never sniffed into HTML, never run as a page, never cached shared.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response["Cache-Control"] = "private, no-store"
+        return response
 
     def _campaign(self, talent_ids, campaign_id) -> Campaign | None:
         if not campaign_id:
@@ -306,19 +418,39 @@ class ConversationAdmin(TalentScopedAdmin):
                 raise PermissionDenied
             action = request.POST.get("action", "")
             try:
-                if action == "reply" or action == "reply_done":
+                if action in ("reply", "reply_done", "reply_later"):
                     reply_form = ReplyForm(request.POST)
-                    if reply_form.is_valid():
-                        services.conversation_reply(
+                    with timezone.override(hours.talent_zone(conversation.talent)):
+                        valid = reply_form.is_valid()
+                    send_at = reply_form.cleaned_data.get("send_at") if valid else None
+                    if valid and action == "reply_later" and send_at is None:
+                        reply_form.add_error("send_at", "Pick when to send it.")
+                        valid = False
+                    if valid:
+                        message = services.conversation_reply(
                             conversation=conversation,
                             user=request.user,
                             body=reply_form.cleaned_data["body"],
                             seen_reply_id=reply_form.cleaned_data["seen_reply_id"],
                             send_anyway=reply_form.cleaned_data["send_anyway"],
                             then=Status.DONE if action == "reply_done" else Status.PENDING,
+                            send_at=send_at if action == "reply_later" else None,
                         )
-                        messages.success(request, "Reply sent: it leaves on the priority lane now.")
+                        if message.not_before:
+                            local = timezone.localtime(message.not_before, hours.talent_zone(conversation.talent))
+                            messages.success(request, f"Reply scheduled for {local:%b %d, %H:%M %Z}.")
+                        else:
+                            messages.success(request, "Reply sent: it leaves on the priority lane now.")
                         return self._back(request, conversation, action)
+                elif action == "cancel_scheduled":
+                    raw = request.POST.get("message_id", "")
+                    if not raw.isdigit():
+                        raise services.ConversationError("Which scheduled reply? None was given.")
+                    services.conversation_cancel_scheduled(
+                        conversation=conversation, user=request.user, message_id=int(raw)
+                    )
+                    messages.success(request, "Scheduled reply cancelled: it will not be sent.")
+                    return self._back(request, conversation, action)
                 elif action == "note":
                     note_form = NoteForm(request.POST)
                     if note_form.is_valid():
@@ -366,9 +498,13 @@ class ConversationAdmin(TalentScopedAdmin):
                 reply_form.add_error(None, conflict)
                 status = 409
             except services.ConversationError as exc:
-                form = {"note": note_form, "snooze": snooze_form, "reply": reply_form, "reply_done": reply_form}.get(
-                    action
-                )
+                form = {
+                    "note": note_form,
+                    "snooze": snooze_form,
+                    "reply": reply_form,
+                    "reply_done": reply_form,
+                    "reply_later": reply_form,
+                }.get(action)
                 if form is not None and form.is_bound and form.is_valid():
                     form.add_error(None, str(exc))
                 else:
@@ -379,6 +515,7 @@ class ConversationAdmin(TalentScopedAdmin):
                 status = 400  # a form that did not validate
         else:
             services.conversation_seen(conversation=conversation, user=request.user)
+            assignment.member_seen(talent_ids={conversation.talent_id}, user=request.user)
             saved = request.GET.get("saved", "")
             if saved.isdigit():
                 reply = SavedReply.objects.filter(pk=saved, talent_id=conversation.talent_id).first()
@@ -399,6 +536,7 @@ class ConversationAdmin(TalentScopedAdmin):
             reply_form.data = data
         draft = reply_form["body"].value() or ""
         parts = sms_parts(draft)
+        thread = services.thread(conversation)
         fan = conversation.fan
         context = {
             **self.admin_site.each_context(request),
@@ -406,7 +544,8 @@ class ConversationAdmin(TalentScopedAdmin):
             "title": f"Conversation with {inbox.fan_panel(fan)['name']}",
             "original": conversation,
             "conversation": conversation,
-            "thread": services.thread(conversation),
+            "thread": thread,
+            "talent_zone": str(hours.talent_zone(conversation.talent)),
             "panel": inbox.fan_panel(fan),
             "reply_form": reply_form,
             "note_form": note_form,
@@ -443,6 +582,7 @@ class ConversationAdmin(TalentScopedAdmin):
         others = services.presence_beat(
             conversation=conversation, user=request.user, typing=request.POST.get("typing") == "1"
         )
+        assignment.member_seen(talent_ids={conversation.talent_id}, user=request.user)
         return JsonResponse(
             {
                 "others": others,
@@ -571,3 +711,73 @@ def _csv_cell(value: str) -> str:
     """Quoted, and neutralised against spreadsheet formulas (a label typed as "=HYPERLINK(...)")."""
     value = ("'" + value) if value[:1] in ("=", "+", "-", "@") else value
     return '"' + value.replace('"', '""') + '"'
+
+
+DAY_CHOICES = [(str(n), name) for n, name in hours.DAY_NAMES.items()]
+
+
+class InboxSettingsForm(forms.ModelForm):
+    days = forms.MultipleChoiceField(
+        label="Business days",
+        choices=DAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="No day ticked: no business hours (never out of hours, no acknowledgement text).",
+    )
+
+    class Meta:
+        model = InboxSettings
+        fields = ["auto_assign", "member_cap", "opens_at", "closes_at", "away_enabled", "away_text"]
+        widgets = {
+            "opens_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "closes_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "away_text": forms.Textarea(attrs={"rows": 3, "maxlength": 320}),
+        }
+        help_texts = {
+            "opens_at": "In the talent's time zone (the talent's settings).",
+            "closes_at": "In the talent's time zone. Must be after the opening time.",
+            "away_text": "Sent once per fan per out-of-hours stretch, only to real replies from active fans.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = sorted(str(d) for d in self.instance.days)
+        self.fields["member_cap"].min_value = 1
+
+    def clean(self):
+        data = super().clean()
+        opens, closes = data.get("opens_at"), data.get("closes_at")
+        if opens and closes and opens >= closes:
+            self.add_error("closes_at", "Close after you open (the hours are one stretch within a day).")
+        if data.get("member_cap") is not None and data["member_cap"] < 1:
+            self.add_error("member_cap", "At least 1.")
+        if data.get("away_enabled"):
+            if not (data.get("away_text") or "").strip():
+                self.add_error("away_text", "Write the acknowledgement text, or turn it off.")
+            if not data.get("days"):
+                self.add_error("days", "Tick the business days first: outside which hours should it go?")
+        return data
+
+    def save(self, commit=True):
+        self.instance.business_days = ",".join(sorted(self.cleaned_data.get("days") or []))
+        return super().save(commit)
+
+
+@admin.register(InboxSettings)
+class InboxSettingsAdmin(TalentScopedAdmin):
+    """A talent's round-robin, cap, business hours and acknowledgement (managers and owners)."""
+
+    edit_capability = "compose"
+    form = InboxSettingsForm
+    list_display = ["talent", "auto_assign", "member_cap", "away_enabled"]
+    fieldsets = [
+        ("Assignment", {"fields": ["auto_assign", "member_cap"]}),
+        ("Business hours", {"fields": ["days", "opens_at", "closes_at"]}),
+        ("Outside business hours", {"fields": ["away_enabled", "away_text"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # one per talent, made on first use (the inbox's "Inbox settings" link)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

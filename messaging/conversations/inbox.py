@@ -294,3 +294,29 @@ def fan_panel(fan: Fan) -> dict:
         ),
         "clicked": list(Click.objects.filter(fan=fan).select_related("link__campaign").order_by("-clicked_at")[:5]),
     }
+
+
+# --- browser notifications ---------------------------------------------------------------------
+NOTIFY_MAX = 5
+
+
+def notifications_for(*, talent_ids: set[int] | None, user, since: dt.datetime) -> list[dict]:
+    """New texts since `since` that the member should hear about: open conversations nobody holds
+    (the team's unread mark) and their own (their unread mark). Both are ranges of the folder
+    indexes, newest first. The notification names the fan but carries no text: it shows on a
+    desktop, a lock screen or a shared screen (the console opens the text)."""
+    wanted = Q(assignee__isnull=True, unread_team=True) | Q(assignee_id=user.pk, unread_assignee=True)
+    rows = (
+        _base(talent_ids)
+        .filter(wanted, status=Status.OPEN, last_inbound_at__gt=since)
+        .select_related("fan")
+        .order_by("-last_message_at", "-id")[:NOTIFY_MAX]
+    )
+    return [
+        {
+            "id": c.pk,
+            "title": ("Your conversation: " if c.assignee_id == user.pk else "New text: ") + str(c),
+            "mine": c.assignee_id == user.pk,
+        }
+        for c in rows
+    ]

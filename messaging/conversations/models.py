@@ -13,6 +13,8 @@ join texts (which open nothing) can never count as replies.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -48,6 +50,8 @@ class Conversation(models.Model):
     last_reply_id = models.BigIntegerField(null=True, blank=True)
     last_reply_at = models.DateTimeField(null=True, blank=True)
     has_media = models.BooleanField(default=False)
+    # The out-of-hours acknowledgement went at this time: at most one per out-of-hours period.
+    away_sent_at = models.DateTimeField(null=True, blank=True)
     # Blocked as spam: the fan's texts still land in the thread, but no longer reopen it.
     blocked = models.BooleanField(default=False)
     # Unread marks: a shared one for the team, and the assignee's own (cleared when they open it).
@@ -157,6 +161,7 @@ class ConversationEvent(models.Model):
         DONE = "done", "Marked done"
         SNOOZED = "snoozed", "Snoozed"
         SPAM = "spam", "Blocked as spam"
+        UNSCHEDULED = "unscheduled", "Cancelled"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
@@ -241,3 +246,130 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.option} in poll {self.poll_id}"
+
+
+class InboxSettings(models.Model):
+    """A talent's inbox rules (issue 13 §2): round-robin assignment with a per-member cap, business
+    hours, and the acknowledgement text sent outside them. One row per talent, made on first use
+    (`inbox_settings_for`), so a talent without one works the inbox by hand with no away text."""
+
+    talent = models.OneToOneField(Talent, on_delete=models.CASCADE, related_name="inbox_settings")
+    auto_assign = models.BooleanField(
+        "Assign new conversations automatically",
+        default=False,
+        help_text="Round-robin among the members who marked themselves available.",
+    )
+    member_cap = models.PositiveSmallIntegerField(
+        "Open conversations per member",
+        default=25,
+        help_text="Round-robin skips a member who already has this many open conversations.",
+    )
+    # Business hours, in the talent's time zone (Talent.default_time_zone). Days are ISO weekday
+    # numbers 1 (Monday) .. 7 (Sunday). Opens before it closes (no overnight shift): a team that
+    # works nights splits nothing, it just opens early and closes late.
+    business_days = models.CharField(max_length=20, default="1,2,3,4,5")
+    opens_at = models.TimeField(default=dt.time(9, 0))
+    closes_at = models.TimeField(default=dt.time(18, 0))
+    away_enabled = models.BooleanField("Send an acknowledgement outside business hours", default=False)
+    away_text = models.TextField(
+        max_length=320,
+        blank=True,
+        default="Thanks for your text! The team is away right now and will answer when we are back.",
+    )
+
+    class Meta:
+        verbose_name = "inbox settings"
+        verbose_name_plural = "inbox settings"
+
+    def __str__(self) -> str:
+        return f"inbox settings of {self.talent}"
+
+    @property
+    def days(self) -> set[int]:
+        return {int(d) for d in self.business_days.split(",") if d.strip().isdigit() and 1 <= int(d) <= 7}
+
+
+class MemberInbox(models.Model):
+    """One member's inbox state for one talent: the "available for new conversations" mark (it
+    lapses after AVAILABLE_IDLE_MINUTES without activity), the round-robin turn, the digest choice."""
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    available = models.BooleanField(default=False)
+    active_at = models.DateTimeField(null=True, blank=True)  # last console activity while available
+    last_assigned_at = models.DateTimeField(null=True, blank=True)  # round-robin: the longest wait goes next
+    email_digest = models.BooleanField(default=False)
+    digest_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["talent", "user"], name="member_inbox_talent_user")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in talent {self.talent_id}"
+
+
+def _media_path(instance: InboundMedia, filename: str) -> str:
+    # Never guessable, never the fan's number or the provider's name: a random token per file,
+    # under a talent folder so retention and backups can be reasoned about per talent.
+    import secrets
+
+    return f"inbox-media/{instance.talent_id}/{secrets.token_urlsafe(24)}{_media_suffix(instance.content_type)}"
+
+
+MEDIA_TYPES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "video/mp4": ".mp4",
+    "video/3gpp": ".3gp",
+    "audio/mpeg": ".mp3",
+    "audio/amr": ".amr",
+    "audio/ogg": ".ogg",
+    "application/pdf": ".pdf",
+    "text/vcard": ".vcf",
+    "text/x-vcard": ".vcf",
+}
+
+
+def _media_suffix(content_type: str) -> str:
+    return MEDIA_TYPES.get(content_type, ".bin")
+
+
+class InboundMedia(models.Model):
+    """One attachment of an inbound MMS (NumMedia/MediaUrlN/MediaContentTypeN of the webhook's
+    payload). Fetched by a task, stored under MEDIA_ROOT with a random name, served only to the
+    talent's team through a permission-checked view. Fan data: deleted (file too) on erasure."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be fetched"
+        STORED = "stored", "Stored"
+        REFUSED = "refused", "Refused (type or size)"
+        FAILED = "failed", "Could not be fetched"
+
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="+", db_index=False)
+    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("messaging.InboundMessage", on_delete=models.CASCADE, related_name="media")
+    position = models.PositiveSmallIntegerField()  # N of MediaUrlN
+    source_url = models.URLField(max_length=500)  # the provider's URL: fetched once, then emptied
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to=_media_path, max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "position"], name="inbound_media_position")]
+        indexes = [
+            models.Index(fields=["status", "id"], condition=models.Q(status="pending"), name="inbound_media_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"media {self.position} of message {self.message_id}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts import permissions
 from accounts.models import Fan
+from messaging.campaigns import scheduling
+from messaging.conversations import assignment, hours
+from messaging.conversations.assignment import How, record_assignment
+from messaging.conversations.media import media_for_messages, media_record
 from messaging.conversations.models import Conversation, ConversationEvent, Episode, Note, Presence
 from messaging.conversations.polls import vote_for
 from messaging.conversations.priority import priority_message_queue
@@ -33,6 +37,7 @@ Kind = ConversationEvent.Kind
 PRESENCE_SECONDS = 45  # a heartbeat every 15 s; three missed beats and the member is gone
 PENDING_FAN_ANSWER_HOURS = 24  # a fan who has not finished joining may be answered this long after their text
 MAX_REPLY_CHARS = 1600
+SEND_LATER_MAX_DAYS = 30
 
 
 class ConversationError(Exception):
@@ -56,7 +61,20 @@ def on_real_reply(message: InboundMessage) -> Conversation | None:
     with transaction.atomic():
         conversation, created = _locked_conversation(talent_id=message.talent_id, fan_id=message.fan_id, at=at)
         _take_reply(conversation, message, at, created=created)
+        if not conversation.blocked:
+            _after_real_reply(conversation, message)
     return conversation
+
+
+def _after_real_reply(conversation: Conversation, message: InboundMessage) -> None:
+    """What a real reply sets going, in its transaction: round-robin for an open conversation
+    nobody holds, the out-of-hours acknowledgement, the fetch of its media (after commit)."""
+    settings_row = assignment.inbox_settings_for(conversation.talent_id)
+    if conversation.status == Status.OPEN and conversation.assignee_id is None:
+        assignment.round_robin_assign(conversation)
+    hours.away_text_for(conversation, message, settings=settings_row)
+    if _num_media(message.payload) > 0:
+        media_record(message)
 
 
 def on_real_replies(messages: list[InboundMessage]) -> None:
@@ -226,10 +244,16 @@ def conversation_reply(
     seen_reply_id: int | None,
     send_anyway: bool = False,
     then: str = Status.PENDING,
+    send_at: dt.datetime | None = None,
 ) -> OutboundMessage:
     """Send a reply on the priority lane. Refuses (ConversationError) an empty or too long text,
     a placeholder left unfilled, a fan who may not be answered; raises AnsweredMeanwhile when
-    another reply left since the page was loaded, unless the member confirmed (send_anyway)."""
+    another reply left since the page was loaded, unless the member confirmed (send_anyway).
+
+    `send_at` ("send later"): the same row on the same lane, held by `not_before` (the lane's claim
+    and its sweeper skip it until then), moved out of the fan's quiet hours. It counts as the
+    answer from the time it is due to leave (the episode closes then, so the figures show the wait
+    the fan had); cancelling it before then reopens the wait (`conversation_cancel_scheduled`)."""
     text = (body or "").strip()
     if not text:
         raise ConversationError("Write a reply first.")
@@ -243,6 +267,11 @@ def conversation_reply(
     if then not in (Status.PENDING, Status.DONE):
         raise ConversationError("After a reply the conversation waits on the fan or is done.")
     now = timezone.now()
+    if send_at is not None:
+        if send_at <= now + dt.timedelta(minutes=1):
+            raise ConversationError("Pick a time at least a minute from now, or send it now.")
+        if send_at > now + dt.timedelta(days=SEND_LATER_MAX_DAYS):
+            raise ConversationError(f"A reply can be scheduled at most {SEND_LATER_MAX_DAYS} days ahead.")
     with transaction.atomic():
         locked = _lock(conversation)
         fan = Fan.objects.select_for_update().get(pk=locked.fan_id)  # a STOP arriving now waits or wins
@@ -251,10 +280,17 @@ def conversation_reply(
             raise ConversationError(refusal)
         if locked.last_reply_id != seen_reply_id and not send_anyway:
             raise AnsweredMeanwhile(_meanwhile_text(locked))
+        leaves_at = now if send_at is None else send_later_time(fan=fan, talent=locked.talent, at=send_at)
         message = priority_message_queue(
-            talent=locked.talent, fan=fan, to=str(fan.phone), body=text, kind=OutboundMessage.Kind.REPLY, sent_by=user
+            talent=locked.talent,
+            fan=fan,
+            to=str(fan.phone),
+            body=text,
+            kind=OutboundMessage.Kind.REPLY,
+            sent_by=user,
+            not_before=leaves_at if send_at is not None else None,
         )
-        _close_episode(locked, Outcome.ANSWERED, at=now, by=user)
+        _close_episode(locked, Outcome.ANSWERED, at=leaves_at, by=user)
         locked.last_reply_id = message.pk
         locked.last_reply_at = now
         locked.last_message_at = now
@@ -263,7 +299,7 @@ def conversation_reply(
         locked.unread_team = False
         if locked.assignee_id is None:
             locked.assignee = user  # who answers owns the follow-up
-            _event(locked, Kind.ASSIGNED, actor=user, assignee=user, detail="by replying")
+            record_assignment(locked, assignee=user, actor=user, how=How.REPLY, detail="by replying")
         if locked.assignee_id == user.pk:
             locked.unread_assignee = False
         locked.save()
@@ -284,6 +320,64 @@ def _meanwhile_text(conversation: Conversation) -> str:
     who = reply.sent_by.get_username() if reply is not None and reply.sent_by else "Someone"
     at = timezone.localtime(conversation.last_reply_at).strftime("%H:%M %Z") if conversation.last_reply_at else ""
     return f"{who} answered this fan at {at} while you were writing. Read it below, then send anyway or change yours."
+
+
+def send_later_time(*, fan: Fan, talent, at: dt.datetime) -> dt.datetime:
+    """A chosen time moved out of the fan's quiet hours (their zone, the talent's window): a reply
+    scheduled for 23:00 in New York leaves at the window's end, never at night."""
+    try:
+        zone = scheduling.zone(fan.time_zone or talent.default_time_zone)
+    except (LookupError, ValueError):
+        zone = scheduling.zone("UTC")
+    return scheduling.next_allowed(at, zone, talent.quiet_hours_start, talent.quiet_hours_end)
+
+
+def scheduled_replies(conversation: Conversation, *, now: dt.datetime | None = None):
+    """The conversation's replies still held for later (pending, never tried, due in the future)."""
+    now = now or timezone.now()
+    return OutboundMessage.objects.filter(
+        fan_id=conversation.fan_id,
+        talent_id=conversation.talent_id,
+        kind=OutboundMessage.Kind.REPLY,
+        status=OutboundMessage.Status.PENDING,
+        attempts=0,
+        not_before__gt=now,
+    )
+
+
+def conversation_cancel_scheduled(*, conversation: Conversation, user, message_id: int) -> OutboundMessage:
+    """Cancel a "send later" reply before it leaves. The claim and this both lock the row, so it is
+    either cancelled here or already claimed by the lane (then: "it has left"). If it was the
+    conversation's latest reply, the fan is waiting again, from their text (the episode reopens)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(conversation)
+        message = scheduled_replies(locked, now=now).select_for_update().filter(pk=message_id).first()
+        if message is None:
+            raise ConversationError("That reply is no longer scheduled: it has left or was cancelled.")
+        message.status = OutboundMessage.Status.CANCELLED
+        message.error_message = "send later cancelled by the team"
+        message.save(update_fields=["status", "error_message", "updated_at"])
+        if locked.last_reply_id == message.pk and locked.episode_id is not None:
+            episode = Episode.objects.filter(pk=locked.episode_id, outcome=Outcome.ANSWERED).first()
+            if episode is not None and episode.closed_at is not None and episode.closed_at >= now:
+                Episode.objects.filter(pk=episode.pk).update(outcome=Outcome.WAITING, closed_at=None, answered_by=None)
+                locked.waiting_since = episode.opened_at
+                locked.status, locked.snoozed_until = Status.OPEN, None
+            previous = (
+                OutboundMessage.objects.filter(
+                    fan_id=locked.fan_id, kind=OutboundMessage.Kind.REPLY, sent_by__isnull=False
+                )
+                .exclude(status__in=[OutboundMessage.Status.CANCELLED, OutboundMessage.Status.SUPPRESSED])
+                .exclude(pk=message.pk)
+                .order_by("-created_at", "-id")
+                .values_list("pk", "created_at")
+                .first()
+            )
+            locked.last_reply_id, locked.last_reply_at = previous if previous else (None, None)
+            locked.save()
+        _event(locked, Kind.UNSCHEDULED, actor=user, detail="a scheduled reply")
+    return message
 
 
 def conversation_note(*, conversation: Conversation, user, body: str) -> Note:
@@ -310,10 +404,7 @@ def conversation_assign(*, conversation: Conversation, user, assignee) -> None:
         # Their own unread mark: new to them unless they assigned it to themselves (they are looking).
         locked.unread_assignee = assignee is not None and assignee.pk != user.pk and locked.waiting_since is not None
         locked.save(update_fields=["assignee", "unread_assignee", "updated_at"])
-        if assignee is None:
-            _event(locked, Kind.UNASSIGNED, actor=user)
-        else:
-            _event(locked, Kind.ASSIGNED, actor=user, assignee=assignee)
+        record_assignment(locked, assignee=assignee, actor=user, how=How.MANUAL)
 
 
 def conversation_done(*, conversation: Conversation, user) -> None:
@@ -377,11 +468,21 @@ def conversation_seen(*, conversation: Conversation, user) -> None:
             setattr(conversation, name, value)
 
 
-def wake_snoozed(*, talent_id: int, now: dt.datetime | None = None) -> int:
-    """Snoozes that ran out become open again (one UPDATE over a small partial index)."""
+def wake_snoozed(*, talent_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """Snoozes that ran out become open again (one UPDATE over a small partial index). Called by
+    the inbox page for its talent and every minute for all talents by the periodic task
+    (messaging/tasks.py `wake_snoozed_conversations`), so a snooze ends without anyone looking.
+    The assignee's mark comes back too: the conversation is theirs to pick up again."""
     now = now or timezone.now()
-    return Conversation.objects.filter(talent_id=talent_id, status=Status.SNOOZED, snoozed_until__lte=now).update(
-        status=Status.OPEN, snoozed_until=None, unread_team=True
+    due = Conversation.objects.filter(status=Status.SNOOZED, snoozed_until__lte=now)
+    if talent_id is not None:
+        due = due.filter(talent_id=talent_id)
+    return due.update(
+        status=Status.OPEN,
+        snoozed_until=None,
+        unread_team=True,
+        unread_assignee=Case(When(assignee__isnull=False, then=Value(True)), default=Value(False)),
+        updated_at=now,
     )
 
 
@@ -413,12 +514,15 @@ class ThreadItem:
     who: str = ""
     detail: str = ""  # the keyword action of an inbound text, the status of an outbound one
     obj: object = None
+    scheduled_for: dt.datetime | None = None  # a "send later" reply still held: when it leaves
+    media: list = field(default_factory=list)  # an inbound MMS's files (InboundMedia rows)
 
 
 def thread(conversation: Conversation, *, limit: int = 200) -> list[ThreadItem]:
     """The latest `limit` items both ways plus notes and events, oldest first (each source read
     newest-first through its (fan|conversation, time) index, then merged)."""
     fan_id = conversation.fan_id
+    now = timezone.now()
     items: list[ThreadItem] = []
     for m in InboundMessage.objects.filter(fan_id=fan_id).order_by("-received_at", "-id")[:limit]:
         detail = "" if m.action in ("inbox", "") else m.get_action_display()
@@ -430,11 +534,15 @@ def thread(conversation: Conversation, *, limit: int = 200) -> list[ThreadItem]:
         .order_by("-created_at", "-id")[:limit]
     ):
         who = (
-            (o.sent_by.get_username() if o.sent_by else "Team")
+            (o.sent_by.get_username() if o.sent_by else "Automatic reply")
             if o.kind == OutboundMessage.Kind.REPLY
             else (f"Campaign: {o.campaign.name}" if o.campaign else "Automatic")
         )
-        items.append(ThreadItem(o.created_at, "out", o.body, who, o.get_status_display(), o))
+        item = ThreadItem(o.created_at, "out", o.body, who, o.get_status_display(), o)
+        if o.status == OutboundMessage.Status.PENDING and o.attempts == 0 and o.not_before and o.not_before > now:
+            item.scheduled_for = o.not_before
+            item.detail = "Scheduled"
+        items.append(item)
     for n in Note.objects.filter(conversation=conversation).select_related("author").order_by("-created_at")[:limit]:
         items.append(ThreadItem(n.created_at, "note", n.body, n.author.get_username() if n.author else "", "", n))
     for e in (
@@ -444,7 +552,12 @@ def thread(conversation: Conversation, *, limit: int = 200) -> list[ThreadItem]:
     ):
         items.append(ThreadItem(e.created_at, "event", _event_text(e), "", "", e))
     items.sort(key=lambda i: i.at)
-    return items[-limit:]
+    items = items[-limit:]
+    media = media_for_messages([i.obj.pk for i in items if i.kind == "in" and isinstance(i.obj, InboundMessage)])
+    for item in items:
+        if item.kind == "in" and isinstance(item.obj, InboundMessage):
+            item.media = media.get(item.obj.pk, [])
+    return items
 
 
 def _event_text(event: ConversationEvent) -> str:
@@ -465,5 +578,6 @@ def transcript(conversation: Conversation) -> str:
     for item in thread(conversation, limit=10_000):
         who = f" ({item.who})" if item.who else ""
         stamp = item.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"[{stamp}] {labels[item.kind]}{who}: {item.body}")
+        attached = f" [{len(item.media)} attachment(s)]" if item.media else ""
+        lines.append(f"[{stamp}] {labels[item.kind]}{who}: {item.body}{attached}")
     return "\n".join(lines) + "\n"

@@ -67,29 +67,30 @@ def campaign_themes(campaign: Campaign, *, limit: int = 20, samples: int = 3) ->
 
 
 def _themes_postgres(replies: QuerySet[InboundMessage], *, limit: int, samples: int) -> list[Theme]:
+    """One statement: each reply's words are made once (a materialised CTE), counted, filtered
+    (stop-words are looked up per distinct word, after the GROUP BY, not per word of every reply),
+    and the samples are the latest replies holding each top word (a window over the same words).
+    Asking for samples per theme in a query of its own recomputed to_tsvector over the replies for
+    every theme (bench_poll_tally: 2.1 s at 8,000 free-text replies)."""
     try:
-        sql, params = replies.values("id", "body").query.sql_with_params()
+        sql, params = replies.order_by().values("id", "body").query.sql_with_params()
     except EmptyResultSet:  # the campaign sent nothing yet: no replies to group
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT t.lexeme, count(*) AS n FROM ({sql}) AS r, "  # noqa: S608 - the ORM's own SQL
-            "unnest(to_tsvector('simple', r.body)) AS t "
-            "WHERE length(t.lexeme) > 1 AND ts_lexize('english_stem', t.lexeme) <> '{}' "
-            "AND NOT t.lexeme = ANY(%s) GROUP BY t.lexeme ORDER BY n DESC, t.lexeme LIMIT %s",
-            [*params, sorted(STOP_WORDS), limit],
+            f"WITH r AS MATERIALIZED ({sql}), "  # noqa: S608 - the ORM's own SQL
+            "w AS MATERIALIZED (SELECT r.id, t.lexeme FROM r, unnest(to_tsvector('simple', r.body)) AS t), "
+            "top AS (SELECT lexeme, count(*) AS n FROM w GROUP BY lexeme "
+            "  HAVING length(lexeme) > 1 AND ts_lexize('english_stem', lexeme) <> '{}' "
+            "  AND NOT lexeme = ANY(%s) ORDER BY n DESC, lexeme LIMIT %s), "
+            "picked AS (SELECT w.lexeme, w.id, row_number() OVER (PARTITION BY w.lexeme ORDER BY w.id DESC) AS rn "
+            "  FROM w JOIN top ON top.lexeme = w.lexeme) "
+            "SELECT top.lexeme, top.n, ARRAY(SELECT r.body FROM picked JOIN r ON r.id = picked.id "
+            "  WHERE picked.lexeme = top.lexeme AND picked.rn <= %s ORDER BY picked.id DESC) "
+            "FROM top ORDER BY top.n DESC, top.lexeme",
+            [*params, sorted(STOP_WORDS), limit, samples],
         )
-        counted = cursor.fetchall()
-        themes = []
-        for lexeme, n in counted:
-            cursor.execute(
-                f"SELECT r.body FROM ({sql}) AS r "  # noqa: S608
-                "WHERE to_tsvector('simple', r.body) @@ to_tsquery('simple', quote_literal(%s)) "
-                "ORDER BY r.id DESC LIMIT %s",
-                [*params, lexeme, samples],
-            )
-            themes.append(Theme(word=lexeme, replies=n, samples=[row[0] for row in cursor.fetchall()]))
-    return themes
+        return [Theme(word=word, replies=n, samples=list(bodies)) for word, n, bodies in cursor.fetchall()]
 
 
 def _themes_python(replies: QuerySet[InboundMessage], *, limit: int, samples: int) -> list[Theme]:

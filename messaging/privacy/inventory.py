@@ -127,6 +127,11 @@ INVENTORY: list[Place] = [
     # A poll's vote says what the fan answered: it goes with them (the tally loses one vote).
     Place("messaging.Vote", "*", Tie.FAN, OnErase.DELETE, "the fan's answer to a poll", "fan"),
     Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
+    # Issue 13 (the rest): inbox settings and members' marks hold no fan data; an MMS's files do.
+    Place("messaging.InboxSettings", "*", Tie.NONE, OnErase.KEEP, "a talent's hours and assignment rules"),
+    Place("messaging.MemberInbox", "*", Tie.NONE, OnErase.KEEP, "a team member's availability and digest choice"),
+    Place("messaging.InboundMedia", "*", Tie.FAN, OnErase.DELETE, "what the fan sent by MMS: row and file", "fan"),
+    Place("messaging.InboundMedia", "file", Tie.FAN, OnErase.DELETE, "the stored file, deleted from disk", "fan"),
     # Not reachable by fan: bounded by their own lifetimes.
     Place(
         "messaging.ImportBatch",

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.audit import audit
 from accounts.models import Talent
 from messaging.audience.models import ImportBatch
+from messaging.conversations.media import media_expire
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 _SLICE = 2000
@@ -98,6 +99,8 @@ def retention_apply_talent(*, talent: Talent, now: dt.datetime | None = None) ->
         "media": _wipe_media(
             InboundMessage.objects.filter(talent=talent, received_at__lt=media_before, payload__has_key="MediaUrl0")
         ),
+        # The inbox's stored MMS files (issue 13) go on the same clock as the links to them.
+        "media_files": media_expire(talent_id=talent.pk, before=media_before),
         "import_reports": _in_slices(
             ImportBatch.objects.filter(talent=talent, created_at__lt=reports_before).exclude(error_report=""),
             error_report="",

@@ -18,7 +18,8 @@ from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
 from messaging.automations.privacy import automation_data, automation_data_erase
-from messaging.conversations.models import Vote
+from messaging.conversations.media import media_erase_for_fan
+from messaging.conversations.models import ConversationEvent, InboundMedia, Note, Vote
 from messaging.sending.models import UndeliverableNumber
 
 
@@ -71,6 +72,31 @@ def fan_data_export(*, fan: Fan) -> dict:
             key=lambda m: m["at"],
         ),
         "automations": automation_data(fan=fan),  # issue 14
+        **_conversation_export(fan),
+    }
+
+
+def _conversation_export(fan: Fan) -> dict:
+    """The inbox's data about the fan (issue 13): a data-subject access right covers the team's
+    private notes too (they are about the fan, and "private" means never texted, not secret from
+    the person they describe), the history of who handled the conversation, and the files they
+    sent. Team members appear by role only ("the team"): their names are their own personal data."""
+    conversation = fan.conversations.first()
+    if conversation is None:
+        return {"conversation": None}
+    notes = Note.objects.filter(conversation=conversation).order_by("created_at", "pk")
+    events = ConversationEvent.objects.filter(conversation=conversation).order_by("created_at", "pk")
+    media = InboundMedia.objects.filter(fan=fan).order_by("created_at", "pk")
+    return {
+        "conversation": {
+            "status": conversation.status,
+            "assigned": conversation.assignee_id is not None,
+            "notes": [{"at": _iso(n.created_at), "by": "the team", "text": n.body} for n in notes],
+            "history": [{"at": _iso(e.created_at), "what": e.get_kind_display()} for e in events],
+            "attachments_you_sent": [
+                {"at": _iso(m.created_at), "type": m.content_type, "bytes": m.size, "status": m.status} for m in media
+            ],
+        }
     }
 
 
@@ -113,6 +139,7 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         # Conversations, their private notes and assignment history are about the fan: they go
         # (notes and events cascade). Episodes keep only timings, for the reply figures.
         locked.conversations.all().delete()
+        media_erase_for_fan(fan_id=locked.pk)  # MMS files the fan sent: rows now, files after commit
         Vote.objects.filter(fan=locked).delete()  # poll answers: no reverse relation (related_name "+")
         automation_data_erase(fan=locked)  # issue 14: keywords used, drops joined, codes got
 

@@ -159,6 +159,8 @@ class Sandbox:
         self._cb_workers: list[asyncio.Task] = []
         self._cb_session: aiohttp.ClientSession | None = None
         self._pending_timers = 0
+        # Inbound MMS media the sandbox serves, {(message sid, media sid): (content type, bytes)}.
+        self.media: dict[tuple[str, str], tuple[str, bytes]] = {}
         # Counters, for tests and the command's shutdown summary.
         self.stats = {
             "accepted": 0,
@@ -176,6 +178,7 @@ class Sandbox:
         app.router.add_post(f"{base}/Messages.json", self.create_message)
         app.router.add_get(f"{base}/Messages.json", self.list_messages)
         app.router.add_get(f"{base}/Messages/{{message_sid}}.json", self.fetch_message)
+        app.router.add_get(f"{base}/Messages/{{message_sid}}/Media/{{media_sid}}", self.fetch_media)
         app.router.add_get("/health", self.health)
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
@@ -347,6 +350,23 @@ class Sandbox:
         if msg is None:
             return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
         return web.json_response(self.resource(msg))
+
+    # --- GET Messages/{sid}/Media/{sid}: an inbound MMS's file (Twilio's MediaUrlN) ------------
+    def add_media(self, message_sid: str, media_sid: str, content_type: str, body: bytes) -> str:
+        """Register a file for a simulated inbound MMS; returns its path (MediaUrlN minus the host)."""
+        self.media[(message_sid, media_sid)] = (content_type, body)
+        return f"/{API_VERSION}/Accounts/{self.config.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+
+    async def fetch_media(self, request: web.Request) -> web.Response:
+        # Like Twilio with "HTTP basic auth for media" on: the account's credentials are required.
+        denied = self._check_auth(request)
+        if denied:
+            return denied
+        await self._latency()
+        found = self.media.get((request.match_info["message_sid"], request.match_info["media_sid"]))
+        if found is None:
+            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        return web.Response(body=found[1], content_type=found[0])
 
     async def list_messages(self, request: web.Request) -> web.Response:
         denied = self._check_auth(request)

@@ -2,7 +2,10 @@
 // - the live SMS-parts counter of the reply box (the same counter as the API /api/segment-info/),
 // - presence: a heartbeat every 15 s; shows who else has this conversation open (and is writing),
 //   and says when the fan wrote or someone answered since the page was loaded,
-// - keyboard shortcuts: r reply, n note, e done; in the list j/k next/previous, Enter opens.
+// - keyboard shortcuts: r reply, n note, e done; in the list j/k next/previous, Enter opens,
+// - browser notifications (opt-in button, shown only where the Notification API exists): the list
+//   polls every 30 s for new texts in unassigned and own conversations; the tab title carries the
+//   unread count either way. The notification names the fan, never the text.
 (function () {
   "use strict";
   const csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
@@ -73,5 +76,42 @@
         rows[at].focus();
       }
     });
+  }
+
+  // --- notifications (the list page) ---
+  const inbox = document.querySelector("[data-poll-url]");
+  if (inbox) {
+    const button = document.getElementById("fc-notify");
+    const state = document.getElementById("fc-notify-state");
+    const supported = "Notification" in window;
+    const wanted = () => supported && Notification.permission === "granted" && localStorage.getItem("fc-notify") === "1";
+    const show = () => {
+      if (!button) return;
+      button.hidden = !supported || wanted();
+      if (state) state.textContent = wanted() ? "Browser notifications are on." : (supported && Notification.permission === "denied" ? "Notifications are blocked in this browser's settings." : "");
+    };
+    if (button && supported) {
+      button.addEventListener("click", async function () {
+        const answer = await Notification.requestPermission();
+        if (answer === "granted") localStorage.setItem("fc-notify", "1");
+        show();
+      });
+    }
+    show();
+    let since = inbox.dataset.pollSince;
+    async function poll() {
+      const response = await fetch(inbox.dataset.pollUrl + "?since=" + encodeURIComponent(since), {credentials: "same-origin"});
+      if (!response.ok) return;
+      const data = await response.json();
+      since = data.now;
+      document.title = document.title.replace(/^\(\d[\d,+]*\) /, "");
+      if (data.unread) document.title = "(" + data.unread + ") " + document.title;
+      if (!wanted()) return;
+      for (const item of data.new) {
+        const note = new Notification(item.title, {tag: "fc-conversation-" + item.id});
+        note.onclick = () => { window.focus(); window.location.href = item.url; };
+      }
+    }
+    setInterval(poll, 30000);
   }
 })();

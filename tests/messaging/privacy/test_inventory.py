@@ -3,14 +3,19 @@ to each what the inventory says."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.db import models
 from django.db.models import Q
+from django.test import TestCase
 from phonenumber_field.modelfields import PhoneNumberField
 
 from accounts.models import Fan
 from consent.models import ConsentRecord
+from messaging.conversations.models import InboundMedia
 from messaging.models import (
     Click,
     ContactList,
@@ -71,7 +76,8 @@ def test_the_inventory_names_only_real_places():
 
 
 @pytest.mark.django_db
-def test_erasure_does_to_every_place_what_the_inventory_says(personas):
+def test_erasure_does_to_every_place_what_the_inventory_says(personas, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     fan, talent = personas.fan, personas.talent
     phone = str(fan.phone)
     campaign = create_campaign(talent)
@@ -113,9 +119,23 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas):
     conversation = Conversation.objects.create(talent=talent, fan=fan, assignee=personas.agent)
     Note.objects.create(conversation=conversation, fan=fan, author=personas.agent, body="prefers email")
     ConversationEvent.objects.create(conversation=conversation, fan=fan, kind="assigned", assignee=personas.agent)
+    # An inbound MMS's stored file (issue 13): row and file go with the fan.
+    media = InboundMedia(
+        talent=talent,
+        fan=fan,
+        message=InboundMessage.objects.filter(fan=fan).first(),
+        position=0,
+        source_url="https://api.twilio.com/x",
+        content_type="image/png",
+        status="stored",
+    )
+    media.file.save("m", ContentFile(b"png"), save=True)
+    stored = media.file.path
 
-    fan_erase(fan=fan)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # files are deleted once the erasure commits
+        fan_erase(fan=fan)
 
+    assert not os.path.exists(stored)
     fan.refresh_from_db()
     checked = 0
     for place in INVENTORY:
