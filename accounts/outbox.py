@@ -4,7 +4,8 @@ Why in accounts: every emitter must be able to import `webhook_emit` and write t
 same transaction as its change: fan.joined and fan.opted_out come from consent services, fan.erased
 from privacy, message.received from conversations, campaign.finished from sending, message.status
 from the status webhook. accounts is the one layer all of them sit on. Delivery is in
-accounts/webhook_delivery.py; console pages and tasks in fancommunity/webhooks_out/.
+accounts/webhook_delivery.py; console pages, tasks, endpoint management and the URL rule (netguard,
+which is top layer: so the dispatcher is handed the check by its task) in fancommunity/webhooks_out/.
 
 The outbox has two tables: one WebhookEvent per change (only when an active endpoint of the talent
 subscribes to its type: no endpoint, no row, so a million-text blast writes no message.status rows
@@ -16,12 +17,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import ipaddress
 import secrets
-import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -106,9 +104,16 @@ CATALOGUE: dict[str, EventType] = {
         ),
         EventType(
             "conversation.assigned",
-            "A conversation was assigned to a team member (arrives with the conversations work).",
-            {"conversation": {"id": 7, "fan_id": 123, "assigned_to": 3}},
-            emitted=False,
+            "A conversation was assigned to a team member, or unassigned (assignee null). Emitted by the "
+            "inbox's assign service (messaging/conversations/services.py), the console's and the API's alike.",
+            {
+                "conversation": {
+                    "id": 7,
+                    "fan_id": 123,
+                    "assignee": {"id": 3, "name": "ada_agent"},
+                    "assigned_at": "2026-11-30T18:10:00Z",
+                }
+            },
         ),
     ]
 }
@@ -117,40 +122,6 @@ PING = "webhook.test"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-# --- where a URL may point ---------------------------------------------------------------------
-def is_public_address(url: str) -> str:
-    """'' when `url` is HTTPS and every address its host resolves to is public; else why not.
-
-    Our own small check until the shared URL guard (another work stream) lands: loopback, private,
-    link-local (the cloud metadata address 169.254.169.254 among them), reserved, multicast and
-    unspecified addresses are refused, for every address the name resolves to. The dispatcher asks
-    again before each batch (a name can be re-pointed after the check).
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        return "The URL must start with https://."
-    host = parts.hostname or ""
-    if not host:
-        return "The URL has no host name."
-    try:
-        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return f"{host} does not resolve."
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return f"{host} points to a private or reserved address ({address}); webhooks go to public servers only."
-    return ""
-
-
-def url_problem(url: str) -> str:
-    """What is wrong with an endpoint URL ('' = fine). Development and tests allow local receivers."""
-    if getattr(settings, "WEBHOOKS_ALLOW_PRIVATE_URLS", settings.DEBUG):
-        parts = urlsplit(url)
-        return "" if parts.scheme in ("http", "https") and parts.hostname else "Give an http(s) URL."
-    return is_public_address(url)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -238,6 +209,16 @@ def fan_data(fan: Any, **extra: Any) -> dict:
 
 def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
     return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
+
+
+def conversation_assigned_data(conversation: Any, assignee: Any, at: dt.datetime) -> dict:
+    """conversation.assigned: ids and the member's user name only; nothing of the fan but their id.
+    Call: webhook_emit(talent_id=c.talent_id, type="conversation.assigned",
+    data=conversation_assigned_data(c, assignee, now), fan_id=c.fan_id) in the assign's transaction."""
+    who = {"id": assignee.pk, "name": assignee.get_username()} if assignee is not None else None
+    return {
+        "conversation": {"id": conversation.pk, "fan_id": conversation.fan_id, "assignee": who, "assigned_at": iso(at)}
+    }
 
 
 # Re-exported: callers import the outbox models and the signature from here.

@@ -501,5 +501,3 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
     "DEFAULT_GENERATOR_CLASS": "fancommunity.api_v1.schema.V1SchemaGenerator",  # v1 routes only
 }
-# Webhook endpoints must resolve to public addresses; development and tests may use local receivers.
-WEBHOOKS_ALLOW_PRIVATE_URLS = env.get_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)

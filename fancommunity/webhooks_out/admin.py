@@ -26,11 +26,16 @@ from accounts.outbox import (
     WebhookDelivery,
     WebhookEndpoint,
     endpoint_rotate_secret,
-    new_secret,
-    url_problem,
     webhook_ping,
 )
 from accounts.webhook_delivery import delivery_resend
+from fancommunity.webhooks_out.endpoints import (
+    EndpointError,
+    default_events,
+    endpoint_create,
+    endpoint_update,
+    url_problem,
+)
 
 EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
@@ -145,7 +150,7 @@ class EndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         choices=[(e.name, f"{e.name}{' (opt-in: high volume)' if e.opt_in_only else ''}") for e in CATALOGUE.values()],
         widget=forms.CheckboxSelectMultiple,
-        initial=[e.name for e in CATALOGUE.values() if not e.opt_in_only and e.emitted],
+        initial=default_events(),
     )
 
     class Meta:
@@ -213,13 +218,29 @@ class WebhookEndpointAdmin(OwnerOnlyAdmin):
         return format_html("<code>{}</code>{}", obj.secret, extra)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.secret = new_secret()
-            obj.created_by = request.user
-        if obj.is_active:
-            obj.disabled_reason = ""
-            obj.failing_since = None if not change or "is_active" in form.changed_data else obj.failing_since
-        super().save_model(request, obj, form, change)
+        # Through the same services as API v1 (fancommunity/webhooks_out/endpoints.py); the form
+        # has checked the URL and events already, so EndpointError here means a race: shown as is.
+        try:
+            if not change:
+                created, _secret = endpoint_create(
+                    talent=obj.talent,
+                    actor=request.user,
+                    url=obj.url,
+                    description=obj.description,
+                    events=obj.events,
+                )
+                if not obj.is_active:
+                    created = endpoint_update(endpoint=created, actor=request.user, changes={"is_active": False})
+                obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
+                obj._state.adding = False
+            else:
+                changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+                saved = endpoint_update(
+                    endpoint=WebhookEndpoint.objects.get(pk=obj.pk), actor=request.user, changes=changes
+                )
+                obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+        except (EndpointError, PermissionError) as exc:
+            raise PermissionDenied(str(exc)) from exc
 
     def get_urls(self):
         return [
