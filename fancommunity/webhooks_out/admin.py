@@ -25,7 +25,6 @@ from accounts.outbox import (
     CATALOGUE,
     WebhookDelivery,
     WebhookEndpoint,
-    endpoint_rotate_secret,
     webhook_ping,
 )
 from accounts.webhook_delivery import delivery_resend
@@ -33,6 +32,7 @@ from fancommunity.webhooks_out.endpoints import (
     EndpointError,
     default_events,
     endpoint_create,
+    endpoint_rotate,
     endpoint_update,
     url_problem,
 )
@@ -273,7 +273,7 @@ class WebhookEndpointAdmin(OwnerOnlyAdmin):
     @admin.action(description="Rotate the signing secret (the old one keeps working for 24 hours)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
+            endpoint_rotate(endpoint=endpoint, actor=request.user)
         messages.success(request, "New secret made. Update your receiver within 24 hours.")
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from accounts import permissions
 from accounts.audit import audit
 from accounts.models import Talent
-from accounts.outbox import CATALOGUE, WebhookEndpoint, new_secret
+from accounts.outbox import CATALOGUE, WebhookEndpoint, endpoint_rotate_secret, new_secret
 from fancommunity.netguard import UnsafeURL, check_public_url
 
 EDITABLE = ("url", "description", "events", "is_active")
@@ -103,3 +103,9 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Any) -> None:
     with transaction.atomic():
         audit("webhook_endpoint.deleted", talent=endpoint.talent, actor=actor, obj=endpoint, url=endpoint.url)
         endpoint.delete()
+
+
+def endpoint_rotate(*, endpoint: WebhookEndpoint, actor: Any) -> str:
+    """A new signing secret (returned once); the previous one keeps signing for a day."""
+    _require_owner(actor, endpoint.talent_id)
+    return endpoint_rotate_secret(endpoint=endpoint, actor=actor)

@@ -13,8 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 from fancommunity.api_v1.views.audience import ContactListViewSet, SegmentViewSet, TagViewSet
 from fancommunity.api_v1.views.base import TalentViewSet
 from fancommunity.api_v1.views.campaigns import CampaignViewSet
+from fancommunity.api_v1.views.conversations import ConversationViewSet
 from fancommunity.api_v1.views.fans import FanViewSet
 from fancommunity.api_v1.views.messages import ConsentRecordViewSet, MessageViewSet
+from fancommunity.api_v1.views.webhooks import WebhookEndpointViewSet, WebhookEventTypeViewSet
 
 
 def register(router) -> None:
@@ -26,6 +28,9 @@ def register(router) -> None:
     router.register("campaigns", CampaignViewSet, basename="v1-campaign")
     router.register("messages", MessageViewSet, basename="v1-message")
     router.register("consent-records", ConsentRecordViewSet, basename="v1-consent-record")
+    router.register("conversations", ConversationViewSet, basename="v1-conversation")
+    router.register("webhook-endpoints", WebhookEndpointViewSet, basename="v1-webhook-endpoint")
+    router.register("webhook-event-types", WebhookEventTypeViewSet, basename="v1-webhook-event-type")
 
 
 @csrf_exempt  # it writes nothing; a POST to a wrong path is a 404, not a CSRF page
