@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import functools
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ RETRY_FOR = dt.timedelta(days=3)  # ... until 3 days after the event
 DISABLE_AFTER = dt.timedelta(days=3)  # an endpoint failing this long in a row is disabled
 ROTATION_OVERLAP = dt.timedelta(hours=24)  # the previous secret still signs this long after a rotation
 DELIVER_TASK = "fancommunity.webhooks_out.tasks.deliver_webhooks"
+BULK_CHUNK = 1000  # events per bulk insert when many fans change at once (emit_fans_joined)
 
 
 @dataclass(frozen=True)
@@ -136,16 +138,20 @@ def webhook_emit(*, talent_id: int, type: str, data: dict, fan_id: int | None = 
     Call it inside the transaction of the change: the event commits (or rolls back) with it. The
     dispatcher is kicked on commit; the per-minute sweeper catches anything a lost kick left.
     """
+    endpoints = _subscribers(talent_id, type)
+    if not endpoints:
+        return None
+    return _enqueue(talent_id, type, data, fan_id, endpoints)
+
+
+def _subscribers(talent_id: int, type: str) -> list[WebhookEndpoint]:
     if type not in CATALOGUE:
         raise ValueError(f"Unknown webhook event type {type!r}")
-    endpoints = [
+    return [
         e
         for e in WebhookEndpoint.objects.filter(talent_id=talent_id, is_active=True).only("pk", "events")
         if type in e.events
     ]
-    if not endpoints:
-        return None
-    return _enqueue(talent_id, type, data, fan_id, endpoints)
 
 
 def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoints: list) -> WebhookEvent:
@@ -157,6 +163,45 @@ def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoint
     for endpoint in endpoints:
         transaction.on_commit(functools.partial(kick, endpoint.pk))
     return event
+
+
+def emit_fans_joined(*, talent_id: int, fan_ids: Iterable[int]) -> int:
+    """fan.joined for many fans at once (a bulk import): one event per fan, as a signup makes, but
+    written in chunks of bulk inserts, and one dispatcher kick per endpoint, not per fan. Only fans
+    of the talent that are active now get one. Call it in the import's transaction, with the ids
+    of the fans the batch created or completed (pending -> active); returns the events written.
+    No subscribed endpoint: nothing is read or written."""
+    from accounts.models import Fan
+
+    endpoints = _subscribers(talent_id, "fan.joined")
+    if not endpoints:
+        return 0
+    written = 0
+    ids = list(fan_ids)
+    with transaction.atomic():
+        for start in range(0, len(ids), BULK_CHUNK):
+            fans = Fan.objects.filter(
+                pk__in=ids[start : start + BULK_CHUNK], talent_id=talent_id, status=Fan.Status.ACTIVE
+            ).only("pk", "status", "source", "joined_at")
+            events = WebhookEvent.objects.bulk_create(
+                [
+                    WebhookEvent(
+                        talent_id=talent_id,
+                        event_id="msg_" + secrets.token_hex(12),
+                        type="fan.joined",
+                        fan_id=fan.pk,
+                        data=fan_data(fan, source=fan.source, joined_at=iso(fan.joined_at)),
+                    )
+                    for fan in fans
+                ]
+            )
+            WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(endpoint_id=e.pk, event_id=event.pk) for event in events for e in endpoints]
+            )
+            written += len(events)
+    for endpoint in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint.pk))
+    return written
 
 
 def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookEvent:

@@ -303,3 +303,27 @@ def test_fan_joined_on_signup(personas):
         and event.data["fan"]["source"] == "web"
         and "first_name" not in json.dumps(event.data)
     )
+
+
+def test_fans_joined_in_bulk_one_event_each_one_kick_per_endpoint(
+    personas, monkeypatch, django_capture_on_commit_callbacks
+):
+    from accounts.models import Fan
+
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append(a))
+    assert outbox.emit_fans_joined(talent_id=personas.talent.pk, fan_ids=[personas.fan.pk]) == 0  # no endpoint
+    endpoint = make_endpoint(personas.talent, events=["fan.joined"])
+    make_endpoint(personas.talent, events=["fan.opted_out"])  # not subscribed
+    joined = [create_fan(personas.talent, joined_at=timezone.now()) for _ in range(3)]
+    pending = create_fan(personas.talent, status=Fan.Status.PENDING)
+    ids = [f.pk for f in joined] + [pending.pk, personas.other_fan.pk]  # the rival's fan gets none
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.emit_fans_joined(talent_id=personas.talent.pk, fan_ids=ids) == 3
+    events = WebhookEvent.objects.filter(type="fan.joined")
+    assert sorted(e.fan_id for e in events) == sorted(f.pk for f in joined)
+    assert events[0].data["fan"]["status"] == "active" and set(events[0].data["fan"]) == {
+        "id", "status", "source", "joined_at",
+    }  # fmt: skip
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 3 and WebhookDelivery.objects.count() == 3
+    assert calls == [(outbox.DELIVER_TASK, endpoint.pk)]
