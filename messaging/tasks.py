@@ -100,6 +100,7 @@ PERIODIC_EVERY = {
     "privacy: retention and old sessions (daily)": (RETENTION_FUNC, 24 * 60),
     # Codes live 10 minutes: a run every 10 minutes removes an unverified signup within 20.
     "privacy: expired signups": (EXPIRE_SIGNUPS_FUNC, 10),
+    "api: idempotency keys past their window (hourly)": ("fancommunity.api_v1.tasks.prune_idempotency_keys", 60),
 }
 
 
