@@ -66,7 +66,7 @@ EXPORT_SCHEMA = extend_schema(parameters=[s.ExportQuerySerializer], responses={(
 
 def _members(view: V1ViewSet, queryset) -> Response:
     core.require_scope(view.request, "fans:read")
-    return view.paged(queryset.order_by("-id"), s.FanSerializer)
+    return view.paged_fans(queryset.order_by("-id"))
 
 
 def _unique_name(model, talent, name: str, instance=None) -> None:

@@ -47,6 +47,10 @@ class V1ViewSet(viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         return data.validated_data
 
+    def paged_fans(self, queryset) -> Response:
+        """A page of fans as FanSerializer renders them, built from .values() rows (s.fan_dicts)."""
+        return self.get_paginated_response(s.fan_dicts(self.paginate_queryset(s.fan_values(queryset))))
+
     def paged(self, queryset, serializer_class) -> Response:
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(

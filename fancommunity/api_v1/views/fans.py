@@ -84,7 +84,7 @@ class FanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Update
             if segment is None:
                 raise ApiError(400, "invalid", "segment: no such segment.")
             qs = qs.filter(audience.segment_q(segment))
-        return self.paged(qs, s.FanSerializer)
+        return self.paged_fans(qs)
 
     def create(self, request, *args, **kwargs):
         return core.idempotent(request, self._create, describes_fan=True)
