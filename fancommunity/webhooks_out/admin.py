@@ -219,28 +219,23 @@ class WebhookEndpointAdmin(OwnerOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         # Through the same services as API v1 (fancommunity/webhooks_out/endpoints.py); the form
-        # has checked the URL and events already, so EndpointError here means a race: shown as is.
+        # has checked the URL and events already, and the page is owners-only.
         try:
-            if not change:
-                created, _secret = endpoint_create(
-                    talent=obj.talent,
-                    actor=request.user,
-                    url=obj.url,
-                    description=obj.description,
-                    events=obj.events,
-                )
-                if not obj.is_active:
-                    created = endpoint_update(endpoint=created, actor=request.user, changes={"is_active": False})
-                obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
-                obj._state.adding = False
-            else:
+            if change:
                 changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
                 saved = endpoint_update(
                     endpoint=WebhookEndpoint.objects.get(pk=obj.pk), actor=request.user, changes=changes
                 )
-                obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+            else:
+                saved, _secret = endpoint_create(
+                    talent=obj.talent, actor=request.user, url=obj.url, description=obj.description,
+                    events=obj.events, is_active=obj.is_active,
+                )  # fmt: skip
         except (EndpointError, PermissionError) as exc:
             raise PermissionDenied(str(exc)) from exc
+        # The admin goes on with `obj` (its log entry, the redirect): it becomes the saved row.
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
 
     def get_urls(self):
         return [

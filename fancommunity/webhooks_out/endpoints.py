@@ -67,11 +67,18 @@ def _require_owner(actor: Any, talent_id: int) -> None:
 
 
 def endpoint_create(
-    *, talent: Talent, actor: Any, url: str, description: str = "", events: list[str] | None = None
+    *,
+    talent: Talent,
+    actor: Any,
+    url: str,
+    description: str = "",
+    events: list[str] | None = None,
+    is_active: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new active endpoint; returns it and its signing secret (shown to the creator once)."""
+    """A new endpoint; returns it and its signing secret (shown to the creator once)."""
     _require_owner(actor, talent.pk)
     clean = _clean({"url": url, "description": description, "events": default_events() if events is None else events})
+    clean["is_active"] = bool(is_active)
     secret = new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(

@@ -70,11 +70,8 @@ class WebhookEndpointViewSet(
             url=v["url"],
             description=v.get("description", ""),
             events=v.get("events"),
+            is_active=v.get("is_active", True),
         )
-        if v.get("is_active") is False:
-            endpoint = _service(
-                endpoints.endpoint_update, endpoint=endpoint, actor=self.request.user, changes={"is_active": False}
-            )
         body = s.WebhookEndpointCreatedSerializer(endpoint).data
         body["secret"] = secret
         return Response(body, status=status.HTTP_201_CREATED)
