@@ -18,6 +18,7 @@ import hashlib
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -99,6 +100,23 @@ def token_revoke(*, token: ApiToken, actor: Any) -> bool:
     return bool(moved)
 
 
+def idempotency_window() -> dt.timedelta:
+    return dt.timedelta(hours=settings.API_V1_IDEMPOTENCY_HOURS)
+
+
+def idempotency_keys_prune(*, now: dt.datetime | None = None, chunk: int = 10_000) -> int:
+    """Delete the Idempotency-Keys older than their window (hourly task). In chunks by the
+    created_at index, so a busy day's millions of keys never hold one long transaction.
+    (A key past its window is ignored by the API even before this runs: see api_v1/core.idempotent.)"""
+    cutoff = (now or timezone.now()) - idempotency_window()
+    deleted = 0
+    while True:
+        ids = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).order_by().values_list("pk", flat=True)[:chunk])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]
+
+
 def token_authenticate(raw: str) -> ApiToken | None:
     """The usable token for `raw`, or None. Touches last_used_at at most once a minute."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
@@ -133,4 +151,6 @@ __all__ = [
     "token_authenticate",
     "token_allows",
     "digest_of",
+    "idempotency_keys_prune",
+    "idempotency_window",
 ]

@@ -326,6 +326,9 @@ class Fan(models.Model):
             models.Index(
                 fields=["talent", "postal_code"], name="fan_talent_postal_prefix", opclasses=["", "varchar_pattern_ops"]
             ),
+            # API v1's fan lists and members page by id within a talent (keyset): without it the
+            # last page of a talent walked the primary key through every other talent's fans.
+            models.Index(fields=["talent", "id"], name="fan_talent_id"),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,8 @@ Why in accounts: every emitter must be able to import `webhook_emit` and write t
 same transaction as its change: fan.joined and fan.opted_out come from consent services, fan.erased
 from privacy, message.received from conversations, campaign.finished from sending, message.status
 from the status webhook. accounts is the one layer all of them sit on. Delivery is in
-accounts/webhook_delivery.py; console pages and tasks in fancommunity/webhooks_out/.
+accounts/webhook_delivery.py; console pages, tasks, endpoint management and the URL rule (netguard,
+which is top layer: so the dispatcher is handed the check by its task) in fancommunity/webhooks_out/.
 
 The outbox has two tables: one WebhookEvent per change (only when an active endpoint of the talent
 subscribes to its type: no endpoint, no row, so a million-text blast writes no message.status rows
@@ -16,12 +17,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import ipaddress
 import secrets
-import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -45,6 +44,7 @@ RETRY_FOR = dt.timedelta(days=3)  # ... until 3 days after the event
 DISABLE_AFTER = dt.timedelta(days=3)  # an endpoint failing this long in a row is disabled
 ROTATION_OVERLAP = dt.timedelta(hours=24)  # the previous secret still signs this long after a rotation
 DELIVER_TASK = "fancommunity.webhooks_out.tasks.deliver_webhooks"
+BULK_CHUNK = 1000  # events per bulk insert when many fans change at once (emit_fans_joined)
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,16 @@ CATALOGUE: dict[str, EventType] = {
         ),
         EventType(
             "conversation.assigned",
-            "A conversation was assigned to a team member (arrives with the conversations work).",
-            {"conversation": {"id": 7, "fan_id": 123, "assigned_to": 3}},
-            emitted=False,
+            "A conversation was assigned to a team member, or unassigned (assignee null). Emitted by the "
+            "inbox's assign service (messaging/conversations/services.py), the console's and the API's alike.",
+            {
+                "conversation": {
+                    "id": 7,
+                    "fan_id": 123,
+                    "assignee": {"id": 3, "name": "ada_agent"},
+                    "assigned_at": "2026-11-30T18:10:00Z",
+                }
+            },
         ),
     ]
 }
@@ -117,40 +124,6 @@ PING = "webhook.test"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-# --- where a URL may point ---------------------------------------------------------------------
-def is_public_address(url: str) -> str:
-    """'' when `url` is HTTPS and every address its host resolves to is public; else why not.
-
-    Our own small check until the shared URL guard (another work stream) lands: loopback, private,
-    link-local (the cloud metadata address 169.254.169.254 among them), reserved, multicast and
-    unspecified addresses are refused, for every address the name resolves to. The dispatcher asks
-    again before each batch (a name can be re-pointed after the check).
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        return "The URL must start with https://."
-    host = parts.hostname or ""
-    if not host:
-        return "The URL has no host name."
-    try:
-        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return f"{host} does not resolve."
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return f"{host} points to a private or reserved address ({address}); webhooks go to public servers only."
-    return ""
-
-
-def url_problem(url: str) -> str:
-    """What is wrong with an endpoint URL ('' = fine). Development and tests allow local receivers."""
-    if getattr(settings, "WEBHOOKS_ALLOW_PRIVATE_URLS", settings.DEBUG):
-        parts = urlsplit(url)
-        return "" if parts.scheme in ("http", "https") and parts.hostname else "Give an http(s) URL."
-    return is_public_address(url)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -165,16 +138,20 @@ def webhook_emit(*, talent_id: int, type: str, data: dict, fan_id: int | None = 
     Call it inside the transaction of the change: the event commits (or rolls back) with it. The
     dispatcher is kicked on commit; the per-minute sweeper catches anything a lost kick left.
     """
+    endpoints = _subscribers(talent_id, type)
+    if not endpoints:
+        return None
+    return _enqueue(talent_id, type, data, fan_id, endpoints)
+
+
+def _subscribers(talent_id: int, type: str) -> list[WebhookEndpoint]:
     if type not in CATALOGUE:
         raise ValueError(f"Unknown webhook event type {type!r}")
-    endpoints = [
+    return [
         e
         for e in WebhookEndpoint.objects.filter(talent_id=talent_id, is_active=True).only("pk", "events")
         if type in e.events
     ]
-    if not endpoints:
-        return None
-    return _enqueue(talent_id, type, data, fan_id, endpoints)
 
 
 def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoints: list) -> WebhookEvent:
@@ -186,6 +163,45 @@ def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoint
     for endpoint in endpoints:
         transaction.on_commit(functools.partial(kick, endpoint.pk))
     return event
+
+
+def emit_fans_joined(*, talent_id: int, fan_ids: Iterable[int]) -> int:
+    """fan.joined for many fans at once (a bulk import): one event per fan, as a signup makes, but
+    written in chunks of bulk inserts, and one dispatcher kick per endpoint, not per fan. Only fans
+    of the talent that are active now get one. Call it in the import's transaction, with the ids
+    of the fans the batch created or completed (pending -> active); returns the events written.
+    No subscribed endpoint: nothing is read or written."""
+    from accounts.models import Fan
+
+    endpoints = _subscribers(talent_id, "fan.joined")
+    if not endpoints:
+        return 0
+    written = 0
+    ids = list(fan_ids)
+    with transaction.atomic():
+        for start in range(0, len(ids), BULK_CHUNK):
+            fans = Fan.objects.filter(
+                pk__in=ids[start : start + BULK_CHUNK], talent_id=talent_id, status=Fan.Status.ACTIVE
+            ).only("pk", "status", "source", "joined_at")
+            events = WebhookEvent.objects.bulk_create(
+                [
+                    WebhookEvent(
+                        talent_id=talent_id,
+                        event_id="msg_" + secrets.token_hex(12),
+                        type="fan.joined",
+                        fan_id=fan.pk,
+                        data=fan_data(fan, source=fan.source, joined_at=iso(fan.joined_at)),
+                    )
+                    for fan in fans
+                ]
+            )
+            WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(endpoint_id=e.pk, event_id=event.pk) for event in events for e in endpoints]
+            )
+            written += len(events)
+    for endpoint in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint.pk))
+    return written
 
 
 def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookEvent:
@@ -238,6 +254,16 @@ def fan_data(fan: Any, **extra: Any) -> dict:
 
 def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
     return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
+
+
+def conversation_assigned_data(conversation: Any, assignee: Any, at: dt.datetime) -> dict:
+    """conversation.assigned: ids and the member's user name only; nothing of the fan but their id.
+    Call: webhook_emit(talent_id=c.talent_id, type="conversation.assigned",
+    data=conversation_assigned_data(c, assignee, now), fan_id=c.fan_id) in the assign's transaction."""
+    who = {"id": assignee.pk, "name": assignee.get_username()} if assignee is not None else None
+    return {
+        "conversation": {"id": conversation.pk, "fan_id": conversation.fan_id, "assignee": who, "assigned_at": iso(at)}
+    }
 
 
 # Re-exported: callers import the outbox models and the signature from here.

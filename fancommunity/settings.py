@@ -488,6 +488,8 @@ MIDDLEWARE += ["fancommunity.api_v1.deprecation.ApiDeprecationMiddleware"]  # De
 # shared across web processes once REDIS_URL is set, per process otherwise.
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "fancommunity.api_v1.core.V1AutoSchema"  # OpenAPI 3 (drf-spectacular)
 API_V1_RATE = env.get_rate("API_V1_RATE", "600/60")
+# An Idempotency-Key answers retries this long; older keys are pruned hourly (api_tokens.idempotency_keys_prune).
+API_V1_IDEMPOTENCY_HOURS = env.get_int("API_V1_IDEMPOTENCY_HOURS", 24, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "fancommunity API",
     "VERSION": "1",
@@ -498,8 +500,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files: no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ConversationStatusEnum": "messaging.conversations.models.Conversation.Status"},
     "DEFAULT_GENERATOR_CLASS": "fancommunity.api_v1.schema.V1SchemaGenerator",  # v1 routes only
 }
-# Webhook endpoints must resolve to public addresses; development and tests may use local receivers.
-WEBHOOKS_ALLOW_PRIVATE_URLS = env.get_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", DEBUG)

@@ -106,6 +106,7 @@ PERIODIC_EVERY = {
     "privacy: expired signups": (EXPIRE_SIGNUPS_FUNC, 10),
     # Issue 13: hourly, each member at most once in 20 hours (digest.DIGEST_MIN_HOURS).
     "conversations: email digests": ("messaging.tasks.send_inbox_digests", 60),
+    "api: idempotency keys past their window (hourly)": ("fancommunity.api_v1.tasks.prune_idempotency_keys", 60),
 }
 
 

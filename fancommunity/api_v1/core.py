@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers, status
@@ -30,7 +31,14 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts import current_talent, permissions
-from accounts.api_tokens import SCOPES, ApiToken, IdempotencyKey, token_allows, token_authenticate
+from accounts.api_tokens import (
+    SCOPES,
+    ApiToken,
+    IdempotencyKey,
+    idempotency_window,
+    token_allows,
+    token_authenticate,
+)
 from accounts.models import Talent
 
 
@@ -263,8 +271,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
-    description="Any unique string (a UUID): a retry with the same key and body gets the first answer; "
-    "the same key with another body answers 422.",
+    description="Any unique string (a UUID): a retry with the same key and body within 24 hours "
+    "(API_V1_IDEMPOTENCY_HOURS) gets the first answer; the same key with another body answers 422.",
 )
 
 
@@ -291,6 +299,10 @@ def idempotent(request, run, *, describes_fan: bool = False) -> Response:
         return response
 
     existing = IdempotencyKey.objects.filter(**lookup).first()
+    if existing is not None and existing.created_at < timezone.now() - idempotency_window():
+        # Past its window (the hourly prune has not run yet): the key is free again, as documented.
+        IdempotencyKey.objects.filter(pk=existing.pk).delete()
+        existing = None
     if existing is not None:
         return replay(existing)
     try:

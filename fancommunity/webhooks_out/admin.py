@@ -25,12 +25,17 @@ from accounts.outbox import (
     CATALOGUE,
     WebhookDelivery,
     WebhookEndpoint,
-    endpoint_rotate_secret,
-    new_secret,
-    url_problem,
     webhook_ping,
 )
 from accounts.webhook_delivery import delivery_resend
+from fancommunity.webhooks_out.endpoints import (
+    EndpointError,
+    default_events,
+    endpoint_create,
+    endpoint_rotate,
+    endpoint_update,
+    url_problem,
+)
 
 EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
@@ -145,7 +150,7 @@ class EndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         choices=[(e.name, f"{e.name}{' (opt-in: high volume)' if e.opt_in_only else ''}") for e in CATALOGUE.values()],
         widget=forms.CheckboxSelectMultiple,
-        initial=[e.name for e in CATALOGUE.values() if not e.opt_in_only and e.emitted],
+        initial=default_events(),
     )
 
     class Meta:
@@ -213,13 +218,24 @@ class WebhookEndpointAdmin(OwnerOnlyAdmin):
         return format_html("<code>{}</code>{}", obj.secret, extra)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.secret = new_secret()
-            obj.created_by = request.user
-        if obj.is_active:
-            obj.disabled_reason = ""
-            obj.failing_since = None if not change or "is_active" in form.changed_data else obj.failing_since
-        super().save_model(request, obj, form, change)
+        # Through the same services as API v1 (fancommunity/webhooks_out/endpoints.py); the form
+        # has checked the URL and events already, and the page is owners-only.
+        try:
+            if change:
+                changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+                saved = endpoint_update(
+                    endpoint=WebhookEndpoint.objects.get(pk=obj.pk), actor=request.user, changes=changes
+                )
+            else:
+                saved, _secret = endpoint_create(
+                    talent=obj.talent, actor=request.user, url=obj.url, description=obj.description,
+                    events=obj.events, is_active=obj.is_active,
+                )  # fmt: skip
+        except (EndpointError, PermissionError) as exc:
+            raise PermissionDenied(str(exc)) from exc
+        # The admin goes on with `obj` (its log entry, the redirect): it becomes the saved row.
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+        obj._state.adding = False
 
     def get_urls(self):
         return [
@@ -252,7 +268,7 @@ class WebhookEndpointAdmin(OwnerOnlyAdmin):
     @admin.action(description="Rotate the signing secret (the old one keeps working for 24 hours)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
+            endpoint_rotate(endpoint=endpoint, actor=request.user)
         messages.success(request, "New secret made. Update your receiver within 24 hours.")
 
 

@@ -112,3 +112,36 @@ def test_erasure_deletes_the_stored_answer_of_an_idempotent_create(personas, api
     assert not IdempotencyKey.objects.filter(key="fan-1").exists()
     again = api.post("/api/v1/fans/", body, format="json", HTTP_IDEMPOTENCY_KEY="fan-1")
     assert again.status_code == 409 and "Ivy" not in again.content.decode()
+
+
+def test_the_list_builder_renders_exactly_what_the_serializer_did(personas, api):
+    """The list's fast path (serializers.fan_values + fan_dicts) against FanSerializer, byte for byte,
+    for fans in every state: full profile, pending, opted out, erased, odd text."""
+    import datetime as dt
+
+    from django.utils import timezone
+    from rest_framework.renderers import JSONRenderer
+
+    from consent.services import Evidence, fan_opt_out
+    from fancommunity.api_v1.serializers import FanSerializer, fan_dicts, fan_values
+    from messaging.privacy.services import fan_erase
+
+    full = create_fan(
+        personas.talent, "+14155550401", first_name="Zoë", last_name="O'Brien \"Z\"", email="zoe@example.com",
+        birth_date=dt.date(1990, 2, 28), city="Austin", region="TX", postal_code="78701", country="US",
+        time_zone="America/Chicago", shares_with_partners=True, joined_at=timezone.now().replace(microsecond=123456),
+    )  # fmt: skip
+    pending = create_fan(personas.talent, "+14155550402", status=Fan.Status.PENDING, joined_at=None)
+    stopped = create_fan(personas.talent, "+14155550403")
+    fan_opt_out(fan=stopped, evidence=Evidence(method=ConsentRecord.Method.SMS_KEYWORD))
+    erased = create_fan(personas.talent, "+14155550404")
+    fan_erase(fan=erased, actor=personas.owner, reason="test")
+    fans = Fan.objects.filter(pk__in=[full.pk, pending.pk, stopped.pk, erased.pk, personas.fan.pk]).order_by("-id")
+    old = JSONRenderer().render(FanSerializer(list(fans), many=True).data)
+    new = JSONRenderer().render(fan_dicts(fan_values(fans)))
+    assert new == old
+    assert Fan.objects.get(pk=erased.pk).phone is None or not Fan.objects.get(pk=erased.pk).phone
+    # And through the API: the list's page is the serializer's rendering of the same fans.
+    listed = api.get("/api/v1/fans/?page_size=1000").json()["results"]
+    every = Fan.objects.filter(talent=personas.talent).order_by("-id")
+    assert listed == FanSerializer(list(every), many=True).data

@@ -14,9 +14,10 @@ from standardwebhooks import Webhook
 
 from accounts import outbox
 from accounts import webhook_delivery as delivery
-from accounts.outbox import WebhookDelivery, WebhookEndpoint, WebhookEvent, is_public_address, sign, url_problem
+from accounts.outbox import WebhookDelivery, WebhookEndpoint, WebhookEvent, sign
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_out
+from fancommunity.webhooks_out.endpoints import url_problem
 from messaging.privacy.services import fan_erase
 from tests.factories import create_fan
 from tests.webhooks_out.receiver import Receiver
@@ -33,6 +34,11 @@ def make_endpoint(talent, url="https://hooks.example.com/in", events=None, **fie
         secret=outbox.new_secret(),
         **fields,
     )
+
+
+def deliver(endpoint) -> delivery.DeliverReport:
+    """As the task runs the dispatcher: with netguard's URL rule."""
+    return delivery.endpoint_deliver(endpoint_id=endpoint.pk, check_url=url_problem)
 
 
 def opt_out(fan):
@@ -99,7 +105,7 @@ def test_delivery_is_signed_batched_and_verified_by_a_receiver(personas):
         receiver.secret = endpoint.secret
         for fan in [personas.fan, *[create_fan(personas.talent) for _ in range(4)]]:
             opt_out(fan)
-        report = delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        report = deliver(endpoint)
     assert report.delivered == 5 and len(receiver.requests) == 5
     assert len(receiver.events) == 5
     assert all(e["type"] == "fan.opted_out" for e in receiver.events.values())
@@ -129,24 +135,24 @@ def test_retries_after_500_and_timeout_with_the_same_id_and_dedup(personas, monk
         receiver.slow_seconds = 1.0
         opt_out(personas.fan)
         row = WebhookDelivery.objects.get()
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
         row.refresh_from_db()
         assert row.status == S.PENDING and row.attempts == 1 and row.last_status_code == 500
         assert row.next_attempt_at > timezone.now()  # backing off: not retried at once
-        assert delivery.endpoint_deliver(endpoint_id=endpoint.pk).delivered == 0
+        assert deliver(endpoint).delivered == 0
         WebhookDelivery.objects.update(next_attempt_at=timezone.now())
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
         row.refresh_from_db()
         assert row.attempts == 2 and "in time" in row.last_error
         WebhookDelivery.objects.update(next_attempt_at=timezone.now())
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
         row.refresh_from_db()
         assert row.status == S.DELIVERED and row.attempts == 3
         # The timed-out attempt may have reached the receiver too: it saw the same id each time.
         ids = {r["headers"]["webhook-id"] for r in receiver.requests}
         assert len(receiver.requests) == 3 and len(ids) == 1 and len(receiver.events) == 1
         delivery.delivery_resend(delivery=row, actor=personas.owner)  # "send again"
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
         assert len(receiver.requests) == 4 and len(receiver.events) == 1  # deduplicated by id
 
 
@@ -167,12 +173,12 @@ def test_gives_up_an_old_event_and_disables_an_endpoint_failing_three_days(perso
         receiver.script = [500, 500]
         opt_out(personas.fan)
         WebhookEvent.objects.update(created_at=timezone.now() - dt.timedelta(days=3))
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
         assert WebhookDelivery.objects.get().status == S.FAILED  # past 3 days: given up
         assert WebhookEndpoint.objects.get().is_active  # one failure is not three days of them
         WebhookEndpoint.objects.update(failing_since=timezone.now() - dt.timedelta(days=3, minutes=1))
         opt_out(create_fan(personas.talent))
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
     endpoint.refresh_from_db()
     assert not endpoint.is_active and "3 days" in endpoint.disabled_reason
     assert mail.outbox and personas.owner.email in mail.outbox[0].to
@@ -183,7 +189,7 @@ def test_a_success_clears_the_failing_streak(personas):
     with Receiver() as receiver:
         endpoint = make_endpoint(personas.talent, url=receiver.url, failing_since=timezone.now() - dt.timedelta(days=2))
         opt_out(personas.fan)
-        delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+        deliver(endpoint)
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None and endpoint.is_active
 
@@ -214,27 +220,28 @@ def test_message_received_and_fan_joined_are_emitted(personas):
     assert event.data["message"]["body"] == "Loved the show!" and event.fan_id == personas.fan.pk
 
 
-@override_settings(WEBHOOKS_ALLOW_PRIVATE_URLS=False)
+@override_settings(NETGUARD_ALLOWED_HOSTS=[], NETGUARD_ALLOW_HTTP=False)
 def test_private_loopback_and_metadata_addresses_are_refused():
     for url in [
         "https://127.0.0.1/x", "https://10.1.2.3/x", "https://192.168.0.5/x", "https://169.254.169.254/latest",
-        "https://[::1]/x", "https://localhost/x", "http://93.184.215.14/x",
+        "https://[::1]/x", "https://localhost/x", "http://93.184.215.14/x", "https://[fe80::1]/x",
     ]:  # fmt: skip
         assert url_problem(url), url
-    assert is_public_address("https://93.184.215.14/hooks") == ""
+    assert url_problem("https://93.184.215.14/hooks") == ""
     from fancommunity.webhooks_out.admin import EndpointForm
 
     form = EndpointForm(data={"url": "https://127.0.0.1/x", "events": ["fan.joined"], "is_active": "on"})
     assert not form.is_valid() and "private" in str(form.errors["url"])
 
 
-@override_settings(WEBHOOKS_ALLOW_PRIVATE_URLS=False)
-def test_the_dispatcher_checks_the_address_again(personas):
-    endpoint = make_endpoint(personas.talent, url="https://127.0.0.1:1/x")
+def test_the_dispatcher_checks_the_address_again(personas, settings):
+    endpoint = make_endpoint(personas.talent, url="https://127.0.0.1:1/x")  # saved while allowed
     opt_out(personas.fan)
-    delivery.endpoint_deliver(endpoint_id=endpoint.pk)
+    settings.NETGUARD_ALLOWED_HOSTS, settings.NETGUARD_ALLOW_HTTP = [], False  # as in production
+    deliver(endpoint)
     row = WebhookDelivery.objects.get()
     assert row.status == S.PENDING and "private" in row.last_error and row.last_status_code is None
+    assert row.attempts == 1  # counted as a failed try: it backs off and is given up after 3 days
 
 
 def test_two_secrets_sign_during_a_rotation(personas):
@@ -296,3 +303,27 @@ def test_fan_joined_on_signup(personas):
         and event.data["fan"]["source"] == "web"
         and "first_name" not in json.dumps(event.data)
     )
+
+
+def test_fans_joined_in_bulk_one_event_each_one_kick_per_endpoint(
+    personas, monkeypatch, django_capture_on_commit_callbacks
+):
+    from accounts.models import Fan
+
+    calls = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: calls.append(a))
+    assert outbox.emit_fans_joined(talent_id=personas.talent.pk, fan_ids=[personas.fan.pk]) == 0  # no endpoint
+    endpoint = make_endpoint(personas.talent, events=["fan.joined"])
+    make_endpoint(personas.talent, events=["fan.opted_out"])  # not subscribed
+    joined = [create_fan(personas.talent, joined_at=timezone.now()) for _ in range(3)]
+    pending = create_fan(personas.talent, status=Fan.Status.PENDING)
+    ids = [f.pk for f in joined] + [pending.pk, personas.other_fan.pk]  # the rival's fan gets none
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.emit_fans_joined(talent_id=personas.talent.pk, fan_ids=ids) == 3
+    events = WebhookEvent.objects.filter(type="fan.joined")
+    assert sorted(e.fan_id for e in events) == sorted(f.pk for f in joined)
+    assert events[0].data["fan"]["status"] == "active" and set(events[0].data["fan"]) == {
+        "id", "status", "source", "joined_at",
+    }  # fmt: skip
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 3 and WebhookDelivery.objects.count() == 3
+    assert calls == [(outbox.DELIVER_TASK, endpoint.pk)]
