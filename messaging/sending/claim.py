@@ -38,7 +38,11 @@ class ClaimedRow:
     to: str
     body: str
     parts: int
-    attempts: int = 1  # including this claim
+    # Provider attempts made before this claim. Only a request the provider answered (or that
+    # may have reached it) counts: a claim lost to a SIGKILL, a batch handed back unsent as its
+    # lease ran out, or a request that never left cost the row nothing (record.py adds the
+    # attempt when the outcome says the provider was called).
+    attempts: int = 0
 
 
 @dataclass
@@ -137,7 +141,7 @@ def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPl
         with_line = ctx.framing.wants_line(as_datetime(row.get("fan__last_sent_at")), now)
         body = ctx.framing.apply(body, with_line=with_line)
         plan.claimed.append(
-            ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"] + 1)
+            ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"])
         )
     return plan
 
@@ -195,8 +199,7 @@ def claim_statements(d: Dialect, plan: ClaimPlan, now: dt.datetime, lease_until:
         for when, ids in plan.deferred.items()
     ]
     sets = (
-        "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
-        "body = v.column2, segments = v.column3, updated_at = %s",
+        "status = %s, claimed_at = %s, lease_until = %s, body = v.column2, segments = v.column3, updated_at = %s",
         [str(S.CLAIMED), now, lease_until, now],
     )
     found.append(

@@ -36,6 +36,9 @@ class Outcome:
     kind: str  # sent | failed | retry | uncertain | unsent | stopped
     result: SendResult | None = None
     error: SmsError | None = None
+    # The provider was called in this batch: it answered (sent, refused, throttled) or the request
+    # left and no answer came (uncertain). Only such an outcome is an attempt (record.py).
+    called: bool = False
 
 
 def _is_retryable(error: SmsError) -> bool:
@@ -75,29 +78,31 @@ async def _send_rows(
         )
         async with limit:
             delays = RETRY_DELAYS
+            called = False  # did any try of this batch reach the provider
             for attempt in range(len(delays) + 1):
                 await bucket.acquire(row.parts)
                 if row.fan_id in stopped:
-                    return Outcome(row, "stopped")  # STOP arrived after the claim: never sent
+                    return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:
-                    return Outcome(row, "unsent")  # the lease is running out: hand it back unsent
+                    return Outcome(row, "unsent", called=called)  # the lease is running out: hand it back unsent
                 try:
-                    return Outcome(row, "sent", result=await backend.send_async(message))
+                    return Outcome(row, "sent", result=await backend.send_async(message), called=True)
                 except SmsError as error:
                     if error.uncertain:
-                        return Outcome(row, "uncertain", error=error)
+                        return Outcome(row, "uncertain", error=error, called=True)
                     if _is_retryable(error):
+                        called = True  # the provider answered 429 / 5xx
                         if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
                             await asyncio.sleep(delays[attempt])
                             continue
-                        return Outcome(row, "retry", error=error)
+                        return Outcome(row, "retry", error=error, called=True)
                     if not error.permanent:
                         # Provably not sent (connection refused, DNS ...): a later batch tries again.
-                        return Outcome(row, "retry", error=error)
-                    return Outcome(row, "failed", error=error)
+                        return Outcome(row, "retry", error=error, called=called)
+                    return Outcome(row, "failed", error=error, called=True)
                 except Exception as error:  # a backend bug: the request may have left
-                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True))
-            return Outcome(row, "retry")
+                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True), called=True)
+            return Outcome(row, "retry", called=called)
 
     try:
         return await asyncio.gather(*(one(row) for row in batch.rows))
