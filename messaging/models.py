@@ -53,3 +53,7 @@ __all__ = [
     "Poll",
     "Vote",
 ]
+# Issue 17: the sender pool (messaging/sending/models.py).
+from messaging.sending.models import FanCarrier, Sender, SenderDailyCount, SenderLaneClock, SenderPool  # noqa: E402
+
+__all__ += ["FanCarrier", "Sender", "SenderDailyCount", "SenderLaneClock", "SenderPool"]

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from django.utils import timezone
 
-from messaging.sending.models import SenderClock
+from messaging.sending.models import SenderClock, SenderDailyCount, SenderLaneClock
+from messaging.sending.senders import Lane, Pool, lane_on_talent_clock, pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
@@ -115,3 +116,111 @@ def sender_window(*, talent_id: int, parts: int, rate: float) -> float:
 def sender_backlog(*, talent_id: int) -> float:
     """Seconds of the sender's time line already reserved ahead of now (0 when idle)."""
     return run_sync(backlog_op, talent_id)
+
+
+# --- the sender pool's lanes (issue 17) ------------------------------------------------------------
+LANE_TABLE = SenderLaneClock._meta.db_table
+DAILY_TABLE = SenderDailyCount._meta.db_table
+
+
+def _lane_reserve(d: Dialect, lane: Lane, parts: int, now: dt.datetime) -> Op[float]:
+    """Book `parts` on one lane's clock row (SenderLaneClock); seconds until the slice starts."""
+    seconds = parts / max(lane.rate, 0.001)
+    where = "WHERE sender_id = %s AND carrier = %s"
+    if d.pg:
+        result = yield (
+            f"UPDATE {LANE_TABLE} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
+            f"+ make_interval(secs => %s) {where} RETURNING next_free_at",
+            [now, now, seconds, lane.sender_id, lane.carrier],
+        )
+        if not result.rows:
+            return 0.0
+        start = result.rows[0][0] - dt.timedelta(seconds=seconds)
+    else:
+        result = yield f"SELECT next_free_at FROM {LANE_TABLE} {where}", [lane.sender_id, lane.carrier]  # noqa: S608
+        if not result.rows:
+            return 0.0
+        start = max(as_datetime(result.rows[0][0]) or now, now)
+        yield (
+            f"UPDATE {LANE_TABLE} SET next_free_at = %s {where}",  # noqa: S608
+            [start + dt.timedelta(seconds=seconds), lane.sender_id, lane.carrier],
+        )
+    return max(0.0, (start - now).total_seconds())
+
+
+def reserve_lanes_op(d: Dialect, pool: Pool, parts: dict[int, int], now: dt.datetime) -> Op[dict[int, float]]:
+    """Book each lane's parts on its clock; seconds to wait per lane.
+
+    The priority lane books the talent's SenderClock first (never waiting for campaigns), so a
+    lane of the talent's own number books there too and waits for the later of the two: its
+    campaign texts get what the priority texts leave (issue 10's one pacing rule).
+    """
+    delays: dict[int, float] = {}
+    primary_parts: dict[int, int] = {}
+    for index, n in parts.items():
+        lane = pool.lanes[index]
+        if lane_on_talent_clock(lane):
+            delays[index] = yield from reserve_op(d, pool.talent_id, n, lane.rate, now)
+            continue
+        delays[index] = yield from _lane_reserve(d, lane, n, now)
+        if lane.primary:
+            primary_parts[lane.sender_index] = primary_parts.get(lane.sender_index, 0) + n
+    for sender_index, n in primary_parts.items():
+        wait = yield from reserve_op(d, pool.talent_id, n, pool.sender_rate(sender_index), now)
+        for index in parts:
+            if pool.lanes[index].sender_index == sender_index:
+                delays[index] = max(delays[index], wait)
+    return delays
+
+
+@read_only
+def lane_backlogs_op(d: Dialect, pool: Pool, now: dt.datetime) -> Op[dict[int, float]]:
+    """Seconds each lane's time line is booked ahead of now."""
+    ids = sorted({lane.sender_id for lane in pool.lanes if lane.sender_id is not None})
+    booked: dict[tuple[int | None, str], dt.datetime | None] = {}
+    if ids:
+        marks = ", ".join(["%s"] * len(ids))
+        result = yield f"SELECT sender_id, carrier, next_free_at FROM {LANE_TABLE} WHERE sender_id IN ({marks})", ids  # noqa: S608
+        booked = {(row[0], row[1]): as_datetime(row[2]) for row in result.rows}
+    talent_clock = None
+    if any(lane_on_talent_clock(lane) for lane in pool.lanes):
+        result = yield _next_free_statement(pool.talent_id)
+        talent_clock = as_datetime(result.rows[0][0]) if result.rows else None
+    backlogs = {}
+    for lane in pool.lanes:
+        free = talent_clock if lane_on_talent_clock(lane) else booked.get((lane.sender_id, lane.carrier))
+        backlogs[lane.index] = max(0.0, (free - now).total_seconds()) if free else 0.0
+    return backlogs
+
+
+def daily_counts_op(d: Dialect, pool: Pool, now: dt.datetime, lock: bool) -> Op[dict[str, int]]:
+    """Parts booked today (US/Pacific) under each daily cap of the pool; the rows are created on
+    first use and, on PostgreSQL, locked for the claim's transaction when `lock` (two workers never
+    both book the last parts of a cap)."""
+    caps = pool.caps
+    if not caps:
+        return {}
+    day = pacific_day(now)
+    for key in caps:
+        yield (
+            f"INSERT INTO {DAILY_TABLE} (talent_id, cap_key, day, parts) VALUES (%s, %s, %s, 0) "  # noqa: S608
+            "ON CONFLICT DO NOTHING",
+            [pool.talent_id, key, day],
+        )
+    marks = ", ".join(["%s"] * len(caps))
+    suffix = " FOR UPDATE" if lock and d.pg else ""
+    result = yield (
+        f"SELECT cap_key, parts FROM {DAILY_TABLE} WHERE talent_id = %s AND day = %s AND cap_key IN ({marks}){suffix}",  # noqa: S608
+        [pool.talent_id, day, *caps],
+    )
+    return {row[0]: row[1] for row in result.rows}
+
+
+def count_daily_op(d: Dialect, pool: Pool, booked: dict[str, int], now: dt.datetime) -> Op[None]:
+    day = pacific_day(now)
+    for key, parts in booked.items():
+        if parts:
+            yield (
+                f"UPDATE {DAILY_TABLE} SET parts = parts + %s WHERE talent_id = %s AND cap_key = %s AND day = %s",  # noqa: S608
+                [parts, pool.talent_id, key, day],
+            )

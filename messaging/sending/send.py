@@ -16,7 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
-from messaging.sending.pacing import TokenBucket, sender_window
+from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
+from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES
 
@@ -59,19 +60,33 @@ async def _send_rows(
     close: bool = True,
     limit: asyncio.Semaphore | None = None,
     stopped: set[int] | None = None,
+    lane_starts: dict[int, float] | None = None,
 ) -> list[Outcome]:
     stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
-    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     media = (batch.media_url,) if batch.media_url else ()
     callback = status_callback_url()
+    # One bucket per lane (a pooled talent: sender x carrier), each at its lane's rate from the
+    # start of its reserved slice; a one-lane talent has the one bucket at its rate.
+    lanes = {lane.index: lane for lane in batch.pool.lanes} if batch.pool is not None and lane_starts else {}
+    buckets = {
+        i: TokenBucket(lane.rate, capacity=max(1.0, lane.rate / 10), start_at=lane_starts.get(i, start_at))
+        for i, lane in lanes.items()
+        if lane_starts is not None
+    }
+    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
 
     async def one(row: ClaimedRow) -> Outcome:
+        lane = lanes.get(row.lane)
+        sender, service = (
+            (lane.from_, lane.messaging_service_sid) if lane else (batch.sender, batch.messaging_service_sid)
+        )
+        row_bucket = buckets.get(row.lane, bucket)
         message = SmsMessage(
             to=row.to,
             body=row.body,
-            from_=batch.sender if not batch.messaging_service_sid else "",
-            messaging_service_sid=batch.messaging_service_sid,
+            from_=sender if not service else "",
+            messaging_service_sid=service,
             media_urls=media,
             status_callback=f"{callback}?m={row.id}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
             validity_period=batch.validity_period or None,
@@ -80,7 +95,7 @@ async def _send_rows(
             delays = RETRY_DELAYS
             called = False  # did any try of this batch reach the provider
             for attempt in range(len(delays) + 1):
-                await bucket.acquire(row.parts)
+                await row_bucket.acquire(row.parts)
                 if row.fan_id in stopped:
                     return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:
@@ -114,14 +129,32 @@ async def _send_rows(
 def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:
     """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
     backend = backend or get_backend()
-    start_at, send_deadline = _reserve(batch)
+    lane_starts = None
+    if batch.pool is not None and not batch.pool.simple:
+        lane_starts, send_deadline = lanes_window(
+            batch, run_sync(reserve_lanes_op, batch.pool, batch.lane_parts(), timezone.now())
+        )
+        start_at = min(lane_starts.values(), default=time.monotonic())
+    else:
+        start_at, send_deadline = _reserve(batch)
     stopped = stopped_fans(batch)
-    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped))
+    return asyncio.run(
+        _send_rows(
+            batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped, lane_starts=lane_starts
+        )
+    )
 
 
 def _reserve(batch: Batch) -> tuple[float, float]:
     """(monotonic start, monotonic send deadline) of a claimed batch, reserving the sender's time."""
     return send_window(batch, sender_window(talent_id=batch.talent_id, parts=batch.parts, rate=batch.rate))
+
+
+def lanes_window(batch: Batch, delays: dict[int, float]) -> tuple[dict[int, float], float]:
+    """(monotonic start per lane, monotonic send deadline) of a pooled batch."""
+    _, send_deadline = send_window(batch, 0.0)
+    now = time.monotonic()
+    return {lane: now + delay for lane, delay in delays.items()}, send_deadline
 
 
 def send_window(batch: Batch, delay: float) -> tuple[float, float]:
