@@ -20,6 +20,7 @@ from messaging.audience.imports import import_batch_run, staged_sweep
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
+from messaging.sending.carriers import LOOKUP_TASK, campaign_carriers_lookup
 from messaging.sending.dispatch import campaign_dispatch
 from messaging.sending.worker import campaign_send_batches
 
@@ -237,3 +238,11 @@ def rollup_home_figures() -> dict:
 def sweep_staged_imports() -> dict:
     """Every minute: delete uploads staged for an import nobody confirmed within a day (issue 12)."""
     return {"removed": staged_sweep()}
+
+
+def lookup_carriers(campaign_id: int) -> dict:
+    """Look up a chunk of a starting campaign's recipients' carriers (issue 17), then hand over."""
+    result = campaign_carriers_lookup(campaign_id=campaign_id)
+    if result["more"]:
+        transaction.on_commit(lambda: async_task(LOOKUP_TASK, campaign_id, group=f"campaign-{campaign_id}"))
+    return result
