@@ -22,3 +22,10 @@ class MessagingConfig(AppConfig):
         post_spawn.connect(tasks.resume_on_worker_start, dispatch_uid="campaign_resume_on_start")
 
         from messaging import signals  # noqa: F401 - connects the receivers
+
+        # Issue 17: the composer's "how long will it take" comes from the sender pool's planner.
+        from messaging.campaigns.services import SEND_PLANNERS
+        from messaging.sending.plan import estimate_send_plan
+
+        if estimate_send_plan not in SEND_PLANNERS:
+            SEND_PLANNERS.append(estimate_send_plan)

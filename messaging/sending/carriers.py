@@ -35,7 +35,7 @@ def campaign_carriers_lookup(*, campaign_id: int, limit: int = CHUNK) -> dict[st
     whether some are left (the task then hands over to a fresh one)."""
     rows = OutboundMessage.objects.filter(
         campaign_id=campaign_id, status=OutboundMessage.Status.PENDING, fan__carrier_info__isnull=True
-    ).exclude(fan_id=None)
+    ).filter(fan__isnull=False)
     talent_id = OutboundMessage.objects.filter(campaign_id=campaign_id).values_list("talent_id", flat=True).first()
     if talent_id is None or not lookups_wanted(talent_id):
         return {"looked_up": 0, "more": 0}
