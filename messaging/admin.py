@@ -5,6 +5,7 @@ from django.urls import path
 
 from messaging.audience import admin as audience_admin  # noqa: F401
 from messaging.campaigns import admin as campaigns_admin  # noqa: F401
+from messaging.console import senders as senders_admin  # noqa: F401 - Settings > Senders (issue 17)
 from messaging.console import views as console_views
 from messaging.conversations import admin as conversations_admin  # noqa: F401
 

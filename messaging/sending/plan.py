@@ -17,7 +17,15 @@ from django.db.models import Count
 
 from messaging.campaigns import scheduling
 from messaging.sending.models import FanCarrier, Sender, SenderDailyCount
-from messaging.sending.senders import ALL, CARRIER_NAMES, Pool, build_pool, carrier_of, pacific_day
+from messaging.sending.senders import (
+    ALL,
+    CARRIER_NAMES,
+    Pool,
+    build_pool,
+    carrier_of,
+    next_pacific_midnight,
+    pacific_day,
+)
 
 
 @dataclass(frozen=True)
@@ -129,3 +137,30 @@ def estimate_send_plan(*, talent, fans, parts_per_text: int, start: dt.datetime,
     plan = talent_blast_plan(talent=talent, fans=fans, parts_per_text=parts_per_text, start=start)
     warnings = plan_warnings(plan, talent=talent, start=start, ignore_quiet_hours=ignore_quiet_hours)
     return SendPlan(plan.summary(), tuple(warnings))
+
+
+def sender_day(sender, *, now: dt.datetime) -> str:
+    """The console's line on a sender's daily cap today: booked, the cap, and what waits for it."""
+    from messaging.sms.models import OutboundMessage
+
+    pool = build_pool(sender.talent, [sender])
+    caps = pool.caps
+    if not caps:
+        return "No daily cap"
+    key, cap = next(iter(caps.items()))
+    used = (
+        SenderDailyCount.objects.filter(talent_id=sender.talent_id, cap_key=key, day=pacific_day(now))
+        .values_list("parts", flat=True)
+        .first()
+        or 0
+    )
+    name = "T-Mobile" if key.startswith("tmobile:") else "Daily"
+    text = f"{name}: {used:,} of {cap:,} SMS parts today"
+    if used >= cap:
+        midnight = next_pacific_midnight(now)
+        waiting = OutboundMessage.objects.filter(
+            talent_id=sender.talent_id, status=OutboundMessage.Status.PENDING, not_before=midnight
+        ).count()
+        texts = "waiting text goes" if waiting == 1 else "waiting texts go"
+        text += f". Cap reached: {waiting:,} {texts} after midnight Pacific time"
+    return text

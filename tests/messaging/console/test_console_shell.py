@@ -59,7 +59,7 @@ def test_the_menu_is_by_task(client, personas):
     assert titles == [
         "Home", "Inbox", "Campaigns", "Polls", "Sent texts", "Received texts",
         "Fans", "Lists", "Tags", "Segments", "Imports", "Exports",
-        "Team", "Settings", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
+        "Team", "Settings", "Senders", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
         "Consent records", "Terms", "Audit log", "Export log",
     ]  # fmt: skip
     assert reverse("admin:messaging_inboundmessage_changelist") in menu  # the old URLs stay
