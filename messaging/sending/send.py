@@ -69,8 +69,10 @@ async def _send_rows(
     # One bucket per lane (a pooled talent: sender x carrier), each at its lane's rate from the
     # start of its reserved slice; a one-lane talent has the one bucket at its rate.
     lanes = {lane.index: lane for lane in batch.pool.lanes} if batch.pool is not None and lane_starts else {}
+    # Carriers meter each lane strictly: capacity 1 (no burst), so in any one second a lane sends
+    # at most its rate plus one.
     buckets = {
-        i: TokenBucket(lane.rate, capacity=max(1.0, lane.rate / 10), start_at=lane_starts.get(i, start_at))
+        i: TokenBucket(lane.rate, capacity=1.0, start_at=lane_starts.get(i, start_at))
         for i, lane in lanes.items()
         if lane_starts is not None
     }

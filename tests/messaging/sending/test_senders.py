@@ -187,3 +187,30 @@ def test_existing_talents_migrate_to_a_one_sender_pool_that_sends_as_before():
     assert sender.rate_overrides == {"all": 3}
     pool = build_pool(talent, [sender])
     assert pool.simple and pool.total_rate == 3  # the engine's one-lane path, at the same rate
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pipeline_never_exceeds_a_carriers_rate_in_any_second_of_the_ledger(tmp_path, settings):
+    """Through the pipeline, the twilio SDK and the sandbox: per carrier, at most its rate plus one
+    text in any one second of the sandbox's ledger (date_created), everyone exactly once."""
+    import json
+    from collections import Counter
+
+    from messaging.sms.backends.twilio import TwilioBackend
+    from tests.messaging.sandbox_helpers import sandbox_settings
+
+    settings.CAMPAIGN_STATUS_CALLBACKS = False
+    rates = {"att": 20, "tmobile": 10, "verizon": 4}
+    talent = _pooled_talent("paced", rate_overrides=rates)
+    fans = _fans_on(talent, {"att": 60, "tmobile": 30, "verizon": 12})
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    cs.campaign_start(campaign_id=campaign.pk)
+    with sandbox_settings(tmp_path):
+        worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=60, backend=TwilioBackend())
+    records = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert sorted(r["To"] for r in records) == sorted(fans)  # exactly once each
+    assert {r.get("From") for r in records} == {"+14155550100"}
+    per_second = Counter((fans[r["To"]], r["date_created"]) for r in records)
+    for (carrier, second), n in per_second.items():
+        assert n <= rates[carrier] + 1, (carrier, second, n)
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
