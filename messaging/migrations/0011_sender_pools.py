@@ -212,5 +212,23 @@ class Migration(migrations.Migration):
             model_name="senderlaneclock",
             constraint=models.UniqueConstraint(fields=("sender", "carrier"), name="sender_lane_clock_unique"),
         ),
+        migrations.AddConstraint(
+            model_name="sender",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("phone_number", ""), _negated=True),
+                fields=("phone_number",),
+                name="sender_number_unique",
+                violation_error_message="This number is already a sender (of this or another talent).",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="sender",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("messaging_service_sid", ""), _negated=True),
+                fields=("messaging_service_sid",),
+                name="sender_service_unique",
+                violation_error_message="This Messaging Service is already a sender (of this or another talent).",
+            ),
+        ),
         migrations.RunPython(one_sender_pools, no_op),
     ]

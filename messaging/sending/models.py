@@ -113,7 +113,20 @@ class Sender(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(phone_number="", messaging_service_sid=""), name="sender_has_address"
-            )
+            ),
+            # A number or Messaging Service belongs to one talent (fans' replies must find it).
+            models.UniqueConstraint(
+                fields=["phone_number"],
+                condition=~models.Q(phone_number=""),
+                name="sender_number_unique",
+                violation_error_message="This number is already a sender (of this or another talent).",
+            ),
+            models.UniqueConstraint(
+                fields=["messaging_service_sid"],
+                condition=~models.Q(messaging_service_sid=""),
+                name="sender_service_unique",
+                violation_error_message="This Messaging Service is already a sender (of this or another talent).",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -73,6 +73,10 @@ def test_an_owner_adds_a_sender_and_opts_in_to_lookups_with_clear_errors(client,
     assert refused.status_code == 200 and "needs its brand" in refused.content.decode()
     bad = client.post(url, {**base, "trust_score": 80, "rate_overrides": '{"sprint": 3}'})
     assert "Unknown carrier" in bad.content.decode()
+    _sender(personas.other_talent, phone_number="+14155550166")  # another talent's number
+    taken = client.post(url, {**base, "trust_score": 80})
+    assert "already a sender" in taken.content.decode()
+    Sender.objects.filter(phone_number="+14155550166").delete()
     done = client.post(url, {**base, "trust_score": 80, "lookup_carriers": "on"})
     assert done.status_code == 302
     assert Sender.objects.filter(talent=personas.talent, phone_number="+14155550166").exists()
