@@ -68,33 +68,40 @@ def _next_free_statement(talent_id: int) -> Statement:
     return f"SELECT next_free_at FROM {CLOCK_TABLE} WHERE talent_id = %s", [talent_id]  # noqa: S608
 
 
-def reserve_op(d: Dialect, talent_id: int, parts: int, rate: float, now: dt.datetime) -> Op[float]:
-    """Book `parts` on the sender's time line (its SenderClock row must exist); the answer is the
-    seconds to wait before the booked slice starts.
+def _book(d: Dialect, table: str, where: Statement, seconds: float, now: dt.datetime) -> Op[float | None]:
+    """Push one clock row's next_free_at `seconds` further (from now at the earliest); the answer
+    is when the booked slice starts, in seconds from now (None: no such row).
 
     PostgreSQL: one UPDATE ... RETURNING (the row lock makes concurrent workers queue up).
     Elsewhere: read then write in the operation's transaction (IMMEDIATE on SQLite: serialised).
     """
-    seconds = parts / max(rate, 0.001)
+    where_sql, where_params = where
     if d.pg:
         result = yield (
-            f"UPDATE {CLOCK_TABLE} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
-            "+ make_interval(secs => %s) WHERE talent_id = %s RETURNING next_free_at",
-            [now, now, seconds, talent_id],
+            f"UPDATE {table} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
+            f"+ make_interval(secs => %s) WHERE {where_sql} RETURNING next_free_at",
+            [now, now, seconds, *where_params],
         )
         if not result.rows:
-            return 0.0
+            return None
         start = result.rows[0][0] - dt.timedelta(seconds=seconds)
     else:
-        result = yield _next_free_statement(talent_id)
+        result = yield f"SELECT next_free_at FROM {table} WHERE {where_sql}", list(where_params)  # noqa: S608
         if not result.rows:
-            return 0.0
+            return None
         start = max(as_datetime(result.rows[0][0]) or now, now)
         yield (
-            f"UPDATE {CLOCK_TABLE} SET next_free_at = %s WHERE talent_id = %s",  # noqa: S608
-            [start + dt.timedelta(seconds=seconds), talent_id],
+            f"UPDATE {table} SET next_free_at = %s WHERE {where_sql}",  # noqa: S608
+            [start + dt.timedelta(seconds=seconds), *where_params],
         )
     return max(0.0, (start - now).total_seconds())
+
+
+def reserve_op(d: Dialect, talent_id: int, parts: int, rate: float, now: dt.datetime) -> Op[float]:
+    """Book `parts` on the sender's time line (its SenderClock row must exist); the answer is the
+    seconds to wait before the booked slice starts."""
+    wait = yield from _book(d, CLOCK_TABLE, ("talent_id = %s", [talent_id]), parts / max(rate, 0.001), now)
+    return wait or 0.0
 
 
 @read_only
@@ -125,27 +132,9 @@ DAILY_TABLE = SenderDailyCount._meta.db_table
 
 def _lane_reserve(d: Dialect, lane: Lane, parts: int, now: dt.datetime) -> Op[float]:
     """Book `parts` on one lane's clock row (SenderLaneClock); seconds until the slice starts."""
-    seconds = parts / max(lane.rate, 0.001)
-    where = "WHERE sender_id = %s AND carrier = %s"
-    if d.pg:
-        result = yield (
-            f"UPDATE {LANE_TABLE} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
-            f"+ make_interval(secs => %s) {where} RETURNING next_free_at",
-            [now, now, seconds, lane.sender_id, lane.carrier],
-        )
-        if not result.rows:
-            return 0.0
-        start = result.rows[0][0] - dt.timedelta(seconds=seconds)
-    else:
-        result = yield f"SELECT next_free_at FROM {LANE_TABLE} {where}", [lane.sender_id, lane.carrier]  # noqa: S608
-        if not result.rows:
-            return 0.0
-        start = max(as_datetime(result.rows[0][0]) or now, now)
-        yield (
-            f"UPDATE {LANE_TABLE} SET next_free_at = %s {where}",  # noqa: S608
-            [start + dt.timedelta(seconds=seconds), lane.sender_id, lane.carrier],
-        )
-    return max(0.0, (start - now).total_seconds())
+    where = ("sender_id = %s AND carrier = %s", [lane.sender_id, lane.carrier])
+    wait = yield from _book(d, LANE_TABLE, where, parts / max(lane.rate, 0.001), now)
+    return wait or 0.0
 
 
 def reserve_lanes_op(d: Dialect, pool: Pool, parts: dict[int, int], now: dt.datetime) -> Op[dict[int, float]]:
