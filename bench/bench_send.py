@@ -133,11 +133,12 @@ def _run_campaign(talent, count: int, sandbox_url: str, clusters: int) -> tuple[
         elapsed = time.perf_counter() - start
         idle1, total1 = _cpu_ticks()
         sent = OutboundMessage.objects.filter(campaign=campaign, status=S.QUEUED).count()
-        # Rows claimed more than once (a batch put back, a lease swept): 0 on a clean run. Printed
-        # with the run's rate so a slow run can be told from a stalled one (logs: /tmp/bench_send_run*).
-        reclaimed = OutboundMessage.objects.filter(campaign=campaign, attempts__gt=1).count()
+        # Rows the provider was called for more than once (throttled, retried; since issue 17 a
+        # claim handed back unsent no longer counts as an attempt): 0 on a clean run. Printed with
+        # the run's rate so a slow run can be told from a stalled one (logs: /tmp/bench_send_run*).
+        retried = OutboundMessage.objects.filter(campaign=campaign, attempts__gt=1).count()
         print(
-            f"run {run}: {clusters} qcluster(s), {count / elapsed:.0f} msg/s, reclaimed rows {reclaimed}",
+            f"run {run}: {clusters} qcluster(s), {count / elapsed:.0f} msg/s, retried rows {retried}",
             flush=True,
         )
         if sent != count:

@@ -10,6 +10,7 @@ from messaging.automations import (  # noqa: F401 - issue 14
     series_admin,  # noqa: F401  (issue 14: welcome series, date messages)
 )
 from messaging.campaigns import admin as campaigns_admin  # noqa: F401
+from messaging.console import senders as senders_admin  # noqa: F401 - Settings > Senders (issue 17)
 from messaging.console import views as console_views
 from messaging.conversations import admin as conversations_admin  # noqa: F401
 

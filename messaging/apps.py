@@ -28,3 +28,10 @@ class MessagingConfig(AppConfig):
         from messaging.conversations.priority import priority_message_queue
 
         replies.use_priority_lane(priority_message_queue)
+
+        # Issue 17: the composer's "how long will it take" comes from the sender pool's planner.
+        from messaging.campaigns.services import SEND_PLANNERS
+        from messaging.sending.plan import estimate_send_plan
+
+        if estimate_send_plan not in SEND_PLANNERS:
+            SEND_PLANNERS.append(estimate_send_plan)

@@ -88,3 +88,7 @@ __all__ = [
     "MemberInbox",
     "InboundMedia",
 ]
+# Issue 17: the sender pool (messaging/sending/models.py).
+from messaging.sending.models import FanCarrier, Sender, SenderDailyCount, SenderLaneClock, SenderPool  # noqa: E402
+
+__all__ += ["FanCarrier", "Sender", "SenderDailyCount", "SenderLaneClock", "SenderPool"]

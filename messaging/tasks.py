@@ -22,6 +22,7 @@ from messaging.automations.series import scheduled_run_due
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
 from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
 from messaging.models import ImportBatch
+from messaging.sending.carriers import LOOKUP_TASK, campaign_carriers_lookup
 from messaging.sending.dispatch import campaign_dispatch
 from messaging.sending.worker import campaign_send_batches
 
@@ -272,3 +273,11 @@ def run_scheduled_automations() -> dict:
     """Every minute (issue 14): due welcome steps and date messages go to the campaign engine
     (each occurrence campaign's send tasks are enqueued on commit by the service)."""
     return scheduled_run_due()
+
+
+def lookup_carriers(campaign_id: int) -> dict:
+    """Look up a chunk of a starting campaign's recipients' carriers (issue 17), then hand over."""
+    result = campaign_carriers_lookup(campaign_id=campaign_id)
+    if result["more"]:
+        transaction.on_commit(lambda: async_task(LOOKUP_TASK, campaign_id, group=f"campaign-{campaign_id}"))
+    return result

@@ -54,6 +54,7 @@ MENU: list[tuple[str | None, list[tuple[str, str, str | None]]]] = [
         [
             ("Team", "badge", "accounts.TeamMember"),
             ("Settings", "tune", "accounts.Talent"),
+            ("Senders", "sim_card", "messaging.Sender"),  # issue 17
             ("Saved replies", "quickreply", "messaging.SavedReply"),
             ("API tokens", "key", "accounts.ApiToken"),  # issue 16
             ("Webhooks", "webhook", "accounts.WebhookEndpoint"),

@@ -22,6 +22,9 @@ from accounts.models import Fan
 from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign, TrackedLink
 from messaging.campaigns.render import FanFields, Framing, render_body
+from messaging.sending.models import FanCarrier
+from messaging.sending.pacing import count_daily_op, daily_counts_op, lane_backlogs_op
+from messaging.sending.senders import CARRIERS, OTHER, Lane, Pool, load_pool, next_pacific_midnight
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, in_ids, read_only, run_sync, update_rows
 from messaging.sms.models import OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -29,6 +32,7 @@ from messaging.sms.parts import sms_parts
 S = OutboundMessage.Status
 TABLE = OutboundMessage._meta.db_table
 FAN_TABLE = Fan._meta.db_table
+CARRIER_TABLE = FanCarrier._meta.db_table
 
 
 @dataclass
@@ -38,7 +42,12 @@ class ClaimedRow:
     to: str
     body: str
     parts: int
-    attempts: int = 1  # including this claim
+    # Provider attempts made before this claim. Only a request the provider answered (or that
+    # may have reached it) counts: a claim lost to a SIGKILL, a batch handed back unsent as its
+    # lease ran out, or a request that never left cost the row nothing (record.py adds the
+    # attempt when the outcome says the provider was called).
+    attempts: int = 0
+    lane: int = 0  # index in the pool's lanes (senders.py): which sender, toward which carrier
 
 
 @dataclass
@@ -60,6 +69,12 @@ class ClaimContext:
     validity_period: int
     link_codes: dict[str, str]
     framing: Framing = field(default_factory=Framing)  # the talent's brand prefix and opt-out line
+    pool: Pool | None = None  # the talent's senders (issue 17); None: one lane at `rate`
+
+    @property
+    def pooled(self) -> bool:
+        """More than the talent's own one lane: claims are budgeted per lane and daily cap."""
+        return self.pool is not None and not self.pool.simple
 
     @classmethod
     def load(cls, campaign: Campaign) -> ClaimContext:
@@ -80,6 +95,7 @@ class ClaimContext:
             validity_period=campaign.validity_period,
             link_codes=dict(TrackedLink.objects.filter(campaign_id=campaign.pk).values_list("url", "code")),
             framing=Framing.of(talent),
+            pool=load_pool(talent),
         )
 
 
@@ -90,6 +106,19 @@ class ClaimPlan:
     claimed: list[ClaimedRow] = field(default_factory=list)
     suppressed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     deferred: dict[dt.datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+    held: bool = False  # due rows were left pending because their lane's time line is full
+    capped: int = 0  # rows moved to the next day by a daily cap (T-Mobile, sole proprietor)
+    booked: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # parts per daily cap
+
+
+@dataclass
+class LaneBudget:
+    """What a pooled claim may take: parts per lane (its rate over a window, 0 when its time line
+    is booked far ahead) and parts left under each daily cap today."""
+
+    parts: dict[int, float]
+    cap_left: dict[str, int]
+    next_day: dt.datetime  # when the caps reset (midnight US/Pacific)
 
 
 @dataclass
@@ -104,14 +133,25 @@ class Batch:
     media_url: str
     validity_period: int
     rows: list[ClaimedRow] = field(default_factory=list)
+    pool: Pool | None = None  # pooled claims: rows carry their lane
+    held: bool = False  # due rows wait for a lane's time line (pooled claims)
+
+    def lane_parts(self) -> dict[int, int]:
+        parts: dict[int, int] = defaultdict(int)
+        for row in self.rows:
+            parts[row.lane] += row.parts
+        return dict(parts)
 
     @property
     def parts(self) -> int:
         return sum(r.parts for r in self.rows)
 
 
-def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPlan:
-    """Re-check opt-out and quiet hours for locked rows and render the bodies (no database work)."""
+def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime, budget: LaneBudget | None = None) -> ClaimPlan:
+    """Re-check opt-out and quiet hours for locked rows and render the bodies (no database work).
+
+    With a budget (a pooled talent), each row goes to its lane (sender, carrier); a row whose lane
+    has no room is left pending for a later claim, one over a daily cap waits for the next day."""
     plan = ClaimPlan()
     for row in rows:
         status = row["fan__status"]
@@ -136,10 +176,33 @@ def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime) -> ClaimPl
         )
         with_line = ctx.framing.wants_line(as_datetime(row.get("fan__last_sent_at")), now)
         body = ctx.framing.apply(body, with_line=with_line)
-        plan.claimed.append(
-            ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"] + 1)
-        )
+        claimed = ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"])
+        if (
+            budget is not None
+            and ctx.pool is not None
+            and not _fits(ctx.pool, budget, plan, claimed, row.get("carrier"))
+        ):
+            continue
+        plan.claimed.append(claimed)
     return plan
+
+
+def _fits(pool: Pool, budget: LaneBudget, plan: ClaimPlan, row: ClaimedRow, carrier: str | None) -> bool:
+    lane = pool.lane_for(row.fan_id, carrier)
+    row.lane = lane.index
+    if lane.cap_key:
+        if budget.cap_left.get(lane.cap_key, 0) < row.parts:
+            plan.deferred[budget.next_day].append(row.id)  # what the cap holds goes tomorrow
+            plan.capped += 1
+            return False
+    if budget.parts.get(lane.index, 0) <= 0:
+        plan.held = True  # this lane is full for now: the row stays pending, unlocked at commit
+        return False
+    budget.parts[lane.index] -= row.parts
+    if lane.cap_key:
+        budget.cap_left[lane.cap_key] -= row.parts
+        plan.booked[lane.cap_key] += row.parts
+    return True
 
 
 def batch_limit(rate: float) -> int:
@@ -158,6 +221,7 @@ CLAIM_FIELDS = (
     "fan__city",
     "fan__time_zone",
     "fan__last_sent_at",  # the opt-out line's "first text each month" (Framing.wants_line)
+    "carrier",  # FanCarrier (Twilio Lookup), read for talents whose senders are paced per carrier
 )
 
 
@@ -165,16 +229,38 @@ def status_statement(campaign_id: int) -> Statement:
     return f"SELECT status FROM {Campaign._meta.db_table} WHERE id = %s", [campaign_id]  # noqa: S608
 
 
-def due_rows_statement(d: Dialect, campaign_id: int, now: dt.datetime, limit: int) -> Statement:
+def lane_filter(pool: Pool, lane: Lane) -> Statement:
+    """The due rows of one lane: its sender's share of fans (fan id modulo the senders, as
+    Pool.lane_for) and its carrier, so a full lane's rows never crowd another lane's out."""
+    conditions: list[str] = []
+    params: list[object] = []
+    if pool.senders > 1:
+        conditions.append("COALESCE(o.fan_id, 0) %% %s = %s")
+        params += [pool.senders, lane.sender_index]
+    if lane.carrier in CARRIERS:
+        conditions.append("fc.carrier = %s")
+        params.append(lane.carrier)
+    elif lane.carrier == OTHER:
+        conditions.append("(fc.carrier IS NULL OR fc.carrier NOT IN (%s, %s, %s))")
+        params += list(CARRIERS)
+    return " AND ".join(conditions), params
+
+
+def due_rows_statement(
+    d: Dialect, campaign_id: int, now: dt.datetime, limit: int, carriers: bool = False, lane: Statement = ("", [])
+) -> Statement:
     """The due pending rows of a campaign (columns: CLAIM_FIELDS), locked for this claim."""
     lock = " FOR UPDATE OF o SKIP LOCKED" if d.pg else ""
+    carrier, join = (
+        ("fc.carrier", f" LEFT JOIN {CARRIER_TABLE} fc ON fc.fan_id = o.fan_id") if carriers else ("NULL", "")
+    )
     return (
         "SELECT o.id, o.fan_id, o.to_number, o.attempts, f.status, f.first_name, f.city, f.time_zone, "
-        f"f.last_sent_at "  # noqa: S608
-        f"FROM {TABLE} o LEFT JOIN {FAN_TABLE} f ON f.id = o.fan_id "
-        "WHERE o.campaign_id = %s AND o.status = %s AND o.not_before <= %s "
+        f"f.last_sent_at, {carrier} "  # noqa: S608
+        f"FROM {TABLE} o LEFT JOIN {FAN_TABLE} f ON f.id = o.fan_id{join} "
+        f"WHERE o.campaign_id = %s AND o.status = %s AND o.not_before <= %s{' AND ' + lane[0] if lane[0] else ''} "
         f"ORDER BY o.not_before, o.id LIMIT %s{lock}",
-        [campaign_id, str(S.PENDING), now, limit],
+        [campaign_id, str(S.PENDING), now, *lane[1], limit],
     )
 
 
@@ -195,8 +281,7 @@ def claim_statements(d: Dialect, plan: ClaimPlan, now: dt.datetime, lease_until:
         for when, ids in plan.deferred.items()
     ]
     sets = (
-        "status = %s, claimed_at = %s, lease_until = %s, attempts = attempts + 1, "
-        "body = v.column2, segments = v.column3, updated_at = %s",
+        "status = %s, claimed_at = %s, lease_until = %s, body = v.column2, segments = v.column3, updated_at = %s",
         [str(S.CLAIMED), now, lease_until, now],
     )
     found.append(
@@ -214,13 +299,46 @@ def claim_op(
     status = yield status_statement(ctx.campaign_id)
     if not status.rows or status.rows[0][0] != Campaign.Status.SENDING:
         return None
-    due = yield due_rows_statement(d, ctx.campaign_id, now, limit)
-    if not due.rows:
-        return None
-    plan = plan_claim(ctx, [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in due.rows], now)
+    budget = None
+    if ctx.pool is not None and ctx.pooled:
+        pool = ctx.pool
+        budget = yield from _lane_budget(d, pool, now)
+        rows: list[tuple] = []
+        for lane in pool.lanes:  # one query per lane with room, each at most the lane's share
+            room = budget.parts[lane.index]
+            if room > 0:
+                lane_limit = max(1, min(limit, int(room) + 1))
+                statement = due_rows_statement(
+                    d, ctx.campaign_id, now, lane_limit, pool.by_carrier, lane_filter(pool, lane)
+                )
+                rows += (yield statement).rows
+        if not rows:
+            if all(room > 0 for room in budget.parts.values()):
+                return None  # every lane had room and none has anything due
+            return ClaimPlan(held=True)
+    else:
+        rows = (yield due_rows_statement(d, ctx.campaign_id, now, limit)).rows
+        if not rows:
+            return None
+    plan = plan_claim(ctx, [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows], now, budget)
     for statement in claim_statements(d, plan, now, lease_until):  # noqa: UP028 - `yield from` a list cannot take send()
         yield statement
+    if budget is not None and ctx.pool is not None:
+        yield from count_daily_op(d, ctx.pool, plan.booked, now)
     return plan
+
+
+def _lane_budget(d: Dialect, pool: Pool, now: dt.datetime) -> Op[LaneBudget]:
+    """Each lane may take its rate over a quarter of a lease while its time line is booked less
+    than an eighth of a lease ahead (what the single-lane pipeline waits for, per lane); the daily
+    caps give what is left of today."""
+    counts = yield from daily_counts_op(d, pool, now, lock=True)
+    backlogs = yield from lane_backlogs_op(d, pool, now)
+    ahead = settings.CAMPAIGN_LEASE_SECONDS / 8
+    window = settings.CAMPAIGN_LEASE_SECONDS / 4
+    parts = {lane.index: (lane.rate * window if backlogs[lane.index] <= ahead else 0.0) for lane in pool.lanes}
+    cap_left = {key: max(0, cap - counts.get(key, 0)) for key, cap in pool.caps.items()}
+    return LaneBudget(parts, cap_left, next_pacific_midnight(now))
 
 
 @read_only
@@ -236,7 +354,9 @@ def stopped_op(d: Dialect, fan_ids: list[int]) -> Op[set[int]]:
 def make_batch(ctx: ClaimContext, plan: ClaimPlan, token: dt.datetime, lease_until: dt.datetime) -> Batch:
     """The batch of a claim; empty (not "done") when everything in its slice was suppressed or deferred."""
     sending = (ctx.rate, ctx.sender, ctx.messaging_service_sid, ctx.media_url, ctx.validity_period)
-    return Batch(ctx.campaign_id, ctx.talent_id, token, lease_until, *sending, rows=plan.claimed)
+    return Batch(
+        ctx.campaign_id, ctx.talent_id, token, lease_until, *sending, rows=plan.claimed, pool=ctx.pool, held=plan.held
+    )
 
 
 def lease_from(now: dt.datetime) -> dt.datetime:

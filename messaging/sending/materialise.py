@@ -21,6 +21,7 @@ from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign, TrackedLink, transition_from
 from messaging.campaigns.render import link_urls
 from messaging.campaigns.services import campaign_audience
+from messaging.sending.carriers import carriers_lookup_enqueue
 from messaging.sending.models import UndeliverableNumber
 from messaging.sending.sql import Dialect, Op, Statement, joined, run_sync, values_sql
 from messaging.sms.models import OutboundMessage
@@ -237,6 +238,7 @@ def campaign_start(*, campaign_id: int, now: dt.datetime | None = None) -> Campa
         campaign.recipients_count = result.created
         campaign.suppressed_count = result.excluded
         campaign.save(update_fields=["status", "started_at", "recipients_count", "suppressed_count", "updated_at"])
+        carriers_lookup_enqueue(campaign_id=campaign.pk, talent_id=campaign.talent_id)
         audit(
             "campaign.started",
             talent=campaign.talent,

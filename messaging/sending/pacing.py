@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from django.utils import timezone
 
-from messaging.sending.models import SenderClock
+from messaging.sending.models import SenderClock, SenderDailyCount, SenderLaneClock
+from messaging.sending.senders import Lane, Pool, lane_on_talent_clock, pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
@@ -67,33 +68,40 @@ def _next_free_statement(talent_id: int) -> Statement:
     return f"SELECT next_free_at FROM {CLOCK_TABLE} WHERE talent_id = %s", [talent_id]  # noqa: S608
 
 
-def reserve_op(d: Dialect, talent_id: int, parts: int, rate: float, now: dt.datetime) -> Op[float]:
-    """Book `parts` on the sender's time line (its SenderClock row must exist); the answer is the
-    seconds to wait before the booked slice starts.
+def _book(d: Dialect, table: str, where: Statement, seconds: float, now: dt.datetime) -> Op[float | None]:
+    """Push one clock row's next_free_at `seconds` further (from now at the earliest); the answer
+    is when the booked slice starts, in seconds from now (None: no such row).
 
     PostgreSQL: one UPDATE ... RETURNING (the row lock makes concurrent workers queue up).
     Elsewhere: read then write in the operation's transaction (IMMEDIATE on SQLite: serialised).
     """
-    seconds = parts / max(rate, 0.001)
+    where_sql, where_params = where
     if d.pg:
         result = yield (
-            f"UPDATE {CLOCK_TABLE} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
-            "+ make_interval(secs => %s) WHERE talent_id = %s RETURNING next_free_at",
-            [now, now, seconds, talent_id],
+            f"UPDATE {table} SET next_free_at = GREATEST(COALESCE(next_free_at, %s), %s) "  # noqa: S608
+            f"+ make_interval(secs => %s) WHERE {where_sql} RETURNING next_free_at",
+            [now, now, seconds, *where_params],
         )
         if not result.rows:
-            return 0.0
+            return None
         start = result.rows[0][0] - dt.timedelta(seconds=seconds)
     else:
-        result = yield _next_free_statement(talent_id)
+        result = yield f"SELECT next_free_at FROM {table} WHERE {where_sql}", list(where_params)  # noqa: S608
         if not result.rows:
-            return 0.0
+            return None
         start = max(as_datetime(result.rows[0][0]) or now, now)
         yield (
-            f"UPDATE {CLOCK_TABLE} SET next_free_at = %s WHERE talent_id = %s",  # noqa: S608
-            [start + dt.timedelta(seconds=seconds), talent_id],
+            f"UPDATE {table} SET next_free_at = %s WHERE {where_sql}",  # noqa: S608
+            [start + dt.timedelta(seconds=seconds), *where_params],
         )
     return max(0.0, (start - now).total_seconds())
+
+
+def reserve_op(d: Dialect, talent_id: int, parts: int, rate: float, now: dt.datetime) -> Op[float]:
+    """Book `parts` on the sender's time line (its SenderClock row must exist); the answer is the
+    seconds to wait before the booked slice starts."""
+    wait = yield from _book(d, CLOCK_TABLE, ("talent_id = %s", [talent_id]), parts / max(rate, 0.001), now)
+    return wait or 0.0
 
 
 @read_only
@@ -115,3 +123,93 @@ def sender_window(*, talent_id: int, parts: int, rate: float) -> float:
 def sender_backlog(*, talent_id: int) -> float:
     """Seconds of the sender's time line already reserved ahead of now (0 when idle)."""
     return run_sync(backlog_op, talent_id)
+
+
+# --- the sender pool's lanes (issue 17) ------------------------------------------------------------
+LANE_TABLE = SenderLaneClock._meta.db_table
+DAILY_TABLE = SenderDailyCount._meta.db_table
+
+
+def _lane_reserve(d: Dialect, lane: Lane, parts: int, now: dt.datetime) -> Op[float]:
+    """Book `parts` on one lane's clock row (SenderLaneClock); seconds until the slice starts."""
+    where = ("sender_id = %s AND carrier = %s", [lane.sender_id, lane.carrier])
+    wait = yield from _book(d, LANE_TABLE, where, parts / max(lane.rate, 0.001), now)
+    return wait or 0.0
+
+
+def reserve_lanes_op(d: Dialect, pool: Pool, parts: dict[int, int], now: dt.datetime) -> Op[dict[int, float]]:
+    """Book each lane's parts on its clock; seconds to wait per lane.
+
+    The priority lane books the talent's SenderClock first (never waiting for campaigns), so a
+    lane of the talent's own number books there too and waits for the later of the two: its
+    campaign texts get what the priority texts leave (issue 10's one pacing rule).
+    """
+    delays: dict[int, float] = {}
+    primary_parts: dict[int, int] = {}
+    for index, n in parts.items():
+        lane = pool.lanes[index]
+        if lane_on_talent_clock(lane):
+            delays[index] = yield from reserve_op(d, pool.talent_id, n, lane.rate, now)
+            continue
+        delays[index] = yield from _lane_reserve(d, lane, n, now)
+        if lane.primary:
+            primary_parts[lane.sender_index] = primary_parts.get(lane.sender_index, 0) + n
+    for sender_index, n in primary_parts.items():
+        wait = yield from reserve_op(d, pool.talent_id, n, pool.sender_rate(sender_index), now)
+        for index in parts:
+            if pool.lanes[index].sender_index == sender_index:
+                delays[index] = max(delays[index], wait)
+    return delays
+
+
+@read_only
+def lane_backlogs_op(d: Dialect, pool: Pool, now: dt.datetime) -> Op[dict[int, float]]:
+    """Seconds each lane's time line is booked ahead of now."""
+    ids = sorted({lane.sender_id for lane in pool.lanes if lane.sender_id is not None})
+    booked: dict[tuple[int | None, str], dt.datetime | None] = {}
+    if ids:
+        marks = ", ".join(["%s"] * len(ids))
+        result = yield f"SELECT sender_id, carrier, next_free_at FROM {LANE_TABLE} WHERE sender_id IN ({marks})", ids  # noqa: S608
+        booked = {(row[0], row[1]): as_datetime(row[2]) for row in result.rows}
+    talent_clock = None
+    if any(lane_on_talent_clock(lane) for lane in pool.lanes):
+        result = yield _next_free_statement(pool.talent_id)
+        talent_clock = as_datetime(result.rows[0][0]) if result.rows else None
+    backlogs = {}
+    for lane in pool.lanes:
+        free = talent_clock if lane_on_talent_clock(lane) else booked.get((lane.sender_id, lane.carrier))
+        backlogs[lane.index] = max(0.0, (free - now).total_seconds()) if free else 0.0
+    return backlogs
+
+
+def daily_counts_op(d: Dialect, pool: Pool, now: dt.datetime, lock: bool) -> Op[dict[str, int]]:
+    """Parts booked today (US/Pacific) under each daily cap of the pool; the rows are created on
+    first use and, on PostgreSQL, locked for the claim's transaction when `lock` (two workers never
+    both book the last parts of a cap)."""
+    caps = pool.caps
+    if not caps:
+        return {}
+    day = pacific_day(now)
+    for key in caps:
+        yield (
+            f"INSERT INTO {DAILY_TABLE} (talent_id, cap_key, day, parts) VALUES (%s, %s, %s, 0) "  # noqa: S608
+            "ON CONFLICT DO NOTHING",
+            [pool.talent_id, key, day],
+        )
+    marks = ", ".join(["%s"] * len(caps))
+    suffix = " FOR UPDATE" if lock and d.pg else ""
+    result = yield (
+        f"SELECT cap_key, parts FROM {DAILY_TABLE} WHERE talent_id = %s AND day = %s AND cap_key IN ({marks}){suffix}",  # noqa: S608
+        [pool.talent_id, day, *caps],
+    )
+    return {row[0]: row[1] for row in result.rows}
+
+
+def count_daily_op(d: Dialect, pool: Pool, booked: dict[str, int], now: dt.datetime) -> Op[None]:
+    day = pacific_day(now)
+    for key, parts in booked.items():
+        if parts:
+            yield (
+                f"UPDATE {DAILY_TABLE} SET parts = parts + %s WHERE talent_id = %s AND cap_key = %s AND day = %s",  # noqa: S608
+                [parts, pool.talent_id, key, day],
+            )

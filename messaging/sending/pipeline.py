@@ -34,7 +34,7 @@ from django.utils import timezone
 from messaging.campaigns.models import Campaign
 from messaging.sending.claim import Batch, ClaimContext, batch_limit, claim_op, lease_from, make_batch, stopped_op
 from messaging.sending.models import SenderClock
-from messaging.sending.pacing import backlog_op, reserve_op
+from messaging.sending.pacing import backlog_op, reserve_lanes_op, reserve_op
 from messaging.sending.record import (
     RunReport,
     _add_counts,
@@ -43,7 +43,7 @@ from messaging.sending.record import (
     outcome_errors,
     record_op,
 )
-from messaging.sending.send import STOP_RECHECK_SECONDS, Outcome, _send_rows, send_window
+from messaging.sending.send import STOP_RECHECK_SECONDS, Outcome, _send_rows, lanes_window, send_window
 from messaging.sending.sql import Dialect, Op, run_async, run_sync
 from messaging.sms.backends import BaseSmsBackend
 
@@ -156,8 +156,10 @@ class SendDb:
             params.pop(key, None)
         return cls(ctx, deadline, PgDoor(params), PgDoor(params))
 
-    async def claim(self) -> tuple[Batch, float, float] | None:
+    async def claim(self) -> tuple[Batch, float, float, dict[int, float] | None] | None:
         ctx = self.ctx
+        if ctx.pooled:
+            return await self._claim_pooled()
         while (wait := _wait_for_sender(await self.main.run(backlog_op, ctx.talent_id))) is not None:
             if time.monotonic() > self.deadline:
                 return None
@@ -169,9 +171,30 @@ class SendDb:
             return None
         batch = make_batch(ctx, plan, now, lease_until)
         if not batch.rows:
-            return batch, 0.0, 0.0
+            return batch, 0.0, 0.0, None
         delay = await self.main.run(reserve_op, batch.talent_id, batch.parts, batch.rate, timezone.now())
-        return batch, *send_window(batch, delay)
+        return batch, *send_window(batch, delay), None
+
+    async def _claim_pooled(self) -> tuple[Batch, float, float, dict[int, float] | None] | None:
+        """A pooled talent's claim: budgeted per lane inside the claim (claim.py), so while every
+        lane that has due rows is booked ahead the claim takes nothing and we wait a little."""
+        ctx = self.ctx
+        assert ctx.pool is not None
+        while True:
+            now = timezone.now()
+            lease_until = lease_from(now)
+            plan = await self.main.run(claim_op, ctx, now, lease_until, batch_limit(ctx.pool.total_rate))
+            if plan is None:
+                return None
+            if plan.claimed or not plan.held or time.monotonic() > self.deadline:
+                break
+            await asyncio.sleep(0.25)
+        batch = make_batch(ctx, plan, now, lease_until)
+        if not batch.rows:
+            return batch, 0.0, 0.0, None
+        delays = await self.main.run(reserve_lanes_op, ctx.pool, batch.lane_parts(), timezone.now())
+        starts, send_deadline = lanes_window(batch, delays)
+        return batch, min(starts.values()), send_deadline, starts
 
     async def stopped(self, batch: Batch) -> set[int]:
         return await self.stops.run(stopped_op, [r.fan_id for r in batch.rows if r.fan_id is not None])
@@ -209,7 +232,9 @@ async def _pipeline(
             await asyncio.sleep(STOP_RECHECK_SECONDS)
             stopped.update(await db.stopped(batch))
 
-    async def send_and_record(batch: Batch, start_at: float, send_deadline: float) -> None:
+    async def send_and_record(
+        batch: Batch, start_at: float, send_deadline: float, lane_starts: dict[int, float] | None
+    ) -> None:
         watcher = None
         try:
             stopped = await db.stopped(batch)
@@ -222,6 +247,7 @@ async def _pipeline(
                 close=False,
                 limit=requests,
                 stopped=stopped,
+                lane_starts=lane_starts,
             )
             watcher.cancel()
             _add_counts(report, await db.record(batch, outcomes))
@@ -237,12 +263,12 @@ async def _pipeline(
             if claimed is None:
                 slots.release()
                 break
-            batch, start_at, send_deadline = claimed
+            batch, start_at, send_deadline, lane_starts = claimed
             report.batches += 1
             if not batch.rows:
                 slots.release()
                 continue
-            task = asyncio.create_task(send_and_record(batch, start_at, send_deadline))
+            task = asyncio.create_task(send_and_record(batch, start_at, send_deadline, lane_starts))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:

@@ -61,8 +61,17 @@ def _message(o: Outcome, now: dt.datetime) -> str:
     return str(o.error)[:300]
 
 
+def _attempts(o: Outcome) -> int:
+    """The row's provider attempts after this outcome: one more only if the provider was called."""
+    return o.row.attempts + int(o.called)
+
+
+def _attempts_column(o: Outcome, now: dt.datetime) -> int:
+    return _attempts(o)
+
+
 def _retry_at(o: Outcome, now: dt.datetime) -> dt.datetime:
-    return now + _backoff(o.row.attempts)
+    return now + _backoff(max(1, _attempts(o)))
 
 
 @dataclass(frozen=True)
@@ -99,13 +108,16 @@ BEFORE_QUEUED = (S.PENDING, S.CLAIMED, S.UNCERTAIN)
 
 
 def _record_kind(outcome: Outcome) -> str:
-    if outcome.kind == "retry" and outcome.row.attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
+    # Only attempts that reached the provider count toward giving up (claim.py, ClaimedRow.attempts).
+    if outcome.kind == "retry" and outcome.called and _attempts(outcome) >= settings.CAMPAIGN_MAX_ATTEMPTS:
         return "gave_up"
     return outcome.kind
 
 
 def _record_statement(d: Dialect, rec: Recorded, outcomes: list[Outcome], token: dt.datetime, now: dt.datetime):
-    sets = [f"{column} = v.column{i + 2}" for i, (column, _, _) in enumerate(rec.columns)]
+    # Every kind writes the row's attempts: only a real provider call counts (ClaimedRow.attempts).
+    columns = (*rec.columns, ("attempts", "integer", _attempts_column))
+    sets = [f"{column} = v.column{i + 2}" for i, (column, _, _) in enumerate(columns)]
     set_params: list = []
     for column, value in rec.constants:
         sets.append(f"{column} = %s")
@@ -121,8 +133,8 @@ def _record_statement(d: Dialect, rec: Recorded, outcomes: list[Outcome], token:
         where = (f"{TABLE}.claimed_at = %s AND {TABLE}.status = %s", [token, str(S.CLAIMED)])
     sets.append("lease_until = NULL, updated_at = %s")
     set_params.append(now)
-    rows = [(o.row.id, *[value(o, now) for _, _, value in rec.columns]) for o in outcomes]
-    casts = ("bigint", *[cast for _, cast, _ in rec.columns])
+    rows = [(o.row.id, *[value(o, now) for _, _, value in columns]) for o in outcomes]
+    casts = ("bigint", *[cast for _, cast, _ in columns])
     return update_rows(d, TABLE, (", ".join(sets), set_params), rows, casts, where)
 
 

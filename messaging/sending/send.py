@@ -16,7 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
-from messaging.sending.pacing import TokenBucket, sender_window
+from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
+from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES
 
@@ -36,6 +37,9 @@ class Outcome:
     kind: str  # sent | failed | retry | uncertain | unsent | stopped
     result: SendResult | None = None
     error: SmsError | None = None
+    # The provider was called in this batch: it answered (sent, refused, throttled) or the request
+    # left and no answer came (uncertain). Only such an outcome is an attempt (record.py).
+    called: bool = False
 
 
 def _is_retryable(error: SmsError) -> bool:
@@ -56,48 +60,66 @@ async def _send_rows(
     close: bool = True,
     limit: asyncio.Semaphore | None = None,
     stopped: set[int] | None = None,
+    lane_starts: dict[int, float] | None = None,
 ) -> list[Outcome]:
     stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
-    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     media = (batch.media_url,) if batch.media_url else ()
     callback = status_callback_url()
+    # One bucket per lane (a pooled talent: sender x carrier), each at its lane's rate from the
+    # start of its reserved slice; a one-lane talent has the one bucket at its rate.
+    lanes = {lane.index: lane for lane in batch.pool.lanes} if batch.pool is not None and lane_starts else {}
+    # Carriers meter each lane strictly: capacity 1 (no burst), so in any one second a lane sends
+    # at most its rate plus one.
+    buckets = {
+        i: TokenBucket(lane.rate, capacity=1.0, start_at=lane_starts.get(i, start_at))
+        for i, lane in lanes.items()
+        if lane_starts is not None
+    }
+    bucket = TokenBucket(batch.rate, capacity=max(1.0, batch.rate / 10), start_at=start_at)
 
     async def one(row: ClaimedRow) -> Outcome:
+        lane = lanes.get(row.lane)
+        sender, service = (
+            (lane.from_, lane.messaging_service_sid) if lane else (batch.sender, batch.messaging_service_sid)
+        )
+        row_bucket = buckets.get(row.lane, bucket)
         message = SmsMessage(
             to=row.to,
             body=row.body,
-            from_=batch.sender if not batch.messaging_service_sid else "",
-            messaging_service_sid=batch.messaging_service_sid,
+            from_=sender if not service else "",
+            messaging_service_sid=service,
             media_urls=media,
             status_callback=f"{callback}?m={row.id}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
             validity_period=batch.validity_period or None,
         )
         async with limit:
             delays = RETRY_DELAYS
+            called = False  # did any try of this batch reach the provider
             for attempt in range(len(delays) + 1):
-                await bucket.acquire(row.parts)
+                await row_bucket.acquire(row.parts)
                 if row.fan_id in stopped:
-                    return Outcome(row, "stopped")  # STOP arrived after the claim: never sent
+                    return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:
-                    return Outcome(row, "unsent")  # the lease is running out: hand it back unsent
+                    return Outcome(row, "unsent", called=called)  # the lease is running out: hand it back unsent
                 try:
-                    return Outcome(row, "sent", result=await backend.send_async(message))
+                    return Outcome(row, "sent", result=await backend.send_async(message), called=True)
                 except SmsError as error:
                     if error.uncertain:
-                        return Outcome(row, "uncertain", error=error)
+                        return Outcome(row, "uncertain", error=error, called=True)
                     if _is_retryable(error):
+                        called = True  # the provider answered 429 / 5xx
                         if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
                             await asyncio.sleep(delays[attempt])
                             continue
-                        return Outcome(row, "retry", error=error)
+                        return Outcome(row, "retry", error=error, called=True)
                     if not error.permanent:
                         # Provably not sent (connection refused, DNS ...): a later batch tries again.
-                        return Outcome(row, "retry", error=error)
-                    return Outcome(row, "failed", error=error)
+                        return Outcome(row, "retry", error=error, called=called)
+                    return Outcome(row, "failed", error=error, called=True)
                 except Exception as error:  # a backend bug: the request may have left
-                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True))
-            return Outcome(row, "retry")
+                    return Outcome(row, "uncertain", error=SmsError(str(error)[:200], uncertain=True), called=True)
+            return Outcome(row, "retry", called=called)
 
     try:
         return await asyncio.gather(*(one(row) for row in batch.rows))
@@ -109,14 +131,32 @@ async def _send_rows(
 def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:
     """Send a claimed batch concurrently under the sender's rate; no ORM work inside the loop."""
     backend = backend or get_backend()
-    start_at, send_deadline = _reserve(batch)
+    lane_starts = None
+    if batch.pool is not None and not batch.pool.simple:
+        lane_starts, send_deadline = lanes_window(
+            batch, run_sync(reserve_lanes_op, batch.pool, batch.lane_parts(), timezone.now())
+        )
+        start_at = min(lane_starts.values(), default=time.monotonic())
+    else:
+        start_at, send_deadline = _reserve(batch)
     stopped = stopped_fans(batch)
-    return asyncio.run(_send_rows(batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped))
+    return asyncio.run(
+        _send_rows(
+            batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped, lane_starts=lane_starts
+        )
+    )
 
 
 def _reserve(batch: Batch) -> tuple[float, float]:
     """(monotonic start, monotonic send deadline) of a claimed batch, reserving the sender's time."""
     return send_window(batch, sender_window(talent_id=batch.talent_id, parts=batch.parts, rate=batch.rate))
+
+
+def lanes_window(batch: Batch, delays: dict[int, float]) -> tuple[dict[int, float], float]:
+    """(monotonic start per lane, monotonic send deadline) of a pooled batch."""
+    _, send_deadline = send_window(batch, 0.0)
+    now = time.monotonic()
+    return {lane: now + delay for lane, delay in delays.items()}, send_deadline
 
 
 def send_window(batch: Batch, delay: float) -> tuple[float, float]:

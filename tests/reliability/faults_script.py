@@ -1,7 +1,7 @@
 """Seed and read the fault test's private database from a subprocess (the test process's own
 Django connection belongs to the suite's database).
 
-    DATABASE_URL=... python -m tests.reliability.faults_script seed FANS
+    DATABASE_URL=... python -m tests.reliability.faults_script seed FANS [PARTS_PER_SECOND]
     DATABASE_URL=... python -m tests.reliability.faults_script report CAMPAIGN_ID
 """
 
@@ -34,9 +34,9 @@ OPTED_OUT = 12
 UNDELIVERABLE = 9
 
 
-def seed(fans: int) -> dict:
+def seed(fans: int, parts_per_second: int = 2000) -> dict:
     call_command("migrate", verbosity=0)
-    talent = create_talent("faults", parts_per_second=2000, sender_number="+15005550006")
+    talent = create_talent("faults", parts_per_second=parts_per_second, sender_number="+15005550006")
     talent.quiet_hours_start = talent.quiet_hours_end = dt.time(0, 0)  # no quiet hours: any time of day
     talent.save()
     now = timezone.now()
@@ -83,5 +83,5 @@ def report(campaign_id: int) -> dict:
 
 
 if __name__ == "__main__":
-    what, arg = sys.argv[1], int(sys.argv[2])
-    print(json.dumps(seed(arg) if what == "seed" else report(arg), default=str))
+    what, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
+    print(json.dumps(seed(*args) if what == "seed" else report(*args), default=str))

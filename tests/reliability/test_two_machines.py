@@ -33,6 +33,14 @@ from tests.reliability.test_blast_under_faults import _script
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 FANS = 2000
+# The talent's sender for the split test: 2,000 fans take about 4 s of sender time. Why not the
+# fault test's 2,000 a second: on the ORM broker a pusher that found the queue empty sleeps
+# Q_CLUSTER["poll"] (1 s) before it looks again, so the second cluster joins up to a second after
+# the dispatcher queued the send tasks; a blast of one second of sender time is over by then (the
+# first cluster's workers then run the remaining tasks too, which find nothing due). That, not a
+# fault of the engine, is why one cluster sent everything once the pipelined sender got fast.
+# Redis pushers block on the list and take tasks at once. A real blast lasts minutes to hours.
+SPLIT_RATE = 500
 
 
 def _need(broker: str) -> None:
@@ -69,7 +77,7 @@ def test_two_clusters_in_their_own_directories_split_one_blast(tmp_path, broker)
     _need(broker)
     redis_or_none = redis_server(tmp_path / "redis") if broker == "redis" else contextlib.nullcontext(None)
     with pgtemp.throwaway_postgres() as url, redis_or_none as redis_url:
-        seeded = _script(url, "seed", str(FANS))
+        seeded = _script(url, "seed", str(FANS), str(SPLIT_RATE))
         ledger_path = tmp_path / "ledger.jsonl"
         log = open(tmp_path / "clusters.log", "wb")  # noqa: SIM115
         extra = {"REDIS_URL": redis_url} if redis_url else {}
@@ -103,11 +111,6 @@ def test_two_clusters_in_their_own_directories_split_one_blast(tmp_path, broker)
     _check_exactly_once(result, seeded, records, (tmp_path / "clusters.log").read_text(errors="replace"))
     by_machine = Counter(record.get("StatusCallback", "").split("/webhooks")[0] for record in records)
     print(f"{broker}: sent per machine {dict(by_machine)}")
-    if broker == "orm":
-        # Known gap (issue 17 note): since the engine's one-statement-two-doors change, on the ORM
-        # broker one cluster takes every send task of this 2,000-fan blast. Exactly once still holds
-        # (checked above); the split is printed, not asserted, until that is understood.
-        return
     assert set(by_machine) == {"http://127.0.0.1:9", "http://127.0.0.2:9"}, by_machine
     assert min(by_machine.values()) >= len(records) * 0.1, by_machine  # both did a real share
 

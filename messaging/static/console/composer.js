@@ -39,6 +39,9 @@ function fcComposer() {
       set("preview-recipients", d.recipients.toLocaleString("en-US"));
       set("preview-parts-total", d.parts_total.toLocaleString("en-US"));
       set("preview-cost", d.cost.toFixed(2));
+      // Time to send with the talent's senders (issue 17): shown as rendered by the server until the
+      // estimate answer carries it.
+      if (typeof d.duration === "string") set("preview-duration", d.duration);
       list("preview-warnings", d.warnings, settingsLink);
       list("preview-errors", d.errors, "");
       composer.dataset.updated = String(mine);

@@ -60,9 +60,8 @@ def test_the_menu_is_by_task(client, personas):
         "Home", "Inbox", "Campaigns", "Polls", "Sent texts", "Received texts",
         "Fans", "Lists", "Tags", "Segments", "Imports", "Exports",
         "Keywords", "Drops",
-
         "Welcome series", "Date messages", "Next 24 hours",
-        "Team", "Settings", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
+        "Team", "Settings", "Senders", "Saved replies", "API tokens", "Webhooks", "Webhook deliveries",
         "Consent records", "Terms", "Audit log", "Export log",
     ]  # fmt: skip
     assert reverse("admin:messaging_inboundmessage_changelist") in menu  # the old URLs stay

@@ -50,11 +50,13 @@ def test_a_status_callback_before_the_record_keeps_the_higher_status(claimed):
 def test_throttled_at_the_last_attempt_gives_up_and_earlier_ones_back_off(claimed, settings):
     settings.CAMPAIGN_MAX_ATTEMPTS = 2
     last, early = claimed.rows[0], claimed.rows[1]
-    last.attempts = 2
+    last.attempts = 1  # one real attempt before this claim; this throttle answer is the second
     throttled = SmsError("too many requests", code="20429", status=429)
-    cs.batch_record(batch=claimed, outcomes=[cs.Outcome(last, "retry", error=throttled), cs.Outcome(early, "retry")])
+    outcomes = [cs.Outcome(last, "retry", error=throttled, called=True), cs.Outcome(early, "retry", called=True)]
+    cs.batch_record(batch=claimed, outcomes=outcomes)
     gave_up, later = _row(claimed, 0), _row(claimed, 1)
     assert gave_up.status == S.FAILED and gave_up.error_message == "gave up after repeated throttling"
+    assert gave_up.attempts == 2 and later.attempts == 1
     assert later.status == S.PENDING and later.not_before == timezone.now() + dt.timedelta(seconds=5)
 
 
