@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import resolve, reverse
+from django.urls import Resolver404, resolve
 
 from fancommunity import health, metrics
 
@@ -18,6 +18,7 @@ from fancommunity import health, metrics
 # middleware: Twilio sends no cookie and no session, the views are csrf_exempt and read nothing
 # those layers set. See _webhook() for what they still get.
 WEBHOOK_URL_NAMES = ("messaging:twilio-inbound", "messaging:twilio_status")
+_UNSEEN = object()
 
 
 class OpsEndpointsMiddleware:
@@ -29,7 +30,8 @@ class OpsEndpointsMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self._views: dict[str, Callable[[HttpRequest], HttpResponse]] | None = None
+        # path -> the webhook's view, or None (any other path under /webhooks/twilio/: the full stack).
+        self._views: dict[str, Callable[[HttpRequest], HttpResponse] | None] = {}
         # Their process_request/process_response only, never their get_response.
         self._security = SecurityMiddleware(get_response)
         self._frame = XFrameOptionsMiddleware(get_response)
@@ -44,17 +46,28 @@ class OpsEndpointsMiddleware:
             return _probe(metrics.metrics_view(request))
         if path.startswith("/webhooks/twilio/"):
             started = time.perf_counter()
-            view = self._webhook_views().get(path)
+            view = self._webhook_view(path)
             response = self._webhook(request, view) if view is not None else self.get_response(request)
             metrics.observe_webhook(path, response.status_code, time.perf_counter() - started)
             return response
         return self.get_response(request)
 
-    def _webhook_views(self) -> dict[str, Callable[[HttpRequest], HttpResponse]]:
-        # Resolved once, from the URLconf itself: the paths stay wherever urls.py puts them.
-        if self._views is None:
-            self._views = {p: resolve(p).func for p in (reverse(name) for name in WEBHOOK_URL_NAMES)}
-        return self._views
+    def _webhook_view(self, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
+        """The view of a webhook path, from the URLconf itself (the paths stay wherever urls.py puts
+        them), resolved once per path. resolve(), not reverse(): building the reverse index of the
+        whole URLconf (the admin's) would cost the first text of every worker a second."""
+        view = self._views.get(path, _UNSEEN)
+        if view is _UNSEEN:
+            try:
+                match = resolve(path)
+            except Resolver404:
+                view = None
+            else:
+                view = match.func if match.view_name in WEBHOOK_URL_NAMES else None
+            if len(self._views) >= 100:  # probes of made-up paths: bounded
+                self._views.clear()
+            self._views[path] = view
+        return view  # type: ignore[return-value]
 
     def _webhook(self, request: HttpRequest, view: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
         """What the full stack would do for a webhook, without the layers it does not need: the
