@@ -659,6 +659,7 @@ def main() -> None:
     talent.refresh_from_db()
     for model in (InboundMessage, OutboundMessage, Fan):  # a rerun starts from no fans at all
         model.objects.filter(talent=talent).delete()
+    _purge_queues()  # a run that was stopped half-way leaves its lane tasks queued
     check_wordings(talent.data_keyword)
     url = base_url + WEBHOOK
     scenario = build_scenario(talent, url)
@@ -746,6 +747,14 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept logs and ledger in {workdir}", flush=True)
+
+
+def _purge_queues() -> None:
+    from django.conf import settings
+    from django_q.brokers import get_broker
+
+    get_broker(settings.Q_PRIORITY_CLUSTER).purge_queue()
+    get_broker().purge_queue()
 
 
 def _procfile_default(command: str, variable: str) -> str:
