@@ -25,6 +25,7 @@ an opt-out.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Collection
@@ -88,8 +89,10 @@ MAX_LENGTH = 320  # longer texts are conversations (a letter to the team), never
 
 def normalise(body: str) -> str:
     """Lower case, accents folded ("más" -> "mas"), emoji and punctuation gone, single spaces."""
-    text = unicodedata.normalize("NFKD", (body or "").translate(_APOSTROPHES).lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = (body or "").translate(_APOSTROPHES).lower()
+    if not text.isascii():  # ASCII is its own NFKD form, with nothing to fold: most texts skip this
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _NOT_WORD.sub(" ", text.replace("-", " "))
     text = " ".join(w.strip("'") for w in _SPACES.split(text))
     return _SPACES.sub(" ", text).strip()
@@ -143,8 +146,9 @@ _ES_SENTENCES = [
     r"\bno mas\s+(?:mensajes|textos|sms)\b",
     r"\b(?:paren|para|pare)\s+de\s+(?:enviar|mandar|escribir)\b",
 ]
-_EN_RE = [re.compile(p) for p in _EN_SENTENCES]
-_ES_RE = [re.compile(p) for p in _ES_SENTENCES]
+# One alternation per language: "does any pattern match" in one pass over the text.
+_EN_RE = re.compile("|".join(f"(?:{p})" for p in _EN_SENTENCES))
+_ES_RE = re.compile("|".join(f"(?:{p})" for p in _ES_SENTENCES))
 _NEGATED = re.compile(
     rf"\b{_NEGATION}\s+(?:ever\s+|even\s+)?(?:stop|quit|unsubscribe|cancel|end|opt)\b"
     r"|\b(?:nunca|no)\s+(?:dej\w*|par[ae]\w*|cancel\w*)\b"  # "nunca dejen de enviarme" (never stop)
@@ -177,8 +181,8 @@ def _sentence(text: str, words: list[str]) -> Classification | None:
     """A plain sentence asking to stop: an opt-out when short and unqualified, else possible."""
     if _NEGATED.search(text):
         return None  # "don't stop texting me!", "I'll never unsubscribe", "nunca dejen de escribirme"
-    for language, patterns in (("es", _ES_RE), ("en", _EN_RE)):
-        if any(p.search(text) for p in patterns):
+    for language, pattern in (("es", _ES_RE), ("en", _EN_RE)):
+        if pattern.search(text):
             sure = len(words) <= _MAX_SENTENCE_WORDS and not _QUALIFIED.search(text)
             return Classification(Rule.OPT_OUT if sure else Rule.POSSIBLE_OPT_OUT, language)
     return None
@@ -192,28 +196,38 @@ OPT_IN_WORDS = {"start", "unstop", "subscribe", "join"}
 CONDITIONAL_OPT_IN_WORDS = {"yes", "si"}
 HELP_WORDS = {"help", "info", "ayuda"}
 # Reads like someone who may want out, but not plainly: the team decides (rule 5).
-_POSSIBLE_EN = [
-    re.compile(p)
-    for p in (
-        r"\bwrong (?:number|person|#)\b",
-        r"\bwho (?:is|r|are) (?:this|you)\b",
-        r"\btoo many (?:texts|messages|msgs)\b",
-        r"\bnot interested\b",
-        r"^(?:no thanks|no thank you)$",
-        r"\bspam\b",
-        r"\bhow (?:do|can) i (?:stop|unsubscribe|opt out|cancel|get off)\b",
+_POSSIBLE_EN = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"\bwrong (?:number|person|#)\b",
+            r"\bwho (?:is|r|are) (?:this|you)\b",
+            r"\btoo many (?:texts|messages|msgs)\b",
+            r"\bnot interested\b",
+            r"^(?:no thanks|no thank you)$",
+            r"\bspam\b",
+            r"\bhow (?:do|can) i (?:stop|unsubscribe|opt out|cancel|get off)\b",
+        )
     )
-]
-_POSSIBLE_ES = [
-    re.compile(p)
-    for p in (
-        r"^(?:no gracias|no me interesa)$",
-        r"\bnumero equivocado\b",
-        r"\bdemasiados mensajes\b",
-        r"\bcomo (?:me doy de baja|cancelo|salgo)\b",
-        r"\bquien (?:es|eres)\b",
+)
+_POSSIBLE_ES = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"^(?:no gracias|no me interesa)$",
+            r"\bnumero equivocado\b",
+            r"\bdemasiados mensajes\b",
+            r"\bcomo (?:me doy de baja|cancelo|salgo)\b",
+            r"\bquien (?:es|eres)\b",
+        )
     )
-]
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalised_keyword(keyword: str) -> str:
+    """normalise() of a talent's data keyword: the same few words on every text of a burst."""
+    return normalise(keyword)
 
 
 def classify(
@@ -253,12 +267,12 @@ def classify(
         if core in HELP_WORDS:
             return Classification(Rule.HELP, "es" if core == "ayuda" else "en")
         # 4. The data keyword.
-        if data_keyword and plain == normalise(data_keyword):
+        if data_keyword and plain == _normalised_keyword(data_keyword):
             return Classification(Rule.MY_DATA)
         # 5. Possible opt-out.
         if possible is None:
-            for language, patterns in (("es", _POSSIBLE_ES), ("en", _POSSIBLE_EN)):
-                if any(p.search(plain) for p in patterns):
+            for language, pattern in (("es", _POSSIBLE_ES), ("en", _POSSIBLE_EN)):
+                if pattern.search(plain):
                     possible = Classification(Rule.POSSIBLE_OPT_OUT, language)
                     break
         if possible is not None:

@@ -1,4 +1,5 @@
-"""Operations middleware (issue 17): the probe endpoints, and the webhook latency histogram."""
+"""Operations middleware (issue 17): the probe endpoints, the webhook latency histogram, and the
+Twilio webhooks' short way through the stack (issue 10)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,33 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import Resolver404, resolve
 
 from fancommunity import health, metrics
+
+# The Twilio webhooks (URL names) that skip the session, auth, two-factor, CSRF, static-file and API
+# middleware: Twilio sends no cookie and no session, the views are csrf_exempt and read nothing
+# those layers set. See _webhook() for what they still get.
+WEBHOOK_URL_NAMES = ("messaging:twilio-inbound", "messaging:twilio_status")
+_UNSEEN = object()
 
 
 class OpsEndpointsMiddleware:
     """First in MIDDLEWARE: serves /healthz, /healthz/strict and /metrics before the HTTPS redirect,
     the Host check and sessions (probes come over plain HTTP to an internal address and carry no
-    cookie), and times the Twilio webhooks for the latency histogram."""
+    cookie), times the Twilio webhooks for the latency histogram, and runs those webhooks' views
+    directly (a celebrity burst is thousands of them a second; the whole stack cost more than the
+    view's own work)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # path -> the webhook's view, or None (any other path under /webhooks/twilio/: the full stack).
+        self._views: dict[str, Callable[[HttpRequest], HttpResponse] | None] = {}
+        # Their process_request/process_response only, never their get_response.
+        self._security = SecurityMiddleware(get_response)
+        self._frame = XFrameOptionsMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
@@ -29,10 +46,64 @@ class OpsEndpointsMiddleware:
             return _probe(metrics.metrics_view(request))
         if path.startswith("/webhooks/twilio/"):
             started = time.perf_counter()
-            response = self.get_response(request)
+            view = self._webhook_view(path)
+            response = self._webhook(request, view) if view is not None else self.get_response(request)
             metrics.observe_webhook(path, response.status_code, time.perf_counter() - started)
             return response
         return self.get_response(request)
+
+    def _webhook_view(self, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
+        """The view of a webhook path, from the URLconf itself (the paths stay wherever urls.py puts
+        them), resolved once per path. resolve(), not reverse(): building the reverse index of the
+        whole URLconf (the admin's) would cost the first text of every worker a second."""
+        view = self._views.get(path, _UNSEEN)
+        if view is _UNSEEN:
+            try:
+                match = resolve(path)
+            except Resolver404:
+                view = None
+            else:
+                view = match.func if match.view_name in WEBHOOK_URL_NAMES else None
+            if len(self._views) >= 100:  # probes of made-up paths: bounded
+                self._views.clear()
+            self._views[path] = view
+        return view  # type: ignore[return-value]
+
+    def _webhook(self, request: HttpRequest, view: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
+        """What the full stack would do for a webhook, without the layers it does not need: the
+        HTTPS redirect and the Host check (Django's SecurityMiddleware and CommonMiddleware), and the
+        same response headers (security, X-Frame-Options, the strict CSP, Permissions-Policy).
+        tests/ops/test_webhook_fast_path.py compares the headers with the full stack's."""
+        redirect = self._security.process_request(request)
+        if redirect is not None:
+            return self._headers(request, redirect)
+        request.get_host()  # DisallowedHost -> 400, as CommonMiddleware does for every request
+        return self._headers(request, view(request))
+
+    def _headers(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response = self._security.process_response(request, response)
+        response = self._frame.process_response(request, response)
+        for header, value in _csp_headers():
+            response.setdefault(header, value)
+        response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+_CSP_CACHE: list = [None, None, ()]  # the two settings objects it was built from, and the headers
+
+
+def _csp_headers() -> tuple[tuple[str, str], ...]:
+    """The strict policy (and a report-only one, if configured), as django-csp builds them for an
+    answer without a nonce; built once per settings object (a test's override builds it again)."""
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+    report_only = getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+    if _CSP_CACHE[0] is not policy or _CSP_CACHE[1] is not report_only:
+        from csp.constants import HEADER, HEADER_REPORT_ONLY
+        from csp.utils import build_policy
+
+        headers = [(HEADER, build_policy()), (HEADER_REPORT_ONLY, build_policy(report_only=True))]
+        _CSP_CACHE[:] = [policy, report_only, tuple((h, v) for h, v in headers if v)]
+    return _CSP_CACHE[2]
 
 
 def _probe(response: HttpResponse) -> HttpResponse:

@@ -314,7 +314,7 @@ CAMPAIGN_STATUS_CALLBACKS = env.get_bool("CAMPAIGN_STATUS_CALLBACKS", True)
 # The priority lane (messaging/conversations/lane.py): rows claimed per send batch, stored inbound
 # texts per rule-processor batch, seconds one lane task runs before handing over, and how long an
 # idle lane task keeps polling before it ends (so a text that arrives meanwhile needs no new task).
-PRIORITY_LANE_BATCH = env.get_int("PRIORITY_LANE_BATCH", 500, minimum=1)
+PRIORITY_LANE_BATCH = env.get_int("PRIORITY_LANE_BATCH", 1000, minimum=1)  # 20 s of two-part links at 100 parts/s
 INBOUND_RULES_BATCH = env.get_int("INBOUND_RULES_BATCH", 200, minimum=1)
 PRIORITY_LANE_SECONDS = env.get_int("PRIORITY_LANE_SECONDS", 60, minimum=1)
 PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0)

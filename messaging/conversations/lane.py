@@ -16,15 +16,25 @@ from messaging.conversations.priority import ONE_TO_ONE, S, priority_lane_kick, 
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 
-def priority_lane_pending() -> bool:
+def priority_lane_pending(*, rules: bool = True, sends: bool = True) -> bool:
+    """Is there work for the rule loop (`rules`: stored texts not yet processed) or the sender loop
+    (`sends`: one-to-one rows due)?"""
+    if rules and InboundMessage.objects.filter(processed_at__isnull=True).exists():
+        return True
+    if not sends:
+        return False
     now = timezone.now()
     due = OutboundMessage.objects.filter(campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.PENDING).filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now)
     )
-    return due.exists() or InboundMessage.objects.filter(processed_at__isnull=True).exists()
+    return due.exists()
 
 
 _SENDER_LOCK = 7_301_002  # pg advisory lock: one sender loop paces each sender's clock
+# pg advisory lock: one rule loop. Every web process kicks the rule loop once a second during a
+# burst; without it each extra task idled out its linger beside the running loop, thousands piled up
+# on the priority queue, and the sender loop's task waited behind them (links started ~70 s late).
+_RULES_LOCK = 7_301_003
 
 
 def priority_lane_run(
@@ -40,9 +50,11 @@ def priority_lane_run(
     linger = (0.0 if sync else settings.PRIORITY_LANE_LINGER_SECONDS) if linger_seconds is None else linger_seconds
     rules, sends = part in ("all", "rules"), part in ("all", "sends")
     if sends and connection.vendor == "postgresql" and not _lock(_SENDER_LOCK):
-        if not rules:
-            return {"processed": 0, "claimed": 0, "more": False, "skipped": "another sender loop runs"}
         sends = False
+    if rules and connection.vendor == "postgresql" and not _lock(_RULES_LOCK):
+        rules = False
+    if not rules and not sends:
+        return {"processed": 0, "claimed": 0, "more": False, "skipped": "another loop runs"}
     deadline = time.monotonic() + budget
     processed = sent = 0
     idle_since: float | None = None
@@ -61,7 +73,11 @@ def priority_lane_run(
     finally:
         if sends and connection.vendor == "postgresql":
             _unlock(_SENDER_LOCK)
-    more = time.monotonic() >= deadline and priority_lane_pending()
+        if rules and connection.vendor == "postgresql":
+            _unlock(_RULES_LOCK)
+    # At the deadline, or work that came in as this loop stopped (its kick found the lock taken).
+    checked = time.monotonic() >= deadline or connection.vendor == "postgresql"
+    more = checked and priority_lane_pending(rules=rules, sends=sends)
     if more:
         # Hand over to a fresh task: keeps each task inside the queue's timeout.
         transaction.on_commit(lambda: priority_lane_kick(rules=rules, sends=sends, force=True))

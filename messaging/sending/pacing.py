@@ -46,6 +46,8 @@ class TokenBucket:
         now = clock()
         # Start empty at start_at (a reserved window may begin later); a full burst otherwise.
         self._tat = start_at if start_at is not None else now
+        # Seconds the schedule has slipped because callers woke late (see acquire()).
+        self._slip = 0.0
 
     def reserve(self, tokens: float) -> float:
         """Reserve `tokens` and return the seconds to wait before using them."""
@@ -56,9 +58,30 @@ class TokenBucket:
         return max(0.0, allow_at - now)
 
     async def acquire(self, tokens: float = 1) -> None:
-        delay = self.reserve(tokens)
-        if delay > 0:
-            await self._sleep(delay)
+        """Wait for `tokens`; returns when the caller may use them.
+
+        Callers reserve up front, so each sleeps until its own slot. A caller that wakes late (the
+        event loop or the process was busy: a CPU-bound burst, a GC pause) would otherwise go
+        together with every caller whose slot passed meanwhile, and the sender would see a second
+        above its rate. So a lateness beyond the bucket's burst (capacity / rate) moves the rest of
+        the schedule on by as much: the slots after it keep their spacing, measured from when the
+        sends really leave. A lateness within the burst is ignored (timers always wake a little
+        late; counting that would cost throughput and buy nothing).
+        """
+        slip_at_reserve = self._slip
+        due = self._clock() + self.reserve(tokens)
+        tolerance = self.capacity / self.rate
+        while True:
+            target = due + (self._slip - slip_at_reserve)  # our slot, moved by the lateness since
+            now = self._clock()
+            if now < target:
+                await self._sleep(target - now)
+                continue
+            late = now - target - tolerance
+            if late > 0:
+                self._slip += late
+                self._tat += late
+            return
 
 
 CLOCK_TABLE = SenderClock._meta.db_table
