@@ -38,8 +38,9 @@ class HandedOver(models.Model):
         abstract = True
 
 
-class WelcomeSeries(models.Model):
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="welcome_series")
+class Automation(models.Model):
+    """What every automation has: a name, a lifecycle (occurrences.TRANSITIONS), when it went live."""
+
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=16, choices=AutomationStatus.choices, default=AutomationStatus.DRAFT)
     live_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -47,7 +48,17 @@ class WelcomeSeries(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WelcomeSeries(Automation):
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="welcome_series")
+
+    class Meta(Automation.Meta):
         verbose_name = "welcome series"
         verbose_name_plural = "welcome series"
         constraints = [
@@ -58,9 +69,6 @@ class WelcomeSeries(models.Model):
                 name="welcomeseries_one_running",
             )
         ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class WelcomeStep(models.Model):
@@ -148,13 +156,12 @@ class WelcomeStepSend(HandedOver):
         return f"step {self.position} to {self.fan_id}"
 
 
-class DateMessage(models.Model):
+class DateMessage(Automation):
     class Kind(models.TextChoices):
         BIRTHDAY = "birthday", "On the fan's birthday"
         DAYS_AFTER_JOIN = "days_after_join", "A number of days after joining"
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="date_messages")
-    name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     days = models.PositiveSmallIntegerField(
         null=True,
@@ -164,17 +171,9 @@ class DateMessage(models.Model):
     )
     local_time = models.TimeField(help_text="The wall-clock time in each fan's own time zone.")
     body = models.TextField(help_text="Merge fields: {first_name}, {city}; tracked links: {link:https://...}.")
-    status = models.CharField(max_length=16, choices=AutomationStatus.choices, default=AutomationStatus.DRAFT)
-    live_since = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Automation.Meta):
         verbose_name = "date message"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class DateEnrolment(models.Model):
