@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from bench.common import emit, ensure_fans, ensure_talent, setup_django, timed
+from bench.bench_inbox import best_of  # best of three runs, as the inbox benchmark measures
+from bench.common import emit, ensure_fans, ensure_talent, setup_django
 
 BENCH = "poll_tally"
 SLUG = "bench-poll"
@@ -30,15 +31,6 @@ WORDS = (
     "birthday shoutout meet greet question refund order shipping size"
 ).split()
 VOTES = ["1", "2", "3", "paris", "berlin"]  # keys and keywords: a reply equal to one is a vote
-
-
-def best_of(fn, n=3) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(n):
-        with timed() as elapsed:
-            result = fn()
-        best = min(best, elapsed())
-    return best, result
 
 
 def _generate(talent, count: int):

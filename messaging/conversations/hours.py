@@ -95,7 +95,7 @@ def away_text_for(
     if not settings.away_enabled or not settings.away_text.strip() or conversation.blocked:
         return None
     now = now or timezone.now()
-    talent = Talent.objects.get(pk=conversation.talent_id)
+    talent = message.talent  # loaded with the text by the rule processor (select_related)
     state = hours_state(settings, talent=talent, now=now)
     if state.open:
         return None
