@@ -81,7 +81,8 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	messaging/console/dashboard.py messaging/console/rollup.py messaging/console/models.py messaging/console/charts.py \
 	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py \
 	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py \
-	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py
+	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py \
+	fancommunity/webhooks_out/endpoints.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json
