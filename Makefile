@@ -86,6 +86,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	accounts/actors.py
 TYPED += messaging/automations/series.py messaging/automations/dates.py messaging/automations/occurrences.py \
 	messaging/automations/series_models.py messaging/automations/joins.py
+TYPED += fancommunity/webhooks_out/endpoints.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

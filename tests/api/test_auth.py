@@ -13,7 +13,9 @@ from rest_framework.test import APIClient
 
 from accounts.api_tokens import ApiToken, TokenError, token_authenticate, token_create, token_revoke
 from accounts.models import TeamMember
+from accounts.outbox import WebhookEndpoint, new_secret
 from consent.models import ConsentRecord
+from messaging.conversations.models import Conversation
 from messaging.models import Campaign, ContactList, OutboundMessage, Segment, Tag
 from tests.api.conftest import bearer
 
@@ -122,6 +124,10 @@ def _rival_objects(personas):
         "campaigns": campaign.pk,
         "messages": message.pk,
         "consent-records": consent.pk,
+        "conversations": Conversation.objects.create(talent=other, fan=personas.other_fan).pk,
+        "webhook-endpoints": WebhookEndpoint.objects.create(
+            talent=other, url="https://93.184.215.14/x", events=["fan.joined"], secret=new_secret()
+        ).pk,
     }
 
 
@@ -139,6 +145,9 @@ ACTIONS = {
     "campaigns": [("get", "preview/", None), ("get", "report/", None), ("post", "schedule/", None),
                   ("post", "pause/", {}), ("post", "resume/", None), ("post", "cancel/", None),
                   ("post", "approve/", None)],
+    "conversations": [("post", "reply/", {"body": "hi"}), ("post", "assign/", {"assignee": None}),
+                      ("post", "done/", None)],
+    "webhook-endpoints": [("post", "rotate-secret/", None), ("post", "ping/", None)],
 }  # fmt: skip
 
 
