@@ -220,7 +220,12 @@ def resume_on_worker_start(**kwargs) -> None:
         import datetime as dt
 
         result = campaign_dispatch(stalled_after=dt.timedelta(0))
-        for campaign_id in result["started"] + result["revive"]:
+        # A campaign this start-up started gets its CAMPAIGN_PARALLEL_TASKS tasks, as from the
+        # dispatcher: with one, a blast that fits one task's budget never reached a second
+        # cluster (issue 17: the ORM-broker split). A stalled one gets one more per worker.
+        for campaign_id in result["started"]:
+            enqueue_send(campaign_id)
+        for campaign_id in result["revive"]:
             enqueue_send(campaign_id, tasks=1)
     except Exception:  # never keep a worker from starting
         logger.exception("resume on worker start failed")

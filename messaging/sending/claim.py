@@ -23,8 +23,8 @@ from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign, TrackedLink
 from messaging.campaigns.render import FanFields, Framing, render_body
 from messaging.sending.models import FanCarrier
-from messaging.sending.pacing import count_daily_op, daily_counts_op, lane_backlogs_op
-from messaging.sending.senders import CARRIERS, OTHER, Lane, Pool, load_pool, next_pacific_midnight
+from messaging.sending.pacing import count_daily_op, daily_counts_op, lane_backlogs_op, load_pool
+from messaging.sending.senders import CARRIERS, OTHER, Lane, Pool, next_pacific_midnight
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, in_ids, read_only, run_sync, update_rows
 from messaging.sms.models import OutboundMessage
 from messaging.sms.parts import sms_parts

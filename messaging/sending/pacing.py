@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from django.utils import timezone
 
-from messaging.sending.models import SenderClock, SenderDailyCount, SenderLaneClock
-from messaging.sending.senders import Lane, Pool, lane_on_talent_clock, pacific_day
+from messaging.sending.models import Sender, SenderClock, SenderDailyCount, SenderLaneClock
+from messaging.sending.senders import Lane, Pool, build_pool, lane_on_talent_clock, pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
@@ -236,3 +236,13 @@ def count_daily_op(d: Dialect, pool: Pool, booked: dict[str, int], now: dt.datet
                 f"UPDATE {DAILY_TABLE} SET parts = parts + %s WHERE talent_id = %s AND cap_key = %s AND day = %s",  # noqa: S608
                 [parts, pool.talent_id, key, day],
             )
+
+
+def load_pool(talent) -> Pool:
+    """The talent's pool from the database; makes sure every lane's clock row exists."""
+    pool = build_pool(talent, list(Sender.objects.filter(talent=talent)))
+    SenderClock.objects.get_or_create(talent_id=talent.pk)
+    for lane in pool.lanes:
+        if not lane_on_talent_clock(lane) and lane.sender_id is not None:
+            SenderLaneClock.objects.get_or_create(sender_id=lane.sender_id, carrier=lane.carrier)
+    return pool

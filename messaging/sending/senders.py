@@ -166,18 +166,6 @@ def next_pacific_midnight(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=PACIFIC).astimezone(dt.UTC)
 
 
-def load_pool(talent) -> Pool:
-    """The talent's pool from the database; makes sure every lane's clock row exists."""
-    from messaging.sending.models import Sender, SenderClock, SenderLaneClock
-
-    pool = build_pool(talent, list(Sender.objects.filter(talent=talent)))
-    SenderClock.objects.get_or_create(talent_id=talent.pk)
-    for lane in pool.lanes:
-        if not lane_on_talent_clock(lane) and lane.sender_id is not None:
-            SenderLaneClock.objects.get_or_create(sender_id=lane.sender_id, carrier=lane.carrier)
-    return pool
-
-
 def lane_on_talent_clock(lane: Lane) -> bool:
     """A single-lane sender of the talent's own number books the talent's SenderClock, the clock
     the priority lane books first (issue 10's one pacing rule)."""

@@ -77,6 +77,7 @@ def _start_cluster(sandbox_url: str, log) -> subprocess.Popen:
 
 
 def _diagnose(campaign: Campaign, tmp_path: Path) -> str:
+    campaign.refresh_from_db()
     rows = OutboundMessage.objects.filter(campaign=campaign)
     states = Counter(rows.values_list("status", "error_code"))
     errors = list(rows.exclude(error_message="").values_list("error_message", flat=True)[:3])
@@ -106,19 +107,24 @@ def test_sigkilled_qcluster_still_sends_every_recipient_exactly_once(tmp_path):
     # Quiet hours 00:00-00:00 = none, so the test does not depend on the time of day.
     talent.quiet_hours_start = talent.quiet_hours_end = timezone.datetime(2000, 1, 1).time()
     talent.save()
-    # Due in a second: scheduling "now" would run the dispatcher inline in this (Q_SYNC) process.
+    # Due in two seconds, counted from now (creating the fans may take seconds on a loaded
+    # machine): a start already due would run the dispatcher inline in this (Q_SYNC) process and
+    # "send" through its locmem backend (seen: 1,500 rows queued, an empty ledger).
+    send_at = timezone.now() + timezone.timedelta(seconds=2)
     campaign = Campaign.objects.create(
         talent=talent,
         name="Crash",
         body="Hi {first_name}, crash test",
         schedule_mode=Campaign.ScheduleMode.AT,
-        send_at=now + timezone.timedelta(seconds=1),
+        send_at=send_at,
     )
     campaign_schedule(campaign=campaign, actor=None)
-    time.sleep(1.1)
+    time.sleep(max(0.0, (send_at - timezone.now()).total_seconds()) + 0.1)
     ledger = tmp_path / "ledger.jsonl"
     log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115
-    deadline = time.monotonic() + 90
+    # 240 s like the other multi-process tests: at load 24 (seven jobs on 2 cores) each cluster
+    # restart took ~30 s and three kills used up a 90 s budget before the blast could finish.
+    deadline = time.monotonic() + 240
     with sandbox_subprocess(latency_ms=20, extra=["--ledger", str(ledger)]) as sandbox_url:
         proc = _start_cluster(sandbox_url, log)
         t0 = time.monotonic()

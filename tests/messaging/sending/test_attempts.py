@@ -111,3 +111,17 @@ def test_unsent_and_unreached_outcomes_are_not_attempts(backend, clock):
     cs.batch_record(batch=batch, outcomes=[cs.Outcome(batch.rows[0], "retry", error=THROTTLED, called=True)])
     row.refresh_from_db()
     assert row.attempts == 1
+
+
+def test_a_campaign_started_at_a_workers_start_gets_all_its_parallel_tasks(monkeypatch, settings):
+    """Issue 17, the ORM-broker split: a campaign that a qcluster worker's start-up started got one
+    send task, so a blast that fits one task's budget never reached a second cluster."""
+    from messaging import tasks
+
+    monkeypatch.setitem(settings.Q_CLUSTER, "sync", False)
+    settings.CAMPAIGN_PARALLEL_TASKS = 8
+    queued: list[tuple[int, int | None]] = []
+    monkeypatch.setattr(tasks, "campaign_dispatch", lambda **kw: {"started": [7], "revive": [9]})
+    monkeypatch.setattr(tasks, "enqueue_send", lambda campaign_id, tasks=None: queued.append((campaign_id, tasks)))
+    tasks.resume_on_worker_start()
+    assert queued == [(7, None), (9, 1)]  # None: CAMPAIGN_PARALLEL_TASKS, as the dispatcher does

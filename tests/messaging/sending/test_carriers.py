@@ -14,7 +14,7 @@ from messaging.sandbox.server import lookup_answer
 from messaging.sending import engine as cs
 from messaging.sending.carriers import campaign_carriers_lookup
 from messaging.sending.models import FanCarrier, Sender, SenderPool
-from messaging.sending.senders import load_pool
+from messaging.sending.pacing import load_pool
 from messaging.sms.lookup import carrier_from_name, lookup_carriers
 from tests.factories import create_fan, create_talent
 from tests.messaging.campaign_fixtures import create_campaign

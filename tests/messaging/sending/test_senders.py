@@ -17,8 +17,8 @@ from messaging.models import Campaign, OutboundMessage
 from messaging.sending import engine as cs
 from messaging.sending import worker
 from messaging.sending.models import FanCarrier, Sender, SenderClock, SenderDailyCount
-from messaging.sending.pacing import reserve_lanes_op
-from messaging.sending.senders import OTHER, build_pool, load_pool, next_pacific_midnight, sender_rates
+from messaging.sending.pacing import load_pool, reserve_lanes_op
+from messaging.sending.senders import OTHER, build_pool, next_pacific_midnight, sender_rates
 from messaging.sending.sql import run_sync
 from messaging.sms.backends.base import SendResult
 from tests.factories import create_fan, create_talent
