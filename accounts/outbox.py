@@ -106,14 +106,17 @@ CATALOGUE: dict[str, EventType] = {
         ),
         EventType(
             "conversation.assigned",
-            "A conversation was assigned to a team member, or unassigned (assignee null). Emitted by the "
-            "inbox's assign service (messaging/conversations/services.py), the console's and the API's alike.",
+            "A conversation was assigned to a team member: by hand (console or API), by round-robin or by a "
+            "member's reply. Emitted by messaging/conversations/assignment.py in the assignment's transaction; "
+            "assigned_by is null for round-robin.",
             {
                 "conversation": {
                     "id": 7,
                     "fan_id": 123,
                     "assignee": {"id": 3, "name": "ada_agent"},
                     "assigned_at": "2026-11-30T18:10:00Z",
+                    "assigned_by": 5,
+                    "how": "manual",
                 }
             },
         ),

@@ -149,17 +149,13 @@ def record_assignment(conversation: Conversation, *, assignee, actor, how: str, 
         )
         if assignee is None:
             return
-        data = {
-            "id": conversation.pk,
-            "fan_id": conversation.fan_id,
-            "assigned_to": assignee.pk,
-            "assigned_by": actor.pk if getattr(actor, "is_authenticated", False) else None,
-            "how": how,
-            "assigned_at": outbox.iso(timezone.now()),
-        }
+        # The catalogue's shape (accounts/outbox.py), plus who assigned and how.
+        data = outbox.conversation_assigned_data(conversation, assignee, timezone.now())
+        data["conversation"]["assigned_by"] = actor.pk if getattr(actor, "is_authenticated", False) else None
+        data["conversation"]["how"] = how
         outbox.webhook_emit(
             talent_id=conversation.talent_id,
             type=WEBHOOK_EVENT,
-            data={"conversation": data},
+            data=data,
             fan_id=conversation.fan_id,
         )

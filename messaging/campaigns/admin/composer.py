@@ -250,5 +250,6 @@ def estimate_json(estimate, errors: list[str]) -> dict:
         "parts_total": estimate.parts_total,
         "cost": estimate.cost,
         "warnings": list(estimate.warnings),
+        "duration": estimate.duration,  # the sender pool's plan (issue 17); composer.js shows it live
         "errors": errors,
     }

@@ -131,9 +131,11 @@ def test_every_assignment_emits_conversation_assigned(client, personas):
     events = list(WebhookEvent.objects.filter(type="conversation.assigned").order_by("pk"))
     assert [e.talent_id for e in events] == [personas.talent.pk] * 2
     auto, manual = (e.data["conversation"] for e in events)
+    # What is sent is what the catalogue (and the API's event list) promises a client.
+    assert set(auto) == set(manual) == set(outbox.CATALOGUE["conversation.assigned"].sample["conversation"])
     assert auto["id"] == conversation.pk and auto["fan_id"] == conversation.fan_id
-    assert (auto["assigned_to"], auto["assigned_by"], auto["how"]) == (personas.agent.pk, None, "round_robin")
-    assert (manual["assigned_to"], manual["assigned_by"], manual["how"]) == (
+    assert (auto["assignee"]["id"], auto["assigned_by"], auto["how"]) == (personas.agent.pk, None, "round_robin")
+    assert (manual["assignee"]["id"], manual["assigned_by"], manual["how"]) == (
         personas.manager.pk,
         personas.manager.pk,
         "manual",
@@ -147,7 +149,7 @@ def test_whoever_answers_an_unassigned_conversation_gets_it_and_the_event(client
     conversation = Conversation.objects.get(fan=personas.fan)
     services.conversation_reply(conversation=conversation, user=personas.agent, body="Hi!", seen_reply_id=None)
     data = WebhookEvent.objects.get(type="conversation.assigned").data["conversation"]
-    assert (data["assigned_to"], data["how"]) == (personas.agent.pk, "reply")
+    assert (data["assignee"]["id"], data["how"]) == (personas.agent.pk, "reply")
 
 
 def test_an_assignment_that_rolls_back_emits_nothing(client, personas):
