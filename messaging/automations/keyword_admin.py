@@ -39,6 +39,8 @@ class KeywordForm(forms.ModelForm):
             "is_paused",
         ]
         labels = {"is_paused": "Paused", "add_to_list": "Add to list", "full_reply": "Reply when full"}
+        # Plain checkboxes: the admin's two-box picker fails axe (aria-label on a bare span).
+        widgets = {"tags": forms.CheckboxSelectMultiple}
 
     def clean(self):
         data = super().clean()
@@ -71,7 +73,6 @@ class KeywordAdmin(TalentScopedAdmin):
     change_form_template = "admin/automations/keyword_change_form.html"
     list_display = ["keyword", "reply", "state", "uses_count", "joins_count", "places", "talent"]
     search_fields = ["word", "aliases"]
-    filter_horizontal = ["tags"]
     actions = ["pause", "resume"]
     fieldsets = [
         (None, {"fields": ["talent", "word", "aliases", "reply"]}),
