@@ -82,6 +82,9 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	fancommunity/health.py fancommunity/metrics.py fancommunity/logs.py fancommunity/backups.py fancommunity/middleware.py \
 	accounts/api_tokens.py accounts/outbox.py accounts/webhook_delivery.py accounts/integration_models.py \
 	accounts/pumping.py accounts/two_factor.py fancommunity/netguard.py fancommunity/logfilters.py fancommunity/security.py
+TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
+	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
+	messaging/automations/drop_models.py messaging/automations/joins.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json
