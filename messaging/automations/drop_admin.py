@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
 from accounts import permissions
-from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Fan
 from messaging.automations import drops
 from messaging.automations.drop_models import Drop
-from messaging.campaigns.admin.composer import talent_zone as _talent_zone
+from messaging.automations.keyword_admin import AutomationAdmin
 
 MAX_UPLOAD = 20 * 1024 * 1024
 
@@ -59,9 +58,8 @@ class DropForm(forms.ModelForm):
 
 
 @admin.register(Drop)
-class DropAdmin(TalentScopedAdmin):
+class DropAdmin(AutomationAdmin):
     form = DropForm
-    edit_capability = "compose"
     change_form_template = "admin/automations/drop_change_form.html"
     list_display = ["name", "release_at", "state", "entrants", "talent"]
     search_fields = ["name"]
@@ -97,37 +95,17 @@ class DropAdmin(TalentScopedAdmin):
             *super().get_urls(),
         ]
 
-    def _obj(self, request, object_id: int, capability: str) -> Drop:
-        obj = self.get_object(request, str(object_id))  # another talent's drop: 404
-        if not permissions.can(request.user, capability, obj.talent_id):
-            raise PermissionDenied
-        return obj
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra_context = dict(extra_context or {})
-        obj = self.get_object(request, object_id) if object_id else None
-        if obj is not None:
-            sample = Fan(talent=obj.talent, status=Fan.Status.ACTIVE, first_name="Alex")
-            extra_context.update(
-                {
-                    "play": drops.drop_preview(drop=obj, fan=sample),
-                    "counts": drops.drop_counts(drop=obj),
-                    "codes_total": obj.codes.count(),
-                    "codes_given": obj.codes.filter(fan__isnull=False).count(),
-                    "can_compose": permissions.can(request.user, "compose", obj.talent_id),
-                    "can_export": permissions.can(request.user, "export", obj.talent_id),
-                    "keywords": list(obj.keywords.all()),
-                }
-            )
-        zone = _talent_zone(request, obj)
-        if zone is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with timezone.override(zone):
-            extra_context["talent_zone"] = str(zone)
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
+    def panel_context(self, request, obj: Drop) -> dict:
+        sample = Fan(talent=obj.talent, status=Fan.Status.ACTIVE, first_name="Alex")
+        return {
+            "play": drops.drop_preview(drop=obj, fan=sample),
+            "counts": drops.drop_counts(drop=obj),
+            "codes_total": obj.codes.count(),
+            "codes_given": obj.codes.filter(fan__isnull=False).count(),
+            "can_compose": permissions.can(request.user, "compose", obj.talent_id),
+            "can_export": permissions.can(request.user, "export", obj.talent_id),
+            "keywords": list(obj.keywords.all()),
+        }
 
     def _back(self, obj: Drop) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:messaging_drop_change", args=[obj.pk]))

@@ -197,11 +197,12 @@ def _release_state(drop: Drop, *, fresh: bool = False) -> tuple[bool, dt.datetim
     reads the campaign with the drop (one query); `fresh` reads it again."""
     if drop.campaign_id is None:
         return False, None
-    if fresh or "campaign" not in drop._state.fields_cache:
+    campaign = None if fresh else drop._state.fields_cache.get("campaign")
+    if campaign is None:
         found = Campaign.objects.filter(pk=drop.campaign_id).values_list("started_at", "send_at").first()
         started, due = found if found else (None, None)
     else:
-        started, due = drop.campaign.started_at, drop.campaign.send_at
+        started, due = campaign.started_at, campaign.send_at
     return started is not None, due
 
 
@@ -298,7 +299,9 @@ def drop_made_it_if_missed(*, entry_id: int) -> bool:
     """After a join committed: if the release started without this entrant (its rows were made
     before the join committed), send "you made it" now, once (made_it_at, conditional)."""
     entry = DropEntry.objects.select_related("drop", "fan__talent").filter(pk=entry_id).first()
-    if entry is None or entry.status != Entry.ENTERED or entry.made_it_at or not _released(entry.drop):
+    if entry is None or entry.status != Entry.ENTERED or entry.made_it_at or entry.drop.campaign_id is None:
+        return False
+    if not _released(entry.drop):
         return False
     if OutboundMessage.objects.filter(campaign_id=entry.drop.campaign_id, fan_id=entry.fan_id).exists():
         return False  # the release has a row for this fan: the engine sends it
@@ -364,7 +367,13 @@ def drop_codes_export(*, drop: Drop, actor) -> Iterator[str]:
         )
         for code, phone, first, last, at in rows.iterator(chunk_size=2000):
             writer.writerow(
-                [neutralise(code), str(phone or ""), neutralise(first or ""), neutralise(last or ""), at.isoformat()]
+                [
+                    neutralise(code),
+                    str(phone or ""),
+                    neutralise(first or ""),
+                    neutralise(last or ""),
+                    at.isoformat() if at else "",
+                ]
             )
             count += 1
             if count % 500 == 0:

@@ -39,6 +39,8 @@ class KeywordForm(forms.ModelForm):
             "is_paused",
         ]
         labels = {"is_paused": "Paused", "add_to_list": "Add to list", "full_reply": "Reply when full"}
+        # Plain checkboxes: the admin's two-box picker fails axe (aria-label on a bare span).
+        widgets = {"tags": forms.CheckboxSelectMultiple}
 
     def clean(self):
         data = super().clean()
@@ -64,14 +66,43 @@ class KeywordForm(forms.ModelForm):
         return data
 
 
-@admin.register(Keyword)
-class KeywordAdmin(TalentScopedAdmin):
-    form = KeywordForm
+class AutomationAdmin(TalentScopedAdmin):
+    """What the keyword and drop pages share: objects checked per capability (other talents' 404),
+    and the change form shown and parsed in the talent's time zone, as campaigns are."""
+
     edit_capability = "compose"
+
+    def _obj(self, request, object_id: int, capability: str):
+        obj = self.get_object(request, str(object_id))  # another talent's object: 404
+        if not permissions.can(request.user, capability, obj.talent_id):
+            raise PermissionDenied
+        return obj
+
+    def panel_context(self, request, obj) -> dict:
+        return {}
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, object_id) if object_id else None
+        if obj is not None:
+            extra_context.update(self.panel_context(request, obj))
+        zone = _talent_zone(request, obj)
+        if zone is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zone):
+            extra_context["talent_zone"] = str(zone)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # render while the talent's zone is active
+            return response
+
+
+@admin.register(Keyword)
+class KeywordAdmin(AutomationAdmin):
+    form = KeywordForm
     change_form_template = "admin/automations/keyword_change_form.html"
     list_display = ["keyword", "reply", "state", "uses_count", "joins_count", "places", "talent"]
     search_fields = ["word", "aliases"]
-    filter_horizontal = ["tags"]
     actions = ["pause", "resume"]
     fieldsets = [
         (None, {"fields": ["talent", "word", "aliases", "reply"]}),
@@ -117,37 +148,21 @@ class KeywordAdmin(TalentScopedAdmin):
             *super().get_urls(),
         ]
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra_context = dict(extra_context or {})
-        obj = self.get_object(request, object_id) if object_id else None
-        if obj is not None:
-            link = keywords.share_link(obj)
-            extra_context.update(
-                {
-                    "share_link": link,
-                    # segno writes the SVG itself from the link (no user markup reaches it).
-                    "qr_svg": mark_safe(keywords.qr_svg(link)) if link else "",  # noqa: S308
-                    "play": keywords.keyword_play(keyword=obj),
-                    "test_phone": request.session.get(TEST_PHONE_KEY, ""),
-                    "can_test": permissions.can(request.user, "compose", obj.talent_id),
-                }
-            )
-        zone = _talent_zone(request, obj)
-        if zone is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with timezone.override(zone):
-            extra_context["talent_zone"] = str(zone)
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
+    def panel_context(self, request, obj: Keyword) -> dict:
+        link = keywords.share_link(obj)
+        return {
+            "share_link": link,
+            # segno writes the SVG itself from the link (no user markup reaches it).
+            "qr_svg": mark_safe(keywords.qr_svg(link)) if link else "",  # noqa: S308
+            "play": keywords.keyword_play(keyword=obj),
+            "test_phone": request.session.get(TEST_PHONE_KEY, ""),
+            "can_test": permissions.can(request.user, "compose", obj.talent_id),
+        }
 
     def send_to_me_view(self, request, object_id: int):
         if request.method != "POST":
             raise Http404
-        obj = self.get_object(request, str(object_id))  # another talent's keyword: 404
-        if not permissions.can(request.user, "compose", obj.talent_id):
-            raise PermissionDenied
+        obj = self._obj(request, object_id, "compose")
         phone = request.POST.get("phone", "").strip() or request.session.get(TEST_PHONE_KEY, "")
         try:
             sent_to = keywords.keyword_send_to_me(keyword=obj, to_number=phone, actor=request.user)

@@ -64,7 +64,10 @@ def keyword_words_clean(*, talent: Talent, word: str, aliases: str, keyword_id: 
 
 def _taken_words(*, talent: Talent, exclude_id: int | None) -> dict[str, str]:
     taken: dict[str, str] = {}
-    for other in Keyword.objects.filter(talent=talent).exclude(pk=exclude_id):
+    others = Keyword.objects.filter(talent=talent)
+    if exclude_id is not None:
+        others = others.exclude(pk=exclude_id)
+    for other in others:
         for word in other.words():
             taken[word] = str(other)
     return taken
@@ -156,7 +159,7 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
             FanTag.objects.bulk_create([FanTag(tag_id=t, fan=fan) for t in tag_ids], ignore_conflicts=True)
             outcome.tagged = len(tag_ids)
         text = keyword.reply
-        if keyword.drop_id:
+        if keyword.drop is not None:
             joined = drops.drop_join(drop=keyword.drop, fan=fan, now=now)
             outcome.drop_status, text = joined.status, joined.text
         if text and _once_today(keyword, fan, now):
@@ -176,7 +179,7 @@ def _preview(keyword: Keyword, fan: Fan, outcome: Outcome) -> Outcome:
         outcome.replies = [keyword.full_reply] if keyword.full_reply else []
         return outcome
     text = keyword.reply
-    if keyword.drop_id:
+    if keyword.drop is not None:
         text = drops.drop_preview(drop=keyword.drop, fan=fan)
     outcome.replies = [text] if text else []
     return outcome
@@ -241,11 +244,11 @@ def keywords_on_join(*, fan: Fan, now: dt.datetime | None = None) -> Outcome | N
     a conditional UPDATE, so a second join event runs nothing), and count a new join."""
     now = now or timezone.now()
     remembered = FanKeyword.objects.filter(fan=fan, joined_at__isnull=True).select_related("keyword").first()
-    if remembered is None or remembered.keyword is None:
+    if remembered is None or remembered.keyword_id is None:
         return None
     if not FanKeyword.objects.filter(pk=remembered.pk, joined_at__isnull=True).update(joined_at=now):
         return None
-    keyword = _load(remembered.keyword_id, fan.talent)
+    keyword = _load(remembered.keyword_id, fan.talent)  # with its drop, campaign and tags
     if keyword is None:
         return None
     Keyword.objects.filter(pk=keyword.pk).update(joins_count=F("joins_count") + 1)
