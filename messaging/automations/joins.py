@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from accounts.models import Fan
 from messaging.automations import keywords
+from messaging.automations.keyword_models import FanKeyword
 from messaging.automations.series import enrol_on_join
 
 
 def on_fan_joined(*, fan: Fan, source: str) -> None:
     """`source`: how the fan joined ("web", "console", "api"). Each automation adds its one call here."""
     keywords.keywords_on_join(fan=fan)  # issue 14 §1/§3: the keyword (or drop) texted before joining
-
-    enrol_on_join(fan=fan, source=source)  # the welcome series and date messages (issue 14)
-    return None
+    # The welcome series and date messages; a step "only for fans who joined with KEYWORD" reads the
+    # keyword kept on the fan (FanKeyword), so the keyword runs first.
+    joined_with = FanKeyword.objects.filter(fan=fan, joined_at__isnull=False).values_list("word", flat=True).first()
+    enrol_on_join(fan=fan, source=source, keyword=joined_with or "")

@@ -42,9 +42,10 @@ BATCH = 2000
 DAY = 24 * 60
 
 
-def enrol_on_join(*, fan: Fan, source: str) -> None:
-    """Called once per join (joins.py): the talent's live welcome series and date messages."""
-    series_enrol(fan=fan)
+def enrol_on_join(*, fan: Fan, source: str, keyword: str = "") -> None:
+    """Called once per join (joins.py): the talent's live welcome series and date messages.
+    `keyword`: the talent keyword the number texted before it joined, if any."""
+    series_enrol(fan=fan, keyword=keyword)
     dates.dates_enrol(fan=fan)
 
 

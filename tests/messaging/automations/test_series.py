@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Fan
 from accounts.tokens import join_tokens
+from messaging.automations import joins as svc_joins
 from messaging.automations import series as svc
 from messaging.automations.occurrences import fan_zone
 from messaging.campaigns import scheduling
@@ -315,3 +316,22 @@ def test_fan_zone_falls_back_to_the_talents(personas):
     fan = personas.fan
     fan.time_zone = ""
     assert fan_zone(fan, personas.talent).key == personas.talent.default_time_zone
+
+
+def test_a_step_for_a_keyword_reaches_the_fan_who_texted_it_before_joining(personas, backend, clock):
+    """The keyword automations keep the word a number texted before joining (FanKeyword); the join
+    hook hands it to the series, so "only fans who joined with TOUR" reads the real path."""
+    from messaging.automations.keyword_models import FanKeyword, Keyword
+    from tests.factories import create_fan
+
+    series = live_series(personas, (10, "Tour keyword"), (20, "Everyone"))
+    WelcomeStep.objects.filter(series=series, position=1).update(only_keyword="TOUR")
+    tour = Keyword.objects.create(talent=personas.talent, word="tour", reply="Tour dates soon")
+    texted = create_fan(personas.talent, "+14155550318", joined_at=clock.now)
+    FanKeyword.objects.create(fan=texted, keyword=tour, word="tour")  # remembered by the rule processor
+    committing(svc_joins.on_fan_joined, fan=texted, source="web")
+    other = join(personas, "+14155550319", how="web")
+    assert WelcomeEnrolment.objects.get(fan=texted).keyword == "TOUR"
+    assert WelcomeEnrolment.objects.get(fan=other).keyword == ""
+    clock.advance(minutes=11)
+    assert run(clock, backend) == ["Tour keyword"]
