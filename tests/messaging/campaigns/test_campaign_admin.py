@@ -162,3 +162,21 @@ def test_only_drafts_can_be_deleted(client, personas):
     client.force_login(personas.manager)
     assert client.get(reverse("admin:messaging_campaign_delete", args=[sent.pk])).status_code == 403
     assert client.get(reverse("admin:messaging_campaign_delete", args=[draft.pk])).status_code == 200
+
+
+def test_campaigns_list_shows_the_teams_campaigns_and_automations_on_request(client, personas):
+    """A live welcome series hands each minute's due fans to the engine as a campaign of its own;
+    the list shows the team's campaigns unless asked for the automations'."""
+    from messaging.models import AutomationCampaign
+
+    ours = create_campaign(personas.talent, name="Tour announcement")
+    made = create_campaign(personas.talent, name="Automation · Welcome · step 1 · 12:00 UTC")
+    AutomationCampaign.objects.create(campaign=made, position=1)
+    client.force_login(personas.manager)
+    url = reverse("admin:messaging_campaign_changelist")
+    page = client.get(url).content.decode()
+    assert ours.name in page and made.name not in page
+    page = client.get(url, {"made_by": "automations"}).content.decode()
+    assert made.name in page and ours.name not in page
+    page = client.get(url, {"made_by": "all"}).content.decode()
+    assert made.name in page and ours.name in page
