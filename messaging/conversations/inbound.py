@@ -88,14 +88,24 @@ class KeywordIndexes:
 
 
 def talent_for(*, to: str, messaging_service_sid: str) -> Talent | None:
-    """The talent a text was sent to: by its number, else by its Messaging Service."""
+    """The talent a text was sent to: by its number, else by its Messaging Service; each first the
+    talent's own, then the other senders of its pool (issue 17: a fan answers the number that texted
+    them). A number or service belongs to one talent (unique constraints)."""
     to = phones.normalise(to)
     if to:
         talent = Talent.objects.filter(sender_number=to).first()
+        if talent is None:
+            talent = Talent.objects.filter(senders__phone_number=to).first()
         if talent is not None:
             return talent
     if messaging_service_sid:
         matches = list(Talent.objects.filter(messaging_service_sid=messaging_service_sid, is_active=True)[:2])
+        if not matches:
+            matches = list(
+                Talent.objects.filter(senders__messaging_service_sid=messaging_service_sid, is_active=True).distinct()[
+                    :2
+                ]
+            )
         # A Messaging Service belongs to one talent (a unique constraint since issue 15); should a
         # database still hold two, refuse rather than apply a STOP to the wrong talent.
         return matches[0] if len(matches) == 1 else None

@@ -441,3 +441,16 @@ def test_the_store_survives_a_dead_database_connection(client, personas):
     assert post_inbound(client, payload).status_code == 200
     assert InboundMessage.objects.filter(from_number=STRANGER, body="still here?").count() == 1
     assert connection.connection.info.backend_pid != backend_pid
+
+
+def test_a_stop_to_another_number_of_the_talents_sender_pool_opts_the_fan_out(client, personas, sms_outbox):
+    """A blast leaves from every number of the pool (issue 17): a fan answers the number that texted
+    them, and STOP there is STOP for this talent, never an unknown number's text."""
+    from messaging.sending.models import Sender
+
+    Sender.objects.create(talent=personas.talent, kind="10dlc", phone_number="+14155550177", trust_score=80)
+    response = text_in(client, personas.talent, "STOP", str(personas.fan.phone), To="+14155550177")
+    assert response.status_code == 200
+    personas.fan.refresh_from_db()
+    assert personas.fan.status == Fan.Status.OPTED_OUT
+    assert InboundMessage.objects.get().talent == personas.talent
