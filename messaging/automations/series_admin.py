@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from unfold.admin import StackedInline
 
 from accounts import current_talent, permissions
-from accounts.admin_scoping import TalentScopedAdmin
+from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
 from messaging.automations import dates, series
 from messaging.automations.series_models import (
     MAX_DELAY_MINUTES,
@@ -276,17 +276,8 @@ class DateMessageAdmin(AutomationAdminMixin, TalentScopedAdmin):
 
 
 @admin.register(UpcomingAutomation)
-class UpcomingAutomationAdmin(TalentScopedAdmin):
+class UpcomingAutomationAdmin(ReadOnlyAdmin):
     """One page, no rows of its own: what the automations will send in the next 24 hours."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):

@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from accounts import current_talent, permissions
-from accounts.admin_scoping import TalentScopedAdmin
+from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
 from accounts.models import TeamMember
 from messaging.audience.models import ContactList, Tag
 from messaging.campaigns.models import Campaign
@@ -59,7 +59,7 @@ class OutboundMessageAdmin(TalentScopedAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(TalentScopedAdmin):
+class InboundMessageAdmin(ReadOnlyAdmin):
     """Every text received, as it came (keywords, join texts, strangers too): a log to look things up
     in. Answering happens in the conversation (the Inbox), so this page has no reply box."""
 
@@ -88,15 +88,6 @@ class InboundMessageAdmin(TalentScopedAdmin):
             '<a href="{}">Open the conversation</a>',
             reverse("admin:messaging_conversation_change", args=[conversation.pk]),
         )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 Status = Conversation.Status

@@ -60,6 +60,8 @@ PAGES: dict[str, tuple[str | None, str | None]] = {
     "messaging.WelcomeSeries": ("view", "compose"),  # issue 14: automations are composed like campaigns
     "messaging.DateMessage": ("view", "compose"),
     "messaging.UpcomingAutomation": ("view", SUPERUSER_ONLY),  # a read-only page: nothing to add
+    "messaging.InboxSettings": ("view", SUPERUSER_ONLY),  # issue 13: one per talent, made on first use
+    "messaging.Sender": ("view", "edit_talent"),  # issue 17: the talent's numbers and what they cost
     # Operators' pages: Django's users and groups, the task queue.
     "auth.User": (SUPERUSER_ONLY, SUPERUSER_ONLY),
     "auth.Group": (SUPERUSER_ONLY, SUPERUSER_ONLY),
