@@ -4,8 +4,8 @@ queue by the thousand, and the sender's task waited behind them)."""
 
 from __future__ import annotations
 
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -55,17 +55,12 @@ def test_the_loop_runs_when_no_other_does(other_session):
 
 
 def test_two_rule_loops_started_together_run_one_at_a_time():
-    results: list[dict] = []
-
-    def run() -> None:
+    def run(_: int) -> dict:
         try:
-            results.append(lane.priority_lane_run(part="rules", linger_seconds=1.0))
+            return lane.priority_lane_run(part="rules", linger_seconds=1.0)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, range(2)))
     assert sorted("skipped" in r for r in results) == [False, True]
