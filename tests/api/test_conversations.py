@@ -159,5 +159,5 @@ def test_the_event_catalogue_documents_conversation_assigned(api):
     types = {t["name"]: t for t in api.get("/api/v1/webhook-event-types/").json()}
     sample = types["conversation.assigned"]["sample"]
     assert sample["type"] == "conversation.assigned"
-    assert set(sample["data"]["conversation"]) == {"id", "fan_id", "assignee", "assigned_at"}
+    assert set(sample["data"]["conversation"]) == {"id", "fan_id", "assignee", "assigned_at", "assigned_by", "how"}
     assert types["message.status"]["opt_in_only"] is True
