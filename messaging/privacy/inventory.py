@@ -129,6 +129,10 @@ INVENTORY: list[Place] = [
     Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
     # Issue 13 (the rest): inbox settings and members' marks hold no fan data; an MMS's files do.
     Place("messaging.InboxSettings", "*", Tie.NONE, OnErase.KEEP, "a talent's hours and assignment rules"),
+    # Issue 17: the talent's senders are the talent's numbers, never a fan's; a fan's carrier is theirs.
+    Place("messaging.Sender", "phone_number", Tie.NONE, OnErase.KEEP, "the talent's own sending number"),
+    Place("messaging.Sender", "rate_overrides", Tie.NONE, OnErase.KEEP, "SMS parts a second per carrier"),
+    Place("messaging.FanCarrier", "*", Tie.FAN, OnErase.DELETE, "the fan's carrier and line type (Lookup)", "fan"),
     Place("messaging.MemberInbox", "*", Tie.NONE, OnErase.KEEP, "a team member's availability and digest choice"),
     Place("messaging.InboundMedia", "*", Tie.FAN, OnErase.DELETE, "what the fan sent by MMS: row and file", "fan"),
     Place("messaging.InboundMedia", "file", Tie.FAN, OnErase.DELETE, "the stored file, deleted from disk", "fan"),

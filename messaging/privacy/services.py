@@ -20,7 +20,7 @@ from consent.services import phone_hash
 from messaging.automations.privacy import automation_data, automation_data_erase
 from messaging.conversations.media import media_erase_for_fan
 from messaging.conversations.models import ConversationEvent, InboundMedia, Note, Vote
-from messaging.sending.models import UndeliverableNumber
+from messaging.sending.models import FanCarrier, UndeliverableNumber
 
 
 def _iso(value) -> str | None:
@@ -142,6 +142,7 @@ def fan_erase(*, fan: Fan, actor=None, reason: str = "fan_request") -> None:
         media_erase_for_fan(fan_id=locked.pk)  # MMS files the fan sent: rows now, files after commit
         Vote.objects.filter(fan=locked).delete()  # poll answers: no reverse relation (related_name "+")
         automation_data_erase(fan=locked)  # issue 14: keywords used, drops joined, codes got
+        FanCarrier.objects.filter(fan=locked).delete()  # issue 17: the number's carrier, from Lookup
 
         # Automations (issue 14): enrolments go, and with them which texts the fan got (cascade).
         locked.welcome_enrolments.all().delete()

@@ -9,6 +9,8 @@ from django.core.management import call_command
 from accounts.management.commands import seed_demo
 from accounts.models import Invite, Talent, TeamMember
 from messaging.audience.models import ContactList, FanTag, Segment, Tag
+from messaging.automations.keyword_models import Keyword
+from messaging.automations.series_models import WelcomeSeries, WelcomeStep
 from messaging.campaigns.models import Campaign, Click
 from messaging.campaigns.services import campaign_report
 from messaging.sms.models import InboundMessage, OutboundMessage
@@ -30,6 +32,9 @@ def _counts():
             OutboundMessage,
             Click,
             InboundMessage,
+            Keyword,
+            WelcomeSeries,
+            WelcomeStep,
         )
     ]
 

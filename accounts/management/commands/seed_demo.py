@@ -96,6 +96,7 @@ class Command(BaseCommand):
             _seed_team(talent, owner)
             _seed_audience(talent)
             _seed_campaign(talent, owner)
+            _seed_automations(talent, owner)
         self.stdout.write(
             f"demo talent '{talent.slug}' ready: {Fan.objects.filter(talent=talent).count():,} fans, "
             f"login {OWNER_USERNAME} / {OWNER_PASSWORD}" + (" (created)" if created else "")
@@ -152,6 +153,36 @@ def _seed_audience(talent: Talent) -> None:
             description="Fans in Pacific time, for the LA and Seattle dates.",
             definition={"all": [{"field": "time_zone", "op": "in", "value": ["America/Los_Angeles"]}]},
         )
+
+
+def _seed_automations(talent: Talent, owner) -> None:
+    """A keyword (TOUR: onto the street team's list, tagged, answered) and a live two-step welcome
+    series, so Automations has something in it and a fan who joins during `make run` is welcomed."""
+    from messaging.automations.keyword_models import Keyword
+    from messaging.automations.series import series_go_live
+    from messaging.automations.series_models import WelcomeSeries, WelcomeStep
+
+    if not Keyword.objects.filter(talent=talent, word="tour").exists():
+        keyword = Keyword.objects.create(
+            talent=talent,
+            word="tour",
+            aliases="tickets, gira",
+            add_to_list=ContactList.objects.get(talent=talent, name="Street team"),
+            reply="Tour dates and presale codes land here first. Reply with your city to be told when we play it.",
+        )
+        keyword.tags.set(Tag.objects.filter(talent=talent, name="Presale buyer"))
+    if not WelcomeSeries.objects.filter(talent=talent).exists():
+        series = WelcomeSeries.objects.create(talent=talent, name="Welcome to the club")
+        WelcomeStep.objects.create(
+            series=series,
+            position=1,
+            delay_minutes=10,
+            body="Hi {first_name}! Reply any time: the team reads every text.",
+        )
+        WelcomeStep.objects.create(
+            series=series, position=2, delay_minutes=24 * 60, body="Tomorrow's news first: text TOUR for the dates."
+        )
+        series_go_live(series=series, actor=owner)
 
 
 def _seed_campaign(talent: Talent, owner) -> None:
