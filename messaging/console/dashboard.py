@@ -89,7 +89,9 @@ def _card(talent: Talent, since: dt.datetime) -> TalentCard:
         median_response_minutes=round(statistics.median(waits), 1) if waits else None,
         delivery=delivery,
         parts_sent=parts_sent,
-        recent_campaigns=list(Campaign.objects.filter(talent=talent).order_by("-created_at")[:5]),
+        recent_campaigns=list(
+            Campaign.objects.filter(talent=talent, automation__isnull=True).order_by("-created_at")[:5]
+        ),
         backlog=_backlog(talent),
     )
 
@@ -238,7 +240,7 @@ def _campaign_rows(talent: Talent) -> list[dict]:
 
     rows = []
     for campaign in (
-        Campaign.objects.filter(talent=talent)
+        Campaign.objects.filter(talent=talent, automation__isnull=True)  # the team's, not a series' minute
         .exclude(status=Campaign.Status.DRAFT)
         .order_by("-created_at")[:LAST_CAMPAIGNS]
     ):

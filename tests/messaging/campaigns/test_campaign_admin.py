@@ -169,8 +169,10 @@ def test_campaigns_list_shows_the_teams_campaigns_and_automations_on_request(cli
     the list shows the team's campaigns unless asked for the automations'."""
     from messaging.models import AutomationCampaign
 
-    ours = create_campaign(personas.talent, name="Tour announcement")
-    made = create_campaign(personas.talent, name="Automation · Welcome · step 1 · 12:00 UTC")
+    ours = create_campaign(personas.talent, name="Tour announcement", status=Campaign.Status.COMPLETED)
+    made = create_campaign(
+        personas.talent, name="Automation · Welcome · step 1 · 12:00 UTC", status=Campaign.Status.COMPLETED
+    )
     AutomationCampaign.objects.create(campaign=made, position=1)
     client.force_login(personas.manager)
     url = reverse("admin:messaging_campaign_changelist")
@@ -180,3 +182,5 @@ def test_campaigns_list_shows_the_teams_campaigns_and_automations_on_request(cli
     assert made.name in page and ours.name not in page
     page = client.get(url, {"made_by": "all"}).content.decode()
     assert made.name in page and ours.name in page
+    home = client.get(reverse("admin:index")).content.decode()  # the home's last campaigns, too
+    assert ours.name in home and made.name not in home
