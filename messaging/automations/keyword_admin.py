@@ -16,6 +16,7 @@ from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Talent
 from messaging.automations import keywords
 from messaging.automations.keyword_models import Keyword
+from messaging.campaigns.admin.composer import in_talent_zone
 from messaging.campaigns.admin.composer import talent_zone as _talent_zone
 
 TEST_PHONE_KEY = "campaign_test_phone"  # the number the team member last sent a test to (campaigns too)
@@ -87,14 +88,8 @@ class AutomationAdmin(TalentScopedAdmin):
         if obj is not None:
             extra_context.update(self.panel_context(request, obj))
         zone = _talent_zone(request, obj)
-        if zone is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with timezone.override(zone):
-            extra_context["talent_zone"] = str(zone)
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()  # render while the talent's zone is active
-            return response
+        view = super().changeform_view
+        return in_talent_zone(zone, extra_context, lambda context: view(request, object_id, form_url, context))
 
 
 @admin.register(Keyword)

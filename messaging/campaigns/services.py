@@ -106,25 +106,8 @@ def campaign_preview(*, body: str, fan: Fan | None, framing: Framing | None = No
     return framing.apply(text) if framing else text
 
 
-def campaign_estimate(*, campaign: Campaign, body: str | None = None, fan: Fan | None = None) -> Estimate:
-    """What the console shows beside the composer: preview, counter, recipients, cost."""
-    body = campaign.body if body is None else body
-    if fan is None:
-        fan = campaign_audience(campaign=campaign).order_by("id").first() if campaign.talent_id else None
-    framing = Framing.of(campaign.talent) if campaign.talent_id else Framing()
-    preview = campaign_preview(body=body, fan=fan, framing=framing)
-    info = sms_parts(preview)
-    recipients = campaign_audience(campaign=campaign).count() if campaign.talent_id else 0
+def _estimate(*, body: str, framing: Framing, preview: str, info, recipients: int, plan: SendPlan) -> Estimate:
     total = info.parts * recipients
-    plan = SendPlan("")
-    if campaign.talent_id and recipients:
-        plan = _send_plan(
-            talent=campaign.talent,
-            fans=campaign_audience(campaign=campaign),
-            parts_per_text=info.parts,
-            start=campaign.send_at,
-            ignore_quiet_hours=campaign.ignore_quiet_hours,
-        )
     return Estimate(
         preview,
         info,
@@ -134,6 +117,27 @@ def campaign_estimate(*, campaign: Campaign, body: str | None = None, fan: Fan |
         warnings=(tuple(framing_warnings(body, framing)) if body.strip() else ()) + plan.warnings,
         duration=plan.duration,
     )
+
+
+def campaign_estimate(*, campaign: Campaign, body: str | None = None, fan: Fan | None = None) -> Estimate:
+    """What the console shows beside the composer: preview, counter, recipients, cost."""
+    body = campaign.body if body is None else body
+    if fan is None:
+        fan = campaign_audience(campaign=campaign).order_by("id").first() if campaign.talent_id else None
+    framing = Framing.of(campaign.talent) if campaign.talent_id else Framing()
+    preview = campaign_preview(body=body, fan=fan, framing=framing)
+    info = sms_parts(preview)
+    recipients = campaign_audience(campaign=campaign).count() if campaign.talent_id else 0
+    plan = SendPlan("")
+    if campaign.talent_id and recipients:
+        plan = _send_plan(
+            talent=campaign.talent,
+            fans=campaign_audience(campaign=campaign),
+            parts_per_text=info.parts,
+            start=campaign.send_at,
+            ignore_quiet_hours=campaign.ignore_quiet_hours,
+        )
+    return _estimate(body=body, framing=framing, preview=preview, info=info, recipients=recipients, plan=plan)
 
 
 def audience_estimate(
@@ -160,19 +164,10 @@ def audience_estimate(
     preview = campaign_preview(body=body, fan=fans.order_by("id").first(), framing=framing)
     info = sms_parts(preview)
     recipients = fans.count()
-    total = info.parts * recipients
     plan = SendPlan("")
     if recipients:
         plan = _send_plan(talent=talent, fans=fans, parts_per_text=info.parts, start=None, ignore_quiet_hours=False)
-    return Estimate(
-        preview,
-        info,
-        recipients,
-        total,
-        round(total * settings.SMS_SEGMENT_PRICE, 2),
-        warnings=(tuple(framing_warnings(body, framing)) if body.strip() else ()) + plan.warnings,
-        duration=plan.duration,
-    )
+    return _estimate(body=body, framing=framing, preview=preview, info=info, recipients=recipients, plan=plan)
 
 
 def _sender_fields(actor: Any) -> FanFields:

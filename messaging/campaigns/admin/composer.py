@@ -5,9 +5,11 @@ settings, and the JSON the page refreshes its figures from."""
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from accounts import current_talent, permissions
@@ -227,6 +229,19 @@ def talent_zone(request, obj: Campaign | None) -> zoneinfo.ZoneInfo | None:
         return None
     zone_name = Talent.objects.filter(pk=talent_id).values_list("default_time_zone", flat=True).first()
     return zoneinfo.ZoneInfo(zone_name) if zone_name else None
+
+
+def in_talent_zone(zone: zoneinfo.ZoneInfo | None, extra_context: dict, view: Callable[[dict], object]):
+    """Run a change form `view(extra_context)` with the talent's zone active, and render it before
+    the zone ends: the page's date-times are shown and parsed in it (campaigns, keywords, drops)."""
+    if zone is None:
+        return view(extra_context)
+    with timezone.override(zone):
+        extra_context["talent_zone"] = str(zone)
+        response = view(extra_context)
+        if hasattr(response, "render"):
+            response.render()
+        return response
 
 
 def owned_audience(talent: Talent, picked: dict[str, list[int]]) -> dict:

@@ -31,6 +31,7 @@ from messaging.campaigns.admin.composer import (
     CampaignForm,
     TextSettingsForm,
     estimate_json,
+    in_talent_zone,
     owned_audience,
     talent_zone,
 )
@@ -229,14 +230,8 @@ class CampaignAdmin(TalentScopedAdmin):
         extra_context = dict(extra_context or {})
         if obj is not None:
             extra_context.update(self._panel_context(request, obj))
-        if zone is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with timezone.override(zone):
-            extra_context["talent_zone"] = str(zone)
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()  # render while the talent's zone is active
-            return response
+        view = super().changeform_view
+        return in_talent_zone(zone, extra_context, lambda context: view(request, object_id, form_url, context))
 
     @admin.display(description="Audience")
     def audience_summary(self, obj):
