@@ -8,7 +8,8 @@ A token acts for ONE talent, with the authority of the owner who created it and 
 scopes narrow what that person's role allows, and if they leave the team (or lose the owner
 role) the token stops working at once. It counts as its creator for the "second pair of eyes"
 rule, so a token can never approve a campaign its creator, or the token itself, scheduled; the
-API offers approval to people only (fancommunity/api_v1/campaigns.py).
+API offers approval to people only (fancommunity/api_v1/campaigns.py). What a token may do is
+asked in one place, accounts/actors.py (`require(Actor.api_token(token), scope, talent)`).
 """
 
 from __future__ import annotations
@@ -47,13 +48,6 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 class TokenError(ValueError):
     """A token the service will not create or change (the console shows the message)."""
-
-
-def token_allows(token: ApiToken, scope: str) -> bool:
-    """The scope was granted AND the creator's role in the talent still allows it."""
-    if scope not in token.scopes:
-        return False
-    return permissions.can(token.created_by, SCOPES[scope], token.talent_id)
 
 
 def digest_of(raw: str) -> str:
@@ -149,7 +143,6 @@ __all__ = [
     "token_create",
     "token_revoke",
     "token_authenticate",
-    "token_allows",
     "digest_of",
     "idempotency_keys_prune",
     "idempotency_window",

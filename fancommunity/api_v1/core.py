@@ -30,15 +30,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts import current_talent, permissions
-from accounts.api_tokens import (
-    SCOPES,
-    ApiToken,
-    IdempotencyKey,
-    idempotency_window,
-    token_allows,
-    token_authenticate,
-)
+from accounts import current_talent
+from accounts.actors import Actor, NotAllowed, require
+from accounts.api_tokens import ApiToken, IdempotencyKey, idempotency_window, token_authenticate
 from accounts.models import Talent
 
 
@@ -177,17 +171,19 @@ def acting_talent(request) -> Talent:
 
 
 def require_scope(request, scope: str) -> None:
-    """A token needs the scope and its creator the matching capability; a session user the capability."""
+    """The one permission check (accounts/actors.py `require`) for the talent this request acts for:
+    a token needs the scope AND its creator, at this moment, the role the scope needs; a console
+    session user needs the role. A refusal is a 403 whose code says which of the two was missing."""
     talent = acting_talent(request)
     token = token_of(request)
-    if token is not None:
+    try:
+        require(Actor.api_token(token) if token else Actor.member(request.user), scope, talent)
+    except NotAllowed:
+        if token is None:
+            raise ApiError(403, "permission_denied", f"Your role may not do this ({scope}).")
         if scope not in token.scopes:
             raise ApiError(403, "missing_scope", f"This token lacks the {scope} scope.")
-        if not token_allows(token, scope):
-            raise ApiError(403, "permission_denied", "The token's creator no longer has the role this needs.")
-        return
-    if not permissions.can(request.user, SCOPES[scope], talent.pk):
-        raise ApiError(403, "permission_denied", f"Your role may not do this ({scope}).")
+        raise ApiError(403, "permission_denied", "The token's creator no longer has the role this needs.")
 
 
 class ScopePermission(BasePermission):
