@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import permissions
+from accounts.actors import require
 from accounts.audit import audit
 from messaging.campaigns.estimates import (
     AUDIENCE_SIZED_SEGMENTS,
@@ -58,17 +59,17 @@ CS = Campaign.Status
 
 
 # --- lifecycle ----------------------------------------------------------------------------------
-def _require(actor: Any, capability: str, campaign: Campaign) -> None:
-    if actor is None:  # operators' management commands run with the server's authority
-        return
-    if not permissions.can(actor, capability, campaign.talent_id):
-        raise PermissionDenied(f"You may not {capability} campaigns of {campaign.talent}.")
+# Every service asks the one check (accounts/actors.py): a team member by their role in the
+# campaign's talent, an API token by its scopes and its creator's role, `actor=None` (commands,
+# tasks) as the system. A refusal is NotAllowed, a PermissionDenied the admin and DRF answer 403.
+def _refusal(capability: str, campaign: Campaign) -> str:
+    return f"You may not {capability} campaigns of {campaign.talent}."
 
 
 def campaign_schedule(*, campaign: Campaign, actor: Any, now: dt.datetime | None = None) -> Campaign:
     """Validate a draft and schedule it; above the talent's threshold it waits for a second person."""
     now = now or timezone.now()
-    _require(actor, "compose", campaign)
+    require(actor, "compose", campaign.talent_id, refusal=_refusal("compose", campaign))
     validate_body(campaign.body)
     campaign.full_clean(exclude=["include_lists", "exclude_lists", "include_segments", "exclude_segments"])
     start = _start_instant(campaign, now)
@@ -110,7 +111,7 @@ def campaign_approve(*, campaign: Campaign, actor: Any) -> Campaign:
     """A second team member (not the one who scheduled it) approves a large campaign."""
     if actor is None:
         raise PermissionDenied("Approval needs a team member.")
-    _require(actor, "approve", campaign)
+    require(actor, "approve", campaign.talent_id, refusal=_refusal("approve", campaign))
     if campaign.scheduled_by_id and campaign.scheduled_by_id == actor.pk:
         raise PermissionDenied("A second team member must approve: you scheduled this campaign.")
     with transaction.atomic():
@@ -122,7 +123,7 @@ def campaign_approve(*, campaign: Campaign, actor: Any) -> Campaign:
 
 
 def campaign_pause(*, campaign: Campaign, actor: Any, reason: str = "Paused by the team.") -> Campaign:
-    _require(actor, "compose", campaign)
+    require(actor, "compose", campaign.talent_id, refusal=_refusal("compose", campaign))
     with transaction.atomic():
         campaign.transition("pause", CS.PAUSED, paused_reason=reason[:200])
         audit("campaign.paused", talent=campaign.talent, actor=actor, obj=campaign, reason=reason[:200])
@@ -131,7 +132,7 @@ def campaign_pause(*, campaign: Campaign, actor: Any, reason: str = "Paused by t
 
 def campaign_resume(*, campaign: Campaign, actor: Any) -> Campaign:
     """Continue where it stopped: sending if it had started, scheduled otherwise."""
-    _require(actor, "compose", campaign)
+    require(actor, "compose", campaign.talent_id, refusal=_refusal("compose", campaign))
     campaign.refresh_from_db(fields=["status", "started_at"])
     target = CS.SENDING if campaign.started_at else CS.SCHEDULED
     with transaction.atomic():
@@ -144,7 +145,7 @@ def campaign_resume(*, campaign: Campaign, actor: Any) -> Campaign:
 
 def campaign_cancel(*, campaign: Campaign, actor: Any) -> Campaign:
     """Stop for good: rows not yet claimed are cancelled (rows already leaving finish)."""
-    _require(actor, "compose", campaign)
+    require(actor, "compose", campaign.talent_id, refusal=_refusal("compose", campaign))
     now = timezone.now()
     with transaction.atomic():
         campaign.transition("cancel", CS.CANCELLED, finished_at=now)
@@ -158,7 +159,7 @@ def campaign_cancel(*, campaign: Campaign, actor: Any) -> Campaign:
 # --- duplicate ----------------------------------------------------------------------------------
 def campaign_duplicate(*, campaign: Campaign, actor: Any) -> Campaign:
     """A new draft with the same text, media, audience and schedule settings (times cleared)."""
-    _require(actor, "compose", campaign)
+    require(actor, "compose", campaign.talent_id, refusal=_refusal("compose", campaign))
     with transaction.atomic():
         copy = Campaign.objects.create(
             talent=campaign.talent,
