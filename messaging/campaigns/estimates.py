@@ -9,11 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Fan
-from messaging.audience.services import AudienceError, audience_queryset
+from messaging.audience.services import AudienceError, audience_queryset, reachable
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.render import (
     PREVIEW_MESSAGE_ID,
@@ -115,7 +115,8 @@ def campaign_estimate(*, campaign: Campaign, body: str | None = None, fan: Fan |
     framing = Framing.of(campaign.talent) if campaign.talent_id else Framing()
     preview = campaign_preview(body=body, fan=fan, framing=framing)
     info = sms_parts(preview)
-    recipients = campaign_audience(campaign=campaign).count() if campaign.talent_id else 0
+    # Reachable: active fans whose number can receive texts (the engine suppresses dead numbers).
+    recipients = reachable(campaign_audience(campaign=campaign)).count() if campaign.talent_id else 0
     plan = SendPlan("")
     if campaign.talent_id and recipients:
         plan = _send_plan(
@@ -151,7 +152,7 @@ def audience_estimate(
     framing = Framing.of(talent)
     preview = campaign_preview(body=body, fan=fans.order_by("id").first(), framing=framing)
     info = sms_parts(preview)
-    recipients = fans.count()
+    recipients = reachable(fans).count()
     plan = SendPlan("")
     if recipients:
         plan = _send_plan(talent=talent, fans=fans, parts_per_text=info.parts, start=None, ignore_quiet_hours=False)
@@ -180,16 +181,15 @@ def audience_choices(*, talent) -> list[dict]:
         return cached
     lists = list(ContactList.objects.filter(talent=talent).order_by("name").values_list("id", "name"))
     sizes = dict(
-        ContactListMember.objects.filter(contact_list__talent=talent, fan__status=Fan.Status.ACTIVE)
+        ContactListMember.objects.filter(contact_list__talent=talent)
+        .filter(Exists(reachable(Fan.objects.filter(pk=OuterRef("fan_id")))))
         .values_list("contact_list")
         .annotate(n=Count("id"))
         .order_by()
     )
     out = [{"kind": "list", "id": pk, "name": name, "size": sizes.get(pk, 0)} for pk, name in lists]
     for i, segment in enumerate(Segment.objects.filter(talent=talent).order_by("-is_builtin", "name")):
-        size = (
-            segment_queryset(segment).filter(status=Fan.Status.ACTIVE).count() if i < AUDIENCE_SIZED_SEGMENTS else None
-        )
+        size = reachable(segment_queryset(segment)).count() if i < AUDIENCE_SIZED_SEGMENTS else None
         out.append({"kind": "segment", "id": segment.pk, "name": segment.name, "size": size})
     cache.set(key, out, AUDIENCE_SIZES_SECONDS)
     return out

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils import timezone
 
+from messaging.audience.services import reachable
 from messaging.campaigns import scheduling
 from messaging.campaigns.estimates import campaign_audience, campaign_estimate
 from messaging.campaigns.models import Campaign
@@ -85,7 +86,7 @@ def campaign_schedule_plan(*, campaign: Campaign, now: dt.datetime | None = None
     validate_body(campaign.body)
     start = _start_instant(campaign, now)
     talent = campaign.talent
-    fans = campaign_audience(campaign=campaign)
+    fans = reachable(campaign_audience(campaign=campaign))  # what the confirmation counts: reachable fans
     by_zone = dict(fans.order_by().values_list("time_zone").annotate(n=Count("id")).values_list("time_zone", "n"))
     merged: dict[str, int] = {}
     for name, n in by_zone.items():

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.actors import require
 from accounts.audit import audit
+from messaging.audience.services import reachable
 from messaging.campaigns.estimates import (
     AUDIENCE_SIZED_SEGMENTS,
     AUDIENCE_SIZES_SECONDS,
@@ -73,7 +74,7 @@ def campaign_schedule(*, campaign: Campaign, actor: Any, now: dt.datetime | None
     validate_body(campaign.body)
     campaign.full_clean(exclude=["include_lists", "exclude_lists", "include_segments", "exclude_segments"])
     start = _start_instant(campaign, now)
-    recipients = campaign_audience(campaign=campaign).count()
+    recipients = reachable(campaign_audience(campaign=campaign)).count()
     if recipients == 0:
         raise ValidationError("The audience is empty: nobody would receive this campaign.")
     needs_approval = recipients > campaign.talent.approval_threshold
