@@ -35,3 +35,16 @@ class MessagingConfig(AppConfig):
 
         if estimate_send_plan not in SEND_PLANNERS:
             SEND_PLANNERS.append(estimate_send_plan)
+
+        # Issue 12: "reachable" leaves out numbers the provider said can never receive a text; the
+        # dead-number table belongs to the send engine, a layer above the audience counts.
+        from django.db.models import Exists, OuterRef
+
+        from messaging.audience import services as audience
+        from messaging.sending.models import UndeliverableNumber
+
+        def provider_dead():
+            return Exists(UndeliverableNumber.objects.filter(talent_id=OuterRef("talent_id"), phone=OuterRef("phone")))
+
+        if not audience.UNREACHABLE:
+            audience.UNREACHABLE.append(provider_dead)

@@ -25,6 +25,7 @@ from messaging.audience.services import (
     AudienceError,
     audience_breakdown,
     contact_list_queryset,
+    reachable,
     segment_queryset,
 )
 
@@ -207,7 +208,9 @@ def export_queryset(
 ) -> QuerySet[Fan]:
     """The fans an export holds (see EXPORT_AUDIENCES); erased fans never."""
     qs = _source_queryset(segment, contact_list)
-    qs = qs.filter(status=Fan.Status.OPTED_OUT if audience == "opted_out" else Fan.Status.ACTIVE)
+    # Reachable: active fans whose number can receive texts (audience.reachable), the rows the
+    # export page counts; a suppression list is every opted-out fan.
+    qs = qs.filter(status=Fan.Status.OPTED_OUT) if audience == "opted_out" else reachable(qs)
     if for_partner:  # partners get only fans who agreed to sharing
         qs = qs.filter(shares_with_partners=True)
     return qs
@@ -221,7 +224,7 @@ def export_counts(
     qs = _source_queryset(segment, contact_list)
     counts = audience_breakdown(qs)
     if for_partner:
-        counts["reachable"] = qs.filter(status=Fan.Status.ACTIVE, shares_with_partners=True).count()
+        counts["reachable"] = reachable(qs).filter(shares_with_partners=True).count()
     return counts
 
 

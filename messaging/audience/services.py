@@ -9,7 +9,7 @@ Imports and exports are in messaging/services/audience_io.py; this module re-exp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -128,28 +128,53 @@ def audience_queryset(
 # "Reachable" is what every count the team reads means: fans a campaign would text now. Active is
 # the status only a consent service sets (signup, START, an import or console add with evidence),
 # so it is "consented and not withdrawn"; opted-out, pending, held and erased fans are never reachable.
-REACHABLE = Q(status=Fan.Status.ACTIVE)
+# Nor is an active fan whose number the provider said can never receive a text (21211, 21614, 30005,
+# 30006: the send engine's UndeliverableNumber, per talent and phone): every campaign would suppress
+# them, so counting them would promise texts, and cost, that never happen.
+REACHABLE = Q(status=Fan.Status.ACTIVE)  # the status part; `reachable_q()` is the whole meaning
+
+# What makes an active fan unreachable lives in layers above this one (the send engine's dead
+# numbers), so those layers register a builder here (messaging/apps.py) instead of being imported:
+# each is called with no argument and returns an expression true for a Fan row that cannot be texted
+# (an Exists() on OuterRef("talent_id") / OuterRef("phone")).
+UNREACHABLE: list[Callable[[], Any]] = []
+
+
+def unreachable_q() -> Q | None:
+    """Active fans who still cannot be texted (a provider-dead number); None when nothing is registered."""
+    q = None
+    for build in UNREACHABLE:
+        q = Q(build()) if q is None else q | Q(build())
+    return q
+
+
+def reachable_q() -> Q:
+    dead = unreachable_q()
+    return REACHABLE if dead is None else REACHABLE & ~dead
 
 
 def reachable(qs: QuerySet[Fan]) -> QuerySet[Fan]:
-    return qs.filter(REACHABLE)
+    return qs.filter(reachable_q())
 
 
 def audience_breakdown(qs: QuerySet[Fan]) -> dict[str, int]:
     """How many of `qs` are reachable, and why the others are not: one aggregate query (one scan).
 
-    Keys: reachable, active (the same fans, named by status), opted_out, pending, erased, held (a
-    possible opt-out the team has not decided yet, issue 15: texted nothing meanwhile), total.
+    Keys: reachable, active (any active fan), undeliverable (active, but the number cannot receive
+    texts: active - reachable), opted_out, pending, erased, held (a possible opt-out the team has
+    not decided yet, issue 15: texted nothing meanwhile), total.
     """
     counts = qs.order_by().aggregate(
         total=Count("id"),
         active=Count("id", filter=Q(status=Fan.Status.ACTIVE)),
+        reachable=Count("id", filter=reachable_q()),
         opted_out=Count("id", filter=Q(status=Fan.Status.OPTED_OUT)),
         pending=Count("id", filter=Q(status=Fan.Status.PENDING)),
         erased=Count("id", filter=Q(status=Fan.Status.ERASED)),
         held=Count("id", filter=Q(status=Fan.Status.HELD)),
     )
-    return {"reachable": counts["active"], **counts}
+    counts["undeliverable"] = counts["active"] - counts["reachable"]
+    return counts
 
 
 def segment_preview(*, talent: Talent, definition: dict, sample_size: int = 10) -> tuple[int, list[Fan]]:
@@ -332,6 +357,8 @@ __all__ = [
     "segment_ensure_builtin",
     "audience_breakdown",
     "reachable",
+    "reachable_q",
+    "unreachable_q",
     "segment_counts",
     "segment_preview",
     "segment_size",

@@ -60,7 +60,7 @@ def backend(monkeypatch) -> ScriptedBackend:
     monkeypatch.setattr("messaging.sending.send.get_backend", lambda: instance)
     monkeypatch.setattr("messaging.sending.sweep.get_backend", lambda: instance)
     monkeypatch.setattr("messaging.sending.worker.get_backend", lambda: instance)
-    monkeypatch.setattr("messaging.campaigns.services.get_backend", lambda: instance)
+    monkeypatch.setattr("messaging.campaigns.trial_send.get_backend", lambda: instance)
     return instance
 
 

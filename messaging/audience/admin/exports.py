@@ -132,6 +132,11 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
         f"{counts['opted_out']:,} opted out: exported only as a suppression list, with a reason.",
         f"{counts['pending']:,} pending (never agreed) and {counts['erased']:,} erased: never exported.",
     ]
+    if counts["undeliverable"]:
+        count_lines.insert(
+            1,
+            f"{counts['undeliverable']:,} active but their number cannot receive texts (the provider said so): not exported.",
+        )
     if counts["held"]:
         count_lines.append(f"{counts['held']:,} held (a possible opt-out not decided yet): not exported until decided.")
     if form.fields["partner"].queryset.exists():

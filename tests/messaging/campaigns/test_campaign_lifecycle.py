@@ -213,3 +213,28 @@ def test_priority_sweeper_task_requeues_a_lost_reply(personas, sms_outbox):
     lost.refresh_from_db()
     assert lost.status == OutboundMessage.Status.QUEUED
     assert [m.body for m in sms_outbox] == ["We moved the show to 9pm."]
+
+
+def test_campaign_services_ask_the_one_permission_check(personas, clock):
+    """campaigns.services asks accounts.actors.require: a token acts by its scopes and for its one
+    talent, a refusal is NotAllowed (still a PermissionDenied), the system (None) may."""
+    from accounts.actors import Actor, NotAllowed
+    from accounts.api_tokens import token_create
+
+    campaign = create_campaign(personas.talent)
+    reader, _ = token_create(
+        talent=personas.talent, actor=personas.owner, name="r", scopes=["campaigns:read"], expires_at=None
+    )
+    writer, _ = token_create(
+        talent=personas.talent, actor=personas.owner, name="w", scopes=["campaigns:write"], expires_at=None
+    )
+    with pytest.raises(NotAllowed, match="may not compose campaigns"):
+        campaign_pause(campaign=campaign, actor=reader)  # a read scope does not compose
+    with pytest.raises(NotAllowed):
+        campaign_schedule(campaign=campaign, actor=Actor.member(personas.other_manager))
+    other = create_campaign(personas.other_talent)
+    with pytest.raises(NotAllowed):
+        campaign_cancel(campaign=other, actor=writer)  # a token acts for its one talent only
+    campaign_cancel(campaign=campaign, actor=writer)
+    assert campaign.status == CS.CANCELLED
+    campaign_pause(campaign=create_campaign(personas.talent, status=CS.SCHEDULED), actor=None)  # the system
