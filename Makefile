@@ -91,6 +91,7 @@ TYPED += messaging/campaigns/estimates.py messaging/campaigns/planning.py messag
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
 	messaging/automations/drop_models.py
+TYPED += messaging/conversations/handling.py messaging/conversations/replying.py messaging/conversations/thread.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

@@ -1,22 +1,10 @@
-"""Console pages for messages both ways: the Inbox (conversations), sent texts, received texts.
-
-The Inbox (issue 13) is thin: it reads with inbox.py, acts with services.py, shows with
-templates/admin/messaging/conversation/.
-
-- /admin/messaging/conversation/            folders, search, filters, keyset pages, bulk actions
-- /admin/messaging/conversation/<id>/change/ the thread, the fan beside it, reply/note/assign/snooze/done
-- /admin/messaging/conversation/<id>/presence/  POST heartbeat -> JSON (who else is here, new texts)
-- /admin/messaging/conversation/<id>/transcript/ the thread as a text file
-
-Viewing needs "view"; every write needs "reply" (owners, managers, agents). Another talent's
-conversation answers 404 (TalentScopedAdmin.get_object).
-"""
+"""The Inbox: folders, search, filters, keyset pages, bulk actions, one conversation's thread and
+reply box, presence, notifications polling, media, the transcript (see the package's docstring)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -25,120 +13,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html, format_html_join
 
 from accounts import current_talent, permissions
-from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
+from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import TeamMember
 from messaging.audience.models import ContactList, Tag
 from messaging.campaigns.models import Campaign
 from messaging.conversations import assignment, hours, inbox, services
-from messaging.conversations.models import Conversation, InboundMedia, InboxSettings, Poll, SavedReply
-from messaging.conversations.polls import normalise, poll_tally
+from messaging.conversations.admin.forms import SNOOZE_CHOICES, NoteForm, ReplyForm, SnoozeForm
+from messaging.conversations.models import Conversation, InboundMedia, SavedReply
+from messaging.conversations.polls import poll_tally
 from messaging.conversations.themes import campaign_themes
-from messaging.sms.models import InboundMessage, OutboundMessage
+from messaging.sms.models import InboundMessage
 from messaging.sms.parts import sms_parts
 
-
-@admin.register(OutboundMessage)
-class OutboundMessageAdmin(TalentScopedAdmin):
-    edit_capability = "reply"
-    list_display = ["created_at", "to_number", "kind", "status", "talent", "campaign", "error_code"]
-    list_filter = ["kind", "status"]
-    list_select_related = ["talent", "campaign"]
-    search_fields = ["=to_number", "=provider_sid"]
-    show_facets = admin.ShowFacets.NEVER
-    readonly_fields = [f.name for f in OutboundMessage._meta.fields]
-    actions: list = []
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyAdmin):
-    """Every text received, as it came (keywords, join texts, strangers too): a log to look things up
-    in. Answering happens in the conversation (the Inbox), so this page has no reply box."""
-
-    edit_capability = "reply"
-    list_display = ["received_at", "from_number", "fan", "short_body", "action", "conversation_link", "talent"]
-    list_filter = ["action"]
-    list_select_related = ["talent", "fan"]
-    search_fields = ["=from_number", "=message_sid"]
-    show_facets = admin.ShowFacets.NEVER
-    readonly_fields = ["received_at", "talent", "fan", "from_number", "body", "action", "conversation_link"]
-    fields = readonly_fields
-    actions: list = []
-
-    @admin.display(description="Text")
-    def short_body(self, obj: InboundMessage) -> str:
-        return obj.body[:80]
-
-    @admin.display(description="Conversation")
-    def conversation_link(self, obj: InboundMessage):
-        if obj.fan_id is None:
-            return "-"
-        conversation = Conversation.objects.filter(fan_id=obj.fan_id).only("pk").first()
-        if conversation is None:
-            return "None (no real reply yet)"
-        return format_html(
-            '<a href="{}">Open the conversation</a>',
-            reverse("admin:messaging_conversation_change", args=[conversation.pk]),
-        )
-
-
 Status = Conversation.Status
-SNOOZE_CHOICES = [("1", "1 hour"), ("4", "4 hours"), ("24", "Tomorrow (24 hours)"), ("72", "3 days"), ("168", "A week")]
-
-
-class ReplyForm(forms.Form):
-    body = forms.CharField(
-        label="Reply",
-        max_length=services.MAX_REPLY_CHARS,
-        widget=forms.Textarea(attrs={"rows": 4, "class": "fc-reply-body", "maxlength": services.MAX_REPLY_CHARS}),
-        help_text="Sent by SMS from the talent's number. 160 GSM-7 characters make one SMS part.",
-    )
-    seen_reply_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    send_anyway = forms.BooleanField(required=False, label="Send mine anyway")
-    # "Send later": read in the talent's time zone (the view validates inside timezone.override).
-    send_at = forms.DateTimeField(
-        required=False,
-        label="Send later at",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-        help_text="In the talent's time zone. Moved out of the fan's quiet hours if it falls in them.",
-    )
-
-
-class NoteForm(forms.Form):
-    note = forms.CharField(
-        label="Private note",
-        max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Never sent to the fan.",
-    )
-
-
-class SnoozeForm(forms.Form):
-    hours = forms.ChoiceField(choices=[("", "Pick a time")] + SNOOZE_CHOICES, required=False, label="Snooze for")
-    until = forms.DateTimeField(
-        required=False,
-        label="or until",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-    )
-
-    def until_time(self) -> dt.datetime:
-        # A typed time is read in the console's time zone (named beside the field); Django's
-        # DateTimeField makes it aware in that zone already.
-        if self.cleaned_data.get("until"):
-            return self.cleaned_data["until"]
-        if self.cleaned_data.get("hours"):
-            return timezone.now() + dt.timedelta(hours=int(self.cleaned_data["hours"]))
-        raise services.ConversationError("Pick how long to snooze it for.")
 
 
 def _members(talent_id: int) -> list:
@@ -588,187 +477,3 @@ class ConversationAdmin(TalentScopedAdmin):
         response = HttpResponse(services.transcript(conversation), content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="conversation-{conversation.pk}.txt"'
         return response
-
-
-@admin.register(SavedReply)
-class SavedReplyAdmin(TalentScopedAdmin):
-    """A talent's canned answers; managers and owners edit them, everyone who replies uses them."""
-
-    edit_capability = "compose"
-    list_display = ["title", "body", "talent"]
-    fields = ["talent", "title", "body"]
-    search_fields = ["title", "body"]
-
-
-class PollForm(forms.ModelForm):
-    answers = forms.CharField(
-        label="Answers",
-        widget=forms.Textarea(attrs={"rows": 5}),
-        help_text='One answer a line: its number or word, "=", its label, then "|" and other words that count '
-        'for it. Example: "1 = Paris | paris, france". A reply that is exactly one of these is a vote.',
-    )
-
-    class Meta:
-        model = Poll
-        fields = ["campaign", "question", "window_hours"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["answers"].initial = "\n".join(
-                f"{o['key']} = {o.get('label', '')}" + (f" | {', '.join(o['keywords'])}" if o.get("keywords") else "")
-                for o in self.instance.options
-            )
-
-    def clean_answers(self) -> list[dict]:
-        options, seen = [], set()
-        for number, line in enumerate(self.cleaned_data["answers"].splitlines(), start=1):
-            if not line.strip():
-                continue
-            head, _, rest = line.partition("|")
-            key, _, label = head.partition("=")
-            key = normalise(key)
-            if not key:
-                raise forms.ValidationError(f"Line {number}: start with the answer's number or word.")
-            keywords = [normalise(k) for k in rest.split(",") if normalise(k)]
-            for word in [key, *keywords]:
-                if word in seen:
-                    raise forms.ValidationError(f"Line {number}: {word!r} already counts for another answer.")
-                seen.add(word)
-            options.append({"key": key, "label": label.strip() or key, "keywords": keywords})
-        if len(options) < 2:
-            raise forms.ValidationError("A poll needs at least two answers.")
-        return options
-
-    def save(self, commit=True):
-        self.instance.options = self.cleaned_data["answers"]
-        return super().save(commit)
-
-
-@admin.register(Poll)
-class PollAdmin(TalentScopedAdmin):
-    """A campaign's question; replies within its window that match an answer are votes."""
-
-    talent_lookup = "campaign__talent"
-    edit_capability = "compose"
-    form = PollForm
-    list_display = ["question", "campaign", "window_hours", "votes"]
-    list_select_related = ["campaign"]
-    readonly_fields = ["tally"]
-
-    def get_fields(self, request, obj=None):
-        return ["campaign", "question", "answers", "window_hours", *(["tally"] if obj else [])]
-
-    @admin.display(description="Votes")
-    def votes(self, obj: Poll) -> int:
-        return obj.votes.count()
-
-    @admin.display(description="Tally (one vote per fan, the last one counts)")
-    def tally(self, obj: Poll):
-        rows = poll_tally(obj)
-        return format_html(
-            "<table>{}</table><p><a href='{}'>Download the tally (CSV)</a></p>",
-            format_html_join(
-                "",
-                "<tr><th scope='row'>{} {}</th><td>{}</td><td>{}</td></tr>",
-                (
-                    (r["key"], r["label"], r["votes"], f"{r['share']:.0%}" if r["share"] is not None else "-")
-                    for r in rows
-                ),
-            ),
-            reverse("admin:messaging_poll_tally", args=[obj.pk]),
-        )
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:object_id>/tally.csv", wrap(self.tally_csv), name="messaging_poll_tally"),
-            *super().get_urls(),
-        ]
-
-    def tally_csv(self, request, object_id: int):
-        poll = self.get_object(request, str(object_id))  # 404 for another talent's
-        if not self.has_view_permission(request, poll):
-            raise PermissionDenied
-        lines = ["answer,label,votes"] + [
-            ",".join(_csv_cell(v) for v in (r["key"], r["label"], str(r["votes"]))) for r in poll_tally(poll)
-        ]
-        response = HttpResponse("\n".join(lines) + "\n", content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}-tally.csv"'
-        return response
-
-
-def _csv_cell(value: str) -> str:
-    """Quoted, and neutralised against spreadsheet formulas (a label typed as "=HYPERLINK(...)")."""
-    value = ("'" + value) if value[:1] in ("=", "+", "-", "@") else value
-    return '"' + value.replace('"', '""') + '"'
-
-
-DAY_CHOICES = [(str(n), name) for n, name in hours.DAY_NAMES.items()]
-
-
-class InboxSettingsForm(forms.ModelForm):
-    days = forms.MultipleChoiceField(
-        label="Business days",
-        choices=DAY_CHOICES,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="No day ticked: no business hours (never out of hours, no acknowledgement text).",
-    )
-
-    class Meta:
-        model = InboxSettings
-        fields = ["auto_assign", "member_cap", "opens_at", "closes_at", "away_enabled", "away_text"]
-        widgets = {
-            "opens_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "closes_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "away_text": forms.Textarea(attrs={"rows": 3, "maxlength": 320}),
-        }
-        help_texts = {
-            "opens_at": "In the talent's time zone (the talent's settings).",
-            "closes_at": "In the talent's time zone. Must be after the opening time.",
-            "away_text": "Sent once per fan per out-of-hours stretch, only to real replies from active fans.",
-        }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["days"].initial = sorted(str(d) for d in self.instance.days)
-        self.fields["member_cap"].min_value = 1
-
-    def clean(self):
-        data = super().clean()
-        opens, closes = data.get("opens_at"), data.get("closes_at")
-        if opens and closes and opens >= closes:
-            self.add_error("closes_at", "Close after you open (the hours are one stretch within a day).")
-        if data.get("member_cap") is not None and data["member_cap"] < 1:
-            self.add_error("member_cap", "At least 1.")
-        if data.get("away_enabled"):
-            if not (data.get("away_text") or "").strip():
-                self.add_error("away_text", "Write the acknowledgement text, or turn it off.")
-            if not data.get("days"):
-                self.add_error("days", "Tick the business days first: outside which hours should it go?")
-        return data
-
-    def save(self, commit=True):
-        self.instance.business_days = ",".join(sorted(self.cleaned_data.get("days") or []))
-        return super().save(commit)
-
-
-@admin.register(InboxSettings)
-class InboxSettingsAdmin(TalentScopedAdmin):
-    """A talent's round-robin, cap, business hours and acknowledgement (managers and owners)."""
-
-    edit_capability = "compose"
-    form = InboxSettingsForm
-    list_display = ["talent", "auto_assign", "member_cap", "away_enabled"]
-    fieldsets = [
-        ("Assignment", {"fields": ["auto_assign", "member_cap"]}),
-        ("Business hours", {"fields": ["days", "opens_at", "closes_at"]}),
-        ("Outside business hours", {"fields": ["away_enabled", "away_text"]}),
-    ]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # one per talent, made on first use (the inbox's "Inbox settings" link)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
