@@ -17,6 +17,10 @@ from fancommunity.api_v1.serializers.audience import (  # noqa: F401
     SegmentSerializer,
     TagSerializer,
 )
+from fancommunity.api_v1.serializers.automations import (  # noqa: F401
+    DropSerializer,
+    KeywordSerializer,
+)
 from fancommunity.api_v1.serializers.campaigns import (  # noqa: F401
     CampaignSerializer,
     EstimateSerializer,
@@ -30,8 +34,11 @@ from fancommunity.api_v1.serializers.conversations import (  # noqa: F401
     ConversationDetailSerializer,
     ConversationFilterSerializer,
     ConversationSerializer,
+    NoteInputSerializer,
+    NoteSerializer,
     ReplyResultSerializer,
     ReplySerializer,
+    SnoozeSerializer,
     ThreadItemSerializer,
 )
 from fancommunity.api_v1.serializers.fans import (  # noqa: F401

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from fancommunity.api_v1.serializers.messages import MessageSerializer, mask_links
 from messaging.conversations.inbox import FOLDERS as INBOX_FOLDERS
-from messaging.conversations.models import Conversation
+from messaging.conversations.models import Conversation, Note
 from messaging.conversations.services import MAX_REPLY_CHARS
 from messaging.conversations.services import thread as conversation_thread
 
@@ -121,4 +121,27 @@ class ReplyResultSerializer(serializers.Serializer):
 class AssignSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(
         allow_null=True, min_value=1, max_value=2**62, help_text="A team member's user id; null unassigns."
+    )
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author_name = serializers.SerializerMethodField(help_text="The author's user name, or null (a removed user).")
+
+    class Meta:
+        model = Note
+        fields = ["id", "conversation", "author", "author_name", "body", "created_at"]
+        read_only_fields = fields
+
+    def get_author_name(self, note: Note) -> str | None:
+        return note.author.get_username() if note.author_id else None
+
+
+class NoteInputSerializer(serializers.Serializer):
+    # The service's own limit (4,000 characters, blank refused) answers too; this one puts it in the schema.
+    body = serializers.CharField(max_length=4000, help_text="A private note for the team: never sent to the fan.")
+
+
+class SnoozeSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(
+        help_text="When it comes back as open (at most 90 days ahead), unless the fan writes first."
     )
