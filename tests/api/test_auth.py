@@ -15,6 +15,9 @@ from accounts.api_tokens import ApiToken, TokenError, token_authenticate, token_
 from accounts.models import TeamMember
 from accounts.outbox import WebhookEndpoint, new_secret
 from consent.models import ConsentRecord
+from messaging.automations.drop_models import Drop
+from messaging.automations.drops import drop_save
+from messaging.automations.keyword_models import Keyword
 from messaging.conversations.models import Conversation
 from messaging.models import Campaign, ContactList, OutboundMessage, Segment, Tag
 from tests.api.conftest import bearer
@@ -128,7 +131,13 @@ def _rival_objects(personas):
         "webhook-endpoints": WebhookEndpoint.objects.create(
             talent=other, url="https://93.184.215.14/x", events=["fan.joined"], secret=new_secret()
         ).pk,
-    }
+        "keywords": Keyword.objects.create(talent=other, word="rival", reply="x").pk,
+        "drops": drop_save(
+            drop=Drop(talent=other, name="rival", confirmation="x", release_text="x", made_it="x",
+                      release_at=timezone.now() + dt.timedelta(hours=1)),
+            actor=personas.other_manager,
+        ).pk,
+    }  # fmt: skip
 
 
 DETAIL_CALLS = [
@@ -146,7 +155,10 @@ ACTIONS = {
                   ("post", "pause/", {}), ("post", "resume/", None), ("post", "cancel/", None),
                   ("post", "approve/", None)],
     "conversations": [("post", "reply/", {"body": "hi"}), ("post", "assign/", {"assignee": None}),
-                      ("post", "done/", None)],
+                      ("post", "done/", None), ("get", "notes/", None), ("post", "notes/", {"body": "x"}),
+                      ("post", "snooze/", {"until": "2099-01-01T00:00:00Z"}), ("post", "unsnooze/", None)],
+    "keywords": [("post", "pause/", None), ("post", "resume/", None)],
+    "drops": [("post", "pause/", None), ("post", "resume/", None)],
     "webhook-endpoints": [("post", "rotate-secret/", None), ("post", "ping/", None)],
 }  # fmt: skip
 
@@ -170,6 +182,10 @@ def test_another_talents_objects_answer_404_on_every_endpoint(personas, api):
     personas.other_fan.refresh_from_db()
     assert personas.other_fan.status == "active" and personas.other_fan.city != "x"
     assert ContactList.objects.filter(talent=personas.other_talent, name="rival list").exists()
+    assert (
+        not Keyword.objects.get(pk=objects["keywords"]).is_paused
+        and not Drop.objects.get(pk=objects["drops"]).is_paused
+    )
     # Lists never include the rival's rows either.
     for resource in objects:
         rows = api.get(f"/api/v1/{resource}/").json()["results"]

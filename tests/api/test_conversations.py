@@ -3,11 +3,14 @@ Idempotency-Key), assign, done; scopes, roles, and another talent's conversation
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import Fan
-from messaging.conversations.models import Conversation, ConversationEvent
+from messaging.conversations.models import Conversation, ConversationEvent, Note
 from messaging.models import OutboundMessage
 from tests.accounts.join_support import text_in
 from tests.factories import create_fan
@@ -161,3 +164,68 @@ def test_the_event_catalogue_documents_conversation_assigned(api):
     assert sample["type"] == "conversation.assigned"
     assert set(sample["data"]["conversation"]) == {"id", "fan_id", "assignee", "assigned_at", "assigned_by", "how"}
     assert types["message.status"]["opt_in_only"] is True
+
+
+def test_notes_are_added_and_listed_through_the_inbox_service(personas, api, texting, sms_outbox):
+    fiona, zed, rival = texting
+    url = f"/api/v1/conversations/{fiona.pk}/notes/"
+    added = api.post(url, {"body": "  VIP: met her at the Austin show  "}, format="json", HTTP_IDEMPOTENCY_KEY="n-1")
+    assert added.status_code == 201, added.content
+    again = api.post(url, {"body": "  VIP: met her at the Austin show  "}, format="json", HTTP_IDEMPOTENCY_KEY="n-1")
+    assert again["Idempotent-Replayed"] == "true"
+    note = Note.objects.get(conversation=fiona)  # one note: the retry wrote nothing
+    assert note.body == "VIP: met her at the Austin show" and note.author == personas.owner  # the service trims
+    assert added.json() == {
+        "id": note.pk, "conversation": fiona.pk, "author": personas.owner.pk, "author_name": "olivia_owner",
+        "body": note.body, "created_at": added.json()["created_at"],
+    }  # fmt: skip
+    api.post(url, {"body": "second"}, format="json")
+    listed = api.get(url).json()
+    assert [n["body"] for n in listed["results"]] == ["second", note.body]  # newest first
+    assert "VIP" in str(api.get(f"/api/v1/conversations/{fiona.pk}/").json()["thread"])
+    # The service's own refusal (blank after trimming) is a 400, not a 500; nothing reaches the fan.
+    blank = api.post(url, {"body": "   "}, format="json")
+    assert blank.status_code == 400 and blank.json()["code"] == "invalid"
+    assert api.post(url, {"body": "x" * 4001}, format="json").status_code == 400
+    assert api.get(f"/api/v1/conversations/{zed.pk}/notes/").json()["results"] == []
+    assert api.get(f"/api/v1/conversations/{rival.pk}/notes/").status_code == 404
+    assert api.post(f"/api/v1/conversations/{rival.pk}/notes/", {"body": "x"}, format="json").status_code == 404
+    assert Note.objects.filter(conversation=rival).count() == 0
+    assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.REPLY).count() == 0
+
+
+def test_snooze_and_unsnooze_with_the_consoles_rules(personas, api, texting):
+    fiona, zed, rival = texting
+    until = (timezone.now() + dt.timedelta(hours=3)).isoformat()
+    snoozed = api.post(f"/api/v1/conversations/{fiona.pk}/snooze/", {"until": until}, format="json")
+    assert snoozed.status_code == 200, snoozed.content
+    assert snoozed.json()["status"] == "snoozed" and snoozed.json()["snoozed_until"] is not None
+    assert ConversationEvent.objects.filter(conversation=fiona, kind=ConversationEvent.Kind.SNOOZED).exists()
+    assert fiona.pk not in ids(api.get("/api/v1/conversations/?folder=unassigned"))
+    past = api.post(f"/api/v1/conversations/{zed.pk}/snooze/", {"until": "2020-01-01T00:00:00Z"}, format="json")
+    assert past.status_code == 400 and "future" in past.json()["message"]
+    far = (timezone.now() + dt.timedelta(days=91)).isoformat()
+    assert api.post(f"/api/v1/conversations/{zed.pk}/snooze/", {"until": far}, format="json").status_code == 400
+    assert Conversation.objects.get(pk=zed.pk).status == Conversation.Status.OPEN
+    back = api.post(f"/api/v1/conversations/{fiona.pk}/unsnooze/")
+    assert back.status_code == 200 and back.json()["status"] == "open" and back.json()["snoozed_until"] is None
+    # Unsnooze never reopens what someone marked done.
+    api.post(f"/api/v1/conversations/{zed.pk}/done/")
+    not_snoozed = api.post(f"/api/v1/conversations/{zed.pk}/unsnooze/")
+    assert not_snoozed.status_code == 409 and not_snoozed.json()["code"] == "invalid_transition"
+    assert Conversation.objects.get(pk=zed.pk).status == Conversation.Status.DONE
+    assert api.post(f"/api/v1/conversations/{rival.pk}/snooze/", {"until": until}, format="json").status_code == 404
+
+
+def test_notes_and_snooze_need_their_scopes(personas, make_token, texting, client):
+    fiona = texting[0]
+    _, _, reader = make_token(["conversations:read"])
+    assert reader.get(f"/api/v1/conversations/{fiona.pk}/notes/").status_code == 200
+    until = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    for path, data in (("notes/", {"body": "x"}), ("snooze/", {"until": until}), ("unsnooze/", None)):
+        refused = reader.post(f"/api/v1/conversations/{fiona.pk}/{path}", data, format="json")
+        assert refused.status_code == 403 and refused.json()["code"] == "missing_scope", path
+    client.force_login(personas.analyst)  # may read, not answer: no notes either, as in the console
+    assert client.post(f"/api/v1/conversations/{fiona.pk}/notes/", {"body": "x"}).status_code == 403
+    assert not Note.objects.exists()
+    assert Conversation.objects.get(pk=fiona.pk).status == Conversation.Status.OPEN

@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from fancommunity.api_v1.views.audience import ContactListViewSet, SegmentViewSet, TagViewSet
+from fancommunity.api_v1.views.automations import DropViewSet, KeywordViewSet
 from fancommunity.api_v1.views.base import TalentViewSet
 from fancommunity.api_v1.views.campaigns import CampaignViewSet
 from fancommunity.api_v1.views.conversations import ConversationViewSet
@@ -31,6 +32,8 @@ def register(router) -> None:
     router.register("conversations", ConversationViewSet, basename="v1-conversation")
     router.register("webhook-endpoints", WebhookEndpointViewSet, basename="v1-webhook-endpoint")
     router.register("webhook-event-types", WebhookEventTypeViewSet, basename="v1-webhook-event-type")
+    router.register("keywords", KeywordViewSet, basename="v1-keyword")
+    router.register("drops", DropViewSet, basename="v1-drop")
 
 
 @csrf_exempt  # it writes nothing; a POST to a wrong path is a 404, not a CSRF page

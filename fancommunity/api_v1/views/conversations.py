@@ -22,12 +22,19 @@ from fancommunity.api_v1.core import ApiError
 from fancommunity.api_v1.views.base import ERR_409, ERR_422, V1ViewSet
 from messaging.conversations import inbox
 from messaging.conversations import services as conversations
-from messaging.conversations.models import Conversation
+from messaging.conversations.models import Conversation, Note
 
 
 class ConversationCursorPagination(core.IdCursorPagination):
     # The inbox's order, on its folder indexes (talent, status|assignee, -last_message_at, -id).
     ordering = ("-last_message_at", "-id")
+    page_size = 50
+    max_page_size = 200
+
+
+class NoteCursorPagination(core.IdCursorPagination):
+    # Newest first, on the note_thread index (conversation, created_at).
+    ordering = ("-created_at", "-id")
     page_size = 50
     max_page_size = 200
 
@@ -45,6 +52,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
         "reply": "conversations:write",
         "assign": "conversations:write",
         "done": "conversations:write",
+        "notes": "conversations:read",
+        "add_note": "conversations:write",
+        "snooze": "conversations:write",
+        "unsnooze": "conversations:write",
     }
 
     def get_queryset(self):
@@ -158,4 +169,78 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
     def done(self, request, pk=None):
         conversation = self.get_object()
         conversations.conversation_done(conversation=conversation, user=request.user)
+        return Response(self._detail(conversation))
+
+    # --- notes and snooze: the console's services, the console's rules ----------------------------
+    @extend_schema(
+        responses=s.NoteSerializer(many=True),
+        description="The conversation's private notes, newest first (the thread shows them too).",
+    )
+    @action(detail=True, methods=["get"])
+    def notes(self, request, pk=None):
+        conversation = self.get_object()
+        paginator = NoteCursorPagination()
+        notes = Note.objects.filter(conversation=conversation).select_related("author")
+        page = paginator.paginate_queryset(notes, request, view=self)
+        return paginator.get_paginated_response(s.NoteSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=s.NoteInputSerializer,
+        parameters=[core.IDEMPOTENCY_HEADER],
+        responses={201: s.NoteSerializer, 422: ERR_422},
+        description='Add a private note, as the console\'s "Add note": never sent to the fan. The author is '
+        "the token's creator.",
+    )
+    @notes.mapping.post
+    def add_note(self, request, pk=None):
+        conversation = self.get_object()
+        return core.idempotent(request, lambda: self._add_note(conversation))
+
+    def _add_note(self, conversation: Conversation) -> Response:
+        data = s.NoteInputSerializer(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            note = conversations.conversation_note(
+                conversation=conversation, user=self.request.user, body=data.validated_data["body"]
+            )
+        except conversations.ConversationError as exc:
+            raise ApiError(400, "invalid", f"body: {exc}")
+        note = Note.objects.select_related("author").get(pk=note.pk)
+        return Response(s.NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.SnoozeSerializer,
+        responses={200: s.ConversationSerializer},
+        description="Snooze until a time (in the future, at most 90 days ahead): it leaves the open folders "
+        "and comes back as open then, or as soon as the fan writes.",
+    )
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        conversation = self.get_object()
+        data = s.SnoozeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conversations.conversation_snooze(
+                conversation=conversation, user=request.user, until=data.validated_data["until"]
+            )
+        except conversations.ConversationError as exc:
+            raise ApiError(400, "invalid", f"until: {exc}")
+        return Response(self._detail(conversation))
+
+    @extend_schema(
+        request=None,
+        responses={200: s.ConversationSerializer, 409: ERR_409},
+        description='Bring a snoozed conversation back as open now (the console\'s "Reopen"). 409 '
+        "invalid_transition if it is not snoozed: use reply or assign on an open one.",
+    )
+    @action(detail=True, methods=["post"])
+    def unsnooze(self, request, pk=None):
+        conversation = self.get_object()
+        # Only a snoozed one: "unsnooze" must not reopen a conversation someone marked done. A fan's
+        # text may wake it meanwhile; the service then finds it open and changes nothing.
+        if conversation.status != Conversation.Status.SNOOZED:
+            raise ApiError(
+                409, "invalid_transition", f"It is {conversation.get_status_display().lower()}, not snoozed."
+            )
+        conversations.conversation_reopen(conversation=conversation, user=request.user)
         return Response(self._detail(conversation))
