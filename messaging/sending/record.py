@@ -25,7 +25,9 @@ from consent.services import Evidence, fan_opt_out
 from messaging.campaigns.models import Campaign, transition_from
 from messaging.sending.claim import TABLE, Batch
 from messaging.sending.models import UndeliverableNumber
+from messaging.sending.pacing import DAILY_TABLE
 from messaging.sending.send import Outcome
+from messaging.sending.senders import pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, run_sync, update_rows
 from messaging.sms.backends import SmsError
 from messaging.sms.errors import FILTERED_CODES, OPT_OUT_CODES, UNDELIVERABLE_CODES
@@ -103,6 +105,10 @@ RECORDS = (
     # Same record as a STOP seen at claim time: suppressed, reason opted_out, never sent.
     Recorded("stopped", S.SUPPRESSED, constants=(("error_code", str(Fan.Status.OPTED_OUT)),)),
 )
+# Outcomes that never reached a carrier: their parts, booked under a daily cap at claim, are given
+# back. Twilio refused or throttled them, they were never sent (the lease ran short, the request
+# never left) or the fan texted STOP meanwhile. "sent" and "uncertain" (may have left) stay counted.
+NOT_CARRIED = frozenset({"unsent", "stopped", "retry", "gave_up", "failed"})
 # Statuses a sent row may be in and still move to queued.
 BEFORE_QUEUED = (S.PENDING, S.CLAIMED, S.UNCERTAIN)
 
@@ -148,7 +154,36 @@ def record_statements(d: Dialect, batch: Batch, outcomes: list[Outcome], now: dt
     sent_fans = [(o.row.fan_id,) for o in by_kind["sent"] if o.row.fan_id]
     found.append(update_rows(d, Fan._meta.db_table, ("last_sent_at = %s", [now]), sent_fans, ("bigint",)))
     found.append((f"UPDATE {Campaign._meta.db_table} SET last_batch_at = %s WHERE id = %s", [now, batch.campaign_id]))  # noqa: S608
+    found += cap_refund_statements(batch, by_kind)
     return [statement for statement in found if statement is not None]
+
+
+def cap_refund_statements(batch: Batch, by_kind: dict[str, list[Outcome]]) -> list[Statement]:
+    """Give back to each daily cap the parts of rows that did not reach a carrier.
+
+    The claim counts a row's parts against its lane's cap (T-Mobile per brand, a sole
+    proprietor's day) before it leaves, so two workers never both book the last parts of a cap;
+    a batch handed back unsent would otherwise hold cap it never used and push texts to tomorrow.
+    The refund goes to the claim's day (the token), never below zero."""
+    pool = batch.pool
+    if pool is None or not pool.caps:
+        return []
+    refunds: dict[str, int] = defaultdict(int)
+    for kind in NOT_CARRIED:
+        for outcome in by_kind.get(kind, ()):
+            lane = pool.lanes[outcome.row.lane] if outcome.row.lane < len(pool.lanes) else None
+            if lane is not None and lane.cap_key:
+                refunds[lane.cap_key] += outcome.row.parts
+    day = pacific_day(batch.token)
+    return [
+        (
+            f"UPDATE {DAILY_TABLE} SET parts = CASE WHEN parts > %s THEN parts - %s ELSE 0 END "  # noqa: S608
+            "WHERE talent_id = %s AND cap_key = %s AND day = %s",
+            [parts, parts, pool.talent_id, key, day],
+        )
+        for key, parts in sorted(refunds.items())
+        if parts
+    ]
 
 
 def record_op(d: Dialect, batch: Batch, outcomes: list[Outcome], now: dt.datetime) -> Op[None]:

@@ -163,6 +163,39 @@ def test_the_tmobile_daily_cap_holds_the_rest_until_midnight_pacific(clock):
 
 
 @pytest.mark.django_db
+def test_a_batch_handed_back_unsent_gives_its_parts_back_to_the_daily_cap(clock):
+    """The claim books parts under T-Mobile's cap before they leave; what came back unsent (the
+    lease ran short), stopped or refused by Twilio must not stay counted, or a blast whose batches
+    were handed back would wait for midnight with cap it never used. What was sent stays."""
+    from messaging.sending.send import Outcome
+
+    talent = _pooled_talent("refund", tmobile_daily_cap=100, brand="BREFUND")
+    _fans_on(talent, {"tmobile": 4})
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=clock.now)
+    cs.campaign_start(campaign_id=campaign.pk)
+    batch = cs.campaign_claim_batch(campaign_id=campaign.pk)
+    assert batch is not None and len(batch.rows) == 4
+    counted = SenderDailyCount.objects.get(talent=talent, cap_key="tmobile:BREFUND")
+    assert counted.parts == 4
+    sent, unsent, stopped, refused = batch.rows
+    outcomes = [
+        Outcome(sent, "sent", result=SendResult(sid="SM1", parts=1), called=True),
+        Outcome(unsent, "unsent"),
+        Outcome(stopped, "stopped"),
+        Outcome(refused, "retry", called=True),
+    ]
+    cs.batch_record(batch=batch, outcomes=outcomes)
+    counted.refresh_from_db()
+    assert counted.parts == 1  # only the text that left
+    # The rows handed back are claimed again later today and counted once more, not twice.
+    clock.now += dt.timedelta(minutes=20)
+    again = cs.campaign_claim_batch(campaign_id=campaign.pk)
+    assert again is not None and {r.id for r in again.rows} == {unsent.id, refused.id}
+    counted.refresh_from_db()
+    assert counted.parts == 3
+
+
+@pytest.mark.django_db
 def test_priority_texts_book_first_on_the_talents_own_number(clock):
     """The priority lane books the talent's SenderClock; a campaign lane of the same number waits
     behind what it booked (issue 10's one pacing rule), another sender does not."""
