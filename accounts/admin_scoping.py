@@ -189,18 +189,27 @@ class TalentScopedAdmin(UnfoldModelAdmin):
         return field
 
 
-class ReadOnlyAdmin(TalentScopedAdmin):
-    """A page that only shows: evidence and logs the services write (audit events, consent
-    records, the export log). Nobody adds, edits or deletes them by hand, superusers included."""
+class OneEditRule:
+    """For a page or an inline where adding, changing and deleting are one decision: `may_edit`
+    (by default nobody). The signatures take `obj` optionally, so it serves ModelAdmin (whose
+    has_add_permission has none) and inlines alike."""
 
-    def has_add_permission(self, request) -> bool:
+    def may_edit(self, request, obj=None) -> bool:
         return False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self.may_edit(request, obj)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
+        return self.may_edit(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+        return self.may_edit(request, obj)
+
+
+class ReadOnlyAdmin(OneEditRule, TalentScopedAdmin):
+    """A page that only shows: evidence and logs the services write (audit events, consent
+    records, the export log). Nobody adds, edits or deletes them by hand, superusers included."""
 
 
 _PK_MARK = "__fc_row_pk__"

@@ -1,7 +1,7 @@
 """The team: invite by email, accept, revoke, change a role, remove a member. Every change is audited.
 
 Services in the style of the rest of the project: keyword-only, typed, one transaction each, an
-AuditEvent in the same transaction. The console (accounts/admin.py) and the invite pages
+AuditEvent in the same transaction. The console (accounts/admin/members.py) and the invite pages
 (accounts/team_views.py) call these and show the message of a TeamError (or of NotAllowed, the one
 permission refusal: accounts/actors.py); none of them writes TeamMember or Invite rows themselves.
 

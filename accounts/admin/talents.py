@@ -12,12 +12,12 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from accounts import profile, pumping
 from accounts.actors import allows
-from accounts.admin_scoping import TalentScopedAdmin
+from accounts.admin_scoping import OneEditRule, TalentScopedAdmin
 from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, Talent, TeamMember
 from consent.models import Partner
 
 
-class TeamMemberInline(TabularInline):
+class TeamMemberInline(OneEditRule, TabularInline):
     """Read-only here: the team changes through the Team pages (invite, role, remove), which audit."""
 
     model = TeamMember
@@ -26,17 +26,8 @@ class TeamMemberInline(TabularInline):
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class PartnerInline(TabularInline):
+class PartnerInline(OneEditRule, TabularInline):
     """The talent's named partners (issue 15): listed on its privacy page and at signup."""
 
     model = Partner
@@ -44,20 +35,11 @@ class PartnerInline(TabularInline):
     fields = ["name", "purpose", "website", "is_active"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare domain means https
 
-    def _may(self, request, obj) -> bool:
+    def may_edit(self, request, obj=None) -> bool:
         return allows(request.user, "edit_talent", obj.pk if obj is not None else None)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return allows(request.user, "view", obj.pk if obj is not None else None)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
 
 
 class TalentForm(forms.ModelForm):

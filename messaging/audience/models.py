@@ -14,7 +14,21 @@ from messaging.audience.rules import SegmentRuleError, normalise_definition, wal
 BUILTIN_SEGMENT_NAME = "all"
 
 
-class ContactList(models.Model):
+class NamedInTalent(models.Model):
+    """What a list, a tag and a segment share: the team names it, the name is unique within its
+    talent (`<model>_name_unique`; the API and the console refuse a clash with a message first),
+    and pages list them by name. Each subclass declares its own `talent` (its related name) and
+    `name` (its length). Abstract: no table, no migration."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["talent", "name"], name="%(class)s_name_unique")]
+
+
+class ContactList(NamedInTalent):
     """A named, static set of a talent's fans."""
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="contact_lists")
@@ -23,11 +37,6 @@ class ContactList(models.Model):
     fans: models.ManyToManyField[Fan, ContactListMember] = models.ManyToManyField(
         Fan, through="ContactListMember", related_name="contact_lists"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["talent", "name"], name="contactlist_name_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -46,16 +55,11 @@ class ContactListMember(models.Model):
         return f"fan {self.fan_id} in list {self.contact_list_id}"
 
 
-class Tag(models.Model):
+class Tag(NamedInTalent):
     """A label the team puts on fans ("vip", "presale-2026"); segments can filter on it."""
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=60)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["talent", "name"], name="tag_name_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -103,7 +107,7 @@ class SegmentQuerySet(models.QuerySet):
     delete.queryset_only = True  # type: ignore[attr-defined]
 
 
-class Segment(models.Model):
+class Segment(NamedInTalent):
     """A saved filter over a talent's fans, evaluated live when used (see messaging/segments.py)."""
 
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="segments")
@@ -113,14 +117,12 @@ class Segment(models.Model):
     definition = models.JSONField(default=dict, blank=True)
     # The built-in `all` segment (all active fans) that every talent has and nobody may delete.
     is_builtin = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = SegmentQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-is_builtin", "name"]
-        constraints = [models.UniqueConstraint(fields=["talent", "name"], name="segment_name_unique")]
+    class Meta(NamedInTalent.Meta):
+        ordering = ["-is_builtin", "name"]  # the built-in `all` first
 
     def __str__(self) -> str:
         return self.name

@@ -77,6 +77,31 @@ def _unique_name(model, talent, name: str, instance=None) -> None:
         raise ApiError(400, "invalid", f"name: there is already one named {name!r}.")
 
 
+def _change_members(view: V1ViewSet, change) -> Response:
+    """Add fans to (or remove them from) a list or a tag: `change(fans)` does it through the
+    audience service and returns how many changed; ids of no fan of this talent are named back."""
+    data = s.MembersInputSerializer(data=view.request.data)
+    data.is_valid(raise_exception=True)
+    wanted = data.validated_data["fan_ids"]
+    fans = Fan.objects.filter(talent=view.talent, pk__in=wanted)
+    known = set(fans.values_list("pk", flat=True))
+    return Response({"changed": change(fans), "not_found": [i for i in wanted if i not in known]})
+
+
+class _UniquelyNamed(core.TalentRows):
+    """Lists and tags: a name is unique in the talent, so a clash is a clear 400 (not the database
+    constraint's 500), on create and on rename."""
+
+    def perform_create(self, serializer):
+        _unique_name(self.rows_of, self.talent, serializer.validated_data["name"])
+        serializer.save(talent=self.talent)
+
+    def perform_update(self, serializer):
+        name = serializer.validated_data.get("name", serializer.instance.name)
+        _unique_name(self.rows_of, self.talent, name, serializer.instance)
+        serializer.save()
+
+
 # --- lists ------------------------------------------------------------------------------------
 # What lists, tags and segments share: reading their rows and members, writing the rows.
 AUDIENCE_SCOPES = {
@@ -89,7 +114,8 @@ AUDIENCE_SCOPES = {
 }
 
 
-class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
+class ContactListViewSet(_UniquelyNamed, viewsets.ModelViewSet, V1ViewSet):
+    rows_of = ContactList
     serializer_class = s.ContactListSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     scopes = {
@@ -99,27 +125,12 @@ class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
         "export": "audience:read",
     }
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return ContactList.objects.none()
-        return ContactList.objects.filter(talent=self.talent).annotate(_members=Count("memberships"))
+    def rows(self, queryset):
+        return queryset.annotate(_members=Count("memberships"))
 
     @extend_schema(responses={201: s.ContactListSerializer, 422: ERR_422}, parameters=[core.IDEMPOTENCY_HEADER])
     def create(self, request, *args, **kwargs):
         return core.idempotent(request, lambda: super(ContactListViewSet, self).create(request, *args, **kwargs))
-
-    def perform_create(self, serializer):
-        _unique_name(ContactList, self.talent, serializer.validated_data["name"])
-        serializer.save(talent=self.talent)
-
-    def perform_update(self, serializer):
-        _unique_name(
-            ContactList,
-            self.talent,
-            serializer.validated_data.get("name", serializer.instance.name),
-            serializer.instance,
-        )
-        serializer.save()
 
     def perform_destroy(self, instance):
         audience.contact_list_delete(contact_list=instance, actor=self.request.user)
@@ -131,13 +142,9 @@ class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
 
     def _change(self, service) -> Response:
         contact_list = self.get_object()
-        data = s.MembersInputSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        wanted = data.validated_data["fan_ids"]
-        fans = Fan.objects.filter(talent=self.talent, pk__in=wanted)
-        known = set(fans.values_list("pk", flat=True))
-        changed = service(contact_list=contact_list, fans=fans, actor=self.request.user)
-        return Response({"changed": changed, "not_found": [i for i in wanted if i not in known]})
+        return _change_members(
+            self, lambda fans: service(contact_list=contact_list, fans=fans, actor=self.request.user)
+        )
 
     @extend_schema(request=s.MembersInputSerializer, responses=s.MembersResultSerializer)
     @action(detail=True, methods=["post"], url_path="add-fans")
@@ -156,29 +163,18 @@ class ContactListViewSet(viewsets.ModelViewSet, V1ViewSet):
 
 
 # --- tags -------------------------------------------------------------------------------------
-class TagViewSet(viewsets.ModelViewSet, V1ViewSet):
+class TagViewSet(_UniquelyNamed, viewsets.ModelViewSet, V1ViewSet):
+    rows_of = Tag
     serializer_class = s.TagSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     scopes = {**AUDIENCE_SCOPES, "add_fans": "audience:write"}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Tag.objects.none()
-        return Tag.objects.filter(talent=self.talent).order_by("-id")
+    def rows(self, queryset):
+        return queryset.order_by("-id")
 
     @extend_schema(responses={201: s.TagSerializer, 422: ERR_422}, parameters=[core.IDEMPOTENCY_HEADER])
     def create(self, request, *args, **kwargs):
         return core.idempotent(request, lambda: super(TagViewSet, self).create(request, *args, **kwargs))
-
-    def perform_create(self, serializer):
-        _unique_name(Tag, self.talent, serializer.validated_data["name"])
-        serializer.save(talent=self.talent)
-
-    def perform_update(self, serializer):
-        _unique_name(
-            Tag, self.talent, serializer.validated_data.get("name", serializer.instance.name), serializer.instance
-        )
-        serializer.save()
 
     @extend_schema(responses=s.FanSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -190,25 +186,18 @@ class TagViewSet(viewsets.ModelViewSet, V1ViewSet):
     @action(detail=True, methods=["post"], url_path="add-fans")
     def add_fans(self, request, pk=None):
         tag = self.get_object()
-        data = s.MembersInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        wanted = data.validated_data["fan_ids"]
-        fans = Fan.objects.filter(talent=self.talent, pk__in=wanted)
-        known = set(fans.values_list("pk", flat=True))
-        changed = audience.fan_tags_add(talent=self.talent, tag_name=tag.name, fans=fans, actor=request.user)
-        return Response({"changed": changed, "not_found": [i for i in wanted if i not in known]})
+        return _change_members(
+            self,
+            lambda fans: audience.fan_tags_add(talent=self.talent, tag_name=tag.name, fans=fans, actor=request.user),
+        )
 
 
 # --- segments ---------------------------------------------------------------------------------
-class SegmentViewSet(viewsets.ModelViewSet, V1ViewSet):
+class SegmentViewSet(core.TalentRows, viewsets.ModelViewSet, V1ViewSet):
+    rows_of = Segment
     serializer_class = s.SegmentSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     scopes = {**AUDIENCE_SCOPES, "count": "audience:read", "export": "audience:read"}
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Segment.objects.none()
-        return Segment.objects.filter(talent=self.talent)
 
     def _validated(self, serializer, instance=None) -> dict:
         v = serializer.validated_data

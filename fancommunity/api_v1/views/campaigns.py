@@ -39,8 +39,14 @@ def _state(fn, **kwargs):
     partial_update=extend_schema(responses={200: s.CampaignSerializer}),
 )
 class CampaignViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet
+    core.TalentRows,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    V1ViewSet,
 ):
+    rows_of = Campaign
     serializer_class = s.CampaignSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     scopes = {
@@ -57,12 +63,8 @@ class CampaignViewSet(
         "cancel": "campaigns:write",
     }
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Campaign.objects.none()
-        return Campaign.objects.filter(talent=self.talent).prefetch_related(
-            "include_lists", "exclude_lists", "include_segments", "exclude_segments"
-        )
+    def rows(self, queryset):
+        return queryset.prefetch_related("include_lists", "exclude_lists", "include_segments", "exclude_segments")
 
     def create(self, request, *args, **kwargs):
         return core.idempotent(request, lambda: super(CampaignViewSet, self).create(request, *args, **kwargs))

@@ -47,7 +47,8 @@ def _evidence(consent: dict, note: str) -> Evidence:
     ),
     partial_update=extend_schema(request=s.FanProfileSerializer, responses={200: s.FanSerializer, 409: ERR_409}),
 )
-class FanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, V1ViewSet):
+class FanViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, V1ViewSet):
+    rows_of = Fan
     serializer_class = s.FanSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     scopes = {
@@ -58,11 +59,6 @@ class FanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Update
         "opt_out": "fans:write",
         "erase": "fans:erase",
     }
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Fan.objects.none()
-        return Fan.objects.filter(talent=self.talent)
 
     def list(self, request, *args, **kwargs):
         f = self.filters(s.FanFilterSerializer)

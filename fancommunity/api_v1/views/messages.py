@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins
+from rest_framework import mixins, serializers
 
 from consent.models import ConsentRecord
+from fancommunity.api_v1 import core
 from fancommunity.api_v1 import serializers as s
 from fancommunity.api_v1.views.base import V1ViewSet
 from messaging.models import (
@@ -13,36 +14,36 @@ from messaging.models import (
 )
 
 
-# --- messages and consent records ----------------------------------------------------------------
-@extend_schema_view(list=extend_schema(parameters=[s.MessageFilterSerializer]))
-class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet):
-    """Texts sent to fans (campaigns, replies, system texts); our own links are masked in bodies."""
+class _ReadOnlyRows(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet):
+    """A read-only resource: a page of the talent's rows narrowed by the query's filters
+    (`filter_serializer`), or one row."""
 
-    serializer_class = s.MessageSerializer
-    scopes = {"list": "campaigns:read", "retrieve": "campaigns:read"}
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return OutboundMessage.objects.none()
-        return OutboundMessage.objects.filter(talent=self.talent)
+    filter_serializer: type[serializers.Serializer]
 
     def list(self, request, *args, **kwargs):
-        f = self.filters(s.MessageFilterSerializer)
-        return self.paged(self.get_queryset().filter(**f), s.MessageSerializer)
+        f = self.filters(self.filter_serializer)
+        return self.paged(self.get_queryset().filter(**f), self.serializer_class)
+
+
+# --- messages and consent records ----------------------------------------------------------------
+@extend_schema_view(list=extend_schema(parameters=[s.MessageFilterSerializer]))
+class MessageViewSet(_ReadOnlyRows):
+    """Texts sent to fans (campaigns, replies, system texts); our own links are masked in bodies."""
+
+    rows_of = OutboundMessage
+    serializer_class = s.MessageSerializer
+    filter_serializer = s.MessageFilterSerializer
+    scopes = {"list": "campaigns:read", "retrieve": "campaigns:read"}
 
 
 @extend_schema_view(list=extend_schema(parameters=[s.ConsentFilterSerializer]))
-class ConsentRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet):
+class ConsentRecordViewSet(_ReadOnlyRows):
     """The append-only consent evidence (read-only: consent changes through fans' actions)."""
 
+    rows_of = ConsentRecord
     serializer_class = s.ConsentRecordSerializer
+    filter_serializer = s.ConsentFilterSerializer
     scopes = {"list": "fans:read", "retrieve": "fans:read"}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return ConsentRecord.objects.none()
-        return ConsentRecord.objects.filter(talent=self.talent).select_related("terms", "privacy")
-
-    def list(self, request, *args, **kwargs):
-        f = self.filters(s.ConsentFilterSerializer)
-        return self.paged(self.get_queryset().filter(**f), s.ConsentRecordSerializer)
+    def rows(self, queryset):
+        return queryset.select_related("terms", "privacy")
