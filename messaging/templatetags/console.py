@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 from django import template
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts import current_talent
 from accounts.actors import allows
@@ -21,11 +21,29 @@ def console_dashboard(context):
     talent = current_talent.current(request)
     if talent is not None and allows(request.user, "view", talent.pk):
         return render_to_string("admin/console_home.html", _home_context(talent), request=request)
-    return render_to_string(
+    # All talents: the totals and every talent's home figures first (home_all.py), then the older
+    # per-talent cards (delivery and replies over 7 days) below.
+    from messaging.console.home_all import all_talents_home
+
+    page = request.GET.get("talents_page", "1")
+    fans = reverse("admin:accounts_fan_changelist")
+    overview = render_to_string(
+        "admin/console_home_all.html",
+        {
+            "all": all_talents_home(request.user, page=int(page) if page.isdigit() else 1),
+            "fans_url": fans,
+            "members_url": f"{fans}?status__exact=active",
+            "opted_out_url": f"{fans}?status__exact=opted_out",
+            "inbox_url": reverse("admin:messaging_inboundmessage_changelist") + "?needs_reply__exact=1",
+        },
+        request=request,
+    )
+    cards = render_to_string(
         "admin/console_dashboard.html",
         {"cards": talent_cards(request.user, request=request), "window_days": WINDOW_DAYS},
         request=request,
     )
+    return mark_safe(overview + cards)  # noqa: S308 - both rendered by the template engine (escaped)
 
 
 def _home_context(talent) -> dict:
