@@ -92,3 +92,7 @@ __all__ = [
 from messaging.sending.models import FanCarrier, Sender, SenderDailyCount, SenderLaneClock, SenderPool  # noqa: E402
 
 __all__ += ["FanCarrier", "Sender", "SenderDailyCount", "SenderLaneClock", "SenderPool"]
+# Issue 13: the themes' snapshot per campaign (messaging/conversations/themes.py).
+from messaging.conversations.models import CampaignThemes  # noqa: E402
+
+__all__ += ["CampaignThemes"]

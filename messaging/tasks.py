@@ -171,6 +171,15 @@ def fetch_inbound_media(message_id: int) -> dict:
     return media_fetch(message_id=message_id)
 
 
+def refresh_campaign_themes(campaign_id: int) -> dict:
+    """Recount the themes of one campaign's free-text replies (queued by the campaign folder when
+    its snapshot is older than a minute; messaging/conversations/themes.py)."""
+    from messaging.conversations.themes import themes_refresh
+
+    snapshot = themes_refresh(campaign_id)
+    return {"campaign": campaign_id, "words": len(snapshot.words) if snapshot else 0}
+
+
 def cluster_heartbeat() -> dict:
     """Every minute on each cluster's own queue (issue 17): its saved result is the cluster's
     heartbeat, which /healthz/strict and /metrics read (fancommunity/health.py)."""

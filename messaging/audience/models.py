@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.models import Fan, Talent
-from messaging.audience.rules import SegmentRuleError, normalise_definition, walk_conditions
+from messaging.audience.rules import SegmentRuleError, normalise_answer, normalise_definition, walk_conditions
 
 BUILTIN_SEGMENT_NAME = "all"
 
@@ -84,6 +85,9 @@ def validate_definition(definition: Any, *, talent_id: int | None) -> dict:
     names exists and belongs to the segment's talent. Returns the normalised definition."""
     normalised = normalise_definition(definition)
     for path, cond in walk_conditions(normalised):
+        if cond["field"] == "poll":
+            _check_poll(path, cond["value"], talent_id=talent_id)
+            continue
         if cond["field"] not in ("list", "tag"):
             continue
         model = ContactList if cond["field"] == "list" else Tag
@@ -94,6 +98,20 @@ def validate_definition(definition: Any, *, talent_id: int | None) -> dict:
             noun = "contact list" if cond["field"] == "list" else "tag"
             raise SegmentRuleError(f"{path} ({cond['field']}): no {noun} with id {missing[0]} for this talent")
     return normalised
+
+
+def _check_poll(path: str, value: dict, *, talent_id: int | None) -> None:
+    """The poll is one of this talent's campaigns' and every answer is one of its answers. Polls are
+    the conversations layer's: read by model label, not imported (the layering direction)."""
+    poll = apps.get_model("messaging", "Poll").objects.filter(pk=value["poll"], campaign__talent_id=talent_id).first()
+    if poll is None:
+        raise SegmentRuleError(f"{path} (poll): no poll with id {value['poll']} for this talent")
+    keys = [normalise_answer(str(o.get("key", ""))) for o in poll.options or []]
+    unknown = [a for a in value["answers"] if a not in keys]
+    if unknown:
+        raise SegmentRuleError(
+            f"{path} (poll): {unknown[0]!r} is not an answer of poll {poll.pk} (its answers: {', '.join(keys)})"
+        )
 
 
 class SegmentQuerySet(models.QuerySet):

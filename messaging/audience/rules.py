@@ -16,6 +16,7 @@ messaging.audience.models.validate_definition; the compiler is messaging.audienc
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +60,9 @@ FIELDS: dict[str, FieldSpec] = {
         "days",
         "within N days (1-3650); never_messaged takes no value",
     ),
+    # Issue 13 §5: "fans who voted 2 in this poll". The votes are the conversations layer's; the
+    # compiler reads them by model label (segments.py), so this layer imports nothing above it.
+    "poll": FieldSpec("Voted in poll", ("voted",), "poll", "the poll's number, a colon, then answers, e.g. 12: 2, 3"),
 }
 
 
@@ -201,7 +205,43 @@ def _validate_value(spec: FieldSpec, op: str, value: Any, where: str) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
             raise SegmentRuleError(f"{where}: expected a number of days from 1 to 3650, got {value!r}")
         return value
+    if kind == "poll":
+        return _validate_poll(value, where)
     raise AssertionError(kind)  # pragma: no cover - FIELDS and this function go together
+
+
+MAX_POLL_ANSWER = 40  # Vote.option's length
+_ANSWER_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
+
+
+def normalise_answer(text: str) -> str:
+    """ " 2! " -> "2", "Paris." -> "paris": how a poll stores its answers and reads a vote (the
+    conversations layer's polls.normalise is this function), so a rule's answer matches a vote."""
+    return re.sub(r"\s+", " ", _ANSWER_EDGES.sub("", text or "")).lower()
+
+
+def _validate_poll(value: Any, where: str) -> dict:
+    """{"poll": id, "answers": ["2", ...]}; no answers (or an empty list) = voted at all. Answers are
+    compared as the poll stores them (lower case, no surrounding spaces or punctuation)."""
+    if not isinstance(value, dict) or "poll" not in value or not set(value) <= {"poll", "answers"}:
+        raise SegmentRuleError(f'{where}: expected {{"poll": id, "answers": ["2"]}} (answers may be left out)')
+    poll = value["poll"]
+    if isinstance(poll, bool) or not isinstance(poll, (int, str)) or not str(poll).strip().isdigit():
+        raise SegmentRuleError(f"{where}: {poll!r} is not a poll id")
+    answers = value.get("answers") or []
+    if isinstance(answers, (str, int)) and not isinstance(answers, bool):
+        answers = [answers]
+    if not isinstance(answers, list) or len(answers) > MAX_VALUES:
+        raise SegmentRuleError(f"{where}: answers must be a list of at most {MAX_VALUES} values")
+    out = []
+    for answer in answers:
+        if isinstance(answer, bool) or not isinstance(answer, (str, int)):
+            raise SegmentRuleError(f"{where}: {answer!r} is not an answer")
+        text = normalise_answer(str(answer))
+        if not text or len(text) > MAX_POLL_ANSWER:
+            raise SegmentRuleError(f"{where}: {answer!r} must be an answer of 1-{MAX_POLL_ANSWER} characters")
+        out.append(text)
+    return {"poll": int(str(poll).strip()), "answers": sorted(set(out))}
 
 
 def walk_conditions(node: dict, path: str = "definition"):
@@ -228,6 +268,7 @@ OP_LABELS = {
     "clicked_within": "clicked within (days)",
     "received_within": "received a campaign within (days)",
     "never_messaged": "never messaged",
+    "voted": "voted",
 }
 
 
@@ -247,6 +288,10 @@ def describe(definition: dict, names: dict[str, dict[int, str]] | None = None) -
         return f"NOT ({describe(definition['not'], names)})"
     field, op = definition["field"], definition["op"]
     value = definition.get("value")
+    if field == "poll" and isinstance(value, dict):
+        poll = names.get("poll", {}).get(value.get("poll"), f"#{value.get('poll')}")
+        answers = ", ".join(value.get("answers") or [])
+        return f"Voted in poll {poll}" + (f": {answers}" if answers else "")
     if field in ("list", "tag") and isinstance(value, list):
         known = names.get(field, {})
         value = ", ".join(known.get(v, f"#{v}") for v in value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.apps import apps
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -81,4 +82,12 @@ def _compile_condition(cond: dict, today: dt.date, now: dt.datetime) -> Q:
         if op == "never_messaged":
             return Q(last_sent_at__isnull=True)
         return Q(**{f"{_ENGAGEMENT_COLUMN[op]}__gte": now - dt.timedelta(days=value)})
+    if field == "poll":
+        # The votes live with the polls in the conversations layer (above this one); the table is
+        # read by its model label, never imported (tests/fancommunity/test_layering.py). One EXISTS
+        # over the (poll, fan) unique index: a fan counts once, with their current (last) vote.
+        votes = apps.get_model("messaging", "Vote").objects.filter(fan_id=OuterRef("pk"), poll_id=value["poll"])
+        if value["answers"]:
+            votes = votes.filter(option__in=value["answers"])
+        return Q(Exists(votes))
     raise AssertionError(field)  # pragma: no cover

@@ -1,7 +1,8 @@
 """Business hours per talent and the out-of-hours acknowledgement (issue 13 §2).
 
 Hours are read in the talent's time zone (`Talent.default_time_zone`): the team's working day,
-not the fan's. Outside them, a real reply may get the talent's acknowledgement text, with these
+not the fan's. A closing time before the opening time is an overnight shift (22:00-02:00, owned by
+the day it starts on); holidays (dates) start no shift, so they are out of hours all day. Outside them, a real reply may get the talent's acknowledgement text, with these
 rules (each has a test):
 
 - once per conversation per out-of-hours period: the period is the stretch since business hours
@@ -29,6 +30,7 @@ from messaging.conversations.priority import priority_message_queue
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 DAY_NAMES = {1: "Mon", 2: "Tue", 3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat", 7: "Sun"}
+SCAN_DAYS = 40
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,19 @@ def hours_state(settings: InboxSettings, *, talent: Talent, now: dt.datetime | N
     now = now or timezone.now()
     zone = talent_zone(talent)
     days = settings.days
-    if not days or settings.opens_at >= settings.closes_at:
+    if not days or settings.opens_at == settings.closes_at:
         return HoursState(True, None, None, str(zone))
+    overnight = settings.closes_at < settings.opens_at  # 22:00-02:00 ends the next morning
+    holidays = settings.holiday_dates
     today = now.astimezone(zone).date()
     closed_since = opens_next = None
-    for offset in range(-8, 9):
+    # Far enough back and ahead that a fortnight of holidays still finds the last and next shift.
+    for offset in range(-SCAN_DAYS, SCAN_DAYS + 1):
         day = today + dt.timedelta(days=offset)
-        if day.isoweekday() not in days:
-            continue
+        if day.isoweekday() not in days or day in holidays:
+            continue  # a shift belongs to the day it starts on; a holiday starts none
         start = local_instant(day, settings.opens_at, zone)
-        end = local_instant(day, settings.closes_at, zone)
+        end = local_instant(day + dt.timedelta(days=1 if overnight else 0), settings.closes_at, zone)
         if start <= now < end:
             return HoursState(True, None, None, str(zone))
         if end <= now:
@@ -84,7 +89,9 @@ def hours_text(settings: InboxSettings, *, talent: Talent, now: dt.datetime | No
         local = state.opens_at.astimezone(talent_zone(talent))
         when = f" Opens {DAY_NAMES[local.isoweekday()]} {local:%H:%M} ({state.zone})."
     away = " Fans who write get the acknowledgement text." if settings.away_enabled else ""
-    return f"Outside business hours.{when}{away}"
+    today = (now or timezone.now()).astimezone(talent_zone(talent)).date()
+    holiday = " Closed today (a holiday)." if today in settings.holiday_dates else ""
+    return f"Outside business hours.{holiday}{when}{away}"
 
 
 def away_text_for(

@@ -248,6 +248,23 @@ class Vote(models.Model):
         return f"{self.option} in poll {self.poll_id}"
 
 
+class CampaignThemes(models.Model):
+    """The last computed themes of one campaign's free-text replies (themes.py): the page reads this
+    row, a task recomputes it when it is older than a minute and someone looks. Word counts and
+    the ids of sample replies only: the sample texts are read live from the replies, so an erased
+    fan's text (wiped by erasure) never shows from here."""
+
+    campaign = models.OneToOneField("messaging.Campaign", on_delete=models.CASCADE, related_name="themes")
+    # [{"word": "tickets", "replies": 812, "sample_ids": [InboundMessage ids, newest first]}, ...]
+    words = models.JSONField(default=list)
+    replies = models.PositiveIntegerField(default=0)  # the free-text replies counted
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)  # how long the computation took (shown as a figure)
+
+    def __str__(self) -> str:
+        return f"themes of campaign {self.campaign_id}"
+
+
 class InboxSettings(models.Model):
     """A talent's inbox rules (issue 13 §2): round-robin assignment with a per-member cap, business
     hours, and the acknowledgement text sent outside them. One row per talent, made on first use
@@ -265,8 +282,8 @@ class InboxSettings(models.Model):
         help_text="Round-robin skips a member who already has this many open conversations.",
     )
     # Business hours, in the talent's time zone (Talent.default_time_zone). Days are ISO weekday
-    # numbers 1 (Monday) .. 7 (Sunday). Opens before it closes (no overnight shift): a team that
-    # works nights splits nothing, it just opens early and closes late.
+    # numbers 1 (Monday) .. 7 (Sunday). Closing at or before the opening time is an overnight
+    # shift (22:00-02:00): it belongs to the day it starts on and ends the next morning.
     business_days = models.CharField(max_length=20, default="1,2,3,4,5")
     opens_at = models.TimeField(default=dt.time(9, 0))
     closes_at = models.TimeField(default=dt.time(18, 0))
@@ -276,6 +293,9 @@ class InboxSettings(models.Model):
         blank=True,
         default="Thanks for your text! The team is away right now and will answer when we are back.",
     )
+    # Dates closed ("YYYY-MM-DD" in the talent's zone): no shift starts on them, so the whole day
+    # is out of hours and fans who write get the acknowledgement like any night.
+    holidays = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "inbox settings"
@@ -287,6 +307,16 @@ class InboxSettings(models.Model):
     @property
     def days(self) -> set[int]:
         return {int(d) for d in self.business_days.split(",") if d.strip().isdigit() and 1 <= int(d) <= 7}
+
+    @property
+    def holiday_dates(self) -> set[dt.date]:
+        found = set()
+        for value in self.holidays or []:
+            try:
+                found.add(dt.date.fromisoformat(str(value)))
+            except ValueError:
+                continue  # the form only saves valid dates; a hand-edited row never breaks the inbox
+        return found
 
 
 class MemberInbox(models.Model):

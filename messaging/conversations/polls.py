@@ -9,22 +9,19 @@ the inbox as usual. The tally is one GROUP BY over the (poll, option) index.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from messaging.audience.rules import normalise_answer
 from messaging.conversations.models import Poll, Vote
 from messaging.sms.models import InboundMessage, OutboundMessage
 
-_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 MAX_WINDOW = dt.timedelta(days=30)
-
-
-def normalise(text: str) -> str:
-    """ " 2! " -> "2", "Paris." -> "paris": case, spaces and punctuation around the answer ignored."""
-    return re.sub(r"\s+", " ", _EDGES.sub("", text or "")).lower()
+# " 2! " -> "2", "Paris." -> "paris": case, spaces and punctuation around the answer ignored. One
+# function with the segment rule "voted in poll" (audience, below), so a rule's answer matches a vote.
+normalise = normalise_answer
 
 
 def option_for(poll: Poll, body: str) -> str | None:

@@ -129,6 +129,7 @@ INVENTORY: list[Place] = [
     Place("messaging.Poll", "options", Tie.NONE, OnErase.KEEP, "the question's answers, not people"),
     # Issue 13 (the rest): inbox settings and members' marks hold no fan data; an MMS's files do.
     Place("messaging.InboxSettings", "*", Tie.NONE, OnErase.KEEP, "a talent's hours and assignment rules"),
+    Place("messaging.CampaignThemes", "words", Tie.NONE, OnErase.KEEP, "word counts, sample ids (texts read live)"),
     # Issue 17: the talent's senders are the talent's numbers, never a fan's; a fan's carrier is theirs.
     Place("messaging.Sender", "phone_number", Tie.NONE, OnErase.KEEP, "the talent's own sending number"),
     Place("messaging.Sender", "rate_overrides", Tie.NONE, OnErase.KEEP, "SMS parts a second per carrier"),

@@ -19,7 +19,7 @@ from messaging.audience import services as audience
 from messaging.audience.admin.exports import export_view
 from messaging.audience.models import validate_definition
 from messaging.audience.rules import FIELDS, SegmentRuleError, describe
-from messaging.models import ContactList, Segment, Tag
+from messaging.models import ContactList, Poll, Segment, Tag
 
 SAMPLE_SIZE = 10
 BUILDER_ROWS = 8
@@ -35,6 +35,7 @@ OP_LABELS = {
     "clicked_within": "clicked within N days",
     "received_within": "received a campaign within N days",
     "never_messaged": "never messaged",
+    "voted": "voted (poll number: answers)",
 }
 
 
@@ -182,6 +183,7 @@ _PICKERS = {
     "age": {"placeholder": "18-24"},
     "days": {"inputmode": "numeric", "placeholder": "30"},
     "prefix": {"placeholder": "941"},
+    "poll": {"list": "segment-values-poll", "placeholder": "12: 2"},
 }
 
 
@@ -203,7 +205,14 @@ def builder_choices(talent_id: int | None) -> dict:
         "segment-values-status": [(v, label) for v, label in Fan.Status.choices],
         "segment-values-source": [(v, label) for v, label in Fan.Source.choices],
         "segment-values-bool": [("yes", ""), ("no", "")],
+        "segment-values-poll": [(f"{pk}: ", question) for pk, question in _polls(talent_id)],
     }
+
+
+def _polls(talent_id: int | None) -> list[tuple[int, str]]:
+    """The talent's polls, newest first: (id, question), for the picker and summaries."""
+    rows = Poll.objects.filter(campaign__talent_id=talent_id).order_by("-pk").values_list("pk", "question")[:200]
+    return list(rows)
 
 
 def field_specs_json() -> dict:
@@ -219,6 +228,7 @@ def rule_names(talent_id: int | None) -> dict[str, dict[int, str]]:
     return {
         "list": dict(ContactList.objects.filter(talent_id=talent_id).values_list("id", "name")),
         "tag": dict(Tag.objects.filter(talent_id=talent_id).values_list("id", "name")),
+        "poll": {pk: f"#{pk} {question!r}" for pk, question in _polls(talent_id)},
     }
 
 
@@ -252,6 +262,12 @@ def _parse_value(kind: str, op: str, text: str, talent: Talent):
         if lowered in ("no", "false", "0", "n"):
             return False
         return text
+    if kind == "poll":
+        # "12: 2, 3" = voted 2 or 3 in poll 12; "12" = voted at all. Checked by validate_definition.
+        poll, _, answers = text.partition(":")
+        if not poll.strip().lstrip("#").isdigit():
+            raise ValueError(f"(poll): {text!r}: start with the poll's number, e.g. 12: 2")
+        return {"poll": int(poll.strip().lstrip("#")), "answers": [a.strip() for a in answers.split(",") if a.strip()]}
     if kind == "days":
         if op == "never_messaged":
             return None
@@ -282,6 +298,8 @@ def _rows_from_definition(definition: dict, talent_id: int):
             text = ", ".join(names[cond["field"]].get(i, str(i)) for i in value)
         elif isinstance(value, list):
             text = ", ".join(map(str, value))
+        elif cond["field"] == "poll" and isinstance(value, dict):
+            text = f"{value.get('poll')}: {', '.join(value.get('answers') or [])}".rstrip(": ")
         elif isinstance(value, dict):
             lo, hi = value.get("min"), value.get("max")
             text = str(lo) if lo == hi else f"{'' if lo is None else lo}-{'' if hi is None else hi}"

@@ -106,6 +106,7 @@ class PollForm(forms.ModelForm):
         return super().save(commit)
 
 
+MAX_HOLIDAYS = 400
 DAY_CHOICES = [(str(n), name) for n, name in hours.DAY_NAMES.items()]
 
 
@@ -116,6 +117,13 @@ class InboxSettingsForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="No day ticked: no business hours (never out of hours, no acknowledgement text).",
+    )
+    holiday_dates = forms.CharField(
+        label="Closed on these dates",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2026-12-25\n2027-01-01"}),
+        help_text="One date a line (YYYY-MM-DD, the talent's time zone): closed all day; fans who write get "
+        "the acknowledgement text.",
     )
 
     class Meta:
@@ -128,20 +136,22 @@ class InboxSettingsForm(forms.ModelForm):
         }
         help_texts = {
             "opens_at": "In the talent's time zone (the talent's settings).",
-            "closes_at": "In the talent's time zone. Must be after the opening time.",
+            "closes_at": "In the talent's time zone. Earlier than the opening time = an overnight shift "
+            "(22:00-02:00 ends the next morning).",
             "away_text": "Sent once per fan per out-of-hours stretch, only to real replies from active fans.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["days"].initial = sorted(str(d) for d in self.instance.days)
+        self.fields["holiday_dates"].initial = "\n".join(sorted(str(d) for d in self.instance.holidays or []))
         self.fields["member_cap"].min_value = 1
 
     def clean(self):
         data = super().clean()
         opens, closes = data.get("opens_at"), data.get("closes_at")
-        if opens and closes and opens >= closes:
-            self.add_error("closes_at", "Close after you open (the hours are one stretch within a day).")
+        if opens and closes and opens == closes:
+            self.add_error("closes_at", "Opening and closing at the same time leaves no hours: pick when you close.")
         if data.get("member_cap") is not None and data["member_cap"] < 1:
             self.add_error("member_cap", "At least 1.")
         if data.get("away_enabled"):
@@ -151,6 +161,20 @@ class InboxSettingsForm(forms.ModelForm):
                 self.add_error("days", "Tick the business days first: outside which hours should it go?")
         return data
 
+    def clean_holiday_dates(self) -> list[str]:
+        dates = set()
+        for number, part in enumerate(self.cleaned_data["holiday_dates"].replace(",", "\n").splitlines(), start=1):
+            if not part.strip():
+                continue
+            try:
+                dates.add(dt.date.fromisoformat(part.strip()).isoformat())
+            except ValueError:
+                raise forms.ValidationError(f"Line {number}: {part.strip()!r} is not a date (YYYY-MM-DD).") from None
+        if len(dates) > MAX_HOLIDAYS:
+            raise forms.ValidationError(f"At most {MAX_HOLIDAYS} dates.")
+        return sorted(dates)
+
     def save(self, commit=True):
+        self.instance.holidays = self.cleaned_data.get("holiday_dates") or []
         self.instance.business_days = ",".join(sorted(self.cleaned_data.get("days") or []))
         return super().save(commit)

@@ -23,7 +23,7 @@ from messaging.conversations import assignment, hours, inbox, services
 from messaging.conversations.admin.forms import SNOOZE_CHOICES, NoteForm, ReplyForm, SnoozeForm
 from messaging.conversations.models import Conversation, InboundMedia, SavedReply
 from messaging.conversations.polls import poll_tally
-from messaging.conversations.themes import campaign_themes
+from messaging.conversations.themes import themes_for_page
 from messaging.sms.models import InboundMessage
 from messaging.sms.parts import sms_parts
 
@@ -129,7 +129,7 @@ class ConversationAdmin(TalentScopedAdmin):
             "snooze_choices": SNOOZE_CHOICES,
             "now": timezone.now(),
             # Replies to a campaign: what they talk about, each theme a search of this folder.
-            "themes": campaign_themes(campaign, limit=12) if campaign else [],
+            "themes": themes_for_page(campaign, limit=12) if campaign else None,
             "tally": poll_tally(campaign.poll) if campaign and hasattr(campaign, "poll") else [],
             **self._team_context(request),
         }

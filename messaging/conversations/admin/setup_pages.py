@@ -92,7 +92,7 @@ class InboxSettingsAdmin(TalentScopedAdmin):
     list_display = ["talent", "auto_assign", "member_cap", "away_enabled"]
     fieldsets = [
         ("Assignment", {"fields": ["auto_assign", "member_cap"]}),
-        ("Business hours", {"fields": ["days", "opens_at", "closes_at"]}),
+        ("Business hours", {"fields": ["days", "opens_at", "closes_at", "holiday_dates"]}),
         ("Outside business hours", {"fields": ["away_enabled", "away_text"]}),
     ]
 

@@ -139,3 +139,59 @@ def test_a_campaign_that_sent_nothing_has_no_themes(personas):
     from messaging.conversations.themes import campaign_themes
 
     assert campaign_themes(create_campaign(personas.talent)) == []
+
+
+def test_the_campaign_folder_reads_a_themes_snapshot_recounted_by_a_task(
+    client, personas, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The page never waits for the count: a small campaign is counted on first look, a stale
+    snapshot is shown while one task (not one per viewer) recounts it, and samples are read live
+    (an erased fan's text never shows from the snapshot)."""
+    from django.core.cache import cache
+
+    from messaging import tasks
+    from messaging.conversations import themes as themes_module
+    from messaging.conversations.models import CampaignThemes
+    from messaging.privacy.services import fan_erase
+
+    cache.clear()
+    queued = []
+    monkeypatch.setattr(themes_module, "_enqueue", queued.append)
+    campaign = create_campaign(personas.talent, name="Tour")
+    fans = [create_fan(personas.talent) for _ in range(3)]
+    for fan in fans:
+        OutboundMessage.objects.create(
+            talent=personas.talent, fan=fan, campaign=campaign, to_number=str(fan.phone), body="Tour!", status="sent"
+        )
+    text_in(client, personas.talent, "tickets please", str(fans[0].phone))
+    text_in(client, personas.talent, "tickets for Oslo", str(fans[1].phone))
+    view = themes_module.themes_for_page(campaign)
+    assert not view.refreshing and view.themes[0].word == "tickets" and view.themes[0].replies == 2
+    assert CampaignThemes.objects.get(campaign=campaign).replies == 2 and not queued
+
+    text_in(client, personas.talent, "tickets tickets", str(fans[2].phone))
+    later = timezone.now() + dt.timedelta(seconds=themes_module.THEMES_FRESH_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        stale = themes_module.themes_for_page(campaign, now=later)
+        again = themes_module.themes_for_page(campaign, now=later)
+    assert stale.refreshing and again.refreshing and stale.themes[0].replies == 2  # the old counts, shown
+    assert queued == [campaign.pk]  # one recount queued for both looks
+    tasks.refresh_campaign_themes(campaign.pk)
+    assert themes_module.themes_for_page(campaign).themes[0].replies == 3
+
+    fan_erase(fan=fans[1])
+    samples = themes_module.themes_for_page(campaign).themes[0].samples
+    assert "tickets for Oslo" not in samples and "tickets please" in samples
+
+    big, newcomer = create_campaign(personas.talent, name="Big"), create_fan(personas.talent)
+    OutboundMessage.objects.create(
+        talent=personas.talent, fan=newcomer, campaign=big, to_number=str(newcomer.phone), body="Big!", status="sent"
+    )
+    text_in(client, personas.talent, "wow", str(newcomer.phone))
+    monkeypatch.setattr(themes_module, "INLINE_REPLIES", 0)  # too many replies to count in the request
+    with django_capture_on_commit_callbacks(execute=True):
+        view = themes_module.themes_for_page(big)
+    assert view.refreshing and view.themes == [] and queued[-1] == big.pk
+    client.force_login(personas.agent)
+    page = client.get("/admin/messaging/conversation/", {"folder": "campaign", "campaign": big.pk})
+    assert "Counting the latest replies" in page.content.decode()

@@ -147,14 +147,52 @@ def test_the_settings_form_refuses_bad_hours_with_a_message(client, personas, aw
         "away_enabled": "on",
         "away_text": AWAY,
     }
-    response = client.post(url, data)
-    assert response.status_code == 200 and "Close after you open" in response.content.decode()
+    response = client.post(url, {**data, "closes_at": "18:00"})
+    assert response.status_code == 200 and "leaves no hours" in response.content.decode()
+    response = client.post(url, {**data, "opens_at": "08:00", "closes_at": "17:00", "holiday_dates": "Xmas"})
+    assert response.status_code == 200 and "&#x27;Xmas&#x27; is not a date" in response.content.decode()
     response = client.post(url, {**data, "days": [], "opens_at": "08:00", "closes_at": "17:00"})
     assert "Tick the business days first" in response.content.decode()
     response = client.post(url, {**data, "opens_at": "08:00", "closes_at": "17:00", "auto_assign": "on"})
     assert response.status_code == 302
     away.refresh_from_db()
     assert (away.business_days, away.opens_at, away.member_cap, away.auto_assign) == ("1,2", dt.time(8), 5, True)
+    response = client.post(url, {**data, "holiday_dates": "2026-12-25\n2026-12-24, 2026-12-25"})  # 18:00-09:00
+    assert response.status_code == 302
+    away.refresh_from_db()
+    assert (away.opens_at, away.closes_at, away.holidays) == (dt.time(18), dt.time(9), ["2026-12-24", "2026-12-25"])
     client.force_login(personas.agent)  # agents answer fans; the rules are the managers'
     assert client.get(reverse("admin:messaging_conversation_settings")).status_code == 403
     assert client.post(url, data).status_code == 403
+
+
+def test_an_overnight_shift_ends_the_next_morning(personas, away):
+    away.opens_at, away.closes_at = dt.time(22), dt.time(2)  # Mon-Fri nights, New York
+    talent = personas.talent
+    assert hours.hours_state(away, talent=talent, now=TUESDAY_2200_NY).open  # Tue 22:00
+    after_midnight = dt.datetime(2026, 12, 2, 6, 30, tzinfo=UTC)  # Wed 01:30: Tuesday's shift
+    assert hours.hours_state(away, talent=talent, now=after_midnight).open
+    morning = hours.hours_state(away, talent=talent, now=dt.datetime(2026, 12, 2, 8, 0, tzinfo=UTC))  # Wed 03:00
+    assert not morning.open
+    assert morning.closed_since == dt.datetime(2026, 12, 2, 7, 0, tzinfo=UTC)  # Wed 02:00
+    assert morning.opens_at == dt.datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # Wed 22:00
+    saturday_1am = dt.datetime(2026, 12, 5, 6, 0, tzinfo=UTC)  # Friday's shift runs into Saturday
+    assert hours.hours_state(away, talent=talent, now=saturday_1am).open
+    assert not hours.hours_state(away, talent=talent, now=SATURDAY_NOON_NY).open
+
+
+def test_a_holiday_is_out_of_hours_all_day_and_fans_get_the_acknowledgement(client, personas, away):
+    away.holidays = ["2026-12-01"]  # Tuesday
+    away.save()
+    talent = personas.talent
+    state = hours.hours_state(away, talent=talent, now=TUESDAY_10_NY)
+    assert not state.open
+    assert state.closed_since == dt.datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Monday 18:00
+    assert state.opens_at == dt.datetime(2026, 12, 2, 14, 0, tzinfo=UTC)  # Wednesday 09:00
+    with at(TUESDAY_10_NY):
+        text_in(client, talent, "Are you there?", str(personas.fan.phone))
+        client.force_login(personas.agent)
+        html = client.get(reverse("admin:messaging_conversation_changelist")).content.decode()
+    assert [m.fan_id for m in _away_texts()] == [personas.fan.pk]
+    assert "Closed today (a holiday)." in html
+    assert hours.hours_state(away, talent=talent, now=WEDNESDAY_1830_NY - dt.timedelta(hours=8)).open  # Wed 10:30
