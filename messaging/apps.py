@@ -25,9 +25,9 @@ class MessagingConfig(AppConfig):
 
         # Automations answer a fan's text on the priority lane, a layer above them (issue 14).
         from messaging.automations import replies
-        from messaging.conversations.priority import priority_message_queue
+        from messaging.conversations.priority import priority_lane_kick, priority_message_queue
 
-        replies.use_priority_lane(priority_message_queue)
+        replies.use_priority_lane(priority_message_queue, kick=priority_lane_kick)
 
         # Issue 17: the composer's "how long will it take" comes from the sender pool's planner.
         from messaging.campaigns.services import SEND_PLANNERS

@@ -189,6 +189,7 @@ class Joined:
     status: str  # an Entry status, or "" when the drop took no one (paused, fan not active)
     text: str  # the instant reply (the caller sends it)
     code: str = ""
+    number: str = ""  # the fan's number (E.164), when the caller needs it (drop_join_many)
 
 
 def _release_state(drop: Drop, *, fresh: bool = False) -> tuple[bool, dt.datetime | None]:

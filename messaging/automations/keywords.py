@@ -13,11 +13,13 @@ which refuses any fan who is not active); they carry the team's words, never a c
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -25,10 +27,11 @@ from accounts.audit import audit
 from accounts.models import Fan, Talent
 from consent.keywords import is_reserved, normalise
 from messaging.audience.models import ContactListMember, FanTag
-from messaging.automations import drops, replies, sql
+from messaging.automations import drop_joins, drops, replies, sql
 from messaging.automations.keyword_models import FanKeyword, Keyword, KeywordEntrant, KeywordReply
 
 MAX_WORD = 40
+logger = logging.getLogger(__name__)
 
 
 # --- the console's checks -------------------------------------------------------------------------
@@ -206,6 +209,11 @@ def _count_use(keyword_id: int, uses: Counter | None) -> None:
 
 
 def keyword_uses_add(uses: Counter) -> None:
+    """The end of a rule-processor chunk (inside its transaction): run the chunk's drop joins, then
+    add the chunk's uses, one UPDATE per keyword."""
+    batch = JoinBatch.pop(uses)
+    if batch is not None:
+        batch.run()
     for keyword_id, count in sorted(uses.items()):  # in id order: two batches never deadlock
         Keyword.objects.filter(pk=keyword_id).update(uses_count=F("uses_count") + count)
     uses.clear()
@@ -215,12 +223,111 @@ def keyword_text(
     *, talent: Talent, fan: Fan, keyword_id: int, now: dt.datetime | None = None, uses: Counter | None = None
 ) -> Outcome:
     """A fan (active) texted a keyword: count the use and run it. Called by the rule processor
-    inside its savepoint, with the fan row locked."""
-    keyword = _load(keyword_id, talent)
+    inside its savepoint, with the fan row locked.
+
+    With the chunk's `uses` (the rule processor), a keyword that enters a drop is joined at the
+    chunk's end, with the chunk's other joins (`JoinBatch`); the keyword is read once a chunk."""
+    batch = JoinBatch.of(uses) if uses is not None else None
+    keyword = batch.keyword(keyword_id, talent) if batch is not None else _load(keyword_id, talent)
     if keyword is None:
         return Outcome()
     _count_use(keyword.pk, uses)
+    if batch is not None and keyword.drop_id is not None and keyword.capacity is None and keyword.is_live(now):
+        batch.add(keyword, fan, now or timezone.now())
+        return Outcome(drop_status="batched")
     return keyword_run(keyword=keyword, fan=fan, now=now)
+
+
+class JoinBatch:
+    """A rule-processor chunk's drop joins, run together at the chunk's end by `keyword_uses_add`
+    (drop_joins.py: a few statements a chunk instead of ten a join).
+
+    It is kept on the chunk's `uses` Counter, the one object the processor hands to every keyword
+    call of a chunk and then to `keyword_uses_add` inside the chunk's transaction: it lives and
+    dies with the chunk, so a chunk that fails (its transaction rolled back) leaves nothing behind.
+    Keywords with their own capacity run one by one (KeywordEntrant's rule is per fan).
+    """
+
+    _ATTR = "_drop_join_batch"
+
+    def __init__(self) -> None:
+        self._keywords: dict[int, Keyword | None] = {}
+        self._joins: dict[int, list[tuple[Fan, dt.datetime]]] = {}
+
+    @classmethod
+    def of(cls, uses: Counter) -> JoinBatch:
+        batch = getattr(uses, cls._ATTR, None)
+        if batch is None:
+            batch = cls()
+            setattr(uses, cls._ATTR, batch)
+        return batch
+
+    @classmethod
+    def pop(cls, uses: Counter) -> JoinBatch | None:
+        batch = getattr(uses, cls._ATTR, None)
+        if batch is not None:
+            delattr(uses, cls._ATTR)
+        return batch
+
+    def keyword(self, keyword_id: int, talent: Talent) -> Keyword | None:
+        if keyword_id not in self._keywords:
+            self._keywords[keyword_id] = _load(keyword_id, talent)
+        found = self._keywords[keyword_id]
+        return found if found is not None and found.talent_id == talent.pk else None
+
+    def add(self, keyword: Keyword, fan: Fan, now: dt.datetime) -> None:
+        self._joins.setdefault(keyword.pk, []).append((fan, now))
+
+    def run(self) -> None:
+        for keyword_id, joins in sorted(self._joins.items()):
+            keyword = self._keywords[keyword_id]
+            assert keyword is not None  # only loaded keywords are added
+            try:
+                with transaction.atomic():
+                    keyword_run_many(keyword=keyword, fans=[f for f, _ in joins], now=joins[-1][1])
+            except Exception:
+                # One bad row must not hold the chunk back for ever (it would roll back and come
+                # again): each join alone, as without a batch, each in its own savepoint.
+                logger.exception("drop joins of keyword %s in bulk failed; joining one by one", keyword_id)
+                for fan, now in joins:
+                    try:
+                        with transaction.atomic():
+                            current = Fan.objects.select_related("talent").get(pk=fan.pk)  # its status now
+                            keyword_run(keyword=_load(keyword_id, keyword.talent) or keyword, fan=current, now=now)
+                    except Exception:
+                        logger.exception("drop join of fan %s (keyword %s) failed", fan.pk, keyword_id)
+        self._joins.clear()
+
+
+def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> int:
+    """`keyword_run` for a chunk of fans of a keyword that enters a drop (no keyword capacity), in
+    the caller's transaction: the list, the tags, the drop, then one reply per fan and local day.
+    The drop and the keyword are read again (a pause in the chunk applies). Returns replies queued."""
+    fresh = _load(keyword.pk, keyword.talent)
+    if fresh is None or fresh.drop is None or not fresh.is_live(now):
+        return 0
+    by_id = {f.pk: f for f in fans}
+    joined = drop_joins.drop_join_many(drop=fresh.drop, fans=fans, now=now)  # active fans only
+    ids = list(joined)
+    if fresh.add_to_list_id and ids:
+        ContactListMember.objects.bulk_create(
+            [ContactListMember(contact_list_id=fresh.add_to_list_id, fan_id=f, added_at=now) for f in ids],
+            ignore_conflicts=True,
+        )
+    tag_ids = [t.pk for t in fresh.tags.all()]
+    if tag_ids and ids:
+        FanTag.objects.bulk_create([FanTag(tag_id=t, fan_id=f) for f in ids for t in tag_ids], ignore_conflicts=True)
+    texted = [f for f in ids if joined[f].text]
+    once = sql.insert_many_new(
+        KeywordReply,
+        ["keyword", "fan", "local_date", "created_at"],
+        [(fresh.pk, f, _local_date(by_id[f], now), now) for f in texted],
+        ["keyword", "fan", "local_date"],
+        returning="fan",
+    )
+    return replies.reply_many(
+        talent=fresh.talent, replies=[(f, joined[f].number, joined[f].text) for f in texted if f in once]
+    )
 
 
 def keyword_remember(

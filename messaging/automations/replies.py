@@ -15,12 +15,14 @@ from accounts.models import Fan
 from messaging.sms.models import OutboundMessage
 
 _queue: Callable[..., Any] | None = None
+_kick: Callable[..., Any] | None = None
 
 
-def use_priority_lane(queue: Callable[..., Any]) -> None:
-    """Called once by messaging/apps.py with conversations.priority.priority_message_queue."""
-    global _queue
-    _queue = queue
+def use_priority_lane(queue: Callable[..., Any], kick: Callable[..., Any] | None = None) -> None:
+    """Called once by messaging/apps.py with conversations.priority.priority_message_queue (and
+    priority_lane_kick, which `reply_many` calls once per batch)."""
+    global _queue, _kick
+    _queue, _kick = queue, kick
 
 
 def reply(*, fan: Fan, body: str) -> bool:
@@ -42,3 +44,42 @@ def reply_to_number(*, talent, to: str, body: str) -> None:
     if _queue is None:
         raise RuntimeError("messaging.automations.replies: the priority lane was not registered (apps.ready)")
     _queue(talent=talent, fan=None, to=to, body=body)
+
+
+def reply_many(*, talent, replies: list[tuple[int, str, str]]) -> int:
+    """`reply` for a chunk of fans in one INSERT (a drop's burst of confirmations): (fan id, number,
+    body) of fans the caller read as active in this transaction. The rows are those
+    `priority_message_queue` makes for kind "reply" on the personal lane (no pumping guard applies
+    to replies; the lane's claim re-checks that each fan is still active), then one kick of the
+    lane after commit. Returns how many were queued."""
+    from django.db import transaction
+
+    from accounts.tokens import preview_links
+    from messaging.sms.parts import sms_parts
+
+    if _queue is None or _kick is None:
+        raise RuntimeError("messaging.automations.replies: the priority lane was not registered (apps.ready)")
+    parts: dict[str, int] = {}  # a burst's texts are a few templates: count each once
+    rows = []
+    for fan_id, number, body in replies:
+        if not number or not body.strip():
+            continue
+        if body not in parts:
+            parts[body] = max(1, sms_parts(preview_links(body, talent=talent)).parts)
+        rows.append(
+            OutboundMessage(
+                talent=talent,
+                fan_id=fan_id,
+                kind=OutboundMessage.Kind.REPLY,
+                lane=OutboundMessage.Lane.PERSONAL,
+                to_number=number,
+                body=body,
+                parts=parts[body],
+                status=OutboundMessage.Status.PENDING,
+            )
+        )
+    if rows:
+        OutboundMessage.objects.bulk_create(rows)
+        kick = _kick
+        transaction.on_commit(lambda: kick(rules=False))
+    return len(rows)

@@ -61,3 +61,101 @@ def claim_free_code(*, drop_id: int, fan_id: int, now) -> str | None:
 
 
 _LAST_TAKEN: dict[int, int] = {}  # drop id -> id of the last code this process bound (a hint only)
+
+
+# --- a chunk's joins in a few statements (drop_joins.py) --------------------------------------------
+def insert_many_new(model, columns: list[str], rows: list[tuple], conflict: list[str], returning: str) -> dict:
+    """Insert rows unless one with the same `conflict` columns exists: {returning column: new id}
+    of the rows made. One statement (multi-row VALUES ... ON CONFLICT DO NOTHING RETURNING)."""
+    if not rows:
+        return {}
+    table = model._meta.db_table
+    names = ", ".join(model._meta.get_field(c).column for c in columns)
+    keys = ", ".join(model._meta.get_field(c).column for c in conflict)
+    back = model._meta.get_field(returning).column
+    cell = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES {', '.join([cell] * len(rows))} "  # noqa: S608 - model metadata
+        f"ON CONFLICT ({keys}) DO NOTHING RETURNING id, {back}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+        return {key: row_id for row_id, key in cursor.fetchall()}
+
+
+def set_once(model, column: str, ids: list[int], value) -> set[int]:
+    """SET column = value on the rows of `ids` where it is still NULL; the ids it set (so two
+    callers at once never both think they did)."""
+    if not ids:
+        return set()
+    table = model._meta.db_table
+    sql = (
+        f"UPDATE {table} SET {column} = %s WHERE id IN ({', '.join(['%s'] * len(ids))}) "  # noqa: S608
+        f"AND {column} IS NULL RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value, *ids])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def claim_free_codes(*, drop_id: int, fan_ids: list[int], now) -> dict[int, str]:
+    """Bind one free code to each of `fan_ids` (in order, while codes last): {fan id: code}.
+
+    PostgreSQL: one statement for the whole chunk. The free rows are locked with FOR UPDATE SKIP
+    LOCKED (another chunk's joins take other rows and neither waits), numbered, and paired with the
+    fans by position; the `fan_id IS NULL` re-check and the partial unique (drop, fan) constraint
+    keep a code to one fan and a fan to one code whatever happens. Elsewhere (SQLite, one writer at
+    a time): the one-fan statement per fan.
+    """
+    if not fan_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        found: dict[int, str] = {}
+        for fan_id in fan_ids:
+            code = claim_free_code(drop_id=drop_id, fan_id=fan_id, now=now)
+            if code is None:
+                break
+            found[fan_id] = code
+        return found
+    from messaging.automations.drop_models import DropCode
+
+    table = DropCode._meta.db_table
+    sql = (
+        f"WITH free AS (SELECT id FROM {table} WHERE drop_id = %s AND fan_id IS NULL AND id > %s "  # noqa: S608
+        "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), "
+        "numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM free), "
+        "wanted AS (SELECT w.fan_id, w.n FROM unnest(%s::bigint[]) WITH ORDINALITY AS w(fan_id, n)) "
+        f"UPDATE {table} SET fan_id = wanted.fan_id, assigned_at = %s "
+        f"FROM numbered JOIN wanted ON wanted.n = numbered.n "
+        f"WHERE {table}.id = numbered.id AND {table}.fan_id IS NULL RETURNING {table}.id, {table}.fan_id, {table}.code"
+    )
+    found = {}
+    left = list(fan_ids)
+    # As claim_free_code: past the last code this process took first, then once from the start.
+    for start in (_LAST_TAKEN.get(drop_id, 0), 0):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [drop_id, start, len(left), left, now])
+            rows = cursor.fetchall()
+        for code_id, fan_id, code in rows:
+            found[fan_id] = code
+            _LAST_TAKEN[drop_id] = max(_LAST_TAKEN.get(drop_id, 0), code_id)
+        left = [f for f in left if f not in found]
+        if not left or start == 0:
+            break
+    return found
+
+
+def active_numbers(fan_ids: list[int]) -> dict[int, str]:
+    """{fan id: number} of those fans who are active now. The number as stored (E.164): a
+    PhoneNumber's str() validates it again, a millisecond a fan in a burst."""
+    if not fan_ids:
+        return {}
+    from accounts.models import Fan
+
+    sql = (
+        f"SELECT id, phone FROM {Fan._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(fan_ids))}) "  # noqa: S608
+        "AND status = %s AND phone IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*fan_ids, str(Fan.Status.ACTIVE)])
+        return {fan_id: phone for fan_id, phone in cursor.fetchall() if phone}
