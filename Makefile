@@ -87,6 +87,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 TYPED += messaging/automations/series.py messaging/automations/dates.py messaging/automations/occurrences.py \
 	messaging/automations/series_models.py messaging/automations/joins.py
 TYPED += fancommunity/webhooks_out/endpoints.py
+TYPED += fancommunity/api_v1/automations.py
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
 	messaging/automations/drop_models.py
