@@ -18,6 +18,8 @@ from schemathesis.config import SchemathesisConfig
 
 from accounts.api_tokens import SCOPES, token_create
 from consent.models import TermsDocument
+from messaging.automations.keyword_models import Keyword
+from messaging.conversations.models import Conversation, Note
 from messaging.models import Campaign, ContactList, ContactListMember, Segment, Tag
 from tests.factories import create_fan, create_terms
 
@@ -41,7 +43,8 @@ def _keep_the_test_connection(db):
 
 @pytest.fixture
 def seeded_token(personas):
-    """Nova with terms, a few fans, a list, a tag, a segment, a campaign; an all-scopes token."""
+    """Nova with terms, a few fans, a list, a tag, a segment, a campaign, a keyword, a conversation
+    with a note; an all-scopes token."""
     talent = personas.talent
     create_terms(talent, TermsDocument.Kind.TERMS)
     create_terms(talent, TermsDocument.Kind.PRIVACY)
@@ -53,6 +56,9 @@ def seeded_token(personas):
         talent=talent, name="everyone in CA", definition={"all": [{"field": "region", "op": "in", "value": ["CA"]}]}
     )
     Campaign.objects.create(talent=talent, name="Tour", body="Hi {first_name}!")
+    Keyword.objects.create(talent=talent, word="tour", reply="Dates soon!")
+    conversation = Conversation.objects.create(talent=talent, fan=personas.fan)
+    Note.objects.create(conversation=conversation, fan=personas.fan, author=personas.owner, body="VIP")
     _, raw = token_create(
         talent=talent, actor=personas.owner, name="schemathesis", scopes=sorted(SCOPES), expires_at=None
     )
