@@ -35,3 +35,6 @@ class MessagingConfig(AppConfig):
 
         if estimate_send_plan not in SEND_PLANNERS:
             SEND_PLANNERS.append(estimate_send_plan)
+
+        # Issue 17 §5: the archive's window check (messaging.E017) is registered on import.
+        from messaging.sending import archive  # noqa: F401
