@@ -503,3 +503,18 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ConversationStatusEnum": "messaging.conversations.models.Conversation.Status"},
     "DEFAULT_GENERATOR_CLASS": "fancommunity.api_v1.schema.V1SchemaGenerator",  # v1 routes only
 }
+
+# --- Message archive (issue 17 §5; messaging/sending/archive.py) ---------------------------------
+# Message rows older than this many days, once the retention policy has wiped their words and
+# numbers, go to gzipped JSONL files per month and leave the tables. Must be longer than a tracked
+# link's life, reply attribution and the automations' de-duplication (checked: messaging.W017).
+MESSAGE_ARCHIVE_AFTER_DAYS = env.get_int("MESSAGE_ARCHIVE_AFTER_DAYS", 400, minimum=1)
+# A local folder (a shared volume across machines) unless a bucket is set: then S3-compatible
+# storage at MESSAGE_ARCHIVE_S3_ENDPOINT_URL (empty: AWS), credentials as boto3 reads them
+# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role).
+MESSAGE_ARCHIVE_DIR = Path(env.get_str("MESSAGE_ARCHIVE_DIR", str(BASE_DIR / "archive")))
+MESSAGE_ARCHIVE_S3_BUCKET = env.get_str("MESSAGE_ARCHIVE_S3_BUCKET", "")
+MESSAGE_ARCHIVE_S3_PREFIX = env.get_str("MESSAGE_ARCHIVE_S3_PREFIX", "messages/")
+MESSAGE_ARCHIVE_S3_ENDPOINT_URL = env.get_str("MESSAGE_ARCHIVE_S3_ENDPOINT_URL", "")
+MESSAGE_ARCHIVE_S3_REGION = env.get_str("MESSAGE_ARCHIVE_S3_REGION", "us-east-1")
+MESSAGE_ARCHIVE_ROWS_PER_FILE = env.get_int("MESSAGE_ARCHIVE_ROWS_PER_FILE", 50_000, minimum=1)

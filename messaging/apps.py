@@ -48,3 +48,6 @@ class MessagingConfig(AppConfig):
 
         if not audience.UNREACHABLE:
             audience.UNREACHABLE.append(provider_dead)
+
+        # Issue 17 §5: the archive's window check (messaging.E017) is registered on import.
+        from messaging.sending import archive  # noqa: F401

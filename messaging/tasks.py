@@ -108,7 +108,26 @@ PERIODIC_EVERY = {
     # Issue 13: hourly, each member at most once in 20 hours (digest.DIGEST_MIN_HOURS).
     "conversations: email digests": ("messaging.tasks.send_inbox_digests", 60),
     "api: idempotency keys past their window (hourly)": ("fancommunity.api_v1.tasks.prune_idempotency_keys", 60),
+    # Issue 17 §5: old wiped message rows to the archive (messaging/sending/archive.py).
+    "sending: archive old messages (daily)": ("messaging.tasks.archive_messages", 24 * 60),
+    "sending: 10DLC registration of the senders (hourly)": ("messaging.tasks.check_sender_registrations", 60),
 }
+
+
+def archive_messages() -> dict:
+    """Daily: message rows past MESSAGE_ARCHIVE_AFTER_DAYS, already wiped, to the archive."""
+    from messaging.sending.archive import archive_messages as run
+
+    report = run()
+    return {"rows": report.rows, "files": len(report.files), "bytes": report.bytes_written}
+
+
+def check_sender_registrations() -> dict:
+    """Hourly: each 10DLC sender's brand and campaign status at Twilio (left out of sending until approved)."""
+    from messaging.sending.registration import check_registrations
+
+    report = check_registrations()
+    return {"checked": report.checked, "held_back": report.held_back, "errors": len(report.errors)}
 
 
 def apply_retention() -> dict:
@@ -246,6 +265,8 @@ def resume_on_worker_start(**kwargs) -> None:
 __all__ = [
     "DISPATCH_FUNC",
     "apply_retention",
+    "archive_messages",
+    "check_sender_registrations",
     "expire_pending_signups",
     "IMPORT_FUNC",
     "SEND_FUNC",

@@ -100,6 +100,9 @@ class Campaign(models.Model):
     # and the home page read these instead of counting a million message rows per view.
     results = models.JSONField(default=dict, blank=True, editable=False)
     results_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The whole report, stored when the campaign's message rows were archived (issue 17 §5,
+    # messaging/sending/archive.py): campaign_report answers from it once the rows are gone.
+    archived_report = models.JSONField(null=True, blank=True, editable=False)
     duplicated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
     )

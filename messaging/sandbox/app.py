@@ -23,9 +23,11 @@ from messaging.sandbox.callbacks import CallbacksMixin
 from messaging.sandbox.common import API_VERSION, SandboxConfig, StoredMessage, twilio_error
 from messaging.sandbox.lookups import LookupsMixin
 from messaging.sandbox.messages import MessagesMixin
+from messaging.sandbox.numbers import NumbersMixin
+from messaging.sandbox.services import ServicesMixin
 
 
-class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin):
+class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin, NumbersMixin, ServicesMixin):
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.random = random.Random(config.seed)
@@ -41,6 +43,11 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin):
         self._pending_timers = 0
         # Inbound MMS media the sandbox serves, {(message sid, media sid): (content type, bytes)}.
         self.media: dict[tuple[str, str], tuple[str, bytes]] = {}
+        # The account's numbers, Messaging Services and 10DLC registrations (numbers.py, services.py).
+        self.numbers: dict[str, dict] = {}
+        self.services: dict[str, dict] = {}
+        self.brands: dict[str, dict] = {}
+        self.campaigns: dict[str, list[dict]] = {}
         # Counters, for tests and the command's shutdown summary.
         self.stats = {
             "accepted": 0,
@@ -61,6 +68,13 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin):
         app.router.add_get(f"{base}/Messages/{{message_sid}}/Media/{{media_sid}}", self.fetch_media)
         app.router.add_get("/health", self.health)
         app.router.add_get("/v2/PhoneNumbers/{phone_number}", self.lookup_phone_number)  # issue 17
+        app.router.add_get(f"{base}/IncomingPhoneNumbers.json", self.list_numbers)
+        app.router.add_get(f"{base}/IncomingPhoneNumbers/{{number_sid}}.json", self.fetch_number)
+        app.router.add_post(f"{base}/IncomingPhoneNumbers/{{number_sid}}.json", self.update_number)
+        app.router.add_get("/v1/Services/{service_sid}", self.fetch_service)
+        app.router.add_post("/v1/Services/{service_sid}", self.update_service)
+        app.router.add_get("/v1/Services/{service_sid}/Compliance/Usa2p", self.list_usa2p)
+        app.router.add_get("/v1/a2p/BrandRegistrations/{brand_sid}", self.fetch_brand)
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

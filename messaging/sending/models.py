@@ -106,6 +106,13 @@ class Sender(models.Model):
         '"verizon": 4} for 10DLC or {"all": 100}.',
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in the pool.")
+    # 10DLC registration as Twilio last reported it (registration.py, hourly and on request): a
+    # sender with a problem is left out of the pool (senders.held_back) until Twilio approves it.
+    # db_default: processes of the previous release insert senders without these columns (upgrade).
+    brand_status = models.CharField("10DLC brand", max_length=24, blank=True, editable=False, db_default="")
+    campaign_status = models.CharField("10DLC campaign", max_length=24, blank=True, editable=False, db_default="")
+    registration_problem = models.CharField(max_length=300, blank=True, editable=False, db_default="")
+    registration_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -188,3 +195,29 @@ class FanCarrier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} ({self.carrier_name})"
+
+
+class ArchiveFile(models.Model):
+    """One gzipped JSONL file of archived message rows (issue 17 §5, archive.py): written before its
+    rows are deleted, recorded in the same transaction as the delete, so a row is in the tables or
+    in a recorded file, never neither. A file with no row here is a crashed run's and is rewritten."""
+
+    class Table(models.TextChoices):
+        OUTBOUND = "outbound", "Texts sent"
+        INBOUND = "inbound", "Texts received"
+
+    table = models.CharField(max_length=16, choices=Table.choices)
+    month = models.DateField(help_text="First day of the month the rows were created in (UTC).")
+    key = models.CharField(max_length=300, unique=True)  # path under the archive folder or bucket prefix
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    rows = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["table", "month", "first_id"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.rows} rows)"

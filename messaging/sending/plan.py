@@ -67,6 +67,8 @@ def plan_blast(
     fans by carrier as FanCarrier stores it (missing = unknown); `cap_used`: parts already booked
     today under each daily cap."""
     parts_per_text = max(1, parts_per_text)
+    if not pool.lanes:
+        return BlastPlan(0.0, 0.0, 0, {})  # no sender may send (10DLC registration): plan_warnings says so
     known = {carrier_of(c): 0 for c in carriers}
     for carrier, n in carriers.items():
         known[carrier_of(carrier)] = known.get(carrier_of(carrier), 0) + n
@@ -112,6 +114,10 @@ def talent_blast_plan(*, talent, fans, parts_per_text: int, start: dt.datetime) 
 def plan_warnings(plan: BlastPlan, *, talent, start: dt.datetime, ignore_quiet_hours: bool = False) -> list[str]:
     """What will split the blast, said before it is scheduled."""
     found = []
+    if plan.senders == 0:
+        found.append(
+            "None of the talent's senders can send: their 10DLC registration is not approved (Settings > Senders)."
+        )
     for cap, texts in plan.held_by_cap.items():
         found.append(f"{texts:,} texts are over today's {cap} cap: they go after midnight Pacific time.")
     if plan.ends_at and not ignore_quiet_hours and talent.quiet_hours_start != talent.quiet_hours_end:

@@ -127,6 +127,12 @@ def build_pool(talent, senders: list) -> Pool:
     if not senders:
         lane = Lane(0, None, 0, ALL, float(talent.parts_per_second), own_number, talent.messaging_service_sid, True)
         return Pool(talent.pk, (lane,), 1)
+    usable = [sender for sender in senders if not held_back(sender)]
+    if not usable:
+        # Every sender waits for its 10DLC registration: nothing sends (not the talent's own
+        # number either, which is one of them); the Senders page says why.
+        return Pool(talent.pk, (), 0)
+    senders = usable
     lanes: list[Lane] = []
     for i, sender in enumerate(senders):
         primary = bool(
@@ -154,6 +160,13 @@ def build_pool(talent, senders: list) -> Pool:
                 )
             )
     return Pool(talent.pk, tuple(lanes), len(senders))
+
+
+def held_back(sender) -> bool:
+    """A sender Twilio reported a 10DLC registration problem for (brand or campaign not
+    approved, registration.py): carriers block its texts (Twilio error 30034), so it is left out
+    of the pool until a check finds it approved."""
+    return bool(getattr(sender, "registration_problem", ""))
 
 
 def pacific_day(now: dt.datetime) -> dt.date:
