@@ -88,7 +88,6 @@ TYPED += messaging/automations/series.py messaging/automations/dates.py messagin
 	messaging/automations/series_models.py messaging/automations/joins.py
 TYPED += fancommunity/webhooks_out/endpoints.py
 TYPED += messaging/campaigns/estimates.py messaging/campaigns/planning.py messaging/campaigns/reports.py messaging/campaigns/trial_send.py messaging/console/home_all.py
-
 TYPED += fancommunity/api_v1/automations.py
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
