@@ -15,7 +15,9 @@ costs its neighbours their answer; a dead connection (PostgreSQL restarted) is r
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
@@ -40,19 +42,23 @@ class _Waiting:
     stored: bool = False
     lead: bool = False  # woken to lead the next group rather than because its row is stored
     error: BaseException | None = None
+    result: Any = None  # what the flush says about this item (the status callbacks' outcome)
 
 
 class GroupStore:
-    """One per process. store() returns once the row is committed, or raises its error."""
+    """One per process. store() returns once the row is committed (with what the flush set as
+    its result), or raises its error. `flush` runs one group on the leader's connection and sets
+    each item's error or result; the inbound texts' INSERT by default."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush: Callable[[list[_Waiting]], None] | None = None) -> None:
+        self._flush = flush  # None: the module's _flush, looked up at each group
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._leading = False
         self.groups = 0  # statements run, and rows stored through them (the tests read these)
         self.rows = 0
 
-    def store(self, params: list) -> None:
+    def store(self, params: list) -> Any:
         me = _Waiting(params)
         with self._lock:
             self._waiting.append(me)
@@ -68,12 +74,13 @@ class GroupStore:
             self._lead()
         if me.error is not None:
             raise me.error
+        return me.result
 
     def _lead(self) -> None:
         with self._lock:
             group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
         try:
-            _flush(group)
+            (self._flush or _flush)(group)
         except BaseException as exc:  # no waiter may answer 200 for a row that may not be stored
             for item in group:
                 item.error = item.error or exc
@@ -107,7 +114,7 @@ def _flush(group: list[_Waiting]) -> None:
             item.error = exc
 
 
-def _execute(sql: str, params: list) -> None:
+def _execute(sql: str, params: list, *, fetch: bool = False) -> list | None:
     """Run without the per-request connection health check, reconnecting once if needed.
 
     CONN_HEALTH_CHECKS costs a `SELECT 1` round trip at the first query of every request: a third
@@ -119,13 +126,14 @@ def _execute(sql: str, params: list) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-        return
+            return cursor.fetchall() if fetch else None
     except (OperationalError, InterfaceError):
         if connection.connection is not None and connection.is_usable():
             raise  # the database answers: a real error, not a dead connection
     connection.close()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.fetchall() if fetch else None
 
 
 STORE = GroupStore()

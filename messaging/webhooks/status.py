@@ -4,21 +4,31 @@ Validated with X-Twilio-Signature against PUBLIC_BASE_URL + the path and query T
 the Host header, which a proxy rewrites). Processed inline rather than queued: the work is one
 conditional UPDATE on an indexed column, cheaper than storing the payload and enqueuing a task,
 and idempotent because statuses only move forward. Unknown sids get 200 so Twilio stops retrying.
+
+Each link of a celebrity burst brings two callbacks (sent, delivered) to the same web processes that
+take the texts, so on PostgreSQL the callbacks one process receives at the same moment share one
+statement and one commit (the inbound store's group commit, messaging/conversations/store.py):
+`UPDATE ... FROM (VALUES ...) ... RETURNING`, forward only, the outgoing webhook events written in
+the same transaction. Durable as before: each callback is answered after the commit that holds it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts import outbox
+from accounts.integration_models import WebhookEndpoint
+from messaging.conversations.store import GroupStore
 from messaging.models import OutboundMessage
 from messaging.sending.engine import apply_error_effects
 from messaging.sms.backends.base import SmsError
+from messaging.sms.models import STATUS_RANK
 from messaging.webhooks.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)
@@ -45,24 +55,60 @@ TWILIO_STATUS = {
 def status_callback(request: HttpRequest) -> HttpResponse:
     if not signature_is_valid(request):
         return HttpResponseForbidden("Invalid X-Twilio-Signature.")
-    sid = request.POST.get("MessageSid", "").strip()
+    sid = request.POST.get("MessageSid", "").replace("\x00", "").strip()
     raw_status = request.POST.get("MessageStatus", "").strip().lower()
-    if not sid or raw_status not in TWILIO_STATUS:
+    if not sid or len(sid) > 64 or raw_status not in TWILIO_STATUS:
         return HttpResponseBadRequest("MessageSid and a known MessageStatus are required.")
-    error_code = request.POST.get("ErrorCode", "").strip()
-    message_status_callback(
-        sid=sid, status=TWILIO_STATUS[raw_status], error_code=error_code, row_hint=request.GET.get("m")
-    )
+    error_code = request.POST.get("ErrorCode", "").replace("\x00", "").strip()[:16]
+    status, hint = TWILIO_STATUS[raw_status], _row_hint(request.GET.get("m"))
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # Shared with the callbacks this process receives at the same moment: one statement, one commit.
+        moved = STATUS_STORE.store([sid, hint, status, error_code])
+        if moved is _ALONE:  # the group's statement failed: this callback on its own
+            message_status_callback(sid=sid, status=status, error_code=error_code, row_hint=hint)
+        elif moved is None:
+            logger.info("status callback for unknown sid %s", sid)
+        else:
+            _after_commit(moved, status=status, error_code=error_code)
+    else:
+        message_status_callback(sid=sid, status=status, error_code=error_code, row_hint=hint)
     return HttpResponse(status=200)
 
 
-def message_status_callback(*, sid: str, status: str, error_code: str = "", row_hint: str | None = None) -> bool:
+def _row_hint(value: str | None) -> int | None:
+    """Our row id from the StatusCallback URL's `m`: ASCII digits only ("²" is a digit to Python)."""
+    if value and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+class Moved(NamedTuple):
+    """A row a callback moved forward."""
+
+    pk: int
+    talent_id: int
+    campaign_id: int | None
+    fan_id: int | None
+    to_number: str
+
+
+def _after_commit(row: Moved, *, status: str, error_code: str) -> None:
+    """A failure's effects (21610 opts the fan out, 30007 pauses the campaign), after the commit."""
+    if error_code and status in (S.FAILED, S.UNDELIVERED):
+        error = SmsError(f"status callback {status}", code=error_code, permanent=True)
+        apply_error_effects(
+            talent_id=row.talent_id, campaign_id=row.campaign_id, errors=[(row.fan_id, row.to_number, error)]
+        )
+
+
+def message_status_callback(*, sid: str, status: str, error_code: str = "", row_hint: str | int | None = None) -> bool:
     """Apply one callback. The `m` hint (our row id, put in the StatusCallback URL) finds a row
     whose sid the sender has not recorded yet, when the callback outruns the bulk write."""
+    hint = row_hint if isinstance(row_hint, int) else _row_hint(row_hint)
     with transaction.atomic():
         row = OutboundMessage.objects.filter(provider_sid=sid).first()
-        if row is None and row_hint and row_hint.isascii() and row_hint.isdigit() and len(row_hint) < 19:
-            row = OutboundMessage.objects.filter(pk=int(row_hint), provider_sid__isnull=True).first()
+        if row is None and hint is not None:
+            row = OutboundMessage.objects.filter(pk=hint, provider_sid__isnull=True).first()
             if row is not None:
                 OutboundMessage.objects.filter(pk=row.pk, provider_sid__isnull=True).update(provider_sid=sid)
         if row is None:
@@ -75,9 +121,90 @@ def message_status_callback(*, sid: str, status: str, error_code: str = "", row_
             outbox.webhook_emit(
                 talent_id=row.talent_id, type="message.status", data={"message": data}, fan_id=row.fan_id
             )
-    if moved and error_code and status in (S.FAILED, S.UNDELIVERED):
-        error = SmsError(f"status callback {status}", code=error_code, permanent=True)
-        apply_error_effects(
-            talent_id=row.talent_id, campaign_id=row.campaign_id, errors=[(row.fan_id, row.to_number, error)]
+    if moved:
+        _after_commit(
+            Moved(row.pk, row.talent_id, row.campaign_id, row.fan_id, row.to_number),
+            status=status,
+            error_code=error_code,
         )
     return moved
+
+
+# --- the group path (PostgreSQL) ------------------------------------------------------------------
+_ALONE = object()  # an item's result when its group failed: the thread applies it on its own
+_TABLE = OutboundMessage._meta.db_table
+_ENDPOINTS = WebhookEndpoint._meta.db_table
+assert all(s.isidentifier() for s in STATUS_RANK)  # noqa: S101 - spliced into the SQL below as literals
+_RANK = "CASE o.status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " ELSE 99 END"
+_VALUE = "(%s, %s::bigint, %s, %s::int, %s)"
+
+
+def group_sql(rows: int) -> str:
+    """One callback a row: found by sid, else (the sender has not recorded the sid yet) by the row
+    hint, moved only forward, its sid kept; returns the moved rows and whether their talent has an
+    endpoint for message.status (outbox events are written only then)."""
+    values = ", ".join([_VALUE] * rows)
+    return (
+        f"WITH v (sid, hint, status, rank, error_code) AS (VALUES {values}) "  # noqa: S608 - constants
+        f"UPDATE {_TABLE} AS o SET status = v.status, updated_at = now(), provider_sid = v.sid, "
+        "error_code = CASE WHEN v.error_code <> '' THEN v.error_code ELSE o.error_code END "
+        "FROM v WHERE (o.provider_sid = v.sid OR (v.hint IS NOT NULL AND o.id = v.hint AND o.provider_sid IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} AS x WHERE x.provider_sid = v.sid))) AND {_RANK} < v.rank "
+        "RETURNING v.sid, o.id, o.talent_id, o.campaign_id, o.fan_id, o.to_number, "
+        f"EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
+        "AND e.events @> '[\"message.status\"]'::jsonb)"
+    )
+
+
+def _flush_statuses(group: list) -> None:
+    """Apply a group's callbacks in one statement and one transaction (with their outbox events).
+    Two callbacks for one message in a group (sent and delivered): the furthest wins, as it would
+    in order; the other is a no-op, as it would be after it."""
+    best: dict[str, object] = {}
+    for item in group:
+        sid, _, status, _ = item.params
+        kept = best.get(sid)
+        if kept is None or STATUS_RANK[status] > STATUS_RANK[kept.params[2]]:  # type: ignore[attr-defined]
+            best[sid] = item
+    chosen = list(best.values())
+    params = [p for item in chosen for p in (*item.params[:3], STATUS_RANK[item.params[2]], item.params[3])]  # type: ignore[attr-defined]
+    try:
+        moved = _run_group(group_sql(len(chosen)), params, chosen)
+    except DatabaseError:
+        logger.exception("status callbacks: a group of %d failed, applying them one by one", len(group))
+        for item in group:
+            item.result = _ALONE
+        return
+    for item in group:
+        item.result = moved.get(item.params[0]) if best[item.params[0]] is item else None
+
+
+def _run_group(sql: str, params: list, chosen: list) -> dict[str, Moved]:
+    # The per-request health check is a SELECT 1 round trip; the statement is idempotent (forward
+    # only), so a connection that died is reopened and the group runs once more.
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag
+    try:
+        return _update(sql, params, chosen)
+    except (OperationalError, InterfaceError):
+        if connection.connection is not None and connection.is_usable():
+            raise
+    connection.close()
+    return _update(sql, params, chosen)
+
+
+def _update(sql: str, params: list, chosen: list) -> dict[str, Moved]:
+    by_sid = {item.params[0]: item for item in chosen}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        moved: dict[str, Moved] = {}
+        for sid, pk, talent_id, campaign_id, fan_id, to_number, subscribed in cursor.fetchall():
+            moved[sid] = Moved(pk, talent_id, campaign_id, fan_id, to_number)
+            if subscribed:  # outgoing webhooks (issue 16): only endpoints that asked for message.status
+                status, error_code = by_sid[sid].params[2], by_sid[sid].params[3]
+                data = {"id": pk, "campaign_id": campaign_id, "fan_id": fan_id, "status": status}
+                data["error_code"] = error_code
+                outbox.webhook_emit(talent_id=talent_id, type="message.status", data={"message": data}, fan_id=fan_id)
+    return moved
+
+
+STATUS_STORE = GroupStore(_flush_statuses)

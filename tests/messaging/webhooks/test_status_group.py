@@ -1,0 +1,90 @@
+"""Status callbacks in groups (PostgreSQL): the callbacks one web process receives at the same
+moment share one statement and one commit, with exactly what one callback alone would do."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from accounts.integration_models import WebhookEndpoint, WebhookEvent
+from messaging.conversations.store import _Waiting
+from messaging.models import OutboundMessage
+from messaging.webhooks import status as status_module
+from tests.factories import create_fan, create_talent
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+S = OutboundMessage.Status
+
+
+def _row(talent, fan, *, sid: str | None, status=S.QUEUED) -> OutboundMessage:
+    return OutboundMessage.objects.create(
+        talent=talent, fan=fan, to_number=str(fan.phone), body="Join", status=status, provider_sid=sid
+    )
+
+
+def _flush(*callbacks: tuple) -> list:
+    group = [_Waiting(list(c)) for c in callbacks]
+    status_module._flush_statuses(group)
+    return [item.result for item in group]
+
+
+def test_a_group_moves_each_row_forward_by_sid_or_by_its_hint_in_one_statement(django_assert_num_queries):
+    talent = create_talent()
+    fans = [create_fan(talent, f"+1415555070{i}") for i in range(4)]
+    known = _row(talent, fans[0], sid="SM" + "1" * 32)
+    unrecorded = _row(talent, fans[1], sid=None, status=S.CLAIMED)  # the callback outran the sender's record
+    done = _row(talent, fans[2], sid="SM" + "3" * 32, status=S.DELIVERED)
+    twice = _row(talent, fans[3], sid="SM" + "4" * 32)
+    with django_assert_num_queries(3, connection=connection):  # BEGIN, one UPDATE for six callbacks, COMMIT
+        results = _flush(
+            (known.provider_sid, None, S.SENT, ""),
+            ("SM" + "2" * 32, unrecorded.pk, S.DELIVERED, ""),
+            (done.provider_sid, None, S.SENT, ""),  # a late "sent" after "delivered": a no-op
+            ("SM" + "f" * 32, None, S.SENT, ""),  # unknown: nothing to do
+            (twice.provider_sid, None, S.SENT, ""),
+            (twice.provider_sid, None, S.DELIVERED, ""),  # the furthest of one message's two wins
+        )
+    assert [r is not None for r in results] == [True, True, False, False, False, True]
+    statuses = dict(OutboundMessage.objects.values_list("pk", "status"))
+    assert statuses == {known.pk: S.SENT, unrecorded.pk: S.DELIVERED, done.pk: S.DELIVERED, twice.pk: S.DELIVERED}
+    assert OutboundMessage.objects.get(pk=unrecorded.pk).provider_sid == "SM" + "2" * 32
+
+
+def test_a_hint_never_takes_a_row_from_the_message_that_owns_the_sid():
+    talent = create_talent()
+    owner = _row(talent, create_fan(talent, "+14155550711"), sid="SM" + "5" * 32)
+    other = _row(talent, create_fan(talent, "+14155550712"), sid=None, status=S.CLAIMED)
+    _flush((owner.provider_sid, other.pk, S.SENT, ""))
+    assert OutboundMessage.objects.get(pk=owner.pk).status == S.SENT
+    assert OutboundMessage.objects.get(pk=other.pk).status == S.CLAIMED
+
+
+def test_an_endpoint_for_message_status_gets_its_event_with_the_group(personas):
+    talent = personas.talent
+    WebhookEndpoint.objects.create(talent=talent, url="https://hooks.example.com/x", events=["message.status"])
+    row = _row(talent, create_fan(talent, "+14155550713"), sid="SM" + "6" * 32)
+    quiet = create_talent()
+    other = _row(quiet, create_fan(quiet, "+14155550714"), sid="SM" + "7" * 32)
+    _flush((row.provider_sid, None, S.DELIVERED, ""), (other.provider_sid, None, S.DELIVERED, ""))
+    events = list(WebhookEvent.objects.values_list("talent_id", "data"))
+    assert events == [(talent.pk, {"message": {"id": row.pk, "campaign_id": None, "fan_id": row.fan_id,
+                                               "status": S.DELIVERED, "error_code": ""}})]  # fmt: skip
+
+
+def test_a_failed_group_hands_each_callback_back_to_apply_alone(monkeypatch):
+    talent = create_talent()
+    row = _row(talent, create_fan(talent, "+14155550715"), sid="SM" + "8" * 32)
+    monkeypatch.setattr(status_module, "group_sql", lambda n: "SELECT no_such_column")
+    assert _flush((row.provider_sid, None, S.SENT, "")) == [status_module._ALONE]
+    assert OutboundMessage.objects.get(pk=row.pk).status == S.QUEUED  # nothing half-applied
+
+
+def test_the_view_answers_through_the_group_and_applies_a_21610(client, personas):
+    from tests.messaging.webhooks.test_status_webhook import _payload, _post
+
+    row = _row(personas.talent, personas.fan, sid="SM" + "9" * 32)
+    assert _post(client, _payload(row.provider_sid, "failed", ErrorCode="21610")).status_code == 200
+    personas.fan.refresh_from_db()
+    assert OutboundMessage.objects.get(pk=row.pk).status == S.FAILED
+    assert personas.fan.status == personas.fan.Status.OPTED_OUT
+    assert status_module.STATUS_STORE.groups >= 1
