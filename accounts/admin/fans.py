@@ -64,7 +64,10 @@ class FanAdmin(TalentScopedAdmin):
     """Fans: search by a number in any format, name or email; bounded filters; the profile page
     (messaging/audience/admin/fans.py builds its parts: filters, search, the add form, the profile)."""
 
-    list_display = ["__str__", "phone", "talent", "status", "country", "region", "source", "joined_at"]
+    list_display = [
+        audience_fans.fan_name, audience_fans.fan_phone, "talent", "status", "country", "region", "source", "joined_at",
+    ]  # fmt: skip
+    list_display_links = [audience_fans.fan_name]
     list_filter = audience_fans.FAN_FILTERS
     list_filter_submit = True  # unfold's text filters (country, region) apply on a button, no script needed
     list_select_related = ["talent"]
@@ -79,6 +82,9 @@ class FanAdmin(TalentScopedAdmin):
     readonly_fields = list(FAN_RECORD_FIELDS)
     # No delete_selected on a million rows (erasure is a service); list and tag actions call services.
     actions = [*audience_lists.FAN_ACTIONS, release_hold, opt_out_held]
+
+    def get_changelist(self, request, **kwargs):
+        return audience_fans.FanChangeList  # rows read the phone as text (no phonenumber parsing per row)
 
     def get_search_results(self, request, queryset, search_term):
         found = audience_fans.fan_search(request, queryset, search_term)

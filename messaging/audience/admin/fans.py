@@ -8,14 +8,16 @@ import json
 
 from django import forms
 from django.conf import settings as django_settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from unfold.contrib.filters.admin import DropdownFilter as UnfoldDropdownFilter
 from unfold.contrib.filters.admin import TextFilter as UnfoldTextFilter
+from unfold.views import ChangeList as UnfoldChangeList
 
 from accounts import current_talent, phones, ratelimit
 from accounts.actors import NotAllowed, allows, require
@@ -426,3 +428,34 @@ def fan_action_view(modeladmin, request, object_id: str, action: str):
         modeladmin.message_user(request, f"Fan #{fan.pk} erased. The audit log keeps who and why.", messages.SUCCESS)
         return back
     raise Http404("No such action.")
+
+
+# --- the Fans changelist's rows ------------------------------------------------------------------
+class FanChangeList(UnfoldChangeList):
+    """The Fans page's 50 rows without phonenumber objects.
+
+    A PhoneNumberField parses every loaded value (phonenumbers.parse, ~0.8 ms) and validates it
+    again to print it (~1.7 ms): about a third of a row's rendering. The rows are stored E.164 (the
+    services write them so), so the page reads the column as text (`phone_e164`) and never loads
+    the field. Only the rows shown: the actions' querysets (cl.get_queryset) are the full ones.
+    """
+
+    def get_results(self, request):
+        full = self.queryset
+        self.queryset = full.defer("phone").annotate(phone_e164=Cast("phone", output_field=CharField()))
+        try:
+            super().get_results(request)
+        finally:
+            self.queryset = full
+
+
+@admin.display(description="Fan")
+def fan_name(fan: Fan) -> str:
+    """Fan.__str__ without touching the phone field (deferred on the changelist)."""
+    name = f"{fan.first_name} {fan.last_name}".strip()
+    return name or getattr(fan, "phone_e164", "") or f"Fan #{fan.pk}"
+
+
+@admin.display(description="Phone", ordering="phone")
+def fan_phone(fan: Fan) -> str:
+    return getattr(fan, "phone_e164", None) or str(fan.phone)
