@@ -34,6 +34,7 @@ from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.render import validate_body
 from messaging.campaigns.services import campaign_pause, campaign_resume
+from messaging.sending.sql import Dialect, Statement, in_ids
 from messaging.sms.models import OutboundMessage
 
 CODE_FIELD = "{code}"
@@ -49,18 +50,26 @@ def _require(actor, capability: str, talent_id: int) -> None:
 
 # --- the console's side ---------------------------------------------------------------------------
 def drop_texts_clean(*, release_text: str) -> None:
-    """The release goes through the campaign engine, which renders {first_name} and {city} only."""
-    if CODE_FIELD in release_text:
-        raise ValidationError(
-            {
-                "release_text": 'Codes go in the confirmation or the "you made it" text: the release is one '
-                "campaign to every entrant, and {code} is per fan."
-            }
-        )
+    """The release goes through the campaign engine, which renders {first_name}, {city} and, for
+    a drop's release, {code} (the fan's code, filled at send time: `release_codes`)."""
     try:
-        validate_body(release_text)
+        validate_body(release_text.replace(CODE_FIELD, ""))
     except ValidationError as exc:
         raise ValidationError({"release_text": exc.messages}) from exc
+
+
+def release_codes(d: Dialect, campaign_id: int, fan_ids: list[int]) -> Statement:
+    """The claim's {code} (messaging/sending/claim.py FAN_VALUES, registered in messaging/apps.py):
+    (fan id, code) of the claimed fans of the drop whose release is `campaign_id`. The engine puts
+    the code in the text it hands to the provider and stores the row with "{code}" left in: a code
+    is a fan's credential, never kept in a message body. A fan without a code (they ran out) gets
+    the text without one. One indexed query per claimed batch."""
+    ids_sql, ids_params = in_ids(d, "c.fan_id", fan_ids)
+    return (
+        f"SELECT c.fan_id, c.code FROM {DropCode._meta.db_table} c JOIN {Drop._meta.db_table} d "  # noqa: S608
+        f"ON d.id = c.drop_id WHERE d.campaign_id = %s AND {ids_sql}",
+        [campaign_id, *ids_params],
+    )
 
 
 def _release_schedule(drop: Drop) -> dict:
