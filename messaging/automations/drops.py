@@ -199,6 +199,7 @@ class Joined:
     text: str  # the instant reply (the caller sends it)
     code: str = ""
     number: str = ""  # the fan's number (E.164), when the caller needs it (drop_join_many)
+    new: bool = False  # this call made the entry (a second join is the same entry)
 
 
 def _release_state(drop: Drop, *, fresh: bool = False) -> tuple[bool, dt.datetime | None]:
@@ -257,21 +258,21 @@ def drop_join(*, drop: Drop, fan: Fan, now: dt.datetime | None = None) -> Joined
         return Joined("", "")
     entry, new = _entry(drop, fan, now)
     if entry.status in (Entry.FULL, Entry.WAITLISTED):
-        return Joined(entry.status, drop.full_text)
+        return Joined(entry.status, drop.full_text, new=new)
     code = _bind_code(drop, fan, now, new_entry=new)
     released, due = _release_state(drop)
     if released:
         # Late: the release went out without this fan. One "you made it" per entry.
         if DropEntry.objects.filter(pk=entry.pk, made_it_at__isnull=True).update(made_it_at=now):
-            return Joined(entry.status, _text_with_code(drop.made_it, code, drop), code or "")
-        return Joined(entry.status, "", code or "")
+            return Joined(entry.status, _text_with_code(drop.made_it, code, drop), code or "", new=new)
+        return Joined(entry.status, "", code or "", new=new)
     if new and due is not None and due <= now + RACE_MARGIN:
         # The release is due about now: should it start between the check above and our commit,
         # its rows cannot include this fan (made from the list before we committed); the check
         # after commit sends "you made it" then. Earlier than that the dispatcher cannot start it.
         entry_id = entry.pk
         transaction.on_commit(lambda: drop_made_it_if_missed(entry_id=entry_id))
-    return Joined(entry.status, _text_with_code(drop.confirmation, code, drop), code or "")
+    return Joined(entry.status, _text_with_code(drop.confirmation, code, drop), code or "", new=new)
 
 
 RACE_MARGIN = dt.timedelta(minutes=5)
