@@ -2,6 +2,15 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
+def imported_fans_joined(*, batch, fan_ids: list[int]) -> None:
+    """messaging/audience/imports.py JOINED_HOOKS: what the layers above do for imported joins."""
+    from accounts import outbox
+    from messaging.automations.series import series_enrol_imported
+
+    outbox.emit_fans_joined(talent_id=batch.talent_id, fan_ids=fan_ids)
+    series_enrol_imported(talent_id=batch.talent_id, fan_ids=fan_ids)
+
+
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
@@ -28,6 +37,18 @@ class MessagingConfig(AppConfig):
         from messaging.conversations.priority import priority_lane_kick, priority_message_queue
 
         replies.use_priority_lane(priority_message_queue, kick=priority_lane_kick)
+        # A drop's release renders each fan's code as it leaves (issue 14): the engine's claim asks.
+        from messaging.automations.drops import release_codes
+        from messaging.sending.claim import FAN_VALUES
+
+        FAN_VALUES.setdefault("code", release_codes)
+
+        # Issue 14/16: fans a CSV import made active get the fan.joined webhook and, where the live
+        # welcome series says "also for fans added by import", the series; in the import's transaction.
+        from messaging.audience.imports import JOINED_HOOKS
+
+        if imported_fans_joined not in JOINED_HOOKS:
+            JOINED_HOOKS.append(imported_fans_joined)
 
         # Issue 17: the composer's "how long will it take" comes from the sender pool's planner.
         from messaging.campaigns.services import SEND_PLANNERS

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from messaging.automations import views as automations
 from messaging.campaigns import views as links
 from messaging.webhooks import inbound, status
 
@@ -13,4 +14,5 @@ urlpatterns: list = [
     path("webhooks/twilio/inbound/", inbound.twilio_inbound, name="twilio-inbound"),
     path("webhooks/twilio/status/", status.status_callback, name="twilio_status"),
     path("l/<str:code>", links.tracked_link, name="tracked_link"),
+    path("drops/<slug:slug>/<int:drop_id>/", automations.drop_page, name="drop"),  # issue 14
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -45,6 +45,12 @@ from messaging.audience.models import ContactList, ContactListMember, FanTag, Im
 from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans
 
 IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
+# What a finished import tells the layers above about the fans it made active (created, or pending
+# ones completed), called in the import's transaction with (batch, fan ids): the fan.joined webhook
+# and the welcome series' "also for fans added by import". Registered by messaging/apps.py (top
+# layer); this layer cannot import them. Fans who were active already did not join now.
+JoinedHook = Callable[..., Any]
+JOINED_HOOKS: list[JoinedHook] = []
 
 
 def import_batch_create(
@@ -118,7 +124,9 @@ def import_batch_run(*, batch: ImportBatch) -> ImportBatch:
             locked = ImportBatch.objects.select_for_update().get(pk=batch.pk)
             if locked.status != ImportBatch.Status.RUNNING:
                 return locked
-            _run_locked(locked)
+            joined = _run_locked(locked)
+            for hook in JOINED_HOOKS:
+                hook(batch=locked, fan_ids=joined)
             locked.status = ImportBatch.Status.COMPLETED
             locked.finished_at = timezone.now()
             locked.save()
@@ -154,7 +162,8 @@ def _discard_file(batch_id: int) -> None:
     ImportBatch.objects.filter(pk=batch_id, file=name).update(file="")
 
 
-def _run_locked(batch: ImportBatch) -> None:
+def _run_locked(batch: ImportBatch) -> list[int]:
+    """Apply the file; the ids of the fans it made active (JOINED_HOOKS)."""
     talent = batch.talent
     erased = set(
         Fan.objects.filter(talent=talent, status=Fan.Status.ERASED)
@@ -168,9 +177,9 @@ def _run_locked(batch: ImportBatch) -> None:
     with batch.file.open("rb") as fh:
         rows = reader.rows(fh)
         if connection.vendor == "postgresql":
-            created, updated = _apply_postgresql(batch, rows, joined_at)
+            created, updated, joined = _apply_postgresql(batch, rows, joined_at)
         else:
-            created, updated = _apply_orm(batch, rows, joined_at)
+            created, updated, joined = _apply_orm(batch, rows, joined_at)
     state = reader.state
     batch.total_rows = state.total
     batch.created_count = created
@@ -178,6 +187,7 @@ def _run_locked(batch: ImportBatch) -> None:
     batch.skipped_erased = state.skipped_erased
     batch.error_count = len(state.errors)
     batch.error_report = error_report(state.errors)
+    return joined
 
 
 def error_report(errors: list[tuple[int, str]]) -> str:
@@ -195,9 +205,11 @@ def _consent_disclosure(batch: ImportBatch) -> str:
     return f"Imported by the talent's team. Source: {batch.consent_source}. Agreed on {batch.consent_date:%Y-%m-%d}."
 
 
-def _apply_orm(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime) -> tuple[int, int]:
-    """The portable path (SQLite): chunks of bulk_create / bulk_update inside the batch's transaction."""
+def _apply_orm(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime) -> tuple[int, int, list[int]]:
+    """The portable path (SQLite): chunks of bulk_create / bulk_update inside the batch's transaction.
+    Returns (created, updated, ids of the fans made active: new ones and completed pending ones)."""
     created = updated = 0
+    joined: list[int] = []
     chunk: list[CleanRow] = []
 
     def flush() -> None:
@@ -224,9 +236,11 @@ def _apply_orm(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datet
                 if fan.status == Fan.Status.PENDING:
                     fan.status = Fan.Status.ACTIVE
                     fan.joined_at = fan.joined_at or joined_at
+                    joined.append(fan.pk)
                 fan.updated_at = timezone.now()
                 changed.append(fan)
         Fan.objects.bulk_create(new_fans, batch_size=500)
+        joined.extend(f.pk for f in new_fans)  # bulk_create sets the ids (RETURNING, SQLite 3.35+)
         if changed:
             Fan.objects.bulk_update(
                 changed, [*PROFILE_FIELDS, "birth_date", "status", "joined_at", "updated_at"], batch_size=500
@@ -243,7 +257,7 @@ def _apply_orm(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datet
             flush()
     if chunk:
         flush()
-    return created, updated
+    return created, updated, joined
 
 
 def _write_side_rows(batch: ImportBatch, chunk: list[CleanRow], fans: dict[str, Fan]) -> None:
@@ -333,12 +347,14 @@ def _split_sql(fan_table: str, text_cols: list[str], talent_id: int, joined_at, 
             RETURNING id, status
         ),
         up AS (
-            SELECT id, CASE WHEN status = 'pending' THEN 'active' ELSE status END AS status, false AS created
+            SELECT id, CASE WHEN status = 'pending' THEN 'active' ELSE status END AS status, false AS created,
+                status = 'pending' AS joined
             FROM matched
-            UNION ALL SELECT id, status, true FROM ins
+            UNION ALL SELECT id, status, true, true FROM ins
         ),
         {_CONSENT_CTE}{_LIST_CTE if with_list else ""}
-        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
+            coalesce(array_agg(id) FILTER (WHERE joined), '{{}}') FROM up
     """  # noqa: S608 - table and column names are ours; every value is bound
     return sql, [talent_id, joined_at, talent_id, joined_at, talent_id, joined_at, talent_id]
 
@@ -349,7 +365,12 @@ def _upsert_sql(fan_table: str, text_cols: list[str], talent_id: int, joined_at,
     # An empty cell (or a column the file does not have) never wipes what the fan already gave.
     update_set = ", ".join(f"{c} = coalesce(nullif(EXCLUDED.{c}, ''), f.{c})" for c in text_cols)
     sql = f"""
-        WITH up AS (
+        WITH pending AS (
+            -- the statement's snapshot: who was pending before it (they join now)
+            SELECT f.id FROM {fan_table} f JOIN fc_import t ON f.talent_id = %s AND f.phone = t.phone
+            WHERE f.status = 'pending'
+        ),
+        up AS (
             INSERT INTO {fan_table} AS f (
                 talent_id, phone, phone_hash, {", ".join(text_cols)}, birth_date, status,
                 shares_with_partners, source, joined_at, created_at, updated_at
@@ -365,16 +386,20 @@ def _upsert_sql(fan_table: str, text_cols: list[str], talent_id: int, joined_at,
             RETURNING f.id, f.status, (xmax = 0) AS created
         ),
         {_CONSENT_CTE}{_LIST_CTE if with_list else ""}
-        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),
+            coalesce(array_agg(id) FILTER (WHERE created OR id IN (SELECT id FROM pending)), '{{}}') FROM up
     """  # noqa: S608 - table and column names are ours; every value is bound
-    return sql, [talent_id, joined_at]
+    return sql, [talent_id, talent_id, joined_at]
 
 
 _TMP_COLUMNS = ["phone", *PROFILE_FIELDS, "birth_date", "tags"]
 
 
-def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime) -> tuple[int, int]:
-    """COPY into a temp table, then one upsert that also writes consent records and list members."""
+def _apply_postgresql(
+    batch: ImportBatch, rows: Iterator[CleanRow], joined_at: dt.datetime
+) -> tuple[int, int, list[int]]:
+    """COPY into a temp table, then one upsert that also writes consent records and list members.
+    Returns (created, updated, ids of the fans made active: new ones and completed pending ones)."""
     talent_id = batch.talent_id
     fan_table = Fan._meta.db_table
     with connection.cursor() as cursor:
@@ -419,7 +444,7 @@ def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: d
         except IntegrityError:
             sql, params = _upsert_sql(fan_table, text_cols, talent_id, joined_at, batch.contact_list_id is not None)
             cursor.execute(sql, [*params, *consent_params, *list_params])
-        created, updated = cursor.fetchone()
+        created, updated, joined = cursor.fetchone()
         # Tags: only rows that carry some; split in SQL so the million-row path stays set-based.
         cursor.execute(
             "INSERT INTO messaging_tag (talent_id, name, created_at)"
@@ -438,7 +463,7 @@ def _apply_postgresql(batch: ImportBatch, rows: Iterator[CleanRow], joined_at: d
             [talent_id, talent_id],
         )
         cursor.execute("DROP TABLE fc_import")
-    return created, updated
+    return created, updated, list(joined)
 
 
 # --- lists from a CSV of phone numbers -------------------------------------------------------------------

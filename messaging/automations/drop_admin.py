@@ -36,6 +36,11 @@ class DropForm(forms.ModelForm):
             "fallback_text",
         ]
         labels = {"made_it": '"You made it" text', "fallback_text": "When the codes run out"}
+        help_texts = {
+            "release_text": "The one release message, sent at the release time to every entrant. {code} puts "
+            "the fan's code in it (filled as it leaves, never stored); fans the codes did not reach get it "
+            "without one."
+        }
         widgets = {"release_zone": forms.RadioSelect}
 
     def clean(self):

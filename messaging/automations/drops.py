@@ -34,6 +34,7 @@ from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign
 from messaging.campaigns.render import validate_body
 from messaging.campaigns.services import campaign_pause, campaign_resume
+from messaging.sending.sql import Dialect, Statement, in_ids
 from messaging.sms.models import OutboundMessage
 
 CODE_FIELD = "{code}"
@@ -49,18 +50,26 @@ def _require(actor, capability: str, talent_id: int) -> None:
 
 # --- the console's side ---------------------------------------------------------------------------
 def drop_texts_clean(*, release_text: str) -> None:
-    """The release goes through the campaign engine, which renders {first_name} and {city} only."""
-    if CODE_FIELD in release_text:
-        raise ValidationError(
-            {
-                "release_text": 'Codes go in the confirmation or the "you made it" text: the release is one '
-                "campaign to every entrant, and {code} is per fan."
-            }
-        )
+    """The release goes through the campaign engine, which renders {first_name}, {city} and, for
+    a drop's release, {code} (the fan's code, filled at send time: `release_codes`)."""
     try:
-        validate_body(release_text)
+        validate_body(release_text.replace(CODE_FIELD, ""))
     except ValidationError as exc:
         raise ValidationError({"release_text": exc.messages}) from exc
+
+
+def release_codes(d: Dialect, campaign_id: int, fan_ids: list[int]) -> Statement:
+    """The claim's {code} (messaging/sending/claim.py FAN_VALUES, registered in messaging/apps.py):
+    (fan id, code) of the claimed fans of the drop whose release is `campaign_id`. The engine puts
+    the code in the text it hands to the provider and stores the row with "{code}" left in: a code
+    is a fan's credential, never kept in a message body. A fan without a code (they ran out) gets
+    the text without one. One indexed query per claimed batch."""
+    ids_sql, ids_params = in_ids(d, "c.fan_id", fan_ids)
+    return (
+        f"SELECT c.fan_id, c.code FROM {DropCode._meta.db_table} c JOIN {Drop._meta.db_table} d "  # noqa: S608
+        f"ON d.id = c.drop_id WHERE d.campaign_id = %s AND {ids_sql}",
+        [campaign_id, *ids_params],
+    )
 
 
 def _release_schedule(drop: Drop) -> dict:
@@ -190,6 +199,7 @@ class Joined:
     text: str  # the instant reply (the caller sends it)
     code: str = ""
     number: str = ""  # the fan's number (E.164), when the caller needs it (drop_join_many)
+    new: bool = False  # this call made the entry (a second join is the same entry)
 
 
 def _release_state(drop: Drop, *, fresh: bool = False) -> tuple[bool, dt.datetime | None]:
@@ -248,21 +258,21 @@ def drop_join(*, drop: Drop, fan: Fan, now: dt.datetime | None = None) -> Joined
         return Joined("", "")
     entry, new = _entry(drop, fan, now)
     if entry.status in (Entry.FULL, Entry.WAITLISTED):
-        return Joined(entry.status, drop.full_text)
+        return Joined(entry.status, drop.full_text, new=new)
     code = _bind_code(drop, fan, now, new_entry=new)
     released, due = _release_state(drop)
     if released:
         # Late: the release went out without this fan. One "you made it" per entry.
         if DropEntry.objects.filter(pk=entry.pk, made_it_at__isnull=True).update(made_it_at=now):
-            return Joined(entry.status, _text_with_code(drop.made_it, code, drop), code or "")
-        return Joined(entry.status, "", code or "")
+            return Joined(entry.status, _text_with_code(drop.made_it, code, drop), code or "", new=new)
+        return Joined(entry.status, "", code or "", new=new)
     if new and due is not None and due <= now + RACE_MARGIN:
         # The release is due about now: should it start between the check above and our commit,
         # its rows cannot include this fan (made from the list before we committed); the check
         # after commit sends "you made it" then. Earlier than that the dispatcher cannot start it.
         entry_id = entry.pk
         transaction.on_commit(lambda: drop_made_it_if_missed(entry_id=entry_id))
-    return Joined(entry.status, _text_with_code(drop.confirmation, code, drop), code or "")
+    return Joined(entry.status, _text_with_code(drop.confirmation, code, drop), code or "", new=new)
 
 
 RACE_MARGIN = dt.timedelta(minutes=5)

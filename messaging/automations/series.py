@@ -49,6 +49,41 @@ def enrol_on_join(*, fan: Fan, source: str, keyword: str = "") -> None:
     dates.dates_enrol(fan=fan)
 
 
+def series_enrol_imported(*, talent_id: int, fan_ids: list[int], now: dt.datetime | None = None) -> int:
+    """Fans a CSV import made active (messaging/audience/imports.py JOINED_HOOKS, in the import's
+    transaction): enrolled in the talent's live series only if it says "also for fans added by
+    import". Their joining is the import, so delays count from now. Date messages are not for
+    them: their form never said a birth date is used for a birthday text (and the import's join
+    date is the consent's). Returns how many were enrolled."""
+    series = (
+        WelcomeSeries.objects.filter(talent_id=talent_id, status=AS.LIVE, include_imported=True)
+        .select_related("talent")
+        .first()
+    )
+    if series is None or not fan_ids:
+        return 0
+    now = now or timezone.now()
+    steps = list(series.steps.all())
+    made = 0
+    for start in range(0, len(fan_ids), BATCH):
+        fans = Fan.objects.filter(
+            pk__in=fan_ids[start : start + BATCH], talent_id=talent_id, status=Fan.Status.ACTIVE
+        ).only("pk", "source", "time_zone")
+        rows = []
+        for fan in fans:
+            plan = WelcomeEnrolment(
+                series=series, fan_id=fan.pk, talent_id=talent_id, source=fan.source, keyword="", anchor_at=now
+            )
+            _plan(plan, steps, fan_zone(fan, series.talent))
+            rows.append(plan)
+        # Unique (series, fan): a fan welcomed before (joined, left, imported again) is not again.
+        WelcomeEnrolment.objects.bulk_create(rows, ignore_conflicts=True)
+        made += WelcomeEnrolment.objects.filter(
+            series=series, fan_id__in=[r.fan_id for r in rows], anchor_at=now
+        ).count()
+    return made
+
+
 def normalise_keyword(value: str) -> str:
     return " ".join((value or "").split()).upper()
 

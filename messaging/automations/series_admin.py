@@ -190,7 +190,7 @@ class WelcomeSeriesAdmin(AutomationAdminMixin, TalentScopedAdmin):
     }
     list_display = ["name", "status", "live_since", "talent"]
     list_filter = ["status"]
-    fields = ["talent", "name", "status", "live_since"]
+    fields = ["talent", "name", "include_imported", "status", "live_since"]
     readonly_fields = ["status", "live_since"]
     inlines = [StepInline]
     change_form_template = "admin/automations/automation_change_form.html"

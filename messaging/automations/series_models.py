@@ -57,6 +57,12 @@ class Automation(models.Model):
 
 class WelcomeSeries(Automation):
     talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="welcome_series")
+    include_imported = models.BooleanField(
+        default=False,
+        verbose_name="also for fans added by import",
+        help_text="Off: only fans who join themselves (signup, keyword, the console's Add fan, the API). On: "
+        "fans a CSV import adds (or completes) while the series is live get it too, from the import on.",
+    )
 
     class Meta(Automation.Meta):
         verbose_name = "welcome series"

@@ -117,9 +117,14 @@ _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
 _MULTI_SPACE = re.compile(r"[ \t]{2,}")
 
 
-def render_body(body: str, fan: FanFields, *, link_codes: dict[str, str], message_id: int) -> str:
-    """The text one fan receives. An empty merge field disappears without leaving "Hi , ..."."""
+def render_body(
+    body: str, fan: FanFields, *, link_codes: dict[str, str], message_id: int, extra: dict[str, str] | None = None
+) -> str:
+    """The text one fan receives. An empty merge field disappears without leaving "Hi , ...".
+    `extra`: per-fan fields a higher layer fills at claim (sending/claim.py FAN_VALUES: a drop's code)."""
     values = {"first_name": fan.first_name.strip(), "city": fan.city.strip()}
+    if extra:
+        values.update(extra)
     blanked = False
 
     def replace(match: re.Match) -> str:

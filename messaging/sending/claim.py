@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -48,6 +49,17 @@ class ClaimedRow:
     # attempt when the outcome says the provider was called).
     attempts: int = 0
     lane: int = 0  # index in the pool's lanes (senders.py): which sender, toward which carrier
+    # What the row keeps when `body` holds a per-fan secret (FAN_VALUES: a drop's code): the text
+    # with that placeholder left in. None: the row keeps `body`.
+    stored_body: str | None = None
+
+
+# Merge fields a higher layer fills per fan at claim (issue 14: a drop's codes, "{code}"): field ->
+# a statement (dialect, campaign id, fan ids) whose rows are (fan id, value). Registered at start-up
+# (messaging/apps.py). The value goes into the text handed to the provider only; the stored body
+# keeps the placeholder, as a signup link's does. Asked only for campaigns whose text names one.
+FanValues = Callable[[Dialect, int, list[int]], Statement]
+FAN_VALUES: dict[str, FanValues] = {}
 
 
 @dataclass
@@ -70,6 +82,7 @@ class ClaimContext:
     link_codes: dict[str, str]
     framing: Framing = field(default_factory=Framing)  # the talent's brand prefix and opt-out line
     pool: Pool | None = None  # the talent's senders (issue 17); None: one lane at `rate`
+    fan_fields: tuple[str, ...] = ()  # FAN_VALUES fields this campaign's text uses
 
     @property
     def pooled(self) -> bool:
@@ -96,6 +109,7 @@ class ClaimContext:
             link_codes=dict(TrackedLink.objects.filter(campaign_id=campaign.pk).values_list("url", "code")),
             framing=Framing.of(talent),
             pool=load_pool(talent),
+            fan_fields=tuple(name for name in FAN_VALUES if "{" + name + "}" in campaign.body),
         )
 
 
@@ -147,7 +161,13 @@ class Batch:
         return sum(r.parts for r in self.rows)
 
 
-def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime, budget: LaneBudget | None = None) -> ClaimPlan:
+def plan_claim(
+    ctx: ClaimContext,
+    rows: list[dict],
+    now: dt.datetime,
+    budget: LaneBudget | None = None,
+    fan_values: dict[int, dict[str, str]] | None = None,
+) -> ClaimPlan:
     """Re-check opt-out and quiet hours for locked rows and render the bodies (no database work).
 
     With a budget (a pooled talent), each row goes to its lane (sender, carrier); a row whose lane
@@ -168,15 +188,16 @@ def plan_claim(ctx: ClaimContext, rows: list[dict], now: dt.datetime, budget: La
             if allowed > now:
                 plan.deferred[allowed].append(row["id"])
                 continue
-        body = render_body(
-            ctx.body,
-            FanFields(row["fan__first_name"] or "", row["fan__city"] or ""),
-            link_codes=ctx.link_codes,
-            message_id=row["id"],
-        )
+        fields = FanFields(row["fan__first_name"] or "", row["fan__city"] or "")
+        extra = None if fan_values is None else fan_values.get(row["fan_id"], dict.fromkeys(ctx.fan_fields, ""))
+        body = render_body(ctx.body, fields, link_codes=ctx.link_codes, message_id=row["id"], extra=extra)
         with_line = ctx.framing.wants_line(as_datetime(row.get("fan__last_sent_at")), now)
         body = ctx.framing.apply(body, with_line=with_line)
         claimed = ClaimedRow(row["id"], row["fan_id"], row["to_number"], body, sms_parts(body).parts, row["attempts"])
+        if extra is not None:
+            kept = {name: "{" + name + "}" for name in ctx.fan_fields}
+            stored = render_body(ctx.body, fields, link_codes=ctx.link_codes, message_id=row["id"], extra=kept)
+            claimed.stored_body = ctx.framing.apply(stored, with_line=with_line)
         if (
             budget is not None
             and ctx.pool is not None
@@ -285,7 +306,13 @@ def claim_statements(d: Dialect, plan: ClaimPlan, now: dt.datetime, lease_until:
         [str(S.CLAIMED), now, lease_until, now],
     )
     found.append(
-        update_rows(d, TABLE, sets, [(r.id, r.body, r.parts) for r in plan.claimed], ("bigint", "text", "integer"))
+        update_rows(
+            d,
+            TABLE,
+            sets,
+            [(r.id, r.body if r.stored_body is None else r.stored_body, r.parts) for r in plan.claimed],
+            ("bigint", "text", "integer"),
+        )
     )
     return [statement for statement in found if statement is not None]
 
@@ -320,12 +347,28 @@ def claim_op(
         rows = (yield due_rows_statement(d, ctx.campaign_id, now, limit)).rows
         if not rows:
             return None
-    plan = plan_claim(ctx, [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows], now, budget)
+    fan_values = None
+    if ctx.fan_fields:
+        fan_values = yield from _fan_values_op(d, ctx, [row[1] for row in rows if row[1] is not None])
+    plan = plan_claim(ctx, [dict(zip(CLAIM_FIELDS, row, strict=True)) for row in rows], now, budget, fan_values)
     for statement in claim_statements(d, plan, now, lease_until):  # noqa: UP028 - `yield from` a list cannot take send()
         yield statement
     if budget is not None and ctx.pool is not None:
         yield from count_daily_op(d, ctx.pool, plan.booked, now)
     return plan
+
+
+def _fan_values_op(d: Dialect, ctx: ClaimContext, fan_ids: list[int]) -> Op[dict[int, dict[str, str]]]:
+    """{fan id: {field: value}} of the claimed fans, one statement per FAN_VALUES field used."""
+    found: dict[int, dict[str, str]] = {fan_id: dict.fromkeys(ctx.fan_fields, "") for fan_id in fan_ids}
+    if not fan_ids:
+        return found
+    for name in ctx.fan_fields:
+        result = yield FAN_VALUES[name](d, ctx.campaign_id, fan_ids)
+        for fan_id, value in result.rows:
+            if fan_id in found:
+                found[fan_id][name] = str(value or "")
+    return found
 
 
 def _lane_budget(d: Dialect, pool: Pool, now: dt.datetime) -> Op[LaneBudget]:

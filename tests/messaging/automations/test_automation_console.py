@@ -103,13 +103,13 @@ def _drop_post(talent, **fields):
     return data
 
 
-def test_a_drop_is_created_with_its_release_campaign_and_refuses_code_in_the_release(client, personas):
+def test_a_drop_is_created_with_its_release_campaign_and_refuses_unknown_fields(client, personas):
     client.force_login(personas.manager)
     url = reverse("admin:messaging_drop_add")
-    bad = client.post(url, _drop_post(personas.talent, release_text="Code {code}", waitlist="on"))
+    bad = client.post(url, _drop_post(personas.talent, release_text="Code {codes}", waitlist="on"))
     assert bad.status_code == 200
     html = bad.content.decode()
-    assert "Codes go in the confirmation" in html and "A waitlist needs a capacity." in html
+    assert "{codes} is not a merge field" in html and "A waitlist needs a capacity." in html
     response = client.post(url, _drop_post(personas.talent))
     assert response.status_code == 302, response.content.decode()[:3000]
     drop = Drop.objects.get()

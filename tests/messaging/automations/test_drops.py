@@ -185,11 +185,24 @@ def test_a_bad_codes_file_is_refused_with_a_reason(personas, clock, data, messag
     assert not DropCode.objects.exists()
 
 
-def test_code_in_the_release_text_is_refused(personas, clock):
-    with pytest.raises(ValidationError) as caught:
-        _drop(personas, release_text="Your code: {code}")
-    assert "Codes go in the confirmation" in caught.value.message_dict["release_text"][0]
-    assert not Drop.objects.exists() and not Campaign.objects.exists()
+def test_code_in_the_release_is_each_fans_own_filled_as_it_leaves_and_never_stored(
+    client, personas, clock, sms_outbox, backend
+):
+    drop = _drop(personas, release_text="The presale is open. Your code: {code}", confirmation="You're in.")
+    Keyword.objects.create(talent=personas.talent, word="codes", drop=drop)
+    drop_codes_upload(drop=drop, data=b"AAA-1\n", actor=personas.manager)
+    late = create_fan(personas.talent, "+14155550155")
+    text_in(client, personas.talent, "CODES", personas.fan.phone)
+    text_in(client, personas.talent, "CODES", late.phone)  # the codes have run out for this one
+    _release(clock, drop)
+    sent = {m.to: m.body for m in backend.sent}
+    assert "The presale is open. Your code: AAA-1" in sent[str(personas.fan.phone)]
+    assert "Your code:" in sent[str(late.phone)] and "AAA-1" not in sent[str(late.phone)]
+    rows = OutboundMessage.objects.filter(campaign=drop.campaign)
+    assert rows.count() == 2 and not rows.filter(body__contains="AAA-1").exists()  # the placeholder is kept
+    assert rows.filter(body__contains="{code}").count() == 2
+    worker.campaign_send_batches(campaign_id=drop.campaign_id, budget_seconds=5)
+    assert len(backend.sent) == 2 and DropCode.objects.filter(fan__isnull=False).count() == 1  # no second code
 
 
 def test_a_paused_drop_takes_no_one_and_holds_its_release(client, personas, presale, sms_outbox, backend, clock):
