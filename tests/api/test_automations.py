@@ -54,6 +54,9 @@ def test_keyword_create_update_pause_with_the_consoles_rules(personas, api):
         assert reserved.status_code == 400 and "platform" in str(reserved.json()["errors"]["word"]), word
     alias = api.post("/api/v1/keywords/", {"word": "vip", "aliases": "unsubscribe", "reply": "x"}, format="json")
     assert alias.status_code == 400 and "aliases" in alias.json()["errors"]
+    commas = ",".join(f"{n:02d}" for n in range(100))  # 299 characters typed, 398 once stored as "00, 01, ..."
+    too_long = api.post("/api/v1/keywords/", {"word": "many", "aliases": commas, "reply": "x"}, format="json")
+    assert too_long.status_code == 400 and "aliases" in too_long.json()["errors"]
     idle = api.post("/api/v1/keywords/", {"word": "idle"}, format="json")
     assert idle.status_code == 400 and "something to do" in idle.json()["message"]
     later = {"word": "later", "reply": "x", "starts_at": _soon(60), "ends_at": _soon(10)}

@@ -119,6 +119,7 @@ def test_the_list_builder_renders_exactly_what_the_serializer_did(personas, api)
     for fans in every state: full profile, pending, opted out, erased, odd text."""
     import datetime as dt
 
+    from django.db import connection
     from django.utils import timezone
     from rest_framework.renderers import JSONRenderer
 
@@ -132,6 +133,8 @@ def test_the_list_builder_renders_exactly_what_the_serializer_did(personas, api)
         time_zone="America/Chicago", shares_with_partners=True, joined_at=timezone.now().replace(microsecond=123456),
     )  # fmt: skip
     pending = create_fan(personas.talent, "+14155550402", status=Fan.Status.PENDING, joined_at=None)
+    # A time on the second: isoformat writes no ".000000" (PostgreSQL's text must not either).
+    Fan.objects.filter(pk=pending.pk).update(created_at=timezone.now().replace(microsecond=0))
     stopped = create_fan(personas.talent, "+14155550403")
     fan_opt_out(fan=stopped, evidence=Evidence(method=ConsentRecord.Method.SMS_KEYWORD))
     erased = create_fan(personas.talent, "+14155550404")
@@ -140,6 +143,13 @@ def test_the_list_builder_renders_exactly_what_the_serializer_did(personas, api)
     old = JSONRenderer().render(FanSerializer(list(fans), many=True).data)
     new = JSONRenderer().render(fan_dicts(fan_values(fans)))
     assert new == old
+    # On PostgreSQL in UTC the times came as text written by the database (UtcIsoText).
+    assert ("created_at_text" in fan_values(fans)[0]) == (connection.vendor == "postgresql")
+    # Another current zone: the Python path, with DRF's offset rules, still renders the same.
+    with timezone.override("America/Chicago"):
+        assert JSONRenderer().render(fan_dicts(fan_values(fans))) == JSONRenderer().render(
+            FanSerializer(list(fans), many=True).data
+        )
     assert Fan.objects.get(pk=erased.pk).phone is None or not Fan.objects.get(pk=erased.pk).phone
     # And through the API: the list's page is the serializer's rendering of the same fans.
     listed = api.get("/api/v1/fans/?page_size=1000").json()["results"]

@@ -15,6 +15,7 @@ from messaging.automations.drop_models import Drop
 from messaging.automations.keyword_models import Keyword
 from messaging.models import ContactList, Tag
 
+ALIASES_MAX = Keyword._meta.get_field("aliases").max_length
 CAPACITY = {"required": False, "allow_null": True, "min_value": 1, "max_value": 2_000_000_000}
 
 
@@ -85,6 +86,9 @@ class KeywordSerializer(serializers.ModelSerializer):
         except DjangoValidationError as exc:
             raise _field_errors(exc)
         attrs["word"], attrs["aliases"] = words[0], ", ".join(words[1:])
+        if len(attrs["aliases"]) > ALIASES_MAX:
+            # Stored as "a, b, c": the list may come out longer than it was typed ("a,b").
+            raise serializers.ValidationError({"aliases": f"Keep the aliases under {ALIASES_MAX} characters."})
         starts, ends = _merged(self, attrs, "starts_at"), _merged(self, attrs, "ends_at")
         if starts and ends and ends <= starts:
             raise serializers.ValidationError({"ends_at": "The end must come after the start."})
