@@ -122,7 +122,9 @@ def main() -> None:
             target=">= 0.95",
             ok=average >= 0.95 * rate,
             texts=sent[carrier],
-            series=[per_second[carrier][second] for second in seconds] if os.environ.get("BENCH_PACING_SERIES") else None,
+            series=[per_second[carrier][second] for second in seconds]
+            if os.environ.get("BENCH_PACING_SERIES")
+            else None,
             seconds=span,
             per_second=round(average, 2),
         )
