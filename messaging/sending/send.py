@@ -122,10 +122,31 @@ async def _send_rows(
             return Outcome(row, "retry", called=called)
 
     try:
-        return await asyncio.gather(*(one(row) for row in batch.rows))
+        return await asyncio.gather(*(one(row) for row in in_slot_order(batch, lane_starts)))
     finally:
         if close:
             await backend.aclose()
+
+
+def in_slot_order(batch: Batch, lane_starts: dict[int, float] | None) -> list[ClaimedRow]:
+    """A pooled batch's rows in the order their lanes' slots come due.
+
+    A row takes one of the CAMPAIGN_SEND_CONCURRENCY connections before it waits for its lane's
+    slot (so a slot that comes due always has a connection, and a lane never bursts after a wait
+    for one). In claim order (every AT&T row, then T-Mobile's, then Verizon's) the first rows
+    would hold every connection and the later lanes would start late and, their buckets banking
+    no idle time, stay behind: AT&T at 75 a second was used at 38% (bench_pacing). Interleaved by
+    due time, the rows holding connections are always the next ones due, whatever their lane."""
+    if not lane_starts or batch.pool is None:
+        return batch.rows
+    rates = {lane.index: lane.rate for lane in batch.pool.lanes}
+    booked: dict[int, float] = {}
+    due: list[tuple[float, int, ClaimedRow]] = []
+    for position, row in enumerate(batch.rows):
+        ahead = booked.get(row.lane, 0.0)
+        booked[row.lane] = ahead + row.parts
+        due.append((lane_starts.get(row.lane, 0.0) + ahead / rates.get(row.lane, 1.0), position, row))
+    return [row for _, _, row in sorted(due, key=lambda item: item[:2])]
 
 
 def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[Outcome]:

@@ -1,0 +1,134 @@
+"""Pacing per carrier (issue 17): a blast from one 10DLC sender set at AT&T 75, T-Mobile 40 and
+Verizon 4 SMS parts a second, through the campaign path (the pipeline of a send task, the twilio
+SDK, the sandbox at 20 ms latency).
+
+Figures, per carrier, from the sandbox's ledger (one line per accepted text, stamped to the
+second): the busiest one-second window (target <= rate + 1) and the average over the run,
+texts / seconds from the carrier's first to its last second inclusive (target >= 95% of the
+rate). Each carrier's fans are sized to BENCH_PACING_SECONDS seconds of its rate (default 60),
+so every lane is busy the whole run and the average measures pacing, not a tail.
+
+Runs the way a worker does: `worker.campaign_send_batches` in budget slices of
+CAMPAIGN_TASK_SECONDS, one after another (what successive send tasks do), in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from bench.common import emit, ensure_talent, setup_django
+
+RATES = {"att": 75, "tmobile": 40, "verizon": 4}
+SECONDS = int(os.environ.get("BENCH_PACING_SECONDS", "60"))
+SLUG = "bench-pacing"
+
+
+def main() -> None:
+    setup_django()
+    from django.conf import settings
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from accounts.models import Fan
+    from messaging.campaigns.models import Campaign
+    from messaging.sandbox import run_sandbox_in_thread
+    from messaging.sending import engine, worker
+    from messaging.sending.models import FanCarrier, Sender
+    from messaging.sms.backends.twilio import TwilioBackend
+
+    talent = ensure_talent(SLUG)
+    talent.quiet_hours_start = talent.quiet_hours_end  # no quiet hours: the run may be at night
+    talent.save()
+    Sender.objects.filter(talent=talent).delete()
+    Sender.objects.create(talent=talent, kind="10dlc", phone_number=str(talent.sender_number), rate_overrides=RATES)
+    wanted = {carrier: rate * SECONDS for carrier, rate in RATES.items()}
+    Fan.objects.filter(talent=talent).delete()
+    n = sum(wanted.values())
+    fans = [Fan(talent=talent, phone=f"+1202{i:07d}", status=Fan.Status.ACTIVE, first_name="Pat") for i in range(n)]
+    Fan.objects.bulk_create(fans, batch_size=2000)
+    ids = list(Fan.objects.filter(talent=talent).order_by("pk").values_list("pk", flat=True))
+    carriers = [c for c, count in wanted.items() for _ in range(count)]
+    FanCarrier.objects.bulk_create(
+        [FanCarrier(fan_id=i, carrier=c, carrier_name=c) for i, c in zip(ids, carriers, strict=True)], batch_size=2000
+    )
+    by_number = {f"+1202{i:07d}": c for i, c in enumerate(carriers)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Path(tmp) / "ledger.jsonl"
+        with (
+            run_sandbox_in_thread(latency_ms=20, ledger=ledger) as url,
+            override_settings(TWILIO_API_BASE_URL=url, CAMPAIGN_STATUS_CALLBACKS=False),
+        ):
+            campaign = Campaign.objects.create(
+                talent=talent, name="pacing", body="Tour dates are out, {first_name}!", schedule_mode="now"
+            )
+            campaign.status = Campaign.Status.SCHEDULED
+            campaign.send_at = timezone.now()
+            campaign.save()
+            engine.campaign_start(campaign_id=campaign.pk)
+            started = time.monotonic()
+            deadline = started + SECONDS * 3
+            while time.monotonic() < deadline:
+                worker.campaign_send_batches(
+                    campaign_id=campaign.pk, budget_seconds=settings.CAMPAIGN_TASK_SECONDS, backend=TwilioBackend()
+                )
+                campaign.refresh_from_db()
+                if campaign.status == Campaign.Status.COMPLETED:
+                    break
+            wall = time.monotonic() - started
+        records = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
+
+    per_second: dict[str, Counter] = defaultdict(Counter)
+    for record in records:
+        per_second[by_number[record["To"]]][record["date_created"]] += 1
+    sent = Counter(by_number[r["To"]] for r in records)
+    duplicates = len(records) - len({r["To"] for r in records})
+    emit(
+        "pacing",
+        "texts accepted once each",
+        len(records) - duplicates,
+        "texts",
+        target=f"{n:,}",
+        ok=len(records) == n and not duplicates,
+    )
+    emit("pacing", "run wall time", wall, "s")
+    for carrier, rate in RATES.items():
+        seconds = sorted(per_second[carrier])
+        busiest = max(per_second[carrier].values(), default=0)
+        first, last = datetime.fromisoformat(seconds[0]), datetime.fromisoformat(seconds[-1])
+        span = (last - first).total_seconds() + 1
+        average = sent[carrier] / span
+        over = sum(1 for count in per_second[carrier].values() if count > rate + 1)
+        emit(
+            "pacing",
+            f"{carrier} busiest second",
+            busiest,
+            "texts/s",
+            target=f"<= {rate + 1}",
+            ok=busiest <= rate + 1,
+            seconds_over=over,
+        )
+        emit(
+            "pacing",
+            f"{carrier} average over the run",
+            average / rate,
+            "x rate",
+            target=">= 0.95",
+            ok=average >= 0.95 * rate,
+            texts=sent[carrier],
+            series=[per_second[carrier][second] for second in seconds]
+            if os.environ.get("BENCH_PACING_SERIES")
+            else None,
+            seconds=span,
+            per_second=round(average, 2),
+        )
+
+
+if __name__ == "__main__":
+    main()
