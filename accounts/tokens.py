@@ -20,8 +20,8 @@ Links made before issue 15 (`<subject b36>-<ts b36>-<hmac>`, the phone readable 
 working until they expire (JOIN_LINK_MAX_AGE, SELF_SERVICE_LINK_MAX_AGE); nothing makes them any more.
 
 Link placeholders: a text that carries a live link is stored with `{join_link}` or `{data_link}`
-in its body and rendered by `render_links()` when it is sent, so no stored body, console page,
-export, archive or API answer ever holds a working credential.
+in its body, a signup code sealed as `{code:<token>}`, and rendered by `render_links()` when it is
+sent, so no stored body, console page, export, archive or API answer ever holds a working credential.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -47,7 +48,10 @@ _SALT, _SEALED, _TAG = 6, 12, 12
 
 JOIN_LINK = "{join_link}"
 DATA_LINK = "{data_link}"
-PLACEHOLDERS = (JOIN_LINK, DATA_LINK)
+CODE = "{code:"  # + a sealed signup code (TOKEN_LENGTH characters) + "}": see code_placeholder()
+PLACEHOLDERS = (JOIN_LINK, DATA_LINK, CODE)
+_CODE_PURPOSE = "fancommunity.accounts.tokens.phone_code"
+_CODE_RE = re.compile(r"\{code:([A-Za-z0-9_-]{" + str(TOKEN_LENGTH) + r"})\}")
 
 
 def _now() -> int:
@@ -227,19 +231,46 @@ def has_links(body: str) -> bool:
     return "{" in body and any(p in body for p in PLACEHOLDERS)
 
 
+def code_placeholder(talent: Talent, code: str) -> str:
+    """A signup code as a stored body holds it: sealed like a token (encrypted, bound to the
+    talent), so the console's Sent texts, exports and archives never show a code that proves a
+    number; render_links() opens it as the text leaves. The code is 6 digits (leading zeros kept)."""
+    if not (len(code) == 6 and code.isdigit()):
+        raise ValueError("a signup code is 6 digits")
+    return CODE + _seal(_CODE_PURPOSE, int(code), _now(), str(talent.pk)) + "}"
+
+
+def _open_code(match: re.Match, talent: Talent) -> str:
+    opened = _open(_CODE_PURPOSE, match.group(1))
+    if opened is None:
+        raise ValueError("not a sealed code")
+    subject, _ts, salt, sealed, tag = opened
+    if not hmac.compare_digest(_tag(_CODE_PURPOSE, salt, sealed, str(talent.pk)), tag):
+        raise ValueError("a code sealed for another talent, or altered")
+    return f"{subject:06d}"
+
+
 def preview_links(body: str, *, talent: Talent) -> str:
     """The body as long as it will be when sent (tokens have one length): for SMS-parts counts."""
     if not has_links(body):
         return body
     dummy = "x" * TOKEN_LENGTH
+    body = _CODE_RE.sub("0" * 6, body)
     return body.replace(JOIN_LINK, join_url(talent, dummy)).replace(DATA_LINK, data_url(dummy))
 
 
 def render_links(body: str, *, talent: Talent, fan: Fan | None) -> str:
-    """The text as it leaves: each placeholder becomes a fresh link for this fan. Called at send
-    time only; the result is handed to the provider and never saved."""
+    """The text as it leaves: each placeholder becomes a fresh link for this fan (a sealed code
+    becomes its digits; a code needs no fan). Called at send time only; the result is handed to the
+    provider and never saved."""
     if not has_links(body):
         return body
+    if CODE in body:
+        body = _CODE_RE.sub(lambda m: _open_code(m, talent), body)
+        if CODE in body:
+            raise ValueError("a code placeholder that is not a sealed code")
+        if JOIN_LINK not in body and DATA_LINK not in body:
+            return body
     if fan is None or not fan.phone:
         raise ValueError("a text with a link placeholder needs its fan")
     if JOIN_LINK in body:

@@ -25,7 +25,7 @@ from accounts.forms import CodeForm, JoinForm, ProfileForm
 from accounts.models import Fan, PendingSignup, Talent
 from accounts.ratelimit import client_ip, hit
 from accounts.services import fan_profile_update, pending_signups_expire
-from accounts.tokens import join_tokens, self_service_tokens
+from accounts.tokens import code_placeholder, join_tokens, self_service_tokens
 from consent import texts
 from consent.models import ConsentRecord, Partner, TermsDocument
 from consent.services import (
@@ -229,7 +229,8 @@ def _start_phone_check(request: HttpRequest, *, talent: Talent, phone: str, data
             session_secret=secret,
             expires_at=timezone.now() + dt.timedelta(seconds=settings.PHONE_CODE_MAX_AGE),
         )
-        priority_message_queue(talent=talent, to=phone, body=texts.phone_code(talent, code))
+        # Stored sealed, opened as it leaves (issue 15): the team never reads a code that proves a number.
+        priority_message_queue(talent=talent, to=phone, body=texts.phone_code(talent, code_placeholder(talent, code)))
     request.session[PENDING_KEY] = {"id": pending.pk, "secret": secret, "talent": talent.pk}
 
 

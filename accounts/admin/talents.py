@@ -91,9 +91,15 @@ class TalentForm(forms.ModelForm):
 
     # A sender belongs to one talent (issue 15): a number or Messaging Service another talent
     # uses is refused on its own field, before the database constraint would answer with a 500.
+    # Another talent's pool counts too (Settings > Senders, issue 17): inbound routing reads both.
     def _sender_unique(self, field: str, message: str):
+        from messaging.console.senders import taken_by_another_talent
+
         value = self.cleaned_data.get(field)
-        if value and Talent.objects.exclude(pk=self.instance.pk).filter(**{field: value}).exists():
+        if not value:
+            return value
+        address = {"phone_number": str(value)} if field == "sender_number" else {"messaging_service_sid": value}
+        if taken_by_another_talent(talent_id=self.instance.pk, **address):
             raise forms.ValidationError(message)
         return value
 

@@ -292,7 +292,9 @@ def console_number_check(*, talent: Talent, raw_phone: str) -> str:
     existing = Fan.objects.filter(talent=talent, phone=e164).first()
     if existing is not None and existing.status == Fan.Status.OPTED_OUT:
         raise AudienceError("This number texted STOP: only the fan can rejoin, by texting START.")
-    if existing is not None and existing.status == Fan.Status.ACTIVE:
+    if existing is not None and existing.status in (Fan.Status.ACTIVE, Fan.Status.HELD):
+        # A held fan is a fan whose last text may have meant stop: the team decides that in the
+        # fan list, never by texting them again from here.
         raise AudienceError(f"{existing} is already a fan.")
     return e164
 

@@ -6,14 +6,38 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils import timezone
 from unfold.decorators import display
 
 from accounts.admin_scoping import TalentScopedAdmin
+from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, Talent
 from messaging.sending.models import Sender, SenderPool
 from messaging.sending.plan import sender_day
 from messaging.sending.registration import check_registrations, registration_line
 from messaging.sending.senders import CARRIER_NAMES, sender_rates
+
+
+def taken_by_another_talent(
+    *, talent_id: int | None, phone_number: str = "", messaging_service_sid: str = "", pools: bool = True
+) -> bool:
+    """A number or Messaging Service another talent already has, as its own sender or in its pool.
+
+    A sender belongs to one talent (issue 15 §4): inbound texts, STOP included, are routed by the
+    number or service they were sent to (conversations/inbound.py talent_for looks at the talent's
+    own sender first, then the pools), so a copy in another talent's pool would send that talent's
+    fans' replies to the wrong talent. The unique constraints hold within each table; this checks
+    across both, for the two forms that edit them (the talent page and Settings > Senders, which
+    passes pools=False: a pool's own unique constraint answers there, with its own message)."""
+    if phone_number:
+        own, pool = Q(sender_number=phone_number), Q(phone_number=phone_number)
+    elif messaging_service_sid:
+        own, pool = Q(messaging_service_sid=messaging_service_sid), Q(messaging_service_sid=messaging_service_sid)
+    else:
+        return False
+    if Talent.objects.filter(own).exclude(pk=talent_id).exists():
+        return True
+    return pools and Sender.objects.filter(pool).exclude(talent_id=talent_id).exists()
 
 
 class SenderForm(forms.ModelForm):
@@ -37,6 +61,17 @@ class SenderForm(forms.ModelForm):
             "rate_overrides",
             "position",
         ]
+
+    def validate_unique(self):
+        """After the model's own checks (so a refused address is not also "give the sender a
+        number"), and only where the pool's unique constraint has not already answered."""
+        super().validate_unique()
+        talent_id = self.instance.talent_id
+        for field, message in (("phone_number", SENDER_TAKEN), ("messaging_service_sid", SERVICE_TAKEN)):
+            value = getattr(self.instance, field)
+            if value and field not in self.errors:
+                if taken_by_another_talent(talent_id=talent_id, pools=False, **{field: value}):
+                    self.add_error(field, message)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -17,7 +17,9 @@ from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
+from messaging.automations.keyword_models import KeywordEntrant
 from messaging.automations.privacy import automation_data, automation_data_erase
+from messaging.automations.series_models import DateEnrolment, DateSend, WelcomeEnrolment, WelcomeStepSend
 from messaging.conversations.media import media_erase_for_fan
 from messaging.conversations.models import ConversationEvent, InboundMedia, Note, Vote
 from messaging.sending.models import FanCarrier, UndeliverableNumber
@@ -72,7 +74,49 @@ def fan_data_export(*, fan: Fan) -> dict:
             key=lambda m: m["at"],
         ),
         "automations": automation_data(fan=fan),  # issue 14
+        **_audience_and_automation_export(fan),
         **_conversation_export(fan),
+    }
+
+
+def _audience_and_automation_export(fan: Fan) -> dict:
+    """What the team's tools hold about the fan beyond the texts (issue 15 audit: an access request
+    covers every table inventory.py ties to the fan; tests/messaging/privacy/test_inventory.py checks
+    each one shows here): lists and tags, keywords used, welcome series and date messages, the
+    carrier looked up for the number, poll answers."""
+    carrier = FanCarrier.objects.filter(fan=fan).first()
+    keyword_uses = KeywordEntrant.objects.filter(fan=fan).select_related("keyword").order_by("created_at", "pk")
+    welcome = WelcomeEnrolment.objects.filter(fan=fan).select_related("series").order_by("created_at", "pk")
+    dates = DateEnrolment.objects.filter(fan=fan).select_related("message").order_by("created_at", "pk")
+    return {
+        "lists": sorted(fan.list_memberships.values_list("contact_list__name", flat=True)),
+        "tags": sorted(fan.fan_tags.values_list("tag__name", flat=True)),
+        "keywords_used": [{"keyword": u.keyword.word.upper(), "at": _iso(u.created_at)} for u in keyword_uses],
+        "welcome_series": [
+            {
+                "series": e.series.name,
+                "status": e.get_status_display(),
+                "since": _iso(e.created_at),
+                "texts_sent": WelcomeStepSend.objects.filter(enrolment=e).count(),
+            }
+            for e in welcome
+        ],
+        "date_messages": [
+            {
+                "message": e.message.name,
+                "status": e.get_status_display(),
+                "since": _iso(e.created_at),
+                "texts_sent": DateSend.objects.filter(enrolment=e).count(),
+            }
+            for e in dates
+        ],
+        "carrier": None
+        if carrier is None
+        else {"carrier": carrier.carrier_name or carrier.carrier, "line": carrier.line_type},
+        "poll_answers": [
+            {"question": v.poll.question, "answer": v.option, "at": _iso(v.voted_at)}
+            for v in Vote.objects.filter(fan=fan).select_related("poll").order_by("voted_at", "pk")
+        ],
     }
 
 

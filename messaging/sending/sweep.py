@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import outbox
-from accounts.tokens import DATA_LINK, JOIN_LINK
+from accounts.tokens import CODE, DATA_LINK, JOIN_LINK
 from messaging.campaigns.models import Campaign, transition_from
 from messaging.sms.backends import BaseSmsBackend, SmsError, get_backend
 from messaging.sms.models import OutboundMessage
@@ -83,7 +83,7 @@ def campaign_sweep(
     # that is stored nowhere, so the provider's copy cannot be matched: "not found" would resend it.
     # Such rows stay uncertain for a person, as the lane's own sweeper leaves them.
     qs = OutboundMessage.objects.filter(stale).exclude(
-        Q(campaign__isnull=True) & (Q(body__contains=JOIN_LINK) | Q(body__contains=DATA_LINK))
+        Q(campaign__isnull=True) & (Q(body__contains=JOIN_LINK) | Q(body__contains=DATA_LINK) | Q(body__contains=CODE))
     )
     if campaign_id is not None:
         qs = qs.filter(campaign_id=campaign_id)

@@ -131,8 +131,11 @@ def test_console_signup_link_goes_through_the_signup_limits(client, personas, se
     for _ in range(2):
         assert _add(client, how="send_link").status_code == 302
     links = OutboundMessage.objects.filter(to_number="+14155550400")
-    assert links.count() == 2 and all(m.lane == OutboundMessage.Lane.LINK and "/join/nova/?t=" in m.body for m in links)
-    assert not Fan.objects.filter(phone="+14155550400").exists()  # they join on the page, with their own consent
+    # Stored as a placeholder: the live link is made as the text leaves (tests/security/test_links.py).
+    assert links.count() == 2 and all(m.lane == OutboundMessage.Lane.LINK and "{join_link}" in m.body for m in links)
+    # They join on the page, with their own consent: until then the number is pending, not a fan.
+    assert Fan.objects.get(phone="+14155550400").status == Fan.Status.PENDING
+    assert not ConsentRecord.objects.filter(fan__phone="+14155550400").exists()
     response = _add(client, how="send_link")
     assert response.status_code == 200 and "several signup texts" in response.content.decode()
     assert links.count() == 2

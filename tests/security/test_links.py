@@ -6,11 +6,13 @@ import importlib
 import io
 import json
 import logging
+import re
 import time
 
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.test import Client
 from django.utils.crypto import salted_hmac
 from django.utils.http import int_to_base36
 
@@ -99,6 +101,66 @@ def test_a_data_link_is_stored_as_a_placeholder_and_never_shown_to_staff(client,
     export = client.get("/me/export.json")
     assert export.status_code == 200 and b"?t=" not in export.content
     assert "?t=" not in json.dumps(fan_data_export(fan=Fan.objects.get(pk=personas.fan.pk)), default=str)
+
+
+def test_a_signup_link_the_team_texts_from_the_console_is_never_shown_to_the_team(client, personas, sms_outbox):
+    """The console's "text them a signup link": whoever could read the link could join as that
+    number (the link proves the holder got a text there)."""
+    from django.test import TestCase
+
+    publish_documents(personas.talent)
+    client.force_login(personas.manager)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            "/admin/accounts/fan/add/",
+            {"phone": STRANGER, "first_name": "", "last_name": "", "email": "", "consent_note": "", "how": "send_link"},
+        )
+    assert response.status_code == 302
+    assert len(sms_outbox) == 1 and "?t=" in sms_outbox[0].body
+    token = link_in(sms_outbox[0].body).split("?t=")[1]
+    stored = OutboundMessage.objects.get(to_number=STRANGER)
+    assert JOIN_LINK in stored.body and token not in _stored_bodies()
+    page = client.get(f"/admin/messaging/outboundmessage/{stored.pk}/change/")
+    assert page.status_code == 200 and b"?t=" not in page.content
+    client.logout()
+    assert client.get(link_in(sms_outbox[0].body)).status_code == 200  # the texted link works
+
+
+def test_a_signup_code_is_never_stored_in_a_body_nor_shown_to_the_team(client, personas, sms_outbox):
+    """The code that proves a typed number: sealed in the stored body, made readable as it leaves."""
+    from django.test import TestCase
+
+    from tests.accounts.join_support import join_url, signup_data
+
+    terms, privacy = publish_documents(personas.talent)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(join_url(personas.talent), signup_data(terms, privacy, phone=STRANGER))
+    assert response.status_code == 302
+    assert len(sms_outbox) == 1
+    code = re.search(r"code is (\d{6})", sms_outbox[0].body).group(1)
+    stored = OutboundMessage.objects.get(to_number=STRANGER)
+    assert code not in stored.body and "{code:" in stored.body
+    from messaging.sms.parts import sms_parts
+
+    assert stored.parts == sms_parts(sms_outbox[0].body).parts  # counted as the text it becomes
+    staff = Client()
+    staff.force_login(personas.owner)
+    for url in ["/admin/messaging/outboundmessage/", f"/admin/messaging/outboundmessage/{stored.pk}/change/"]:
+        page = staff.get(url)
+        assert page.status_code == 200 and code.encode() not in page.content
+    # The fan types the code they got and is in.
+    assert client.post(response["Location"], {"code": code}).status_code == 302
+    assert Fan.objects.get(talent=personas.talent, phone=STRANGER).status == Fan.Status.ACTIVE
+
+
+def test_a_sealed_code_cannot_be_read_or_moved(personas):
+    from accounts.tokens import code_placeholder, render_links
+
+    body = f"Your code is {code_placeholder(personas.talent, '012345')}."
+    assert "012345" not in body and "12345" not in body
+    assert render_links(body, talent=personas.talent, fan=None) == "Your code is 012345."
+    with pytest.raises(ValueError):  # sealed for one talent, it opens for no other
+        render_links(body, talent=personas.other_talent, fan=None)
 
 
 def test_an_uncertain_text_with_a_link_is_never_resent_by_the_sweeper(personas):

@@ -115,3 +115,56 @@ def test_the_migration_names_the_talents_that_share_a_sender():
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert Talent.objects.get(slug="alpha").messaging_service_sid == SID
+
+
+# --- across the talent's own sender and the pools (Settings > Senders, issue 17) ---------------------
+def _pool_sender(talent, **address):
+    from messaging.sending.models import Sender
+
+    return Sender.objects.create(talent=talent, kind="toll_free", **address)
+
+
+def _sender_form(client, talent, **address):
+    return client.post(
+        "/admin/messaging/sender/add/",
+        {"talent": talent.pk, "kind": "toll_free", "position": 0, "rate_overrides": "{}", **address},
+    )
+
+
+def test_an_owner_cannot_put_another_talents_number_or_service_in_their_pool(client, personas):
+    """Inbound routing reads a talent's own sender first: a copy in another pool would take the
+    replies (STOP included) meant for one talent's fans to the other talent."""
+    from messaging.conversations.inbound import talent_for
+    from messaging.sending.models import Sender
+
+    Talent.objects.filter(pk=personas.other_talent.pk).update(messaging_service_sid=SID)
+    client.force_login(personas.owner)
+    number = _sender_form(client, personas.talent, phone_number=str(personas.other_talent.sender_number))
+    assert number.status_code == 200 and "Another talent already sends from this number" in number.content.decode()
+    service = _sender_form(client, personas.talent, messaging_service_sid=SID)
+    assert (
+        service.status_code == 200
+        and SERVICE_TAKEN in service.context["adminform"].form.errors["messaging_service_sid"]
+    )
+    assert not Sender.objects.exists()
+    assert talent_for(to=str(personas.other_talent.sender_number), messaging_service_sid="") == personas.other_talent
+    # The talent's own number in its own pool is its own.
+    own = _sender_form(client, personas.talent, phone_number=str(personas.talent.sender_number))
+    assert own.status_code == 302
+
+
+def test_an_owner_cannot_take_a_number_or_service_from_another_talents_pool(client, personas):
+    pool_number = _pool_sender(personas.other_talent, phone_number="+14155550177")
+    _pool_sender(personas.other_talent, messaging_service_sid=SID)
+    client.force_login(personas.owner)
+    response = _talent_form(client, personas.talent, sender_number=pool_number.phone_number)
+    assert response.status_code == 200
+    assert (
+        "Another talent already sends from this number" in response.context["adminform"].form.errors["sender_number"][0]
+    )
+    response = _talent_form(client, personas.talent, messaging_service_sid=SID)
+    assert response.context["adminform"].form.errors["messaging_service_sid"] == [SERVICE_TAKEN]
+    personas.talent.refresh_from_db()
+    assert (
+        str(personas.talent.sender_number) != pool_number.phone_number and personas.talent.messaging_service_sid == ""
+    )

@@ -23,7 +23,8 @@ from accounts import current_talent, phones, ratelimit
 from accounts.actors import NotAllowed, allows, require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
-from accounts.tokens import join_tokens
+from accounts.services import fan_get_or_create_pending
+from accounts.tokens import JOIN_LINK
 from consent import texts as consent_texts
 from messaging.audience import services as audience
 from messaging.audience.admin.common import render_form
@@ -233,11 +234,17 @@ def fan_signup_link_send(request, *, talent: Talent, raw_phone: str) -> str:
         raise audience.AudienceError("Too many signup texts from here in the last hour; try again later.")
     if not ratelimit.hit("signup-phone", f"{talent.pk}:{e164}", django_settings.RATELIMIT_SIGNUP_PER_PHONE):
         raise audience.AudienceError("This number was sent several signup texts in the last hour; try again later.")
-    token = join_tokens.make_token(talent=talent, phone=e164)
-    url = django_settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
     with transaction.atomic():
+        # The link is made as the text leaves (issue 15 §4): a stored body with a live link would let
+        # anyone on the team open it and join as that number. The placeholder needs the number's
+        # pending row, as a stranger's "hi" makes (pending is not a fan: no consent, no campaigns).
+        fan, _ = fan_get_or_create_pending(talent=talent, phone=e164)
         priority_message_queue(
-            talent=talent, to=e164, body=consent_texts.join_link(talent, url), lane=OutboundMessage.Lane.LINK
+            talent=talent,
+            fan=fan,
+            to=e164,
+            body=consent_texts.join_link(talent, JOIN_LINK),
+            lane=OutboundMessage.Lane.LINK,
         )
         audit("fan.signup_link_sent", talent=talent, actor=request.user, via="console")
     return e164

@@ -131,6 +131,15 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas, settings,
     )
     media.file.save("m", ContentFile(b"png"), save=True)
     stored = media.file.path
+    _automation_rows(fan, talent, campaign)
+    # Every place the fan's erasure must empty holds a row of theirs now: a new table in the
+    # inventory cannot pass this test without this test making (and erasure removing) its rows.
+    empty = [
+        p
+        for p in INVENTORY
+        if p.tie != Tie.NONE and p.on_erase in (OnErase.DELETE, OnErase.WIPE) and not _rows(p, fan, phone).exists()
+    ]
+    assert empty == [], f"give the fan a row in these before erasing: {empty}"
 
     with TestCase.captureOnCommitCallbacks(execute=True):  # files are deleted once the erasure commits
         fan_erase(fan=fan)
@@ -142,12 +151,7 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas, settings,
         if place.tie == Tie.NONE or place.model.startswith("django."):
             continue
         model = apps.get_model(place.model)
-        if place.model == "accounts.Fan":
-            rows = model.objects.filter(pk=fan.pk)
-        elif place.tie == Tie.FAN:
-            rows = model.objects.filter(**{place.via: fan})
-        else:  # tied by the phone alone: no row may still carry it
-            rows = model.objects.filter(**{place.via: phone})
+        rows = _rows(place, fan, phone)
         if place.on_erase == OnErase.DELETE:
             assert not rows.exists(), place
         elif place.on_erase == OnErase.WIPE:
@@ -160,3 +164,120 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas, settings,
         checked += 1
     assert checked >= 15
     assert fan.status == Fan.Status.ERASED
+
+
+def _rows(place, fan, phone):
+    model = apps.get_model(place.model)
+    if place.model == "accounts.Fan":
+        return model.objects.filter(pk=fan.pk)
+    if place.tie == Tie.FAN:
+        return model.objects.filter(**{place.via: fan})
+    return model.objects.filter(**{place.via: phone})  # tied by the phone alone
+
+
+def _automation_rows(fan, talent, campaign) -> None:
+    """A row of the fan's in every automation, poll and carrier table (issues 13, 14, 17)."""
+    from django.utils import timezone
+
+    from messaging.automations.drop_models import Drop, DropCode, DropEntry
+    from messaging.automations.keyword_models import FanKeyword, Keyword, KeywordEntrant, KeywordReply
+    from messaging.automations.series_models import (
+        DateEnrolment,
+        DateMessage,
+        DateSend,
+        WelcomeEnrolment,
+        WelcomeSeries,
+        WelcomeStepSend,
+    )
+    from messaging.conversations.models import Poll, Vote
+    from messaging.sending.models import FanCarrier
+
+    now = timezone.now()
+    keyword = Keyword.objects.create(talent=talent, word="tour", reply="See you there")
+    FanKeyword.objects.create(fan=fan, keyword=keyword, word="tour")
+    KeywordEntrant.objects.create(keyword=keyword, fan=fan)
+    KeywordReply.objects.create(keyword=keyword, fan=fan, local_date=now.date())
+    drop = Drop.objects.create(
+        talent=talent,
+        name="Presale",
+        release_text="Out now",
+        release_at=now,
+        entrants_list=ContactList.objects.create(talent=talent, name="Presale entrants"),
+    )
+    DropEntry.objects.create(drop=drop, fan=fan, status="entered")
+    DropCode.objects.create(drop=drop, code="PRESALE-1", fan=fan, assigned_at=now)
+    series = WelcomeSeries.objects.create(talent=talent, name="Welcome")
+    welcome = WelcomeEnrolment.objects.create(talent=talent, series=series, fan=fan, anchor_at=now)
+    WelcomeStepSend.objects.create(enrolment=welcome, fan=fan, campaign=campaign, position=1)
+    date_message = DateMessage.objects.create(
+        talent=talent, name="Birthday", kind="birthday", days=0, local_time="12:00", body="Happy birthday"
+    )
+    dated = DateEnrolment.objects.create(talent=talent, message=date_message, fan=fan)
+    DateSend.objects.create(enrolment=dated, fan=fan, campaign=campaign, occurrence="2026")
+    poll = Poll.objects.create(campaign=campaign, question="Where next?", options=[{"key": "1", "label": "Paris"}])
+    Vote.objects.create(poll=poll, fan=fan, option="1", voted_at=now)
+    FanCarrier.objects.create(fan=fan, carrier="tmobile", carrier_name="T-Mobile USA", line_type="mobile")
+
+
+# Where the fan's own export (/me/ download, messaging/privacy/services.py fan_data_export) shows
+# each table the inventory ties to them. A new table tied to a fan fails the test until it is here.
+EXPORTED_AS = {
+    "accounts.Fan": "profile",
+    "messaging.InboundMessage": "messages",
+    "messaging.OutboundMessage": "messages",
+    "consent.ConsentRecord": "consents",
+    "messaging.ContactListMember": "lists",
+    "messaging.FanTag": "tags",
+    "messaging.Click": "messages",  # a click is on a text the fan got (counts only)
+    "messaging.UndeliverableNumber": "profile",  # the number itself
+    "messaging.Conversation": "conversation",
+    "messaging.Note": "conversation",
+    "messaging.ConversationEvent": "conversation",
+    "messaging.Vote": "poll_answers",
+    "messaging.FanCarrier": "carrier",
+    "messaging.InboundMedia": "conversation",
+    "messaging.FanKeyword": "automations",
+    "messaging.KeywordEntrant": "keywords_used",
+    "messaging.KeywordReply": "messages",  # the reply texts themselves
+    "messaging.DropEntry": "automations",
+    "messaging.DropCode": "automations",
+    "messaging.WelcomeEnrolment": "welcome_series",
+    "messaging.WelcomeStepSend": "welcome_series",
+    "messaging.DateEnrolment": "date_messages",
+    "messaging.DateSend": "date_messages",
+}
+
+
+@pytest.mark.django_db
+def test_the_fans_export_shows_every_table_that_holds_their_data(personas):
+    from messaging.privacy.services import fan_data_export
+
+    fan, talent = personas.fan, personas.talent
+    campaign = create_campaign(talent)
+    ContactListMember.objects.create(contact_list=ContactList.objects.create(talent=talent, name="VIP"), fan=fan)
+    FanTag.objects.create(fan=fan, tag=Tag.objects.create(talent=talent, name="tour"))
+    Conversation.objects.create(talent=talent, fan=fan)
+    InboundMessage.objects.create(
+        talent=talent, fan=fan, message_sid="SM" + "3" * 32, from_number=str(fan.phone), to_number="+1", body="hey"
+    )
+    ConsentRecord.objects.create(fan=fan, talent=talent, purpose="messaging", action="granted", method="web_form")
+    _automation_rows(fan, talent, campaign)
+    tied = {p.model for p in INVENTORY if p.tie != Tie.NONE}
+    assert tied - set(EXPORTED_AS) == set(), "say where the fan's export shows these (EXPORTED_AS)"
+    export = fan_data_export(fan=fan)
+    shown = {key: export[key] for key in set(EXPORTED_AS.values())}
+    assert all(shown.values()), {k for k, v in shown.items() if not v}
+    assert shown["lists"] == ["VIP"] and shown["tags"] == ["tour"]
+    assert shown["keywords_used"][0]["keyword"] == "TOUR"
+    assert shown["welcome_series"] == [
+        {
+            "series": "Welcome",
+            "status": "Waiting for the next step",
+            "since": shown["welcome_series"][0]["since"],
+            "texts_sent": 1,
+        }
+    ]
+    assert shown["date_messages"][0]["texts_sent"] == 1
+    assert shown["carrier"] == {"carrier": "T-Mobile USA", "line": "mobile"}
+    assert shown["poll_answers"][0]["answer"] == "1"
+    assert export["automations"]["drops"][0]["code"] == "PRESALE-1"
