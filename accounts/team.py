@@ -193,6 +193,15 @@ def _is_last_owner(member: TeamMember) -> bool:
     return owners == [member.pk]
 
 
+def _locked_member(member: TeamMember, *, leaving: bool) -> TeamMember:
+    """The member's row, locked, for a role change or a removal (inside the caller's transaction).
+    `leaving`: the change takes them out of the owners; refused if they are the talent's last."""
+    member = TeamMember.objects.select_for_update().select_related("user", "talent").get(pk=member.pk)
+    if leaving and _is_last_owner(member):
+        raise TeamError(f"{member.user} is the last owner of {member.talent}: make someone else owner first.")
+    return member
+
+
 def is_last_owner(member: TeamMember) -> bool:
     """For the console's messages and buttons (not locked; the services check again)."""
     return (
@@ -206,11 +215,9 @@ def member_role_change(*, member: TeamMember, role: str, actor: Any) -> TeamMemb
     if role not in Role.values:
         raise TeamError(f"Unknown role {role!r}.")
     with transaction.atomic():
-        member = TeamMember.objects.select_for_update().select_related("user", "talent").get(pk=member.pk)
+        member = _locked_member(member, leaving=role != Role.OWNER)
         if member.role == role:
             return member
-        if role != Role.OWNER and _is_last_owner(member):
-            raise TeamError(f"{member.user} is the last owner of {member.talent}: make someone else owner first.")
         previous = member.role
         member.role = role
         member.save(update_fields=["role"])
@@ -230,9 +237,7 @@ def member_remove(*, member: TeamMember, actor: Any) -> None:
     """Take someone off a talent's team. A user left on no team loses console access (is_staff)."""
     _require_owner(actor, member.talent_id)
     with transaction.atomic():
-        member = TeamMember.objects.select_for_update().select_related("user", "talent").get(pk=member.pk)
-        if _is_last_owner(member):
-            raise TeamError(f"{member.user} is the last owner of {member.talent}: make someone else owner first.")
+        member = _locked_member(member, leaving=True)
         user = member.user
         audit(
             "team.member_removed",

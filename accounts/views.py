@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 import time
 import zoneinfo
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -72,23 +73,65 @@ def _shown_versions_are_current(form: JoinForm, terms: TermsDocument, privacy: T
     )
 
 
-def _signup(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy, note: str) -> Fan:
+@dataclass
+class _Answers:
+    """One signup as the fan submitted it: the number, the form's answers (profile, consents, the
+    request's ip and user agent) and the terms and privacy versions they were shown. A signed link
+    signs up with it at once; a typed number keeps it in a PendingSignup row until the code comes
+    back (to_pending / from_pending are the one round trip through that row's JSON)."""
+
+    talent: Talent
+    phone: str
+    data: dict
+    terms: TermsDocument
+    privacy: TermsDocument
+
+    def to_pending(self) -> dict:
+        """The row's fields (the birth date as ISO text: the data column is JSON)."""
+        profile = dict(self.data["profile"])
+        if profile.get("birth_date"):
+            profile["birth_date"] = profile["birth_date"].isoformat()
+        return {
+            "talent": self.talent,
+            "phone": self.phone,
+            "data": {**self.data, "profile": profile},
+            "terms_id": self.terms.pk,
+            "privacy_id": self.privacy.pk,
+        }
+
+    @classmethod
+    def from_pending(cls, pending: PendingSignup, *, talent: Talent) -> _Answers:
+        """`talent`: the page's, which _pending matched the row to (saves fetching it again)."""
+        data = pending.data
+        if data["profile"].get("birth_date"):
+            data["profile"]["birth_date"] = dt.date.fromisoformat(data["profile"]["birth_date"])
+        return cls(
+            talent=talent,
+            phone=pending.phone,
+            data=data,
+            terms=TermsDocument.objects.get(pk=pending.terms_id),
+            privacy=TermsDocument.objects.get(pk=pending.privacy_id),
+        )
+
+
+def _signup(request: HttpRequest, answers: _Answers, *, note: str) -> Fan:
     """The signup and its confirmation text, in one transaction (the text leaves after commit)."""
+    talent, data = answers.talent, answers.data
     with transaction.atomic():
         result = fan_signup(
             talent=talent,
-            phone=phone,
+            phone=answers.phone,
             profile=data["profile"],
             messaging_consent=data["consent_messaging"],
             sharing_consent=data["consent_sharing"],
-            terms=terms,
-            privacy=privacy,
+            terms=answers.terms,
+            privacy=answers.privacy,
             evidence=Evidence(
                 method=ConsentRecord.Method.WEB_FORM, ip=data.get("ip"), user_agent=data.get("ua", ""), evidence=note
             ),
         )
         priority_message_queue(
-            talent=talent, fan=result.fan, to=phone, body=texts.signup_confirmation(talent), lane=COMPLIANCE
+            talent=talent, fan=result.fan, to=answers.phone, body=texts.signup_confirmation(talent), lane=COMPLIANCE
         )
         automation_joins.on_fan_joined(fan=result.fan, source="web")
     request.session[DONE_KEY] = {"fan": result.fan.pk, "talent": talent.pk}
@@ -121,7 +164,6 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
                     None, "The terms were updated while you were reading. Please review them and submit again."
                 )
             else:
-                shown_terms, shown_privacy = terms, privacy
                 target = phone or form.cleaned_data["phone"]
                 if not hit("signup-phone", f"{talent.pk}:{target}", settings.RATELIMIT_SIGNUP_PER_PHONE):
                     return _too_many(request, talent)
@@ -132,17 +174,10 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
                     "ip": client_ip(request),
                     "ua": request.META.get("HTTP_USER_AGENT", "")[:400],
                 }
+                answers = _Answers(talent=talent, phone=target, data=data, terms=terms, privacy=privacy)
                 if phone:
                     try:
-                        _signup(
-                            request,
-                            talent=talent,
-                            phone=phone,
-                            data=data,
-                            terms=shown_terms,
-                            privacy=shown_privacy,
-                            note="signed signup link",
-                        )
+                        _signup(request, answers, note="signed signup link")
                     except SignupRefused as exc:
                         form.add_error(None, str(exc))
                     else:
@@ -156,9 +191,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
                         f"This number texted STOP, so we will not text it a code. To rejoin, text START{where}.",
                     )
                 else:
-                    _start_phone_check(
-                        request, talent=talent, phone=target, data=data, terms=shown_terms, privacy=shown_privacy
-                    )
+                    _start_phone_check(request, answers)
                     return redirect("accounts:join-verify", slug=talent.slug)
         elif form.underage:
             # Refused kindly, and nothing typed is kept.
@@ -205,25 +238,19 @@ def _texted_stop(talent: Talent, phone: str) -> bool:
     return Fan.objects.filter(talent=talent, phone=phone, status=Fan.Status.OPTED_OUT).exists()
 
 
-def _start_phone_check(request: HttpRequest, *, talent: Talent, phone: str, data: dict, terms, privacy) -> None:
+def _start_phone_check(request: HttpRequest, answers: _Answers) -> None:
     """A typed number must be proven: keep the form in a PendingSignup row that expires with the
     code (the session holds only its id and a secret), and text a code to the number."""
+    talent, phone = answers.talent, answers.phone
     code = f"{secrets.randbelow(1_000_000):06d}"
     nonce = secrets.token_hex(8)
-    profile = dict(data["profile"])
-    if profile.get("birth_date"):
-        profile["birth_date"] = profile["birth_date"].isoformat()
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
         old = request.session.get(PENDING_KEY)
         if isinstance(old, dict) and old.get("id"):
             PendingSignup.objects.filter(pk=old["id"]).delete()  # a second try replaces the first
         pending = PendingSignup.objects.create(
-            talent=talent,
-            phone=phone,
-            data={**data, "profile": profile},
-            terms_id=terms.pk,
-            privacy_id=privacy.pk,
+            **answers.to_pending(),
             digest=_code_digest(code, phone, nonce),
             nonce=nonce,
             session_secret=secret,
@@ -276,23 +303,10 @@ def join_verify(request: HttpRequest, slug: str) -> HttpResponse:
             if constant_time_compare(
                 _code_digest(form.cleaned_data["code"], pending.phone, pending.nonce), pending.digest
             ):
-                data = pending.data
-                if data["profile"].get("birth_date"):
-                    data["profile"]["birth_date"] = dt.date.fromisoformat(data["profile"]["birth_date"])
-                terms = TermsDocument.objects.get(pk=pending.terms_id)
-                privacy = TermsDocument.objects.get(pk=pending.privacy_id)
-                phone = pending.phone
+                answers = _Answers.from_pending(pending, talent=talent)
                 _drop_pending(request, pending)
                 try:
-                    _signup(
-                        request,
-                        talent=talent,
-                        phone=phone,
-                        data=data,
-                        terms=terms,
-                        privacy=privacy,
-                        note="phone proven by SMS code",
-                    )
+                    _signup(request, answers, note="phone proven by SMS code")
                 except SignupRefused as exc:
                     return render(
                         request, "accounts/join_error.html", {"talent": talent, "error": str(exc)}, status=409
