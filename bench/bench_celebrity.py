@@ -19,6 +19,11 @@ long a STOP takes to land on the fan after its webhook answered (target <= 5 s).
 BENCH_CELEBRITY_TEXTS sets N (default 20,000); WEB_CONCURRENCY / WEB_THREADS reach the Procfile.
 BENCH_CELEBRITY_REQUESTS_ONLY=1 stops after phase 2 and reports the requests only (the floor and
 both phases): how the serving stack's settings were compared without waiting for the links.
+Each phase also reports the CPU-milliseconds every process group spent per accepted text (from /proc,
+bench/proc_cpu.py: web, both clusters, PostgreSQL, the sandbox, the load client; robust on a busy
+machine where wall rates are not), and the whole run per signup link. BENCH_CELEBRITY_PROFILE=<dir>
+writes py-spy profiles of the web and the priority cluster for each phase. The sandbox runs at
+nice -5 (it stands in for Twilio's own machines; see _sandbox_first).
 Rate limits stay at their defaults: signed requests are not limited per address, and each number
 texts twice, far under RATELIMIT_WEBHOOK_PER_PHONE.
 """
@@ -169,7 +174,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def wait_web(base_url: str, processes: Processes, timeout: float = 60) -> None:
+def wait_web(base_url: str, processes: Processes, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while True:
         processes.check_alive()
