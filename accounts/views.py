@@ -389,7 +389,7 @@ def me(request: HttpRequest) -> HttpResponse:
     fan = _me_fan(request)
     if fan is None:
         return _me_denied(request)
-    return _render_me(request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)))
+    return _render_me(request, fan)
 
 
 def _zone(fan: Fan) -> zoneinfo.ZoneInfo:
@@ -421,7 +421,13 @@ def _profile_initial(fan: Fan) -> dict:
     }
 
 
-def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 200, notice: str = "") -> HttpResponse:
+def _render_me(
+    request: HttpRequest, fan: Fan, form: ProfileForm | None = None, status: int = 200, notice: str = ""
+) -> HttpResponse:
+    """The data page. `form`: a posted form to show again with its errors; None (after a change,
+    or on opening) is the form filled with what the fan's profile holds now."""
+    if form is None:
+        form = ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan))
     data = fan_data_export(fan=fan)
     # Display-only extras (the download keeps the plain ISO values): times in the fan's own zone.
     zone = _zone(fan)
@@ -451,9 +457,7 @@ def me_profile(request: HttpRequest) -> HttpResponse:
         return _render_me(request, fan, form, status=400)
     changed = fan_profile_update(fan=fan, changes=form.profile())
     notice = "Saved your changes." if changed else "Nothing to change."
-    return _render_me(
-        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
-    )
+    return _render_me(request, fan, notice=notice)
 
 
 @require_POST
@@ -480,9 +484,7 @@ def me_consent(request: HttpRequest) -> HttpResponse:
     else:
         return HttpResponse("Unknown consent change.", status=400, content_type="text/plain")
     fan.refresh_from_db()
-    return _render_me(
-        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
-    )
+    return _render_me(request, fan, notice=notice)
 
 
 @require_POST
@@ -491,8 +493,7 @@ def me_delete(request: HttpRequest) -> HttpResponse:
     if fan is None:
         return _me_denied(request)
     if request.POST.get("confirm") != "yes":
-        form = ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan))
-        return _render_me(request, fan, form, status=400, notice="Tick the box to confirm deleting your account.")
+        return _render_me(request, fan, status=400, notice="Tick the box to confirm deleting your account.")
     talent = fan.talent
     fan_erase(fan=fan)
     request.session.flush()
