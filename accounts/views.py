@@ -7,9 +7,11 @@ priority lane. Every page works without JavaScript.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -352,6 +354,20 @@ def _me_denied(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/me_denied.html", status=403)
 
 
+def _fan_page(view: Callable[[HttpRequest, Fan], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """The data page's actions answer only the fan whose link opened this session, while it lasts
+    (403 otherwise); the view is called with that fan."""
+
+    @functools.wraps(view)
+    def with_fan(request: HttpRequest) -> HttpResponse:
+        fan = _me_fan(request)
+        if fan is None:
+            return _me_denied(request)
+        return view(request, fan)
+
+    return with_fan
+
+
 @require_http_methods(["GET", "POST"])
 def me(request: HttpRequest) -> HttpResponse:
     """GET ?t= shows a button; POST t uses the link up and opens the page.
@@ -448,10 +464,8 @@ def _render_me(
 
 
 @require_POST
-def me_profile(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_profile(request: HttpRequest, fan: Fan) -> HttpResponse:
     form = ProfileForm(request.POST, talent=fan.talent, phone=str(fan.phone))
     if not form.is_valid():
         return _render_me(request, fan, form, status=400)
@@ -461,10 +475,8 @@ def me_profile(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def me_consent(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_consent(request: HttpRequest, fan: Fan) -> HttpResponse:
     purpose, action = request.POST.get("purpose"), request.POST.get("action")
     evidence = _evidence(request, method=ConsentRecord.Method.SELF_SERVICE)
     if purpose == ConsentRecord.Purpose.MESSAGING and action == "withdraw":
@@ -488,10 +500,8 @@ def me_consent(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def me_delete(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_delete(request: HttpRequest, fan: Fan) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return _render_me(request, fan, status=400, notice="Tick the box to confirm deleting your account.")
     talent = fan.talent
@@ -501,10 +511,8 @@ def me_delete(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def me_export(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_export(request: HttpRequest, fan: Fan) -> HttpResponse:
     response = JsonResponse(fan_data_export(fan=fan), json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="my-data-{fan.talent.slug}.json"'
     return response
