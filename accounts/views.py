@@ -7,9 +7,11 @@ priority lane. Every page works without JavaScript.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -353,6 +355,20 @@ def _me_denied(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/me_denied.html", status=403)
 
 
+def _fan_page(view: Callable[[HttpRequest, Fan], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """The data page's actions answer only the fan whose link opened this session, while it lasts
+    (403 otherwise); the view is called with that fan."""
+
+    @functools.wraps(view)
+    def with_fan(request: HttpRequest) -> HttpResponse:
+        fan = _me_fan(request)
+        if fan is None:
+            return _me_denied(request)
+        return view(request, fan)
+
+    return with_fan
+
+
 @require_http_methods(["GET", "POST"])
 def me(request: HttpRequest) -> HttpResponse:
     """GET ?t= shows a button; POST t uses the link up and opens the page.
@@ -390,7 +406,7 @@ def me(request: HttpRequest) -> HttpResponse:
     fan = _me_fan(request)
     if fan is None:
         return _me_denied(request)
-    return _render_me(request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)))
+    return _render_me(request, fan)
 
 
 def _zone(fan: Fan) -> zoneinfo.ZoneInfo:
@@ -422,7 +438,13 @@ def _profile_initial(fan: Fan) -> dict:
     }
 
 
-def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 200, notice: str = "") -> HttpResponse:
+def _render_me(
+    request: HttpRequest, fan: Fan, form: ProfileForm | None = None, status: int = 200, notice: str = ""
+) -> HttpResponse:
+    """The data page. `form`: a posted form to show again with its errors; None (after a change,
+    or on opening) is the form filled with what the fan's profile holds now."""
+    if form is None:
+        form = ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan))
     data = fan_data_export(fan=fan)
     # Display-only extras (the download keeps the plain ISO values): times in the fan's own zone.
     zone = _zone(fan)
@@ -443,25 +465,19 @@ def _render_me(request: HttpRequest, fan: Fan, form: ProfileForm, status: int = 
 
 
 @require_POST
-def me_profile(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_profile(request: HttpRequest, fan: Fan) -> HttpResponse:
     form = ProfileForm(request.POST, talent=fan.talent, phone=str(fan.phone))
     if not form.is_valid():
         return _render_me(request, fan, form, status=400)
     changed = fan_profile_update(fan=fan, changes=form.profile())
     notice = "Saved your changes." if changed else "Nothing to change."
-    return _render_me(
-        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
-    )
+    return _render_me(request, fan, notice=notice)
 
 
 @require_POST
-def me_consent(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_consent(request: HttpRequest, fan: Fan) -> HttpResponse:
     purpose, action = request.POST.get("purpose"), request.POST.get("action")
     evidence = _evidence(request, method=ConsentRecord.Method.SELF_SERVICE)
     if purpose == ConsentRecord.Purpose.MESSAGING and action == "withdraw":
@@ -481,19 +497,14 @@ def me_consent(request: HttpRequest) -> HttpResponse:
     else:
         return HttpResponse("Unknown consent change.", status=400, content_type="text/plain")
     fan.refresh_from_db()
-    return _render_me(
-        request, fan, ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan)), notice=notice
-    )
+    return _render_me(request, fan, notice=notice)
 
 
 @require_POST
-def me_delete(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_delete(request: HttpRequest, fan: Fan) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
-        form = ProfileForm(talent=fan.talent, phone=str(fan.phone), initial=_profile_initial(fan))
-        return _render_me(request, fan, form, status=400, notice="Tick the box to confirm deleting your account.")
+        return _render_me(request, fan, status=400, notice="Tick the box to confirm deleting your account.")
     talent = fan.talent
     fan_erase(fan=fan)
     request.session.flush()
@@ -501,10 +512,8 @@ def me_delete(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def me_export(request: HttpRequest) -> HttpResponse:
-    fan = _me_fan(request)
-    if fan is None:
-        return _me_denied(request)
+@_fan_page
+def me_export(request: HttpRequest, fan: Fan) -> HttpResponse:
     response = JsonResponse(fan_data_export(fan=fan), json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="my-data-{fan.talent.slug}.json"'
     return response
