@@ -351,7 +351,7 @@ def _save_outcomes(changed: list[OutboundMessage], now: dt.datetime) -> None:
 
 def _outcomes_sql(rows: int) -> str:
     meta = OutboundMessage._meta
-    cols: list[str] = [meta.get_field(name).column for name in _OUTCOME_FIELDS]  # type: ignore[union-attr]
+    cols: list[str] = [meta.get_field(name).column for name in _OUTCOME_FIELDS]  # type: ignore[union-attr,misc]
     value = "(%s::bigint, %s, %s, %s::timestamptz, %s::int, %s::timestamptz, %s, %s, %s::int)"
     rank = "CASE o.status " + " ".join(f"WHEN '{k}' THEN {r}" for k, r in STATUS_RANK.items()) + " ELSE 0 END"
     sets = [
