@@ -122,7 +122,16 @@ def main() -> None:
         "consent_records": "/admin/consent/consentrecord/",
         "consent_records_method": "/admin/consent/consentrecord/?method__exact=web_form",
     }
-    with override_settings(ALLOWED_HOSTS=["*"], DEBUG=False):
+    from django.conf import settings
+
+    # DEBUG=false serves hashed static names from collectstatic's manifest, which a benchmark run
+    # does not build (the console's favicon then raised "Missing staticfiles manifest entry"):
+    # plain static storage, as bench_home does (the URLs do not change the work measured).
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(ALLOWED_HOSTS=["*"], DEBUG=False, STORAGES=storages):
         client = Client()
         client.force_login(user)
         for name, url in pages.items():
