@@ -289,7 +289,8 @@ def describe(definition: dict, names: dict[str, dict[int, str]] | None = None) -
     field, op = definition["field"], definition["op"]
     value = definition.get("value")
     if field == "poll" and isinstance(value, dict):
-        poll = names.get("poll", {}).get(value.get("poll"), f"#{value.get('poll')}")
+        poll_id = int(value.get("poll") or 0)
+        poll = names.get("poll", {}).get(poll_id, f"#{poll_id}")
         answers = ", ".join(value.get("answers") or [])
         return f"Voted in poll {poll}" + (f": {answers}" if answers else "")
     if field in ("list", "tag") and isinstance(value, list):
