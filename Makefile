@@ -89,7 +89,7 @@ TYPED += messaging/automations/series.py messaging/automations/dates.py messagin
 TYPED += fancommunity/webhooks_out/endpoints.py
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
-	messaging/automations/drop_models.py
+	messaging/automations/drop_models.py messaging/automations/drop_joins.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json
