@@ -91,7 +91,7 @@ TYPED += messaging/campaigns/estimates.py messaging/campaigns/planning.py messag
 TYPED += fancommunity/api_v1/automations.py
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
-	messaging/automations/drop_models.py
+	messaging/automations/drop_models.py messaging/automations/drop_joins.py
 TYPED += messaging/conversations/handling.py messaging/conversations/replying.py messaging/conversations/thread.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).

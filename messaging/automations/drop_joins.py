@@ -49,7 +49,7 @@ def drop_join_many(*, drop: Drop, fans: list[Fan], now: dt.datetime) -> dict[int
         returning="fan",
     )
     new = [f for f in order if f in made]  # arrival order, not the order RETURNING gave
-    status = {f: Entry.ENTERED for f in new}
+    status: dict[int, str] = {f: Entry.ENTERED for f in new}
     entry_id = dict(made)
     old = [f for f in order if f not in made]
     for fan_id, pk, was in DropEntry.objects.filter(drop=drop, fan_id__in=old).values_list("fan_id", "pk", "status"):
