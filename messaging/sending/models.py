@@ -109,9 +109,11 @@ class Sender(models.Model):
     # 10DLC registration as Twilio last reported it (registration.py, hourly and on request): a
     # sender with a problem is left out of the pool (senders.held_back) until Twilio approves it.
     # db_default: processes of the previous release insert senders without these columns (upgrade).
-    brand_status = models.CharField("10DLC brand", max_length=24, blank=True, editable=False, db_default="")
-    campaign_status = models.CharField("10DLC campaign", max_length=24, blank=True, editable=False, db_default="")
-    registration_problem = models.CharField(max_length=300, blank=True, editable=False, db_default="")
+    brand_status = models.CharField("10DLC brand", max_length=24, blank=True, editable=False, default="", db_default="")
+    campaign_status = models.CharField(
+        "10DLC campaign", max_length=24, blank=True, editable=False, default="", db_default=""
+    )
+    registration_problem = models.CharField(max_length=300, blank=True, editable=False, default="", db_default="")
     registration_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

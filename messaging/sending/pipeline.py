@@ -225,6 +225,7 @@ async def _pipeline(
 ) -> None:
     requests = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+    lane_buckets: dict = {}  # one bucket per lane for every batch in flight (send._lane_bucket)
     running: set[asyncio.Task] = set()
 
     async def watch_stops(batch: Batch, stopped: set[int]) -> None:
@@ -248,6 +249,7 @@ async def _pipeline(
                 limit=requests,
                 stopped=stopped,
                 lane_starts=lane_starts,
+                lane_buckets=lane_buckets,
             )
             watcher.cancel()
             _add_counts(report, await db.record(batch, outcomes))

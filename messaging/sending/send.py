@@ -61,6 +61,7 @@ async def _send_rows(
     limit: asyncio.Semaphore | None = None,
     stopped: set[int] | None = None,
     lane_starts: dict[int, float] | None = None,
+    lane_buckets: dict[tuple[int | None, str], TokenBucket] | None = None,
 ) -> list[Outcome]:
     stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
@@ -72,7 +73,7 @@ async def _send_rows(
     # Carriers meter each lane strictly: capacity 1 (no burst), so in any one second a lane sends
     # at most its rate plus one.
     buckets = {
-        i: TokenBucket(lane.rate, capacity=1.0, start_at=lane_starts.get(i, start_at))
+        i: _lane_bucket(lane, lane_starts.get(i, start_at), lane_buckets)
         for i, lane in lanes.items()
         if lane_starts is not None
     }
@@ -126,6 +127,23 @@ async def _send_rows(
     finally:
         if close:
             await backend.aclose()
+
+
+def _lane_bucket(lane, start: float, shared: dict[tuple[int | None, str], TokenBucket] | None) -> TokenBucket:
+    """The lane's bucket; with `shared` (the pipeline's, for all its batches in flight) one bucket
+    per lane across batches. Batches each with a bucket of their own overlap as soon as one runs
+    late (a busy machine slips its schedule, pacing.TokenBucket.acquire) and the lane saw both
+    at once: 92 texts in a second at AT&T's 75 in bench_pacing. A shared bucket starts no earlier
+    than this batch's reserved start (another worker may have booked the lane in between)."""
+    if shared is None:
+        return TokenBucket(lane.rate, capacity=1.0, start_at=start)
+    key = (lane.sender_id, lane.carrier)
+    bucket = shared.get(key)
+    if bucket is None or bucket.rate != lane.rate:
+        bucket = shared[key] = TokenBucket(lane.rate, capacity=1.0, start_at=start)
+    elif bucket._tat < start:  # noqa: SLF001 - the bucket's schedule may not begin before the reserved start
+        bucket._tat = start  # noqa: SLF001
+    return bucket
 
 
 def in_slot_order(batch: Batch, lane_starts: dict[int, float] | None) -> list[ClaimedRow]:
