@@ -11,6 +11,7 @@ The map and the reasons are in docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,16 @@ def imports_of(path: Path, module: str, modules: dict[str, Path]) -> set[str]:
     return targets
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def _parsed_graph() -> dict[str, frozenset[str]]:
     modules = project_modules()
-    return {module: imports_of(path, module, modules) for module, path in modules.items()}
+    return {module: frozenset(imports_of(path, module, modules)) for module, path in modules.items()}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every project file is parsed once per test run (six tests read the graph; parsing it took
+    ~1 s each on a quiet machine); each caller gets its own copy to change."""
+    return {module: set(targets) for module, targets in _parsed_graph().items()}
 
 
 def direction_violations(graph: dict[str, set[str]]) -> list[str]:
