@@ -196,6 +196,21 @@ def test_a_batch_handed_back_unsent_gives_its_parts_back_to_the_daily_cap(clock)
 
 
 @pytest.mark.django_db
+def test_a_claim_gives_each_lane_the_same_span_of_its_own_time(clock):
+    """A batch holds a pipeline slot until its slowest lane is done, so a claim takes rows per
+    lane in proportion to the lane's rate: not 20 Verizon rows (5 s) beside 20 AT&T rows (0.3 s)."""
+    talent = _pooled_talent("spans")
+    fans = _fans_on(talent, {"att": 40, "verizon": 40})
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=clock.now)
+    cs.campaign_start(campaign_id=campaign.pk)
+    batch = cs.campaign_claim_batch(campaign_id=campaign.pk, limit=20)
+    assert batch is not None
+    carriers = [fans[row.to] for row in batch.rows]
+    # 20 rows over 123 parts a second (75 + 40 + 4 + 4): 0.16 s of each lane.
+    assert carriers.count("att") == 13 and carriers.count("verizon") == 1
+
+
+@pytest.mark.django_db
 def test_priority_texts_book_first_on_the_talents_own_number(clock):
     """The priority lane books the talent's SenderClock; a campaign lane of the same number waits
     behind what it booked (issue 10's one pacing rule), another sender does not."""
