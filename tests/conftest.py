@@ -32,6 +32,11 @@ def _fresh_rate_limits():
 
     cache.clear()
     forget_talents()  # the webhook's number -> talent memory (test rollbacks send no signals)
+    # The drop-code hint (last code id bound per drop, process-wide): a rolled-back test's drop id
+    # comes back on SQLite, and a stale hint would hand out the second code before the first.
+    from messaging.automations import sql as automations_sql
+
+    automations_sql._LAST_TAKEN.clear()
     yield
     cache.clear()
 
