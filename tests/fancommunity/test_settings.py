@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,13 @@ def test_secret_key_may_come_from_a_file(tmp_path):
 
 def test_check_deploy_is_clean_with_the_documented_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    if result.returncode and _only_time_of_day_defaults(result.stdout + result.stderr):
+        # Django's fields.W161 flags a TimeField default (quiet hours 21:00/08:00, business hours
+        # 09:00/18:00) only when the check runs within 10 s of that time of day (it compares the
+        # default with "now"): CI once ran it at 21:00 UTC. Once that window has passed, the same
+        # check must be clean; any other issue still fails at once.
+        time.sleep(21)
+        result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -104,3 +112,8 @@ def test_redis_url_also_shares_the_rate_limit_cache():
     assert shared.stdout.strip().endswith("RedisCache")
     local = manage("shell", "-c", code)
     assert local.stdout.strip().endswith("LocMemCache")
+
+
+def _only_time_of_day_defaults(output: str) -> bool:
+    issues = [line for line in output.splitlines() if ": (" in line]
+    return bool(issues) and all("(fields.W161)" in line for line in issues)
