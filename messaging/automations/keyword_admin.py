@@ -8,7 +8,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts import permissions
@@ -115,16 +114,7 @@ class KeywordAdmin(AutomationAdmin):
 
     @admin.display(description="Now")
     def state(self, obj: Keyword) -> str:
-        if obj.is_paused:
-            return "Paused"
-        now = timezone.now()
-        if obj.starts_at and now < obj.starts_at:
-            return "Not started"
-        if obj.ends_at and now >= obj.ends_at:
-            return "Ended"
-        if obj.capacity is not None and obj.entrants_count >= obj.capacity:
-            return "Full"
-        return "Live"
+        return obj.state().replace("_", " ").capitalize()
 
     @admin.action(description="Pause the selected keywords")
     def pause(self, request, queryset):

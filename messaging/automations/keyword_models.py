@@ -78,6 +78,20 @@ class Keyword(models.Model):
             and (self.ends_at is None or now < self.ends_at)
         )
 
+    def state(self, now=None) -> str:
+        """Where the keyword stands now: paused, not_started, ended, full or live (the console's
+        "Now" column and the API's `state` both read it)."""
+        now = now or timezone.now()
+        if self.is_paused:
+            return "paused"
+        if self.starts_at and now < self.starts_at:
+            return "not_started"
+        if self.ends_at and now >= self.ends_at:
+            return "ended"
+        if self.capacity is not None and self.entrants_count >= self.capacity:
+            return "full"
+        return "live"
+
 
 class KeywordEntrant(models.Model):
     """A fan counted against a keyword's capacity: one row per (keyword, fan), so a fan texting

@@ -60,16 +60,7 @@ class KeywordSerializer(serializers.ModelSerializer):
             self.fields["drop"].queryset = Drop.objects.filter(talent=talent)
 
     def get_state(self, keyword: Keyword) -> str:
-        if keyword.is_paused:
-            return "paused"
-        now = timezone.now()
-        if keyword.starts_at and now < keyword.starts_at:
-            return "not_started"
-        if keyword.ends_at and now >= keyword.ends_at:
-            return "ended"
-        if keyword.capacity is not None and keyword.entrants_count >= keyword.capacity:
-            return "full"
-        return "live"
+        return keyword.state()
 
     def get_share_link(self, keyword: Keyword) -> str:
         return keywords.share_link(keyword)
