@@ -71,7 +71,7 @@ run-sandbox: $(VENV)/.installed-runtime
 TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging/campaigns/services.py \
 	messaging/campaigns/render.py messaging/campaigns/scheduling.py messaging/campaigns/queue.py \
 	messaging/audience/models.py messaging/audience/services.py messaging/audience/rules.py \
-	messaging/audience/segments.py messaging/audience/imports.py messaging/audience/import_rows.py messaging/audience/import_staging.py messaging/audience/exports.py \
+	messaging/audience/segments.py messaging/audience/imports.py messaging/audience/import_rows.py messaging/audience/import_staging.py messaging/audience/exports.py messaging/audience/list_csv.py \
 	messaging/conversations/inbound.py messaging/conversations/store.py messaging/conversations/priority.py messaging/conversations/lane.py \
 	messaging/conversations/reconsent.py messaging/privacy accounts/models.py accounts/services.py \
 	accounts/phones.py accounts/tokens.py accounts/permissions.py accounts/audit.py accounts/profile.py accounts/team.py \

@@ -15,7 +15,6 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 import phonenumbers
@@ -28,21 +27,20 @@ from django_q.tasks import async_task
 from accounts.actors import require
 from accounts.audit import audit
 from accounts.models import Fan, Talent
-from accounts.phones import PhoneError
 from consent.models import ConsentRecord
 from messaging.audience.import_rows import (
     PROFILE_FIELDS,
     CleanRow,
     ImportRefused,
     RowReader,
-    map_header,
     max_import_bytes,
     max_import_rows,
-    normalise_phone,
-    text_lines,
+    normalise_phone,  # noqa: F401  (callers import it from here)
 )
+
+# Kept importable from here (the console's lists page and older callers): lists from a CSV of numbers.
+from messaging.audience.list_csv import ListCsvResult, contact_list_update_from_csv  # noqa: F401
 from messaging.audience.models import ContactList, ContactListMember, FanTag, ImportBatch, Tag
-from messaging.audience.services import contact_list_add_fans, contact_list_remove_fans
 
 IMPORT_TASK = "messaging.tasks.run_import"  # the task that runs a queued import (by path: it sits above)
 # What a finished import tells the layers above about the fans it made active (created, or pending
@@ -464,66 +462,3 @@ def _apply_postgresql(
         )
         cursor.execute("DROP TABLE fc_import")
     return created, updated, list(joined)
-
-
-# --- lists from a CSV of phone numbers -------------------------------------------------------------------
-@dataclass
-class ListCsvResult:
-    matched: int = 0
-    changed: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-
-def contact_list_update_from_csv(
-    *, contact_list: ContactList, file: IO[bytes], remove: bool = False, default_region: str = "", actor: Any = None
-) -> ListCsvResult:
-    """Add (or remove) the fans whose numbers a CSV lists; unknown numbers are reported by line.
-
-    The file may have a header with a phone column, or be a bare column of numbers.
-    """
-
-    require(actor, "edit_audience", contact_list.talent)
-    region = (default_region or settings.PHONENUMBER_DEFAULT_REGION).upper()
-    result = ListCsvResult()
-    reader = csv.reader(text_lines(file), strict=True)
-    phones: dict[str, int] = {}
-    column = 0
-    try:
-        for record in reader:
-            if not record or not record[0].strip():
-                continue
-            if reader.line_num == 1:
-                try:
-                    column = map_header(record)["phone"]
-                    continue
-                except ImportRefused:
-                    pass  # no header: a bare column of numbers; the first line is a number too
-            try:
-                raw = record[column] if column < len(record) else ""
-                phones.setdefault(normalise_phone(raw, region), reader.line_num)
-            except PhoneError as exc:
-                result.errors.append((reader.line_num, str(exc)))
-    except csv.Error as exc:
-        raise ImportRefused(f"line {reader.line_num}: malformed CSV ({exc})")
-    if not phones and not result.errors:
-        raise ImportRefused("the file lists no phone numbers")
-    known = dict(
-        Fan.objects.filter(talent_id=contact_list.talent_id, phone__in=list(phones)).values_list("phone", "id")
-    )
-    for phone, line in phones.items():
-        if phone not in known:
-            result.errors.append((line, f"{phone}: no fan of {contact_list.talent} with this number"))
-    result.errors.sort()
-    if not known:
-        # Issue 15: this reached the add with an empty list and answered 500. Refuse with the reason.
-        raise ImportRefused(
-            f"no number in it belongs to a fan of {contact_list.talent} "
-            f"({len(phones)} readable, {len(result.errors)} lines not matched)"
-        )
-    result.matched = len(known)
-    fans = Fan.objects.filter(id__in=list(known.values()))
-    if remove:
-        result.changed = contact_list_remove_fans(contact_list=contact_list, fans=fans, actor=actor)
-    else:
-        result.changed = contact_list_add_fans(contact_list=contact_list, fans=fans, actor=actor)
-    return result

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import Talent
-from messaging.audience import imports
+from messaging.audience import list_csv
 from messaging.audience import services as audience
 from messaging.audience.admin.common import render_form
 from messaging.audience.admin.exports import export_view
@@ -92,7 +92,7 @@ class ContactListAdmin(TalentScopedAdmin):
         result_lines = []
         if request.method == "POST" and form.is_valid():
             try:
-                result = imports.contact_list_update_from_csv(
+                result = list_csv.contact_list_update_from_csv(
                     contact_list=contact_list,
                     file=form.cleaned_data["file"],
                     remove=form.cleaned_data["mode"] == "remove",
