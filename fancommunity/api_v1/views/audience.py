@@ -80,9 +80,7 @@ def _unique_name(model, talent, name: str, instance=None) -> None:
 def _change_members(view: V1ViewSet, change) -> Response:
     """Add fans to (or remove them from) a list or a tag: `change(fans)` does it through the
     audience service and returns how many changed; ids of no fan of this talent are named back."""
-    data = s.MembersInputSerializer(data=view.request.data)
-    data.is_valid(raise_exception=True)
-    wanted = data.validated_data["fan_ids"]
+    wanted = view.posted(s.MembersInputSerializer)["fan_ids"]
     fans = Fan.objects.filter(talent=view.talent, pk__in=wanted)
     known = set(fans.values_list("pk", flat=True))
     return Response({"changed": change(fans), "not_found": [i for i in wanted if i not in known]})

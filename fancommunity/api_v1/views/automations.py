@@ -28,7 +28,12 @@ WRITE = {"create": "campaigns:write", "partial_update": "campaigns:write"}
 PAUSE = {"pause": "campaigns:write", "resume": "campaigns:write"}
 
 
-class AutomationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, V1ViewSet):
+class AutomationViewSet(
+    core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, V1ViewSet
+):
+    """Keywords and drops alike: made and changed by the automation's own save, paused and resumed
+    by its own service; a subclass names them (`save`, `set_paused`)."""
+
     http_method_names = ["get", "post", "patch", "head", "options"]
     scopes = {**READ, **WRITE, **PAUSE}
 
@@ -49,24 +54,40 @@ class AutomationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def save(self, serializer):
         raise NotImplementedError
 
+    def set_paused(self, obj, *, paused: bool):
+        raise NotImplementedError
+
     def _answer(self, obj) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=obj.pk)).data)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._answer(self.set_paused(self.get_object(), paused=True))
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._answer(self.set_paused(self.get_object(), paused=False))
 
 
 @extend_schema_view(
     create=extend_schema(responses={201: s.KeywordSerializer, 422: ERR_422}, parameters=[core.IDEMPOTENCY_HEADER]),
     partial_update=extend_schema(responses={200: s.KeywordSerializer}),
+    pause=extend_schema(
+        request=None,
+        responses={200: s.KeywordSerializer},
+        description="Pause: the keyword does nothing and texts with it reach the inbox.",
+    ),
+    resume=extend_schema(request=None, responses={200: s.KeywordSerializer}),
 )
 class KeywordViewSet(AutomationViewSet):
     """A talent's own words: what texting each does (a reply, a list, tags, a drop). The platform's
     words (STOP, START, HELP, the data keyword) are refused as keywords or aliases."""
 
+    rows_of = Keyword
     serializer_class = s.KeywordSerializer
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Keyword.objects.none()
-        return Keyword.objects.filter(talent=self.talent).select_related("talent").prefetch_related("tags")
+    def rows(self, queryset):
+        return queryset.select_related("talent").prefetch_related("tags")
 
     def save(self, serializer):
         values = dict(serializer.validated_data)
@@ -78,16 +99,8 @@ class KeywordViewSet(AutomationViewSet):
         serializer.instance = keyword
         return keyword
 
-    @extend_schema(request=None, responses={200: s.KeywordSerializer})
-    @action(detail=True, methods=["post"])
-    def pause(self, request, pk=None):
-        """Pause: the keyword does nothing and texts with it reach the inbox."""
-        return self._answer(workflow.keyword_set_paused(keyword=self.get_object(), paused=True, actor=request.user))
-
-    @extend_schema(request=None, responses={200: s.KeywordSerializer})
-    @action(detail=True, methods=["post"])
-    def resume(self, request, pk=None):
-        return self._answer(workflow.keyword_set_paused(keyword=self.get_object(), paused=False, actor=request.user))
+    def set_paused(self, obj, *, paused: bool):
+        return workflow.keyword_set_paused(keyword=obj, paused=paused, actor=self.request.user)
 
 
 @extend_schema_view(
@@ -101,18 +114,21 @@ class KeywordViewSet(AutomationViewSet):
         responses={200: s.DropSerializer},
         description="Change a drop; a release that has not started follows the new text and time.",
     ),
+    pause=extend_schema(
+        request=None,
+        responses={200: s.DropSerializer},
+        description="Pause: no one joins, nothing is sent, the release waits (its campaign is paused).",
+    ),
+    resume=extend_schema(request=None, responses={200: s.DropSerializer}),
 )
 class DropViewSet(AutomationViewSet):
     """Releases, presales and shows fans join by keyword. Codes are counted here, never listed."""
 
+    rows_of = Drop
     serializer_class = s.DropSerializer
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Drop.objects.none()
-        return (
-            Drop.objects.filter(talent=self.talent).select_related("talent", "campaign").order_by("-release_at", "-id")
-        )
+    def rows(self, queryset):
+        return queryset.select_related("talent", "campaign").order_by("-release_at", "-id")
 
     def save(self, serializer):
         drop = serializer.instance or Drop(talent=self.talent)
@@ -122,13 +138,5 @@ class DropViewSet(AutomationViewSet):
         serializer.instance = drop
         return drop
 
-    @extend_schema(request=None, responses={200: s.DropSerializer})
-    @action(detail=True, methods=["post"])
-    def pause(self, request, pk=None):
-        """Pause: no one joins, nothing is sent, the release waits (its campaign is paused)."""
-        return self._answer(drops.drop_set_paused(drop=self.get_object(), paused=True, actor=request.user))
-
-    @extend_schema(request=None, responses={200: s.DropSerializer})
-    @action(detail=True, methods=["post"])
-    def resume(self, request, pk=None):
-        return self._answer(drops.drop_set_paused(drop=self.get_object(), paused=False, actor=request.user))
+    def set_paused(self, obj, *, paused: bool):
+        return drops.drop_set_paused(drop=obj, paused=paused, actor=self.request.user)

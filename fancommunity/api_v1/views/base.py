@@ -43,9 +43,14 @@ class V1ViewSet(viewsets.GenericViewSet):
         return context
 
     def filters(self, serializer_class) -> dict:
-        data = serializer_class(data=self.request.query_params)
-        data.is_valid(raise_exception=True)
-        return data.validated_data
+        return self.posted(serializer_class, data=self.request.query_params)
+
+    def posted(self, serializer_class, instance=None, *, data=None, partial: bool = False) -> dict:
+        """The request's body (or `data`) validated by `serializer_class`: a 400 with the field
+        errors when it does not pass, so each action reads only clean values."""
+        checked = serializer_class(instance, data=self.request.data if data is None else data, partial=partial)
+        checked.is_valid(raise_exception=True)
+        return checked.validated_data
 
     def paged_fans(self, queryset) -> Response:
         """A page of fans as FanSerializer renders them, built from .values() rows (s.fan_dicts)."""

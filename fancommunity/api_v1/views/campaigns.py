@@ -123,11 +123,8 @@ class CampaignViewSet(
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         campaign = self.get_object()
-        data = s.PauseSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._done(
-            _state(campaign_pause, campaign=campaign, actor=request.user, reason=data.validated_data["reason"])
-        )
+        reason = self.posted(s.PauseSerializer)["reason"]
+        return self._done(_state(campaign_pause, campaign=campaign, actor=request.user, reason=reason))
 
     @extend_schema(request=None, responses={200: s.CampaignSerializer, 409: ERR_409})
     @action(detail=True, methods=["post"])

@@ -43,7 +43,10 @@ class NoteCursorPagination(core.IdCursorPagination):
     list=extend_schema(parameters=[s.ConversationFilterSerializer]),
     retrieve=extend_schema(responses=s.ConversationDetailSerializer),
 )
-class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet):
+class ConversationViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMixin, V1ViewSet):
+    """The talent's conversations with fans, in the inbox's folders and with its filters."""
+
+    rows_of = Conversation
     serializer_class = s.ConversationSerializer
     pagination_class = ConversationCursorPagination
     scopes = {
@@ -58,10 +61,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
         "unsnooze": "conversations:write",
     }
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Conversation.objects.none()
-        return Conversation.objects.filter(talent=self.talent).select_related("assignee")
+    def rows(self, queryset):
+        return queryset.select_related("assignee")
 
     def get_serializer_class(self):
         return s.ConversationDetailSerializer if self.action == "retrieve" else s.ConversationSerializer
@@ -112,9 +113,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
         return core.idempotent(request, lambda: self._reply(conversation))
 
     def _reply(self, conversation: Conversation) -> Response:
-        data = s.ReplySerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.posted(s.ReplySerializer)
         # Placeholders are filled as the console fills a saved reply; one without a value stays and
         # the service refuses it, so no fan gets "Hi {first_name}" or "Hi ,".
         text = conversations.fill_placeholders(v["body"], fan=conversation.fan).text
@@ -144,18 +143,13 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         conversation = self.get_object()
-        data = s.AssignSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        chosen = self.posted(s.AssignSerializer)["assignee"]
         assignee = None
-        if data.validated_data["assignee"] is not None:
+        if chosen is not None:
             # Only this talent's members are found at all: any other user id reads as unknown, so a
             # script cannot learn other talents' user names from the refusal.
             members = TeamMember.objects.filter(talent=self.talent).values("user_id")
-            assignee = (
-                get_user_model()
-                .objects.filter(pk=data.validated_data["assignee"], pk__in=members, is_active=True)
-                .first()
-            )
+            assignee = get_user_model().objects.filter(pk=chosen, pk__in=members, is_active=True).first()
             if assignee is None:
                 raise ApiError(400, "invalid", "assignee: no such member of this talent's team.")
         try:
@@ -197,12 +191,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
         return core.idempotent(request, lambda: self._add_note(conversation))
 
     def _add_note(self, conversation: Conversation) -> Response:
-        data = s.NoteInputSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
+        body = self.posted(s.NoteInputSerializer)["body"]
         try:
-            note = conversations.conversation_note(
-                conversation=conversation, user=self.request.user, body=data.validated_data["body"]
-            )
+            note = conversations.conversation_note(conversation=conversation, user=self.request.user, body=body)
         except conversations.ConversationError as exc:
             raise ApiError(400, "invalid", f"body: {exc}")
         note = Note.objects.select_related("author").get(pk=note.pk)
@@ -217,12 +208,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, V1Vi
     @action(detail=True, methods=["post"])
     def snooze(self, request, pk=None):
         conversation = self.get_object()
-        data = s.SnoozeSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        until = self.posted(s.SnoozeSerializer)["until"]
         try:
-            conversations.conversation_snooze(
-                conversation=conversation, user=request.user, until=data.validated_data["until"]
-            )
+            conversations.conversation_snooze(conversation=conversation, user=request.user, until=until)
         except conversations.ConversationError as exc:
             raise ApiError(400, "invalid", f"until: {exc}")
         return Response(self._detail(conversation))

@@ -86,9 +86,7 @@ class FanViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMix
         return core.idempotent(request, self._create, describes_fan=True)
 
     def _create(self) -> Response:
-        data = s.FanCreateSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        v = dict(data.validated_data)
+        v = dict(self.posted(s.FanCreateSerializer))
         talent = self.talent
         phone = str(v.pop("phone"))
         consent = v.pop("consent")
@@ -123,9 +121,8 @@ class FanViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMix
         fan = self.get_object()
         if fan.status == Fan.Status.ERASED:
             raise ApiError(409, "erased", "This fan was erased; there is no profile to change.")
-        data = s.FanProfileSerializer(fan, data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        fan_profile_update(fan=fan, changes=data.validated_data, actor=request.user)
+        changes = self.posted(s.FanProfileSerializer, fan, partial=True)
+        fan_profile_update(fan=fan, changes=changes, actor=request.user)
         return Response(s.FanSerializer(fan).data)
 
     def update(self, request, *args, **kwargs):  # PUT is not offered (http_method_names)
@@ -135,11 +132,10 @@ class FanViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"], url_path="opt-out")
     def opt_out(self, request, pk=None):
         fan = self.get_object()
-        data = s.OptOutSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        note = self.posted(s.OptOutSerializer)["note"]
         if fan.status == Fan.Status.ERASED:
             raise ApiError(409, "erased", "This fan was erased.")
-        note = data.validated_data["note"] or "opted out through the API"
+        note = note or "opted out through the API"
         fan_opt_out(fan=fan, evidence=Evidence(method=ConsentRecord.Method.CONSOLE, evidence=f"api: {note}"[:200]))
         fan.refresh_from_db()
         return Response(s.FanSerializer(fan).data)
@@ -148,9 +144,8 @@ class FanViewSet(core.TalentRows, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def erase(self, request, pk=None):
         fan = self.get_object()
-        data = s.EraseSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fan_erase(fan=fan, actor=request.user, reason=data.validated_data["reason"])
+        reason = self.posted(s.EraseSerializer)["reason"]
+        fan_erase(fan=fan, actor=request.user, reason=reason)
         return Response(s.FanSerializer(fan).data)
 
 

@@ -44,25 +44,29 @@ def _service(fn, **kwargs):
     destroy=extend_schema(responses={204: None}),
 )
 class WebhookEndpointViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, V1ViewSet
+    core.TalentRows,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    V1ViewSet,
 ):
+    """The talent's outgoing webhook endpoints: where events are posted, signed."""
+
+    rows_of = WebhookEndpoint
     serializer_class = s.WebhookEndpointSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     scopes = {k: "webhooks:manage" for k in ("list", "retrieve", "create", "partial_update", "destroy")}
     scopes.update(rotate_secret="webhooks:manage", ping="webhooks:manage")
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookEndpoint.objects.none()
-        return WebhookEndpoint.objects.filter(talent=self.talent).order_by("-id")
+    def rows(self, queryset):
+        return queryset.order_by("-id")
 
     def create(self, request, *args, **kwargs):
         return core.idempotent(request, self._create)
 
     def _create(self) -> Response:
-        data = s.WebhookEndpointSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.posted(s.WebhookEndpointSerializer)
         endpoint, secret = _service(
             endpoints.endpoint_create,
             talent=self.talent,
@@ -78,11 +82,8 @@ class WebhookEndpointViewSet(
 
     def partial_update(self, request, *args, **kwargs):
         endpoint = self.get_object()
-        data = s.WebhookEndpointSerializer(endpoint, data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        saved = _service(
-            endpoints.endpoint_update, endpoint=endpoint, actor=request.user, changes=dict(data.validated_data)
-        )
+        changes = dict(self.posted(s.WebhookEndpointSerializer, endpoint, partial=True))
+        saved = _service(endpoints.endpoint_update, endpoint=endpoint, actor=request.user, changes=changes)
         return Response(s.WebhookEndpointSerializer(saved).data)
 
     def update(self, request, *args, **kwargs):  # PUT is not offered (http_method_names)
