@@ -86,30 +86,12 @@ def _audience_and_automation_export(fan: Fan) -> dict:
     carrier looked up for the number, poll answers."""
     carrier = FanCarrier.objects.filter(fan=fan).first()
     keyword_uses = KeywordEntrant.objects.filter(fan=fan).select_related("keyword").order_by("created_at", "pk")
-    welcome = WelcomeEnrolment.objects.filter(fan=fan).select_related("series").order_by("created_at", "pk")
-    dates = DateEnrolment.objects.filter(fan=fan).select_related("message").order_by("created_at", "pk")
     return {
         "lists": sorted(fan.list_memberships.values_list("contact_list__name", flat=True)),
         "tags": sorted(fan.fan_tags.values_list("tag__name", flat=True)),
         "keywords_used": [{"keyword": u.keyword.word.upper(), "at": _iso(u.created_at)} for u in keyword_uses],
-        "welcome_series": [
-            {
-                "series": e.series.name,
-                "status": e.get_status_display(),
-                "since": _iso(e.created_at),
-                "texts_sent": WelcomeStepSend.objects.filter(enrolment=e).count(),
-            }
-            for e in welcome
-        ],
-        "date_messages": [
-            {
-                "message": e.message.name,
-                "status": e.get_status_display(),
-                "since": _iso(e.created_at),
-                "texts_sent": DateSend.objects.filter(enrolment=e).count(),
-            }
-            for e in dates
-        ],
+        "welcome_series": _enrolments(fan, WelcomeEnrolment, "series", WelcomeStepSend),
+        "date_messages": _enrolments(fan, DateEnrolment, "message", DateSend),
         "carrier": None
         if carrier is None
         else {"carrier": carrier.carrier_name or carrier.carrier, "line": carrier.line_type},
@@ -118,6 +100,21 @@ def _audience_and_automation_export(fan: Fan) -> dict:
             for v in Vote.objects.filter(fan=fan).select_related("poll").order_by("voted_at", "pk")
         ],
     }
+
+
+def _enrolments(fan: Fan, enrolment_model, automation: str, send_model) -> list[dict]:
+    """A welcome series' or a date message's enrolments of the fan, oldest first: which one (under
+    the key `automation`, its name), where it stands, since when and how many texts it sent."""
+    enrolments = enrolment_model.objects.filter(fan=fan).select_related(automation).order_by("created_at", "pk")
+    return [
+        {
+            automation: getattr(e, automation).name,
+            "status": e.get_status_display(),
+            "since": _iso(e.created_at),
+            "texts_sent": send_model.objects.filter(enrolment=e).count(),
+        }
+        for e in enrolments
+    ]
 
 
 def _conversation_export(fan: Fan) -> dict:

@@ -85,23 +85,17 @@ def test_erasure_does_to_every_place_what_the_inventory_says(personas, settings,
         talent=talent, fan=fan, campaign=campaign, to_number=phone, body="Hi Fiona", media_url="https://x.example/a.jpg"
     )
     OutboundMessage.objects.create(talent=talent, kind="system", to_number=phone, body="code 123456")
-    InboundMessage.objects.create(
-        talent=talent,
-        fan=fan,
-        message_sid="SM" + "1" * 32,
-        from_number=phone,
-        to_number="+15005550006",
-        body="hey",
-        payload={"From": phone},
-    )
-    InboundMessage.objects.create(
-        talent=talent,
-        message_sid="SM" + "2" * 32,
-        from_number=phone,
-        to_number="+15005550006",
-        body="HELP",
-        payload={"From": phone},
-    )
+    # One text tied to the fan, one only by the number (a keyword text before the fan was matched).
+    for n, tied_to, body in ((1, fan, "hey"), (2, None, "HELP")):
+        InboundMessage.objects.create(
+            talent=talent,
+            fan=tied_to,
+            message_sid="SM" + str(n) * 32,
+            from_number=phone,
+            to_number="+15005550006",
+            body=body,
+            payload={"From": phone},
+        )
     ConsentRecord.objects.create(
         fan=fan,
         talent=talent,
