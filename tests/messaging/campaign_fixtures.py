@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from messaging.models import Campaign
+from messaging.models import Campaign, OutboundMessage
 from messaging.sms.backends.base import BaseSmsBackend, SendResult, SmsError, SmsMessage
 
 _seq = itertools.count(1)
@@ -17,6 +17,15 @@ def create_campaign(talent, body="Hi {first_name}! New tour dates out.", **field
     defaults = {"name": f"Campaign {next(_seq)}", "schedule_mode": Campaign.ScheduleMode.NOW}
     defaults.update(fields)
     return Campaign.objects.create(talent=talent, body=body, **defaults)
+
+
+def create_campaign_text(campaign: Campaign, fan, **fields) -> OutboundMessage:
+    """The campaign's text to one fan (its talent, the fan's number), delivered unless told."""
+    defaults = {"body": "Tour!", "status": "delivered"}
+    defaults.update(fields)
+    return OutboundMessage.objects.create(
+        talent=campaign.talent, fan=fan, campaign=campaign, to_number=str(fan.phone), **defaults
+    )
 
 
 class ScriptedBackend(BaseSmsBackend):

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Campaign, OutboundMessage
-from tests.messaging.campaign_fixtures import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign, create_campaign_text
 
 pytestmark = pytest.mark.django_db
 CS = Campaign.Status
@@ -139,15 +139,7 @@ def test_send_a_test_to_my_phone(client, personas, sms_outbox):
 
 def test_report_page(client, personas):
     campaign = create_campaign(personas.talent, status=CS.COMPLETED)
-    OutboundMessage.objects.create(
-        talent=personas.talent,
-        fan=personas.fan,
-        campaign=campaign,
-        to_number=str(personas.fan.phone),
-        status="delivered",
-        parts=2,
-        sent_at=timezone.now(),
-    )
+    create_campaign_text(campaign, personas.fan, body="", parts=2, sent_at=timezone.now())
     client.force_login(personas.analyst)
     response = client.get(reverse("admin:messaging_campaign_report", args=[campaign.pk]))
     assert response.status_code == 200

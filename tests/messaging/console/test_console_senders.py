@@ -7,11 +7,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging.models import Campaign, OutboundMessage
+from messaging.models import Campaign
 from messaging.sending.models import Sender, SenderDailyCount, SenderPool
 from messaging.sending.senders import next_pacific_midnight, pacific_day
 from tests.factories import create_fan
-from tests.messaging.campaign_fixtures import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign, create_campaign_text
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:messaging_sender_changelist"
@@ -36,14 +36,7 @@ def test_the_senders_page_shows_limits_and_the_cap_in_words(client, personas):
     )
     campaign = create_campaign(personas.talent, status=Campaign.Status.SENDING)
     fan = create_fan(personas.talent, "+14155550199")
-    OutboundMessage.objects.create(
-        talent=personas.talent,
-        fan=fan,
-        campaign=campaign,
-        to_number=str(fan.phone),
-        body="",
-        not_before=next_pacific_midnight(timezone.now()),
-    )
+    create_campaign_text(campaign, fan, body="", status="pending", not_before=next_pacific_midnight(timezone.now()))
     client.force_login(personas.owner)
     page = client.get(reverse(CHANGELIST)).content.decode()
     assert "+14155550177" in page and "+14155550188" not in page  # the current talent's only

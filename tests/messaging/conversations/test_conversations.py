@@ -18,7 +18,7 @@ from messaging.models import InboundMessage, OutboundMessage
 from messaging.privacy.services import fan_erase
 from tests.accounts.join_support import message_sid, text_in
 from tests.factories import create_fan
-from tests.messaging.campaign_fixtures import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign, create_campaign_text
 
 pytestmark = pytest.mark.django_db
 
@@ -246,14 +246,7 @@ def test_notes_and_events_are_in_the_thread_and_erased_with_the_fan(client, pers
 
 def test_the_campaign_answered_is_remembered(client, personas):
     campaign = create_campaign(personas.talent)
-    OutboundMessage.objects.create(
-        talent=personas.talent,
-        fan=personas.fan,
-        campaign=campaign,
-        to_number=str(personas.fan.phone),
-        body="New single out!",
-        status="delivered",
-    )
+    create_campaign_text(campaign, personas.fan, body="New single out!")
     text_in(client, personas.talent, "love it", str(personas.fan.phone))
     assert _conversation(personas.fan).campaign == campaign
     assert Episode.objects.get().campaign == campaign

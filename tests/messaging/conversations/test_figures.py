@@ -12,10 +12,9 @@ from django.utils import timezone
 from messaging.conversations import services
 from messaging.conversations.figures import reply_figures
 from messaging.conversations.models import Conversation, Episode
-from messaging.models import OutboundMessage
 from tests.accounts.join_support import text_in
 from tests.factories import create_fan
-from tests.messaging.campaign_fixtures import create_campaign
+from tests.messaging.campaign_fixtures import create_campaign, create_campaign_text
 
 pytestmark = pytest.mark.django_db
 
@@ -87,14 +86,7 @@ def test_reply_rate_per_campaign(client, personas):
     campaign = create_campaign(personas.talent, name="Tour")
     fans = [create_fan(personas.talent) for _ in range(4)]
     for fan in fans:
-        OutboundMessage.objects.create(
-            talent=personas.talent,
-            fan=fan,
-            campaign=campaign,
-            to_number=str(fan.phone),
-            body="Tour!",
-            status="delivered",
-        )
+        create_campaign_text(campaign, fan)
     text_in(client, personas.talent, "yes!!", str(fans[0].phone))
     text_in(client, personas.talent, "so excited", str(fans[0].phone))
     text_in(client, personas.talent, "STOP", str(fans[1].phone))  # an answer to the campaign, not a reply
@@ -111,14 +103,7 @@ def test_themes_of_the_replies_to_a_campaign(client, personas):
     bodies = ["The tickets are too expensive", "Where can I buy tickets?", "Tickets for Paris please", "love the song"]
     fans = [create_fan(personas.talent) for _ in bodies]
     for fan in fans:
-        OutboundMessage.objects.create(
-            talent=personas.talent,
-            fan=fan,
-            campaign=campaign,
-            to_number=str(fan.phone),
-            body="Tour!",
-            status="delivered",
-        )
+        create_campaign_text(campaign, fan)
     for fan, body in zip(fans, bodies, strict=True):
         text_in(client, personas.talent, body, str(fan.phone))
     text_in(client, personas.talent, "STOP", str(fans[0].phone))  # never a theme
@@ -160,9 +145,7 @@ def test_the_campaign_folder_reads_a_themes_snapshot_recounted_by_a_task(
     campaign = create_campaign(personas.talent, name="Tour")
     fans = [create_fan(personas.talent) for _ in range(3)]
     for fan in fans:
-        OutboundMessage.objects.create(
-            talent=personas.talent, fan=fan, campaign=campaign, to_number=str(fan.phone), body="Tour!", status="sent"
-        )
+        create_campaign_text(campaign, fan, status="sent")
     text_in(client, personas.talent, "tickets please", str(fans[0].phone))
     text_in(client, personas.talent, "tickets for Oslo", str(fans[1].phone))
     view = themes_module.themes_for_page(campaign)
@@ -184,9 +167,7 @@ def test_the_campaign_folder_reads_a_themes_snapshot_recounted_by_a_task(
     assert "tickets for Oslo" not in samples and "tickets please" in samples
 
     big, newcomer = create_campaign(personas.talent, name="Big"), create_fan(personas.talent)
-    OutboundMessage.objects.create(
-        talent=personas.talent, fan=newcomer, campaign=big, to_number=str(newcomer.phone), body="Big!", status="sent"
-    )
+    create_campaign_text(big, newcomer, body="Big!", status="sent")
     text_in(client, personas.talent, "wow", str(newcomer.phone))
     monkeypatch.setattr(themes_module, "INLINE_REPLIES", 0)  # too many replies to count in the request
     with django_capture_on_commit_callbacks(execute=True):
