@@ -37,6 +37,15 @@ def _members(talent_id: int) -> list:
     return list(get_user_model().objects.filter(pk__in=ids, is_active=True).order_by("username"))
 
 
+# The thread's one-click actions (no form to fill): the service each calls, by name so a test's
+# patch of the service is the one called, and what the team is told after.
+ONE_CLICK = {
+    "done": ("conversation_done", "Marked done."),
+    "reopen": ("conversation_reopen", "Reopened."),
+    "spam": ("conversation_block_spam", "Blocked as spam: this sender's texts no longer reopen it."),
+}
+
+
 @admin.register(Conversation)
 class ConversationAdmin(TalentScopedAdmin):
     edit_capability = "reply"
@@ -358,17 +367,10 @@ class ConversationAdmin(TalentScopedAdmin):
                         services.conversation_snooze(conversation=conversation, user=request.user, until=until)
                         messages.success(request, "Snoozed: it comes back on its own, or when the fan writes.")
                         return self._back(request, conversation, action)
-                elif action == "done":
-                    services.conversation_done(conversation=conversation, user=request.user)
-                    messages.success(request, "Marked done.")
-                    return self._back(request, conversation, action)
-                elif action == "reopen":
-                    services.conversation_reopen(conversation=conversation, user=request.user)
-                    messages.success(request, "Reopened.")
-                    return self._back(request, conversation, action)
-                elif action == "spam":
-                    services.conversation_block_spam(conversation=conversation, user=request.user)
-                    messages.success(request, "Blocked as spam: this sender's texts no longer reopen it.")
+                elif action in ONE_CLICK:
+                    service, told = ONE_CLICK[action]
+                    getattr(services, service)(conversation=conversation, user=request.user)
+                    messages.success(request, told)
                     return self._back(request, conversation, action)
                 else:
                     action_error = "Unknown action."
