@@ -6,7 +6,9 @@ hide a broken CI image); elsewhere it skips with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +51,9 @@ def _require_chromium() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture
-def phone_page(monkeypatch):
+@contextlib.contextmanager
+def launched_chromium(monkeypatch) -> Iterator:
+    """One Chromium for one test (every browser fixture launches through here)."""
     _require_chromium()
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
     # around it are still synchronous, so Django's async-safety guard must stand down here.
@@ -63,29 +66,6 @@ def phone_page(monkeypatch):
     # life so none is left open to block dropping the test database.
     connections.close_all()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=2)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-            connections.close_all()
-    connections.close_all()
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    """One Chromium per test; `_page(browser, "laptop" | "phone")` opens a page at that size."""
-    _require_chromium()
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/e2e/conftest.py phone_page
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    connections.close_all()
-    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield chromium
@@ -93,6 +73,25 @@ def browser(monkeypatch):
             chromium.close()
             connections.close_all()
     connections.close_all()
+
+
+@pytest.fixture
+def phone_page(monkeypatch):
+    with launched_chromium(monkeypatch) as chromium:
+        context = chromium.new_context(viewport=PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=2)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """One Chromium per test; `_page(browser, "laptop" | "phone")` opens a page at that size."""
+    with launched_chromium(monkeypatch) as chromium:
+        yield chromium
 
 
 def _page(browser, viewport: str):

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from accounts.models import TeamMember
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _in_ci
+from tests.e2e.conftest import VIEWPORTS, _in_ci, launched_chromium
 from tests.factories import create_fan, create_talent, create_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 BLOCKING = {"serious", "critical"}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "tests" / "e2e" / "screenshots"  # ignored by git
 
@@ -48,18 +47,11 @@ def axe_source() -> str:
 
 @pytest.fixture(params=sorted(VIEWPORTS))
 def console_page(request, monkeypatch):
-    _need(CHROMIUM, f"{CHROMIUM} not found: install Debian's chromium package to run browser tests")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/e2e/conftest.py
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    connections.close_all()
     phone = request.param == "phone"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium(monkeypatch) as chromium:
         # bypass_csp: the test injects axe-core as an inline script, which the console's CSP (rightly)
         # refuses; the policy itself is tested in tests/e2e/test_csp_in_browser.py.
-        context = browser.new_context(
+        context = chromium.new_context(
             viewport=VIEWPORTS[request.param], is_mobile=phone, has_touch=phone, bypass_csp=True
         )
         page = context.new_page()
@@ -69,9 +61,6 @@ def console_page(request, monkeypatch):
             yield page
         finally:
             context.close()
-            browser.close()
-            connections.close_all()
-    connections.close_all()
 
 
 def _violations(page, axe_source: str, name: str) -> list[str]:
