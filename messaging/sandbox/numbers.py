@@ -96,29 +96,27 @@ class NumbersMixin:
             }
         )
 
-    def _number_or_404(self, request: web.Request) -> dict[str, Any] | web.Response:
+    async def _authed_number(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """What every request about one number does first: auth, the simulated latency, then the
+        number the path names (or the error response to answer instead)."""
+        denied = self._check_auth(request)  # type: ignore[attr-defined]
+        if denied:
+            return denied
+        await self._latency()  # type: ignore[attr-defined]
         number = self.numbers.get(request.match_info["number_sid"])
         if number is None:
             return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
         return number
 
     async def fetch_number(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)  # type: ignore[attr-defined]
-        if denied:
-            return denied
-        await self._latency()  # type: ignore[attr-defined]
-        number = self._number_or_404(request)
+        number = await self._authed_number(request)
         return number if isinstance(number, web.Response) else web.json_response(self.number_resource(number))
 
     async def update_number(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)  # type: ignore[attr-defined]
-        if denied:
-            return denied
-        form = await request.post()
-        await self._latency()  # type: ignore[attr-defined]
-        number = self._number_or_404(request)
+        number = await self._authed_number(request)
         if isinstance(number, web.Response):
             return number
+        form = await request.post()
         changes = {}
         for name, key in NUMBER_FIELDS.items():
             if name not in form:

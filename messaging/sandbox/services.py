@@ -157,23 +157,24 @@ class ServicesMixin:
             "links": {"us_app_to_person": f"{BASE}/Services/{service['sid']}/Compliance/Usa2p"},
         }
 
-    async def fetch_service(self, request: web.Request) -> web.Response:
+    async def _v1_service(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """What every Messaging Service request does first: the v1 auth, the simulated latency,
+        then the service the path names (or the error response to answer instead)."""
         denied = self._v1_denied(request)
         if denied:
             return denied
         await self._latency()  # type: ignore[attr-defined]
-        service = self._service_or_404(request)
+        return self._service_or_404(request)
+
+    async def fetch_service(self, request: web.Request) -> web.Response:
+        service = await self._v1_service(request)
         return service if isinstance(service, web.Response) else web.json_response(self.service_resource(service))
 
     async def update_service(self, request: web.Request) -> web.Response:
-        denied = self._v1_denied(request)
-        if denied:
-            return denied
-        form = await request.post()
-        await self._latency()  # type: ignore[attr-defined]
-        service = self._service_or_404(request)
+        service = await self._v1_service(request)
         if isinstance(service, web.Response):
             return service
+        form = await request.post()
         for name, key in SERVICE_FIELDS.items():
             if name not in form:
                 continue
@@ -185,11 +186,7 @@ class ServicesMixin:
         return web.json_response(self.service_resource(service))
 
     async def list_usa2p(self, request: web.Request) -> web.Response:
-        denied = self._v1_denied(request)
-        if denied:
-            return denied
-        await self._latency()  # type: ignore[attr-defined]
-        service = self._service_or_404(request)
+        service = await self._v1_service(request)
         if isinstance(service, web.Response):
             return service
         url = f"{BASE}/Services/{service['sid']}/Compliance/Usa2p"
