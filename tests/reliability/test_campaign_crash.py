@@ -7,7 +7,6 @@ test commits its rows (transaction=True).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,22 +25,15 @@ from bench.sandbox_floor import sandbox_subprocess
 from messaging.campaigns.services import campaign_report, campaign_schedule
 from messaging.models import Campaign, OutboundMessage
 from tests.factories import create_talent
+from tests.reliability import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 RECIPIENTS = 1500
 KILLS = 3
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _ledger_count(path: Path) -> int:
-    if not path.exists():
-        return 0
-    return path.read_bytes().count(b"\n")  # complete lines only: the last may be half-written
-
-
-def _ledger(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+ROOT = processes.ROOT
+# The sandbox ledger's readers are the reliability tests' own (tests/reliability/processes.py).
+_ledger_count, _ledger = processes.ledger_count, processes.ledger
 
 
 def _database_url() -> str:
