@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -94,6 +94,16 @@ class FanSampleSerializer(serializers.ModelSerializer):
         fields = ["id", "first_name", "last_name", "city", "region", "country", "status", "joined_at"]
 
 
+def _refuse_a_second(model, talent, name, instance, noun: str) -> None:
+    """Names are unique within a talent (NamedInTalent's constraint): say so as a field error
+    before the database would answer with an IntegrityError."""
+    clash = model.objects.filter(talent=talent, name=name)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ApiValidationError({"name": f"{talent} already has a {noun} named {name!r}."})
+
+
 class ContactListSerializer(serializers.ModelSerializer):
     talent = ScopedTalentField()
     member_count = serializers.IntegerField(read_only=True, source="_members", default=None)
@@ -107,11 +117,7 @@ class ContactListSerializer(serializers.ModelSerializer):
         name = attrs.get("name", getattr(self.instance, "name", None))
         if self.instance is not None and "talent" in attrs and attrs["talent"] != self.instance.talent:
             raise ApiValidationError({"talent": "A list cannot move to another talent."})
-        clash = ContactList.objects.filter(talent=talent, name=name)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ApiValidationError({"name": f"{talent} already has a list named {name!r}."})
+        _refuse_a_second(ContactList, talent, name, self.instance, "list")
         return attrs
 
 
@@ -132,11 +138,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         name = attrs.get("name", getattr(self.instance, "name", None))
         if name == BUILTIN_SEGMENT_NAME:
             raise ApiValidationError({"name": "'all' is the built-in segment's name."})
-        clash = Segment.objects.filter(talent=talent, name=name)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ApiValidationError({"name": f"{talent} already has a segment named {name!r}."})
+        _refuse_a_second(Segment, talent, name, self.instance, "segment")
         if "definition" in attrs or self.instance is None:
             try:
                 attrs["definition"] = validate_definition(attrs.get("definition"), talent_id=talent.pk)
@@ -252,10 +254,7 @@ def _export_response(request, *, segment=None, contact_list=None):
         raise ApiValidationError(str(exc))
     except PermissionError as exc:
         raise PermissionDenied(str(exc))
-    response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return export.download()
 
 
 def _preview(qs) -> dict:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from accounts.actors import require
@@ -75,6 +76,14 @@ class ExportStream:
 
     def chunks(self) -> Iterator[bytes]:
         return self._chunks()
+
+    def download(self) -> StreamingHttpResponse:
+        """The file as a streamed download: the same answer for the console and both APIs, never
+        cached (fans' numbers must not stay in a proxy or the browser's cache)."""
+        response = StreamingHttpResponse(self.chunks(), content_type=self.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{self.filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def audience_export(

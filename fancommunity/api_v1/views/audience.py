@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -54,9 +53,7 @@ def _export(view: V1ViewSet, *, segment=None, contact_list=None):
         raise ApiError(400, "invalid", str(exc))
     except PermissionError as exc:
         raise ApiError(403, "permission_denied", str(exc))
-    response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Cache-Control"] = "no-store"
+    response = export.download()
     core.ratelimit_headers(view.request, response)
     return response
 

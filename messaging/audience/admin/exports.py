@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.http import StreamingHttpResponse
 
 from accounts.actors import NotAllowed, require
 from accounts.admin_scoping import ReadOnlyAdmin
@@ -121,10 +120,7 @@ def export_view(modeladmin, request, *, segment: Segment | None = None, contact_
         except (audience.AudienceError, NotAllowed) as exc:
             form.add_error(None, str(exc))
         else:
-            response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
-            response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-            response["Cache-Control"] = "no-store"
-            return response
+            return export.download()
     counts = exports.export_counts(segment=segment, contact_list=contact_list)
     # The row count before anything downloads; erased fans are only ever a count.
     count_lines = [
