@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -98,3 +99,12 @@ def ensure_fans(slug: str, count: int) -> None:
             cwd=root,
             check=True,
         )
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Ask a helper process (a sandbox, a Redis) to stop; kill it if it has not within `grace` s."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -19,6 +19,7 @@ import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from bench.common import stop_process
 from messaging.sandbox.server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 
@@ -113,8 +114,4 @@ def sandbox_subprocess(*, latency_ms: float = 20.0, extra: list[str] | None = No
                 time.sleep(0.1)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

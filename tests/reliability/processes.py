@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.common import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,11 +71,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def cluster_env(*, database_url: str, sandbox_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
