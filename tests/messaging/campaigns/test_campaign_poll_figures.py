@@ -180,3 +180,30 @@ def test_an_archived_campaigns_stored_report_keeps_the_poll(client, personas, tm
         data = response.context["sections"][0]["data"]
         assert [a["votes"] for a in data["answers"]] == [2, 0, 1] and not data["themes_refreshing"]
         assert "Counting the latest replies" not in response.content.decode()
+
+
+def _json_schema(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema's null type, so jsonschema can check a response."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def test_the_api_report_with_a_poll_matches_the_openapi_schema(client, personas, voted):
+    import jsonschema
+
+    poll, _ = voted
+    api = _api(personas.talent, personas.owner)
+    spec = api.get("/api/v1/schema/?format=json").json()
+    schema = _json_schema({"$ref": "#/components/schemas/Report", "components": spec["components"]})
+    report = api.get(f"/api/v1/campaigns/{poll.campaign_id}/report/").json()
+    jsonschema.validate(report, schema)
+    assert "poll" in spec["components"]["schemas"]["Report"]["properties"]
+    assert "poll" not in spec["components"]["schemas"]["Report"]["required"]  # optional: additive
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail
+        jsonschema.validate({**report, "poll": {**report["poll"], "total_votes": "3"}}, schema)
