@@ -141,7 +141,11 @@ def poll_figures_display(data: dict[str, Any], tz: Any) -> dict[str, Any]:
     for answer in data.get("answers", []):
         share = answer.get("share")
         percent = round(share * 100) if share is not None else 0
-        answers.append({**answer, "percent": percent, "share_text": f"{percent}%" if share is not None else "no votes"})
+        share_text = f"{percent}%" if share is not None else "-"
+        said = f"{share_text} of the votes" if share is not None else "no votes yet"
+        answers.append(
+            {**answer, "percent": percent, "share_text": share_text, "bar_label": f"{answer['label']}: {said}"}
+        )
     counted = parse_datetime(data["themes_counted_at"]) if data.get("themes_counted_at") else None
     counted_text = ""
     if counted is not None:

@@ -207,3 +207,11 @@ def test_the_api_report_with_a_poll_matches_the_openapi_schema(client, personas,
     assert "poll" not in spec["components"]["schemas"]["Report"]["required"]  # optional: additive
     with pytest.raises(jsonschema.ValidationError):  # the check can fail
         jsonschema.validate({**report, "poll": {**report["poll"], "total_votes": "3"}}, schema)
+
+
+def test_a_poll_nobody_answered_yet_says_so(client, personas):
+    poll = _poll_campaign(personas.talent, name="Fresh")
+    client.force_login(personas.agent)
+    response = client.get(reverse("admin:messaging_campaign_report", args=[poll.campaign_id]))
+    html = response.content.decode()
+    assert "0 votes" in html and 'aria-label="Paris: no votes yet"' in html and "No free-text replies yet." in html
