@@ -70,5 +70,12 @@ class MessagingConfig(AppConfig):
         if not audience.UNREACHABLE:
             audience.UNREACHABLE.append(provider_dead)
 
+        # Issue 13: a campaign's poll (tally and themes) on its page and in its report; campaigns
+        # sits below conversations, so the section registers itself here.
+        from messaging.campaigns.reports import register_report_section
+        from messaging.conversations.polls import POLL_SECTION
+
+        register_report_section(POLL_SECTION)
+
         # Issue 17 §5: the archive's window check (messaging.E017) is registered on import.
         from messaging.sending import archive  # noqa: F401

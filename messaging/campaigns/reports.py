@@ -4,6 +4,7 @@ page, and why texts still wait (quiet hours, local time, retries)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,80 @@ FAILED_STATES = [S.FAILED, S.UNDELIVERED]
 SENT_STATES = [S.QUEUED, S.SENT, S.DELIVERED, S.UNDELIVERED]
 
 
-def campaign_report(*, campaign: Campaign) -> dict[str, Any]:
-    """The figures of the report page and of `manage.py campaign_report` (one pass per table)."""
+# --- sections a layer above adds (issue 13: the poll's tally and themes) -------------------------
+@dataclass(frozen=True)
+class ReportSection:
+    """A part of the campaign page and report that a layer above campaigns computes. Campaigns may
+    not import those layers (tests/fancommunity/test_layering.py), so they register here from
+    messaging/apps.py `ready()`, as the send planners do (SEND_PLANNERS), and every reader (the
+    campaign page, the report page and CSV, the API, manage.py campaign_report, the archive's
+    stored report) shows whatever is registered.
+
+    `build(campaign)` gives the section's figures (JSON-ready: they are stored with an archived
+    report) or None when the campaign has none (no key in the report at all); `csv_rows(data)` its
+    (figure, value) rows; `display(data, tz)` what its template draws; `stored(data)` what a stored
+    report shows once the campaign's rows are archived (nothing is being counted any more)."""
+
+    key: str
+    template: str
+    build: Callable[[Campaign], dict[str, Any] | None]
+    csv_rows: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]]
+    display: Callable[[dict[str, Any], Any], dict[str, Any]] = lambda data, tz: data
+    stored: Callable[[dict[str, Any]], dict[str, Any]] = lambda data: data
+
+
+REPORT_SECTIONS: list[ReportSection] = []
+
+
+def register_report_section(section: ReportSection) -> None:
+    """Idempotent by key (ready() may run more than once in tests)."""
+    REPORT_SECTIONS[:] = [s for s in REPORT_SECTIONS if s.key != section.key] + [section]
+
+
+def report_sections(report: dict[str, Any], tz=None) -> list[dict[str, Any]]:
+    """The registered sections a report holds, ready for their templates: [{key, template, data}]."""
+    return [
+        {"key": s.key, "template": s.template, "data": s.display(report[s.key], tz)}
+        for s in REPORT_SECTIONS
+        if report.get(s.key) is not None
+    ]
+
+
+def report_section_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The sections' CSV rows, in registration order."""
+    return [row for s in REPORT_SECTIONS if report.get(s.key) is not None for row in s.csv_rows(report[s.key])]
+
+
+def campaign_sections(*, campaign: Campaign, tz=None) -> list[dict[str, Any]]:
+    """The sections alone, for the campaign page (which does not compute the whole report)."""
     if campaign.archived_report is not None:
-        # Its message rows went to the archive (messaging/sending/archive.py) with these figures.
-        return {**campaign.archived_report, "id": campaign.pk, "name": campaign.name, "status": campaign.status}
+        return report_sections(_stored_sections(campaign.archived_report), tz)
+    return report_sections(_built_sections(campaign), tz)
+
+
+def _built_sections(campaign: Campaign) -> dict[str, Any]:
+    built = {s.key: s.build(campaign) for s in REPORT_SECTIONS}
+    return {key: data for key, data in built.items() if data is not None}
+
+
+def _stored_sections(stored: dict[str, Any]) -> dict[str, Any]:
+    return {s.key: s.stored(stored[s.key]) for s in REPORT_SECTIONS if stored.get(s.key) is not None}
+
+
+def campaign_report(*, campaign: Campaign, sections: bool = True) -> dict[str, Any]:
+    """The figures of the report page and of `manage.py campaign_report` (one pass per table), and
+    the registered sections' (`sections=False` leaves them out: the stored headline results)."""
+    if campaign.archived_report is not None:
+        # Its message rows went to the archive (messaging/sending/archive.py) with these figures,
+        # the sections' included (the archive stores what this function returns).
+        stored = campaign.archived_report
+        return {
+            **stored,
+            **_stored_sections(stored),
+            "id": campaign.pk,
+            "name": campaign.name,
+            "status": campaign.status,
+        }
     # Campaign rows only: a test send is a SYSTEM row of the campaign and never counts.
     rows = OutboundMessage.objects.filter(campaign=campaign, kind=OutboundMessage.Kind.CAMPAIGN)
     by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
@@ -83,7 +153,7 @@ def campaign_report(*, campaign: Campaign) -> dict[str, Any]:
             .distinct()
             .count()
         )
-    return {
+    report = {
         "id": campaign.pk,
         "name": campaign.name,
         "status": campaign.status,
@@ -108,6 +178,9 @@ def campaign_report(*, campaign: Campaign) -> dict[str, Any]:
         "segments": segments,
         "cost": round(segments * settings.SMS_SEGMENT_PRICE, 2),
     }
+    if sections:
+        report.update(_built_sections(campaign))
+    return report
 
 
 RESULT_KEYS = (
@@ -122,7 +195,7 @@ RESULTS_SETTLE = dt.timedelta(days=3)
 def campaign_results_refresh(*, campaign: Campaign, now: dt.datetime | None = None) -> dict[str, Any]:
     """Store the report's headline figures on the campaign (the list and the home page read them)."""
     now = now or timezone.now()
-    report = campaign_report(campaign=campaign)
+    report = campaign_report(campaign=campaign, sections=False)  # the headline figures only
     results = {key: report[key] for key in RESULT_KEYS}
     Campaign.objects.filter(pk=campaign.pk).update(results=results, results_at=now)
     campaign.results, campaign.results_at = results, now

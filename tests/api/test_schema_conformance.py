@@ -19,7 +19,7 @@ from schemathesis.config import SchemathesisConfig
 from accounts.api_tokens import SCOPES, token_create
 from consent.models import TermsDocument
 from messaging.automations.keyword_models import Keyword
-from messaging.conversations.models import Conversation, Note
+from messaging.conversations.models import Conversation, Note, Poll
 from messaging.models import Campaign, ContactList, ContactListMember, Segment, Tag
 from tests.factories import create_fan, create_terms
 
@@ -55,7 +55,8 @@ def seeded_token(personas):
     Segment.objects.create(
         talent=talent, name="everyone in CA", definition={"all": [{"field": "region", "op": "in", "value": ["CA"]}]}
     )
-    Campaign.objects.create(talent=talent, name="Tour", body="Hi {first_name}!")
+    tour = Campaign.objects.create(talent=talent, name="Tour", body="Hi {first_name}!")
+    Poll.objects.create(campaign=tour, question="Where next?", options=[{"key": "1", "label": "Paris"}])  # report.poll
     Keyword.objects.create(talent=talent, word="tour", reply="Dates soon!")
     conversation = Conversation.objects.create(talent=talent, fan=personas.fan)
     Note.objects.create(conversation=conversation, fan=personas.fan, author=personas.owner, body="VIP")

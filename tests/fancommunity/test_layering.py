@@ -204,6 +204,12 @@ def test_every_module_has_a_layer():
         # ... and so is a service reaching for the task layer.
         ("messaging.audience.imports", "from messaging import tasks\n", "may not import"),
         ("consent.services", "import messaging.audience.services\n", "may not import"),
+        # Issue 13: the campaign report shows the poll through a registered section, never by import.
+        (
+            "messaging.campaigns.reports",
+            "def f():\n    from messaging.conversations.polls import poll_figures\n",
+            "may not import",
+        ),
     ],
 )
 def test_the_checker_catches_a_wrong_import(tmp_path, module, source, expected):

@@ -88,6 +88,31 @@ class PauseSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, default="Paused through the API.")
 
 
+class PollAnswerFiguresSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    votes = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="Of all votes, 0-1; null while nobody voted.")
+
+
+class PollThemeSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    replies = serializers.IntegerField()
+
+
+class PollFiguresSerializer(serializers.Serializer):
+    """The campaign's poll, as its console page and report show it (issue 13)."""
+
+    poll_id = serializers.IntegerField()
+    question = serializers.CharField()
+    total_votes = serializers.IntegerField()
+    answers = PollAnswerFiguresSerializer(many=True)
+    free_text_replies = serializers.IntegerField()
+    themes = PollThemeSerializer(many=True)
+    themes_counted_at = serializers.DateTimeField(allow_null=True)
+    themes_refreshing = serializers.BooleanField(help_text="The themes are being recounted: ask again in a minute.")
+
+
 class ReportSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -104,3 +129,4 @@ class ReportSerializer(serializers.Serializer):
     clicks = serializers.IntegerField()
     click_rate = serializers.FloatField()
     replies = serializers.IntegerField()
+    poll = PollFiguresSerializer(required=False, help_text="Only for a campaign that asks a poll question.")

@@ -26,6 +26,7 @@ from messaging.campaigns.admin.composer import (
     owned_audience,
 )
 from messaging.campaigns.render import validate_body
+from messaging.campaigns.reports import report_section_rows, report_sections
 from messaging.campaigns.services import (
     audience_estimate,
     campaign_approve,
@@ -70,12 +71,14 @@ class CampaignPagesMixin:
     def report_view(self, request, object_id: int):
         obj = self._obj(request, object_id, "view")
         tz = obj.talent.tz
+        report = campaign_report(campaign=obj)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": obj,
             "title": f"Report: {obj.name}",
-            "report": campaign_report(campaign=obj),
+            "report": report,
+            "sections": report_sections(report, tz),  # what layers above add (the poll's figures)
             "holds": [hold.sentence(tz) for hold in campaign_holds(campaign=obj)],
             "zone": obj.talent.default_time_zone,
             "csv_url": reverse("admin:messaging_campaign_report_csv", args=[obj.pk]),
@@ -99,6 +102,8 @@ class CampaignPagesMixin:
             writer.writerow(["sms_parts" if key == "segments" else key, report[key]])
         for code, n in sorted(report["failed_by_reason"].items()):
             writer.writerow([f"failed_error_{_csv_text(code)}", n])
+        for figure, value in report_section_rows(report):
+            writer.writerow([_csv_text(figure), _csv_text(str(value))])
         started = obj.started_at.isoformat() if obj.started_at else ""
         writer.writerow(["started_at_utc", started])
         return response

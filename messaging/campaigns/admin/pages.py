@@ -23,6 +23,7 @@ from messaging.campaigns.admin.composer import (
     talent_zone,
 )
 from messaging.campaigns.admin.controls import BUTTONS, CampaignPagesMixin
+from messaging.campaigns.reports import campaign_sections
 from messaging.campaigns.services import (
     campaign_estimate,
     campaign_holds,
@@ -263,6 +264,8 @@ class CampaignAdmin(CampaignPagesMixin, TalentScopedAdmin):
             "awaiting_approvers": obj.status == CS.AWAITING_APPROVAL,
             "preview_url": reverse("admin:messaging_campaign_preview", args=[obj.pk]),
             "links": list(TrackedLink.objects.filter(campaign=obj)),
+            # What layers above add (issue 13: the poll's tally and themes), as on the report.
+            "sections": campaign_sections(campaign=obj, tz=obj.talent.tz),
         }
 
     @admin.display(description="Report")
