@@ -42,6 +42,12 @@ class MessagingConfig(AppConfig):
         from messaging.sending.claim import FAN_VALUES
 
         FAN_VALUES.setdefault("code", release_codes)
+        # ... and its confirmation and "you made it" keep a reference, filled as they leave the lane.
+        from messaging.automations.codes import fill_bodies
+        from messaging.conversations.priority import BODY_FILLS
+
+        if fill_bodies not in BODY_FILLS:
+            BODY_FILLS.append(fill_bodies)
 
         # Issue 14/16: fans a CSV import made active get the fan.joined webhook and, where the live
         # welcome series says "also for fans added by import", the series; in the import's transaction.

@@ -144,7 +144,7 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
     `send=False` (the "play as a fan" preview) computes the replies and changes nothing.
     """
     now = now or timezone.now()
-    outcome = Outcome()
+    outcome, code = Outcome(), ""
     if fan.status != Fan.Status.ACTIVE or not keyword.is_live(now):
         return outcome  # an automation never acts for a fan who is not active; a paused one does nothing
     if not send:
@@ -164,11 +164,11 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
         text = keyword.reply
         if keyword.drop is not None:
             joined = drops.drop_join(drop=keyword.drop, fan=fan, now=now)
-            outcome.drop_status, text = joined.status, joined.text
+            outcome.drop_status, text, code = joined.status, joined.text, joined.code
         if text and _once_today(keyword, fan, now):
             outcome.replies.append(text)
     for text in outcome.replies:
-        replies.reply(fan=fan, body=text)
+        replies.reply(fan=fan, body=text, code=code)  # the text keeps a reference to the code (codes.py)
     return outcome
 
 
@@ -326,7 +326,8 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
         returning="fan",
     )
     return replies.reply_many(
-        talent=fresh.talent, replies=[(f, joined[f].number, joined[f].text) for f in texted if f in once]
+        talent=fresh.talent,
+        replies=[(f, joined[f].number, joined[f].text, joined[f].code) for f in texted if f in once],
     )
 
 

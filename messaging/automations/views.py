@@ -47,7 +47,7 @@ def drop_page(request: HttpRequest, slug: str, drop_id: int) -> HttpResponse:
             with transaction.atomic():
                 joined = drop_join(drop=drop, fan=fan)
                 if joined.new and joined.text:
-                    replies.reply(fan=fan, body=joined.text)  # on the priority lane, after commit
+                    replies.reply(fan=fan, body=joined.text, code=joined.code)  # on the priority lane, after commit
             notice = _notice(joined.status, joined.new)
     return render(request, "automations/drop_join.html", _context(drop, talent, fan, notice), status=status)
 
