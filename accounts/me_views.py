@@ -36,6 +36,9 @@ from messaging.sms.models import OutboundMessage
 COMPLIANCE = OutboundMessage.Lane.COMPLIANCE
 ME_KEY = "me_fan"
 ME_UNTIL_KEY = "me_until"
+# Sections a higher layer adds to the data page (issue 14: the fan's drops), registered by
+# messaging/apps.py: fan -> a context dict with its "template" to include, or None (nothing to show).
+ME_SECTIONS: list[Callable[[Fan], dict | None]] = []
 
 
 def _too_many(request: HttpRequest, talent: Talent | None = None) -> HttpResponse:
@@ -170,6 +173,7 @@ def _render_me(
         "notice": notice,
         "phone_display": phones.display(str(fan.phone)) if fan.phone else "",
         "zone": zone.key,
+        "sections": [section for section in (hook(fan) for hook in ME_SECTIONS) if section],
     }
     return render(request, "accounts/me.html", context, status=status)
 

@@ -48,6 +48,12 @@ class MessagingConfig(AppConfig):
 
         if fill_bodies not in BODY_FILLS:
             BODY_FILLS.append(fill_bodies)
+        # ... and the fan's /me/ page lists the drops they may join and the ones they joined.
+        from accounts.me_views import ME_SECTIONS
+        from messaging.automations.fan_drops import me_drops_section
+
+        if me_drops_section not in ME_SECTIONS:
+            ME_SECTIONS.append(me_drops_section)
 
         # Issue 14/16: fans a CSV import made active get the fan.joined webhook and, where the live
         # welcome series says "also for fans added by import", the series; in the import's transaction.
