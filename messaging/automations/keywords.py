@@ -303,7 +303,9 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
     """`keyword_run` for a chunk of fans of a keyword that enters a drop (no keyword capacity), in
     the caller's transaction: the list, the tags, the drop, then one reply per fan and local day.
     The drop and the keyword are read again (a pause in the chunk applies). Returns replies queued."""
-    fresh = _load(keyword.pk, keyword.talent)
+    # The keyword, its drop and the release read again (a pause in the chunk applies); its tags as
+    # the chunk read them (prefetched at its first text: an edit applies from the next chunk).
+    fresh = Keyword.objects.select_related("drop", "drop__campaign", "talent").filter(pk=keyword.pk).first()
     if fresh is None or fresh.drop is None or not fresh.is_live(now):
         return 0
     by_id = {f.pk: f for f in fans}
@@ -314,7 +316,7 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
             [ContactListMember(contact_list_id=fresh.add_to_list_id, fan_id=f, added_at=now) for f in ids],
             ignore_conflicts=True,
         )
-    tag_ids = [t.pk for t in fresh.tags.all()]
+    tag_ids = [t.pk for t in keyword.tags.all()]
     if tag_ids and ids:
         FanTag.objects.bulk_create([FanTag(tag_id=t, fan_id=f) for f in ids for t in tag_ids], ignore_conflicts=True)
     texted = [f for f in ids if joined[f].text]
