@@ -73,6 +73,17 @@ def insert_many_new(model, columns: list[str], rows: list[tuple], conflict: list
     names = ", ".join(model._meta.get_field(c).column for c in columns)
     keys = ", ".join(model._meta.get_field(c).column for c in conflict)
     back = model._meta.get_field(returning).column
+    if connection.vendor == "postgresql":
+        # As insert_like: one array per column, a short statement psycopg parses once.
+        fields = [model._meta.get_field(c) for c in columns]
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - model metadata
+            f"ON CONFLICT ({keys}) DO NOTHING RETURNING id, {back}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [[row[i] for row in rows] for i in range(len(columns))])
+            return {key: row_id for row_id, key in cursor.fetchall()}
     cell = "(" + ", ".join(["%s"] * len(columns)) + ")"
     sql = (
         f"INSERT INTO {table} ({names}) VALUES {', '.join([cell] * len(rows))} "  # noqa: S608 - model metadata
@@ -175,6 +186,19 @@ def insert_like(template, varying: list[str], rows: list[tuple]) -> int:
     columns = [f.attname for f in fields]
     at = {name: varying.index(name) for name in varying}
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    if connection.vendor == "postgresql":
+        # One array per varying column (unnest): a short statement psycopg parses once and
+        # caches, where 100 rows of VALUES placeholders were parsed again every chunk.
+        types = {f.attname: f.db_type(connection) for f in fields}
+        select = ", ".join(f"u.{c}" if c in at else f"%s::{types[c]}" for c in columns)
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in varying)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {model._meta.db_table} ({names}) SELECT {select} "  # noqa: S608 - model metadata
+                f"FROM unnest({arrays}) AS u({', '.join(varying)})",
+                [fixed[c] for c in columns if c not in at] + [[row[at[c]] for row in rows] for c in varying],
+            )
+        return len(rows)
     cell = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, 30_000 // len(columns))  # SQLite's bound parameters, PostgreSQL's 65,535
     with connection.cursor() as cursor:
