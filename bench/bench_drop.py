@@ -10,7 +10,8 @@ processor's own per-text work (classify, lock the fan row, mark the text) is not
 bench_celebrity measures it. The drop has fewer codes than joins
 (BENCH_DROP_CODES, default 95 %), so the last fans race for the last codes and the rest get the
 fallback text. Checked afterwards in SQL: every code bound to at most one fan, every fan at most
-one code, as many codes given as there were, one entry and one confirmation per fan.
+one code, as many codes given as there were, one entry and one confirmation per fan, and no code
+in any stored body (the confirmations keep a reference, filled as they leave the lane).
 
 Floor: the rate the issue asks for, 200,000 joins within 10 minutes (333 joins/s). The machine is
 shared, so CPU-seconds per join are reported too: this process's (Python) and the PostgreSQL
@@ -41,6 +42,7 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import Fan
+    from messaging.automations.codes import placeholder
     from messaging.automations.drop_models import Drop, DropCode, DropEntry
     from messaging.automations.drops import drop_codes_upload, drop_save
     from messaging.automations.keyword_models import Keyword
@@ -125,7 +127,9 @@ def main() -> None:
         shared = cursor.fetchone()[0]
     entries = DropEntry.objects.filter(drop=drop).count()
     replies = OutboundMessage.objects.filter(talent=talent, campaign__isnull=True, fan_id__in=fan_ids)
-    confirmations = replies.filter(body__startswith="You're in. Your code: CODE-").count()
+    # The stored body keeps a reference to the (drop, fan) code, never the code (codes.py).
+    confirmations = replies.filter(body=f"You're in. Your code: {placeholder(drop.pk)}").count()
+    codes_in_bodies = replies.filter(body__contains="CODE-").count()
     fallbacks = replies.filter(body="You're in; the codes have all gone.").count()
     expected = min(JOINS, CODES)
     keyword.refresh_from_db()
@@ -137,6 +141,7 @@ def main() -> None:
         and entries == JOINS
         and confirmations == expected
         and fallbacks == JOINS - expected
+        and codes_in_bodies == 0
     )
     rate = JOINS / elapsed
     floor = 200_000 / 600
@@ -165,6 +170,7 @@ def main() -> None:
         entries=entries,
         confirmations=confirmations,
         fallbacks=fallbacks,
+        codes_in_stored_bodies=codes_in_bodies,
         uses_counted=keyword.uses_count,
     )
 

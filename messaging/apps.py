@@ -42,6 +42,18 @@ class MessagingConfig(AppConfig):
         from messaging.sending.claim import FAN_VALUES
 
         FAN_VALUES.setdefault("code", release_codes)
+        # ... and its confirmation and "you made it" keep a reference, filled as they leave the lane.
+        from messaging.automations.codes import fill_bodies
+        from messaging.conversations.priority import BODY_FILLS
+
+        if fill_bodies not in BODY_FILLS:
+            BODY_FILLS.append(fill_bodies)
+        # ... and the fan's /me/ page lists the drops they may join and the ones they joined.
+        from accounts.me_views import ME_SECTIONS
+        from messaging.automations.fan_drops import me_drops_section
+
+        if me_drops_section not in ME_SECTIONS:
+            ME_SECTIONS.append(me_drops_section)
 
         # Issue 14/16: fans a CSV import made active get the fan.joined webhook and, where the live
         # welcome series says "also for fans added by import", the series; in the import's transaction.

@@ -59,9 +59,12 @@ def drop_join_many(*, drop: Drop, fans: list[Fan], now: dt.datetime) -> dict[int
         status[fan_id] = Entry.WAITLISTED if drop.waitlist else Entry.FULL
     entered = [f for f in order if status.get(f) == Entry.ENTERED]
     newly_entered = [f for f in new if f not in over]
-    ContactListMember.objects.bulk_create(
-        [ContactListMember(contact_list_id=drop.entrants_list_id, fan_id=f, added_at=now) for f in newly_entered],
-        ignore_conflicts=True,
+    sql.insert_many_new(  # one statement, no model per row (bulk_create's cost)
+        ContactListMember,
+        ["contact_list", "fan", "added_at"],
+        [(drop.entrants_list_id, f, now) for f in newly_entered],
+        ["contact_list", "fan"],
+        returning="fan",
     )
     codes = _codes(drop, entered, now)
     released, due = _release_state(drop)

@@ -28,7 +28,7 @@ from accounts.audit import audit
 from accounts.models import Fan
 from messaging.audience.exports import neutralise
 from messaging.audience.models import ContactList, ContactListMember, ExportAudit
-from messaging.automations import replies, sql
+from messaging.automations import codes, replies, sql
 from messaging.automations.drop_models import Drop, DropCode, DropEntry
 from messaging.campaigns import scheduling
 from messaging.campaigns.models import Campaign
@@ -242,9 +242,11 @@ def _bind_code(drop: Drop, fan: Fan, now: dt.datetime, *, new_entry: bool) -> st
 
 
 def _text_with_code(template: str, code: str | None, drop: Drop) -> str:
+    """The instant reply as it is stored: a code is a reference to the (drop, fan) pair, filled in
+    only as the text leaves the priority lane (codes.py), never written into a message body."""
     if code is None and drop.fallback_text:
         return drop.fallback_text  # codes have run out
-    return template.replace(CODE_FIELD, code or "")
+    return template.replace(CODE_FIELD, codes.placeholder(drop.pk) if code else "")
 
 
 def drop_join(*, drop: Drop, fan: Fan, now: dt.datetime | None = None) -> Joined:
@@ -321,7 +323,7 @@ def drop_made_it_if_missed(*, entry_id: int) -> bool:
     code = DropCode.objects.filter(drop=entry.drop, fan=entry.fan).values_list("code", flat=True).first()
     if code is None and not entry.drop.codes.exists():
         code = ""
-    return replies.reply(fan=entry.fan, body=_text_with_code(entry.drop.made_it, code, entry.drop))
+    return replies.reply(fan=entry.fan, body=_text_with_code(entry.drop.made_it, code, entry.drop), code=code or "")
 
 
 def drop_counts(*, drop: Drop) -> dict[str, int]:
@@ -341,7 +343,7 @@ def drop_preview(*, drop: Drop, fan: Fan) -> str:
     if has_codes:
         code = _CODE_PREVIEW if drop.codes.filter(fan__isnull=True).exists() else None
     template = drop.made_it if _released(drop) else drop.confirmation
-    return _text_with_code(template, code, drop)
+    return codes.filled(_text_with_code(template, code, drop), code or "")
 
 
 # --- the box office's file ------------------------------------------------------------------------

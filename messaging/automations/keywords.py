@@ -144,7 +144,7 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
     `send=False` (the "play as a fan" preview) computes the replies and changes nothing.
     """
     now = now or timezone.now()
-    outcome = Outcome()
+    outcome, code = Outcome(), ""
     if fan.status != Fan.Status.ACTIVE or not keyword.is_live(now):
         return outcome  # an automation never acts for a fan who is not active; a paused one does nothing
     if not send:
@@ -164,11 +164,11 @@ def keyword_run(*, keyword: Keyword, fan: Fan, now: dt.datetime | None = None, s
         text = keyword.reply
         if keyword.drop is not None:
             joined = drops.drop_join(drop=keyword.drop, fan=fan, now=now)
-            outcome.drop_status, text = joined.status, joined.text
+            outcome.drop_status, text, code = joined.status, joined.text, joined.code
         if text and _once_today(keyword, fan, now):
             outcome.replies.append(text)
     for text in outcome.replies:
-        replies.reply(fan=fan, body=text)
+        replies.reply(fan=fan, body=text, code=code)  # the text keeps a reference to the code (codes.py)
     return outcome
 
 
@@ -303,7 +303,9 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
     """`keyword_run` for a chunk of fans of a keyword that enters a drop (no keyword capacity), in
     the caller's transaction: the list, the tags, the drop, then one reply per fan and local day.
     The drop and the keyword are read again (a pause in the chunk applies). Returns replies queued."""
-    fresh = _load(keyword.pk, keyword.talent)
+    # The keyword, its drop and the release read again (a pause in the chunk applies); its tags as
+    # the chunk read them (prefetched at its first text: an edit applies from the next chunk).
+    fresh = Keyword.objects.select_related("drop", "drop__campaign", "talent").filter(pk=keyword.pk).first()
     if fresh is None or fresh.drop is None or not fresh.is_live(now):
         return 0
     by_id = {f.pk: f for f in fans}
@@ -314,7 +316,7 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
             [ContactListMember(contact_list_id=fresh.add_to_list_id, fan_id=f, added_at=now) for f in ids],
             ignore_conflicts=True,
         )
-    tag_ids = [t.pk for t in fresh.tags.all()]
+    tag_ids = [t.pk for t in keyword.tags.all()]
     if tag_ids and ids:
         FanTag.objects.bulk_create([FanTag(tag_id=t, fan_id=f) for f in ids for t in tag_ids], ignore_conflicts=True)
     texted = [f for f in ids if joined[f].text]
@@ -326,7 +328,8 @@ def keyword_run_many(*, keyword: Keyword, fans: list[Fan], now: dt.datetime) -> 
         returning="fan",
     )
     return replies.reply_many(
-        talent=fresh.talent, replies=[(f, joined[f].number, joined[f].text) for f in texted if f in once]
+        talent=fresh.talent,
+        replies=[(f, joined[f].number, joined[f].text, joined[f].code) for f in texted if f in once],
     )
 
 

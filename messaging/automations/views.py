@@ -19,6 +19,7 @@ from accounts.views import _me_fan
 from messaging.automations import keywords, replies
 from messaging.automations.drop_models import Drop, DropEntry
 from messaging.automations.drops import _released, drop_join
+from messaging.automations.fan_drops import release_local
 from messaging.automations.keyword_models import Keyword
 
 
@@ -47,7 +48,7 @@ def drop_page(request: HttpRequest, slug: str, drop_id: int) -> HttpResponse:
             with transaction.atomic():
                 joined = drop_join(drop=drop, fan=fan)
                 if joined.new and joined.text:
-                    replies.reply(fan=fan, body=joined.text)  # on the priority lane, after commit
+                    replies.reply(fan=fan, body=joined.text, code=joined.code)  # on the priority lane, after commit
             notice = _notice(joined.status, joined.new)
     return render(request, "automations/drop_join.html", _context(drop, talent, fan, notice), status=status)
 
@@ -69,7 +70,6 @@ def _context(drop: Drop, talent: Talent, fan: Fan | None, notice: str) -> dict:
             zone = fan.tz
         except Exception:  # a zone name gone from the system: the talent's
             zone = talent.tz
-    local = drop.release_at.astimezone(zone)
     entry = DropEntry.objects.filter(drop=drop, fan=fan).first() if fan is not None else None
     keyword = Keyword.objects.filter(drop=drop, talent=talent, is_paused=False).select_related("talent").first()
     return {
@@ -80,7 +80,7 @@ def _context(drop: Drop, talent: Talent, fan: Fan | None, notice: str) -> dict:
         "entry": entry,
         "notice": notice,
         "released": _released(drop),
-        "release_local": local.strftime("%A %d %B %Y, %H:%M ") + (local.tzname() or str(zone)),
+        "release_local": release_local(drop, zone),  # a "each fan's local time" drop on the fan's clock
         "keyword": keyword.word.upper() if keyword else "",
         "share_link": keywords.share_link(keyword) if keyword else "",
     }

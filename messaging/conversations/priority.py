@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,6 +61,9 @@ _BATCH_SECONDS = 20.0
 _MAX_ATTEMPTS = 3
 ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
 GUARDED_LANES = (Lane.PERSONAL, Lane.LINK)  # signup codes and join links: texts a stranger can ask for
+# Per-fan secrets a higher layer fills as a text leaves, like links (issue 14: a drop's codes;
+# registered by messaging/apps.py): [(fan id, body)] of a batch -> the bodies to send (None: as is).
+BODY_FILLS: list[Callable[[list[tuple[int | None, str]]], list[str | None]]] = []
 
 
 def priority_message_queue(
@@ -432,6 +436,9 @@ def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None 
     if not claimed:
         return 0
     rows = _rendered([_Row(m) for m in _suppress_unreachable(claimed, now)])
+    for fill in BODY_FILLS:
+        for row, body in zip(rows, fill([(r.message.fan_id, r.body or r.message.body) for r in rows]), strict=True):
+            row.body = row.body if body is None else body
     if rows:
         backend = backend or get_backend()
         asyncio.run(_send_all(rows, backend, recheck=not connection.in_atomic_block))

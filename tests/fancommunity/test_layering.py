@@ -35,6 +35,7 @@ TOP = len(LAYERS)
 # The top layer: modules people and machines call into (named by their last part or a package).
 TOP_NAMES = {"views", "admin", "api", "api_auth", "urls", "apps", "tasks", "signals", "forms", "admin_scoping"}
 TOP_NAMES |= {"keyword_admin", "drop_admin"}  # issue 14: console pages of messaging/automations
+TOP_NAMES |= {"me_views"}  # issue 14: accounts/views.py split by page (/me/ in accounts/me_views.py)
 
 TOP_SUFFIXES = ("_admin",)  # console pages of one area of a package (messaging/automations/series_admin.py)
 TOP_PACKAGES = ("fancommunity", "messaging.webhooks", "messaging.console", "messaging.templatetags")
