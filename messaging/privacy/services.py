@@ -17,6 +17,7 @@ from accounts.models import Fan
 from accounts.services import PROFILE_FIELDS
 from consent.models import TermsDocument
 from consent.services import phone_hash
+from messaging.automations.codes import fill_bodies
 from messaging.automations.keyword_models import KeywordEntrant
 from messaging.automations.privacy import automation_data, automation_data_erase
 from messaging.automations.series_models import DateEnrolment, DateSend, WelcomeEnrolment, WelcomeStepSend
@@ -42,7 +43,12 @@ def fan_data_export(*, fan: Fan) -> dict:
     consents = fan.consents.select_related("terms", "privacy").order_by("created_at", "pk")
     # Reverse relations: messaging's models are read without importing them (dependency direction).
     inbound = fan.inbound_messages.order_by("received_at", "pk")
-    outbound = fan.outbound_messages.order_by("created_at", "pk")
+    outbound = list(fan.outbound_messages.order_by("created_at", "pk"))
+    # A drop's confirmation is stored with a reference, not the code (automations/codes.py): the fan
+    # reads their own texts as they got them, with their own code in it.
+    as_sent = [
+        fill or m.body for m, fill in zip(outbound, fill_bodies([(fan.pk, m.body) for m in outbound]), strict=True)
+    ]
     return {
         "talent": {"name": fan.talent.display_name, "program": fan.talent.program_name},
         "profile": {
@@ -70,7 +76,10 @@ def fan_data_export(*, fan: Fan) -> dict:
         ],
         "messages": sorted(
             [{"direction": "from_you", "at": _iso(m.received_at), "body": m.body} for m in inbound]
-            + [{"direction": "to_you", "at": _iso(m.created_at), "body": m.body, "status": m.status} for m in outbound],
+            + [
+                {"direction": "to_you", "at": _iso(m.created_at), "body": body, "status": m.status}
+                for m, body in zip(outbound, as_sent, strict=True)
+            ],
             key=lambda m: m["at"],
         ),
         "automations": automation_data(fan=fan),  # issue 14

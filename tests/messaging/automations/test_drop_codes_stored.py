@@ -94,3 +94,15 @@ def test_each_fan_gets_their_own_code_and_a_code_gone_leaves_none(personas):
     ref = f"Code: {PREFIX}{drop.pk}}}"
     bodies = fill_bodies([(personas.fan.pk, ref), (other.pk, ref), (personas.fan.pk, "Hello"), (None, ref)])
     assert bodies == [f"Code: {CODE}", "Code: ", None, None]
+
+
+def test_the_fans_own_data_export_shows_their_code_not_the_reference(client, personas, sms_outbox):
+    """The fan reads their own texts as they got them (/me/ and its download); staff never do."""
+    from messaging.privacy.services import fan_data_export
+
+    _drop(personas)
+    text_in(client, personas.talent, "PRESALE", personas.fan.phone)
+    bodies = [m["body"] for m in fan_data_export(fan=personas.fan)["messages"] if m["direction"] == "to_you"]
+    assert f"You're in. Code: {CODE}" in bodies
+    assert not any(PREFIX in body for body in bodies)
+    _no_code_stored()
