@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from unfold.admin import StackedInline
 
 from accounts import current_talent, permissions
-from accounts.admin_scoping import ReadOnlyAdmin, TalentScopedAdmin
+from accounts.admin_scoping import OneEditRule, ReadOnlyAdmin, TalentScopedAdmin
 from messaging.automations import dates, series
 from messaging.automations.series_models import (
     MAX_DELAY_MINUTES,
@@ -101,7 +101,7 @@ class StepFormSet(BaseInlineFormSet):
         super().clean()
 
 
-class StepInline(StackedInline):
+class StepInline(OneEditRule, StackedInline):
     model = WelcomeStep
     form = StepForm
     formset = StepFormSet
@@ -110,22 +110,13 @@ class StepInline(StackedInline):
     verbose_name = "text"
     verbose_name_plural = "texts (up to five)"
 
-    def _may(self, request, obj) -> bool:
+    def may_edit(self, request, obj=None) -> bool:
         if obj is not None and obj.status == AS.CANCELLED:
             return False  # a cancelled series is history: read it, do not rewrite it
         return permissions.can(request.user, "compose", obj.talent_id if obj else current_talent.current_id(request))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return permissions.can(request.user, "view", obj.talent_id if obj else current_talent.current_id(request))
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._may(request, obj)
 
     def get_extra(self, request, obj=None, **kwargs) -> int:
         return 2 if obj is None else 1  # a new series: room for two texts; blank ones are ignored
