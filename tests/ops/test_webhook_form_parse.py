@@ -17,7 +17,7 @@ BODIES = [
     b"Body=%FF%FEbad+utf8+%C3%A9&To=%2B1",  # invalid UTF-8 in an escape: U+FFFD, as QueryDict does
     b"Body=\xff\xfe raw bytes",  # raw non-UTF-8 bytes: QueryDict's iso-8859-1 fallback
     b"Body=%E2%91%A0%C2%B2&m=%C2%B2&a=1;b=2&&&",  # non-ASCII digits, a semicolon, empty pairs
-    b"",
+    b"&",  # no field at all (an empty body gets no Content-Type from RequestFactory)
 ]
 
 
