@@ -169,14 +169,15 @@ def _flush_statuses(group: list) -> None:
     chosen = list(best.values())
     params = [p for item in chosen for p in (*item.params[:3], STATUS_RANK[item.params[2]], item.params[3])]  # type: ignore[attr-defined]
     try:
-        moved = _run_group(group_sql(len(chosen)), params, chosen)
+        moved, alone = _run_autocommit_group(chosen, params)
     except DatabaseError:
         logger.exception("status callbacks: a group of %d failed, applying them one by one", len(group))
-        for item in group:
-            item.result = _ALONE
-        return
+        moved, alone = {}, {item.params[0] for item in group}
     for item in group:
-        item.result = moved.get(item.params[0]) if best[item.params[0]] is item else None
+        if item.params[0] in alone:
+            item.result = _ALONE
+        else:
+            item.result = moved.get(item.params[0]) if best[item.params[0]] is item else None
 
 
 def _run_group(sql: str, params: list, chosen: list) -> dict[str, Moved]:
@@ -205,6 +206,74 @@ def _update(sql: str, params: list, chosen: list) -> dict[str, Moved]:
                 data["error_code"] = error_code
                 outbox.webhook_emit(talent_id=talent_id, type="message.status", data={"message": data}, fan_id=fan_id)
     return moved
+
+
+# --- one statement in autocommit (issue 10, fifth session) ----------------------------------------
+# A callback's group was BEGIN, UPDATE, COMMIT: three round trips, and Django's atomic() around
+# them, about a fifth of a callback's CPU (web and PostgreSQL). Most talents have no endpoint for
+# message.status, so there is no outbox event to commit with the move: one statement in autocommit
+# moves those rows (a single statement is its own transaction, committed durably before the
+# answer), and says which matched rows belong to a subscribed talent; only those go through the
+# transaction above, with their events. The UPDATE repeats the forward-only and sid conditions on
+# the row itself, so a row another callback moved meanwhile is re-checked on its newest version.
+def autocommit_sql(rows: int) -> str:
+    values = ", ".join([_VALUE] * rows)
+    return (
+        f"WITH v (sid, hint, status, rank, error_code) AS (VALUES {values}), "  # noqa: S608 - constants
+        "m AS (SELECT v.sid, v.status, v.rank, v.error_code, o.id, o.talent_id, o.campaign_id, o.fan_id, "
+        f"o.to_number, EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
+        f"AND e.events @> '[\"message.status\"]'::jsonb) AS subscribed FROM v JOIN {_TABLE} AS o ON "
+        "(o.provider_sid = v.sid OR (v.hint IS NOT NULL AND o.id = v.hint AND o.provider_sid IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} AS x WHERE x.provider_sid = v.sid))) WHERE {_RANK} < v.rank), "
+        f"u AS (UPDATE {_TABLE} AS o SET status = m.status, updated_at = now(), provider_sid = m.sid, "
+        "error_code = CASE WHEN m.error_code <> '' THEN m.error_code ELSE o.error_code END "
+        f"FROM m WHERE o.id = m.id AND NOT m.subscribed AND {_RANK} < m.rank "
+        "AND (o.provider_sid = m.sid OR o.provider_sid IS NULL) RETURNING o.id) "
+        "SELECT m.sid, m.id, m.talent_id, m.campaign_id, m.fan_id, m.to_number, m.subscribed, u.id IS NOT NULL "
+        "FROM m LEFT JOIN u ON u.id = m.id"
+    )
+
+
+def _run_autocommit_group(chosen: list, params: list) -> tuple[dict[str, Moved], set[str]]:
+    """The group's moves, and the sids to apply alone (the subscribed talents' rows, when their
+    transaction failed: the other rows are committed already and keep their outcome and effects)."""
+    if connection.in_atomic_block:  # a caller's transaction: the statement would not commit alone
+        return _run_group(group_sql(len(chosen)), params, chosen), set()
+    moved: dict[str, Moved] = {}
+    subscribed = []
+    by_sid = {item.params[0]: item for item in chosen}
+    for sid, pk, talent_id, campaign_id, fan_id, to_number, has_endpoint, updated in _execute_group(
+        autocommit_sql(len(chosen)), params
+    ):
+        if updated:
+            moved[sid] = Moved(pk, talent_id, campaign_id, fan_id, to_number)
+        elif has_endpoint:
+            subscribed.append(by_sid[sid])
+    if subscribed:
+        rest = [p for item in subscribed for p in (*item.params[:3], STATUS_RANK[item.params[2]], item.params[3])]
+        try:
+            moved.update(_run_group(group_sql(len(subscribed)), rest, subscribed))
+        except DatabaseError:
+            logger.exception("status callbacks: %d of a group failed, applying them one by one", len(subscribed))
+            return moved, {item.params[0] for item in subscribed}
+    return moved, set()
+
+
+def _execute_group(sql: str, params: list) -> list:
+    # As _run_group: no per-request health check; a dead connection reopened once (forward only,
+    # so running the statement again is safe).
+    connection.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    except (OperationalError, InterfaceError):
+        if connection.connection is not None and connection.is_usable():
+            raise
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 STATUS_STORE = GroupStore(_flush_statuses)

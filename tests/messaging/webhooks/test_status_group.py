@@ -35,7 +35,8 @@ def test_a_group_moves_each_row_forward_by_sid_or_by_its_hint_in_one_statement(d
     unrecorded = _row(talent, fans[1], sid=None, status=S.CLAIMED)  # the callback outran the sender's record
     done = _row(talent, fans[2], sid="SM" + "3" * 32, status=S.DELIVERED)
     twice = _row(talent, fans[3], sid="SM" + "4" * 32)
-    with django_assert_num_queries(3, connection=connection):  # BEGIN, one UPDATE for six callbacks, COMMIT
+    # One statement in autocommit for six callbacks (no talent here has a message.status endpoint).
+    with django_assert_num_queries(1, connection=connection):
         results = _flush(
             (known.provider_sid, None, S.SENT, ""),
             ("SM" + "2" * 32, unrecorded.pk, S.DELIVERED, ""),
@@ -65,7 +66,9 @@ def test_an_endpoint_for_message_status_gets_its_event_with_the_group(personas):
     row = _row(talent, create_fan(talent, "+14155550713"), sid="SM" + "6" * 32)
     quiet = create_talent()
     other = _row(quiet, create_fan(quiet, "+14155550714"), sid="SM" + "7" * 32)
-    _flush((row.provider_sid, None, S.DELIVERED, ""), (other.provider_sid, None, S.DELIVERED, ""))
+    results = _flush((row.provider_sid, None, S.DELIVERED, ""), (other.provider_sid, None, S.DELIVERED, ""))
+    assert [r is not None for r in results] == [True, True]
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {S.DELIVERED}
     events = list(WebhookEvent.objects.values_list("talent_id", "data"))
     assert events == [(talent.pk, {"message": {"id": row.pk, "campaign_id": None, "fan_id": row.fan_id,
                                                "status": S.DELIVERED, "error_code": ""}})]  # fmt: skip
@@ -74,9 +77,23 @@ def test_an_endpoint_for_message_status_gets_its_event_with_the_group(personas):
 def test_a_failed_group_hands_each_callback_back_to_apply_alone(monkeypatch):
     talent = create_talent()
     row = _row(talent, create_fan(talent, "+14155550715"), sid="SM" + "8" * 32)
-    monkeypatch.setattr(status_module, "group_sql", lambda n: "SELECT no_such_column")
+    monkeypatch.setattr(status_module, "autocommit_sql", lambda n: "SELECT no_such_column")
     assert _flush((row.provider_sid, None, S.SENT, "")) == [status_module._ALONE]
     assert OutboundMessage.objects.get(pk=row.pk).status == S.QUEUED  # nothing half-applied
+
+
+def test_when_a_subscribed_talents_transaction_fails_only_its_callbacks_are_applied_alone(monkeypatch, personas):
+    WebhookEndpoint.objects.create(talent=personas.talent, url="https://hooks.example.com/x", events=["message.status"])
+    subscribed = _row(personas.talent, create_fan(personas.talent, "+14155550716"), sid="SM" + "a" * 32)
+    quiet = create_talent()
+    other = _row(quiet, create_fan(quiet, "+14155550717"), sid="SM" + "b" * 32)
+    monkeypatch.setattr(status_module, "group_sql", lambda n: "SELECT no_such_column")
+    results = _flush((subscribed.provider_sid, None, S.SENT, ""), (other.provider_sid, None, S.SENT, ""))
+    assert results[0] is status_module._ALONE  # moved with its event by the one-by-one path
+    assert results[1] == (other.pk, quiet.pk, None, other.fan_id, other.to_number)  # committed, effects kept
+    statuses = dict(OutboundMessage.objects.values_list("pk", "status"))
+    assert statuses == {subscribed.pk: S.QUEUED, other.pk: S.SENT}
+    assert not WebhookEvent.objects.exists()  # no event without its move, no move without its event
 
 
 def test_the_view_answers_through_the_group_and_applies_a_21610(client, personas):
