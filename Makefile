@@ -109,12 +109,22 @@ check: $(VENV)/.installed-dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Each suite in two calls (docs/ARCHITECTURE.md, "Test suite in parallel"): everything not marked
+# serial on pytest-xdist workers (one per core, at most 4; each has its own test database), then
+# the serial tests (tests/reliability, tests/e2e; marked by path in tests/conftest.py) alone.
+# worksteal: an idle worker takes queued tests from a busy one, so a few slow files do not leave
+# one core idle at the end. PYTEST_WORKERS=0 runs the first call without xdist too.
+PYTEST_WORKERS ?= auto
+XDIST := -n $(PYTEST_WORKERS) --maxprocesses=4 --dist worksteal
+
 test-sqlite: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e and not serial" $(XDIST)
+	$(PY) -m pytest -q -m "not e2e and serial"
 
 # The full suite again on a private PostgreSQL server that tests/pgtemp.py starts and removes.
 test-postgres: $(VENV)/.installed-dev node_modules/.installed
-	$(PY) -m tests.pgtemp -- $(PY) -m pytest -q
+	$(PY) -m tests.pgtemp -- $(PY) -m pytest -q -m "not serial" $(XDIST)
+	$(PY) -m tests.pgtemp -- $(PY) -m pytest -q -m serial
 
 test: lint check test-sqlite test-postgres
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -12,7 +14,30 @@ def pytest_report_header(config):
     return f"database: {connection.vendor} ({connection.settings_dict['NAME']})"
 
 
+# Tests that must not share the machine with others (`make test` runs them in a serial pytest call
+# after the parallel xdist one; see "Test suite in parallel" in docs/ARCHITECTURE.md): the
+# reliability tests start task clusters, sandboxes and PostgreSQL/Redis servers of their own and
+# race 240 s deadlines; the browser tests drive Chromium against a live server with 15 s timeouts.
+SERIAL_DIRS = ("reliability", "e2e")
+# pytest-timeout's default (pyproject) is 300 s; these tests' own deadlines are 240 s plus startup.
+SERIAL_TIMEOUTS = {"reliability": 600}
+
+
+def _mark_serial(items) -> None:
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            top = Path(item.path).resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if top in SERIAL_DIRS:
+            item.add_marker(pytest.mark.serial)
+        if top in SERIAL_TIMEOUTS and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SERIAL_TIMEOUTS[top]))
+
+
 def pytest_collection_modifyitems(config, items):
+    _mark_serial(items)
     # select_for_update and COPY do nothing (or do not exist) on SQLite: those tests run in the
     # PostgreSQL pass of `make test`, which CI requires.
     if connection.vendor == "postgresql":
