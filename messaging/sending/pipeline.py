@@ -42,10 +42,12 @@ from messaging.sending.record import (
     outcome_counts,
     outcome_errors,
     record_op,
+    unregistered_senders,
 )
 from messaging.sending.send import STOP_RECHECK_SECONDS, Outcome, _send_rows, lanes_window, send_window
 from messaging.sending.sql import Dialect, Op, run_async, run_sync
 from messaging.sms.backends import BaseSmsBackend
+from messaging.sms.errors import UNREGISTERED_CODES
 
 if TYPE_CHECKING:
     import psycopg
@@ -206,7 +208,17 @@ class SendDb:
             await self.main.orm(
                 lambda: apply_error_effects(talent_id=batch.talent_id, campaign_id=batch.campaign_id, errors=errors)
             )
+        if any(o.error is not None and o.error.code in UNREGISTERED_CODES for o in outcomes):
+            # 30034: a sender was held back. Claims follow the new pool from now on, not from the
+            # next task: the rest of this one would keep claiming rows for the refused number.
+            await self.main.orm(lambda: self._reload(batch, outcomes))
         return outcome_counts(outcomes)
+
+    def _reload(self, batch: Batch, outcomes: list[Outcome]) -> None:
+        if unregistered_senders(batch, outcomes):
+            campaign = Campaign.objects.select_related("talent").filter(pk=self.ctx.campaign_id).first()
+            if campaign is not None:
+                self.ctx = ClaimContext.load(campaign)
 
     async def close(self) -> None:
         for door in (self.main, self.stops):

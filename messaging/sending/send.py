@@ -19,7 +19,7 @@ from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
 from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
 from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
-from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES
+from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES, UNREGISTERED_CODES
 
 THROTTLE_CODES = RETRYABLE_CODES  # the one table: messaging/sms/errors.py
 # In-batch retries of a throttled or 5xx send, in seconds; then the row goes back with a backoff.
@@ -113,6 +113,11 @@ async def _send_rows(
                         if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
                             await asyncio.sleep(delays[attempt])
                             continue
+                        return Outcome(row, "retry", error=error, called=True)
+                    if error.code in UNREGISTERED_CODES:
+                        # 30034: the sender is at fault, not the fan. Back to pending; the sender is
+                        # held back when the batch is recorded, so a later claim sends it from
+                        # another sender of the pool (record.unregistered_senders).
                         return Outcome(row, "retry", error=error, called=True)
                     if not error.permanent:
                         # Provably not sent (connection refused, DNS ...): a later batch tries again.
