@@ -286,6 +286,7 @@ class RunReport:
     sent: int = 0
     more_due: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    handed_over: bool = False  # the next send task was queued before this one ended (pipeline.py)
 
 
 def _add_counts(report: RunReport, counts: dict[str, int]) -> None:

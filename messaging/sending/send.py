@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
 from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
+from messaging.sending.senders import Lane
 from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
 from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES, UNREGISTERED_CODES
@@ -62,6 +64,7 @@ async def _send_rows(
     stopped: set[int] | None = None,
     lane_starts: dict[int, float] | None = None,
     lane_buckets: dict[tuple[int | None, str], TokenBucket] | None = None,
+    past_booking: Callable[[Lane, float], bool] | None = None,
 ) -> list[Outcome]:
     stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
@@ -99,6 +102,11 @@ async def _send_rows(
             called = False  # did any try of this batch reach the provider
             for attempt in range(len(delays) + 1):
                 await row_bucket.acquire(row.parts)
+                if lane is not None and past_booking is not None and past_booking(lane, time.monotonic()):
+                    # Our task has handed over (pipeline.py) and this lane's slot now is past the
+                    # time it booked: the next task's slices start there. Sending late would put
+                    # two tasks on the lane at once (over rate + 1): the next task sends it.
+                    return Outcome(row, "unsent", called=called)
                 if row.fan_id in stopped:
                     return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from messaging.campaigns.queue import SEND_FUNC
 from messaging.sending.engine import (
     RunReport,
     _add_counts,
@@ -26,9 +29,16 @@ S = OutboundMessage.Status
 
 
 def campaign_send_batches(
-    *, campaign_id: int, budget_seconds: float | None = None, backend: BaseSmsBackend | None = None
+    *,
+    campaign_id: int,
+    budget_seconds: float | None = None,
+    backend: BaseSmsBackend | None = None,
+    hand_over: Callable[[], bool] | None = None,
 ) -> RunReport:
-    """Claim, send and record batches of one campaign until it is done or the budget is spent."""
+    """Claim, send and record batches of one campaign until it is done or the budget is spent.
+
+    `hand_over`: queue the next task as soon as claiming stops at the budget (pipeline.py), not
+    after the batches on the wire are done; `report.handed_over` says it did."""
     backend = backend or get_backend()
     budget = settings.CAMPAIGN_TASK_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
@@ -39,7 +49,9 @@ def campaign_send_batches(
     pipelined = not connection.in_atomic_block
     while True:
         if pipelined:
-            run_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
+            run_pipeline(
+                campaign_id=campaign_id, backend=backend, deadline=deadline, report=report, hand_over=hand_over
+            )
         else:
             _sequential(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
         if time.monotonic() > deadline:
@@ -63,6 +75,18 @@ def campaign_send_batches(
         campaign_sweep(campaign_id=campaign_id, backend=backend)
     campaign_maybe_complete(campaign_id=campaign_id)
     return report
+
+
+def hand_over_send(campaign_id: int) -> bool:
+    """A send task out of time queues its successor before its last batches are done (issue 17):
+    the successor's claims wait for room on the lanes' clocks and book right behind them, so the
+    sender does not idle while one task winds down and the next starts up (sweep, connection,
+    first claim). One successor per task, as before, and only with rows due. Inline (sync: the
+    tests) it would run inside the task it follows: that task re-enqueues at its end instead."""
+    if settings.Q_CLUSTER.get("sync") or not campaign_has_due_rows(campaign_id=campaign_id):
+        return False
+    async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}")
+    return True
 
 
 def _sequential(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:

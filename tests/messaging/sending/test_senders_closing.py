@@ -240,3 +240,116 @@ def test_lane_address_without_a_pool_or_prefetch_is_the_talents_own_number():
     assert lane_address(talent, 7) == {"from_": "+14155550191", "messaging_service_sid": ""}
     service = Talent(sender_number="+14155550191", messaging_service_sid="MG" + "2" * 32)
     assert lane_address(service) == {"from_": "", "messaging_service_sid": "MG" + "2" * 32}
+
+
+# --- send tasks hand over before they end (item 1) --------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_a_send_task_out_of_time_queues_the_next_while_its_batches_finish_within_the_rate(settings):
+    """Tasks of 0.8 s over 4 s of each lane: each queues its successor at its deadline, while its
+    own booked slices still send (a thread stands in for the cluster's next worker). Every fan
+    once, no carrier over its rate + 1 in any second, and the rows a task could not send inside
+    its own booking went to the next task, not lost."""
+    import threading
+    import time as clock_time
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from messaging.sms.backends.base import BaseSmsBackend, SendResult
+
+    rates = {"att": 20, "tmobile": 10, "verizon": 4}
+    settings.CAMPAIGN_BATCH_SIZE = 20  # half a second of the lanes a batch: rows stay due at the deadline
+    talent = _pooled_talent("handover", rate_overrides=rates)
+    fans = _fans_on(talent, {"att": 80, "tmobile": 40, "verizon": 16})
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    cs.campaign_start(campaign_id=campaign.pk)
+    sent: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    class Backend(BaseSmsBackend):
+        async def send_async(self, message):
+            with lock:
+                sent.append((clock_time.time(), message.to))
+                return SendResult(sid=f"SM{len(sent):032d}")
+
+    pool = ThreadPoolExecutor(max_workers=3)
+    futures: list = []
+    handed: list[float] = []
+    ended: list[float] = []
+
+    def hand_over() -> bool:
+        if not worker.campaign_has_due_rows(campaign_id=campaign.pk):
+            return False
+        handed.append(clock_time.monotonic())
+        futures.append(pool.submit(task))
+        return True
+
+    def task() -> None:
+        try:
+            report = worker.campaign_send_batches(
+                campaign_id=campaign.pk, budget_seconds=0.8, backend=Backend(), hand_over=hand_over
+            )
+            ended.append(clock_time.monotonic())
+            if report.more_due and not report.handed_over:
+                futures.append(pool.submit(task))
+        finally:
+            connections.close_all()
+
+    futures.append(pool.submit(task))
+    limit = clock_time.monotonic() + 60
+    while futures and clock_time.monotonic() < limit:
+        futures.pop(0).result()
+    pool.shutdown(wait=True)
+    assert sorted(to for _, to in sent) == sorted(fans)  # exactly once each
+    per_second = Counter((fans[to], int(at)) for at, to in sent)
+    assert all(n <= rates[carrier] + 1 for (carrier, _), n in per_second.items()), per_second
+    assert handed and handed[0] < ended[0] - 0.2  # queued while the first task still sent
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_hand_over_queues_one_successor_only_with_rows_due(settings, monkeypatch):
+    queued: list[tuple] = []
+    monkeypatch.setattr(worker, "async_task", lambda *args, **kwargs: queued.append(args))
+    talent = create_talent("hand-over")
+    create_fan(talent, "+14155558001")
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    assert not worker.hand_over_send(campaign.pk)  # nothing due yet: not started
+    cs.campaign_start(campaign_id=campaign.pk)
+    assert worker.hand_over_send(campaign.pk) and queued == [(worker.SEND_FUNC, campaign.pk)]
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}  # inline, it would run inside its task
+    assert not worker.hand_over_send(campaign.pk) and len(queued) == 1
+
+
+def test_a_lane_past_its_booking_hands_its_rows_back_unsent():
+    """After the hand-over a row whose slot comes past the task's booking is not sent (the next
+    task's slice starts there) and costs no attempt."""
+    import asyncio
+
+    from messaging.sending.claim import Batch, ClaimedRow
+    from messaging.sending.send import _send_rows
+    from messaging.sending.senders import Lane as PoolLane
+    from messaging.sending.senders import Pool
+
+    lane = PoolLane(0, 1, 0, "att", 100.0, "+14155550100", "", True)
+    now = timezone.now()
+    rows = [ClaimedRow(i, i, f"+1415555{i:04d}", "Hi", 1) for i in range(3)]
+    batch = Batch(1, 1, now, now + dt.timedelta(seconds=60), 100.0, "+14155550100", "", "", 0, rows=rows)
+    batch.pool = Pool(1, (lane,), 1)
+    backend = ScriptedBackend()
+    start = __import__("time").monotonic()
+    outcomes = asyncio.run(
+        _send_rows(
+            batch,
+            backend,
+            send_deadline=start + 30,
+            start_at=start,
+            lane_starts={0: start},
+            lane_buckets={},
+            past_booking=lambda lane, at: True,
+        )
+    )
+    assert [o.kind for o in outcomes] == ["unsent"] * 3 and not any(o.called for o in outcomes)
+    assert backend.sent == []
