@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 
@@ -192,7 +193,14 @@ def held_back_reason(sender) -> str:
     return str(getattr(sender, "registration_problem", "") or "")
 
 
-def lane_address(talent, fan_id: int | None = None) -> dict[str, str]:
+class Address(TypedDict):
+    """Where a text leaves from, as SmsMessage takes it."""
+
+    from_: str
+    messaging_service_sid: str
+
+
+def lane_address(talent, fan_id: int | None = None) -> Address:
     """From where the priority lane sends a one-to-one text (STOP/HELP confirmations, links,
     replies): SmsMessage's `from_` and `messaging_service_sid`.
 
@@ -207,10 +215,10 @@ def lane_address(talent, fan_id: int | None = None) -> dict[str, str]:
        to a fan who just wrote, and holding it would leave them unanswered while the team fixes
        the registration. If the carrier refuses it, the row fails with its code in the inbox.
     """
-    own = {
-        "from_": str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
-        "messaging_service_sid": talent.messaging_service_sid,
-    }
+    own = Address(
+        from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
+        messaging_service_sid=talent.messaging_service_sid,
+    )
     cache = getattr(talent, "_prefetched_objects_cache", {})
     senders = cache.get("senders")
     if not senders:
@@ -226,7 +234,7 @@ def lane_address(talent, fan_id: int | None = None) -> dict[str, str]:
             return own
     chosen = usable[(fan_id or 0) % len(usable)]
     service = chosen.messaging_service_sid
-    return {"from_": "" if service else chosen.phone_number, "messaging_service_sid": service}
+    return Address(from_="" if service else chosen.phone_number, messaging_service_sid=service)
 
 
 def pacific_day(now: dt.datetime) -> dt.date:
