@@ -245,7 +245,7 @@ def test_lane_address_without_a_pool_or_prefetch_is_the_talents_own_number():
 # --- send tasks hand over before they end (item 1) --------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_a_send_task_out_of_time_queues_the_next_while_its_batches_finish_within_the_rate(settings):
-    """Tasks of 0.8 s over 4 s of each lane: each queues its successor at its deadline, while its
+    """Tasks of 0.5 s over 2 s of each lane: each queues its successor at its deadline, while its
     own booked slices still send (a thread stands in for the cluster's next worker). Every fan
     once, no carrier over its rate + 1 in any second, and the rows a task could not send inside
     its own booking went to the next task, not lost."""
@@ -259,9 +259,9 @@ def test_a_send_task_out_of_time_queues_the_next_while_its_batches_finish_within
     from messaging.sms.backends.base import BaseSmsBackend, SendResult
 
     rates = {"att": 20, "tmobile": 10, "verizon": 4}
-    settings.CAMPAIGN_BATCH_SIZE = 20  # half a second of the lanes a batch: rows stay due at the deadline
+    settings.CAMPAIGN_BATCH_SIZE = 10  # a quarter second of the lanes a batch: rows stay due at the deadline
     talent = _pooled_talent("handover", rate_overrides=rates)
-    fans = _fans_on(talent, {"att": 80, "tmobile": 40, "verizon": 16})
+    fans = _fans_on(talent, {"att": 40, "tmobile": 20, "verizon": 8})
     campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
     cs.campaign_start(campaign_id=campaign.pk)
     sent: list[tuple[float, str]] = []
@@ -288,7 +288,7 @@ def test_a_send_task_out_of_time_queues_the_next_while_its_batches_finish_within
     def task() -> None:
         try:
             report = worker.campaign_send_batches(
-                campaign_id=campaign.pk, budget_seconds=0.8, backend=Backend(), hand_over=hand_over
+                campaign_id=campaign.pk, budget_seconds=0.5, backend=Backend(), hand_over=hand_over
             )
             ended.append(clock_time.monotonic())
             if report.more_due and not report.handed_over:
