@@ -48,6 +48,7 @@ def campaign_send_batches(
     # so batches run one after another here instead of through the pipeline's database thread.
     pipelined = not connection.in_atomic_block
     while True:
+        run_started = timezone.now()
         if pipelined:
             run_pipeline(
                 campaign_id=campaign_id, backend=backend, deadline=deadline, report=report, hand_over=hand_over
@@ -66,6 +67,11 @@ def campaign_send_batches(
             .first()
         )
         if soonest is None:
+            if _handed_back_since(campaign_id, run_started):
+                # Handed back while we ran by the task that handed over to us (rows past its
+                # booking come back unsent when its last batches are recorded): ending here
+                # would leave them to the dispatcher's revival, minutes later. Send them.
+                continue
             break
         wait = (soonest - timezone.now()).total_seconds() + 0.5
         if time.monotonic() + wait > deadline:
@@ -75,6 +81,14 @@ def campaign_send_batches(
         campaign_sweep(campaign_id=campaign_id, backend=backend)
     campaign_maybe_complete(campaign_id=campaign_id)
     return report
+
+
+def _handed_back_since(campaign_id: int, since) -> bool:
+    """Due rows of the campaign that went back to pending after `since` (not rows that were due
+    all along and could not be claimed: every sender held back, a cap; those wait as before)."""
+    return OutboundMessage.objects.filter(
+        campaign_id=campaign_id, status=S.PENDING, not_before__lte=timezone.now(), updated_at__gt=since
+    ).exists()
 
 
 def hand_over_send(campaign_id: int) -> bool:
