@@ -353,3 +353,24 @@ def test_a_lane_past_its_booking_hands_its_rows_back_unsent():
     )
     assert [o.kind for o in outcomes] == ["unsent"] * 3 and not any(o.called for o in outcomes)
     assert backend.sent == []
+
+
+@pytest.mark.django_db
+def test_a_task_sends_rows_handed_back_while_it_ran_instead_of_ending(monkeypatch):
+    """The predecessor's last record puts unsent rows back after our pass found nothing to claim:
+    we go again (before, the rows waited minutes for the dispatcher). Rows due all along that no
+    pass can claim end the task as before."""
+    talent = create_talent("handed-back")
+    create_fan(talent, "+14155558101")
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    cs.campaign_start(campaign_id=campaign.pk)
+    passes: list[int] = []
+
+    def a_pass(*, campaign_id, backend, deadline, report) -> None:
+        passes.append(campaign_id)
+        if len(passes) == 1:  # nothing claimable; meanwhile the predecessor hands a row back
+            OutboundMessage.objects.filter(campaign_id=campaign_id).update(updated_at=timezone.now())
+
+    monkeypatch.setattr(worker, "_sequential", a_pass)
+    worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5, backend=ScriptedBackend())
+    assert len(passes) == 2  # went again for the row handed back, then ended (nothing new)
