@@ -169,7 +169,7 @@ def _run_handing_over(campaign_id: int, backend_class, tasks: list[float], start
     queued: list = []
 
     def hand_over() -> bool:
-        if not worker.campaign_has_due_rows(campaign_id=campaign_id):
+        if not (worker.campaign_has_due_rows(campaign_id=campaign_id) or worker._others_may_hand_back(campaign_id)):
             return False
         queued.append(pool.submit(task))
         return True

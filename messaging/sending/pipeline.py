@@ -143,6 +143,7 @@ class SendDb:
         self.deadline = deadline
         self.main = main
         self.stops = stops
+        self.reserve_latency = 0.0  # of the last pooled claim's lane reservation (seconds)
 
     @classmethod
     def prepare(cls, campaign_id: int, deadline: float) -> SendDb | None:
@@ -195,8 +196,12 @@ class SendDb:
         batch = make_batch(ctx, plan, now, lease_until)
         if not batch.rows:
             return batch, 0.0, 0.0, None
+        before = time.monotonic()
         delays = await self.main.run(reserve_lanes_op, ctx.pool, batch.lane_parts(), timezone.now())
         starts, send_deadline = lanes_window(batch, delays)
+        # The slices' starts are read as seconds from the reservation's answer; how long that took
+        # (a busy database) is how much earlier they may really begin: the fence uses the earlier.
+        self.reserve_latency = time.monotonic() - before
         return batch, min(starts.values()), send_deadline, starts
 
     async def stopped(self, batch: Batch) -> set[int]:
@@ -278,7 +283,7 @@ async def _pipeline(
             return
         for index, parts in batch.lane_parts().items():
             lane = batch.pool.lanes[index]
-            end = lane_starts.get(index, time.monotonic()) + parts / lane.rate
+            end = lane_starts.get(index, time.monotonic()) - db.reserve_latency + parts / lane.rate
             key = (lane.sender_id, lane.carrier)
             booked_until[key] = max(booked_until.get(key, end), end)
 

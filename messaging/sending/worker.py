@@ -57,6 +57,10 @@ def campaign_send_batches(
             _sequential(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report)
         if time.monotonic() > deadline:
             report.more_due = campaign_has_due_rows(campaign_id=campaign_id)
+            if not report.more_due and hand_over is not None and not report.handed_over:
+                # Rows still claimed by a task that handed over to us may come back unsent after
+                # we end: someone must be there to send them (hand_over_send, the same rule).
+                report.more_due = _others_may_hand_back(campaign_id)
             break
         # Nothing due now. Rows claimed by a dead worker come back when their lease expires:
         # wait for that here if it is soon, rather than leaving them for the next dispatch.
@@ -91,13 +95,25 @@ def _handed_back_since(campaign_id: int, since) -> bool:
     ).exists()
 
 
+def _others_may_hand_back(campaign_id: int) -> bool:
+    """Rows of the campaign claimed by a live task: after a hand-over its last batches may put
+    some back unsent (past its booking), so the chain of tasks must not end on "nothing due".
+    Never inline (sync): there the next task would run inside this one."""
+    if settings.Q_CLUSTER.get("sync"):
+        return False
+    return OutboundMessage.objects.filter(campaign_id=campaign_id, status=S.CLAIMED).exists()
+
+
 def hand_over_send(campaign_id: int) -> bool:
     """A send task out of time queues its successor before its last batches are done (issue 17):
     the successor's claims wait for room on the lanes' clocks and book right behind them, so the
     sender does not idle while one task winds down and the next starts up (sweep, connection,
-    first claim). One successor per task, as before, and only with rows due. Inline (sync: the
+    first claim). One successor per task, as before, and only with rows due or claimed (they may
+    come back unsent). Inline (sync: the
     tests) it would run inside the task it follows: that task re-enqueues at its end instead."""
-    if settings.Q_CLUSTER.get("sync") or not campaign_has_due_rows(campaign_id=campaign_id):
+    if settings.Q_CLUSTER.get("sync"):
+        return False
+    if not campaign_has_due_rows(campaign_id=campaign_id) and not _others_may_hand_back(campaign_id):
         return False
     async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}")
     return True
