@@ -9,8 +9,9 @@ rate). Each carrier's fans are sized to BENCH_PACING_SECONDS seconds of its rate
 so every lane is busy the whole run and the average measures pacing, not a tail.
 
 Runs the way a worker cluster does: `worker.campaign_send_batches` in budget slices of
-CAMPAIGN_TASK_SECONDS, each handing over to the next before its last batches are done (threads of
-this process stand in for the cluster's workers; BENCH_PACING_HANDOVER=0: one after another).
+CAMPAIGN_TASK_SECONDS, one after another (what successive send tasks do), in this process; with
+BENCH_PACING_HANDOVER=1 each hands over to the next before its last batches are done (threads of
+this process stand in for the cluster's workers: CAMPAIGN_HAND_OVER).
 Short runs: BENCH_PACING_SECONDS=20 CAMPAIGN_TASK_SECONDS=8 crosses two task boundaries.
 """
 
@@ -29,9 +30,9 @@ from bench.common import emit, ensure_talent, setup_django
 RATES = {"att": 75, "tmobile": 40, "verizon": 4}
 SECONDS = int(os.environ.get("BENCH_PACING_SECONDS", "60"))
 SLUG = "bench-pacing"
-# Send tasks as the cluster runs them: the next one queued before the current one ends (1, the
-# default), or one after another (0, what the figures before the handover measured).
-HANDOVER = os.environ.get("BENCH_PACING_HANDOVER", "1") == "1"
+# Send tasks one after another (0, the default: what send_campaign does with CAMPAIGN_HAND_OVER
+# off) or each queuing the next at its deadline, before its last batches are done (1).
+HANDOVER = os.environ.get("BENCH_PACING_HANDOVER", "0") == "1"
 
 
 def main() -> None:

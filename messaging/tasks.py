@@ -57,7 +57,8 @@ def send_campaign(campaign_id: int) -> dict:
     between, and means a killed worker loses at most one budget of work (its rows' leases expire
     and are reconciled).
     """
-    report = campaign_send_batches(campaign_id=campaign_id, hand_over=lambda: hand_over_send(campaign_id))
+    hand_over = (lambda: hand_over_send(campaign_id)) if settings.CAMPAIGN_HAND_OVER else None
+    report = campaign_send_batches(campaign_id=campaign_id, hand_over=hand_over)
     if report.more_due and not report.handed_over:
         transaction.on_commit(lambda: async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}"))
     return {"batches": report.batches, "sent": report.sent, "more_due": report.more_due, **report.counts}
