@@ -8,8 +8,11 @@ texts / seconds from the carrier's first to its last second inclusive (target >=
 rate). Each carrier's fans are sized to BENCH_PACING_SECONDS seconds of its rate (default 60),
 so every lane is busy the whole run and the average measures pacing, not a tail.
 
-Runs the way a worker does: `worker.campaign_send_batches` in budget slices of
-CAMPAIGN_TASK_SECONDS, one after another (what successive send tasks do), in this process.
+Runs the way a worker cluster does: `worker.campaign_send_batches` in budget slices of
+CAMPAIGN_TASK_SECONDS, one after another (what successive send tasks do), in this process; with
+BENCH_PACING_HANDOVER=1 each hands over to the next before its last batches are done (threads of
+this process stand in for the cluster's workers: CAMPAIGN_HAND_OVER).
+Short runs: BENCH_PACING_SECONDS=20 CAMPAIGN_TASK_SECONDS=8 crosses two task boundaries.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from bench.common import emit, ensure_talent, setup_django
 RATES = {"att": 75, "tmobile": 40, "verizon": 4}
 SECONDS = int(os.environ.get("BENCH_PACING_SECONDS", "60"))
 SLUG = "bench-pacing"
+# Send tasks one after another (0, the default: what send_campaign does with CAMPAIGN_HAND_OVER
+# off) or each queuing the next at its deadline, before its last batches are done (1).
+HANDOVER = os.environ.get("BENCH_PACING_HANDOVER", "0") == "1"
 
 
 def main() -> None:
@@ -59,6 +65,16 @@ def main() -> None:
     )
     by_number = {f"+1202{i:07d}": c for i, c in enumerate(carriers)}
 
+    # When each text was accepted (the client's clock, sub-second; the ledger has whole seconds):
+    # the longest pause of a lane shows a gap where one send task hands over to the next.
+    accepted: list[tuple[float, str]] = []
+
+    class TimedBackend(TwilioBackend):
+        async def send_async(self, message):
+            result = await super().send_async(message)
+            accepted.append((time.monotonic(), message.to))
+            return result
+
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Path(tmp) / "ledger.jsonl"
         with (
@@ -73,14 +89,19 @@ def main() -> None:
             campaign.save()
             engine.campaign_start(campaign_id=campaign.pk)
             started = time.monotonic()
-            deadline = started + SECONDS * 3
-            while time.monotonic() < deadline:
-                worker.campaign_send_batches(
-                    campaign_id=campaign.pk, budget_seconds=settings.CAMPAIGN_TASK_SECONDS, backend=TwilioBackend()
-                )
-                campaign.refresh_from_db()
-                if campaign.status == Campaign.Status.COMPLETED:
-                    break
+            tasks: list[float] = []  # when each send task ended, seconds into the run
+            if HANDOVER:
+                _run_handing_over(campaign.pk, TimedBackend, tasks, started)
+            else:
+                deadline = started + SECONDS * 3
+                while time.monotonic() < deadline:
+                    worker.campaign_send_batches(
+                        campaign_id=campaign.pk, budget_seconds=settings.CAMPAIGN_TASK_SECONDS, backend=TimedBackend()
+                    )
+                    tasks.append(time.monotonic() - started)
+                    campaign.refresh_from_db()
+                    if campaign.status == Campaign.Status.COMPLETED:
+                        break
             wall = time.monotonic() - started
         records = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
 
@@ -97,7 +118,7 @@ def main() -> None:
         target=f"{n:,}",
         ok=len(records) == n and not duplicates,
     )
-    emit("pacing", "run wall time", wall, "s")
+    emit("pacing", "run wall time", wall, "s", tasks=len(tasks), task_ends=[round(t, 1) for t in tasks])
     for carrier, rate in RATES.items():
         seconds = sorted(per_second[carrier])
         busiest = max(per_second[carrier].values(), default=0)
@@ -114,6 +135,10 @@ def main() -> None:
             ok=busiest <= rate + 1,
             seconds_over=over,
         )
+        times = sorted(t for t, to in accepted if by_number[to] == carrier)
+        pauses = [(b - a, a - started) for a, b in zip(times, times[1:], strict=False)]
+        longest, at = max(pauses, default=(0.0, 0.0))
+        emit("pacing", f"{carrier} longest pause between texts", longest, "s", at=round(at, 1), slot=round(1 / rate, 3))
         emit(
             "pacing",
             f"{carrier} average over the run",
@@ -128,6 +153,47 @@ def main() -> None:
             seconds=span,
             per_second=round(average, 2),
         )
+
+
+def _run_handing_over(campaign_id: int, backend_class, tasks: list[float], started: float) -> None:
+    """Send tasks as a worker cluster runs them (messaging.tasks.send_campaign): each task, once out
+    of time, queues the next before its last batches are done (worker.hand_over_send); here the
+    queue is a thread pool of this process, each task on its own database connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.conf import settings
+    from django.db import connections
+
+    from messaging.sending import worker
+
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="send-task")
+    queued: list = []
+
+    def hand_over() -> bool:
+        if not (worker.campaign_has_due_rows(campaign_id=campaign_id) or worker._others_may_hand_back(campaign_id)):
+            return False
+        queued.append(pool.submit(task))
+        return True
+
+    def task() -> None:
+        try:
+            report = worker.campaign_send_batches(
+                campaign_id=campaign_id,
+                budget_seconds=settings.CAMPAIGN_TASK_SECONDS,
+                backend=backend_class(),
+                hand_over=hand_over,
+            )
+            tasks.append(time.monotonic() - started)
+            if report.more_due and not report.handed_over:
+                queued.append(pool.submit(task))
+        finally:
+            connections.close_all()
+
+    queued.append(pool.submit(task))
+    deadline = started + SECONDS * 3
+    while queued and time.monotonic() < deadline:
+        queued.pop(0).result()
+    pool.shutdown(wait=True)
 
 
 if __name__ == "__main__":

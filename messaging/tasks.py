@@ -24,7 +24,7 @@ from messaging.conversations.lane import priority_lane_run, priority_messages_re
 from messaging.models import ImportBatch
 from messaging.sending.carriers import LOOKUP_TASK, campaign_carriers_lookup
 from messaging.sending.dispatch import campaign_dispatch
-from messaging.sending.worker import campaign_send_batches
+from messaging.sending.worker import campaign_send_batches, hand_over_send
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ def send_campaign(campaign_id: int) -> dict:
     between, and means a killed worker loses at most one budget of work (its rows' leases expire
     and are reconciled).
     """
-    report = campaign_send_batches(campaign_id=campaign_id)
-    if report.more_due:
+    hand_over = (lambda: hand_over_send(campaign_id)) if settings.CAMPAIGN_HAND_OVER else None
+    report = campaign_send_batches(campaign_id=campaign_id, hand_over=hand_over)
+    if report.more_due and not report.handed_over:
         transaction.on_commit(lambda: async_task(SEND_FUNC, campaign_id, group=f"campaign-{campaign_id}"))
     return {"batches": report.batches, "sent": report.sent, "more_due": report.more_due, **report.counts}
 

@@ -14,7 +14,7 @@ from accounts.admin_scoping import TalentScopedAdmin
 from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, Talent
 from messaging.sending.models import Sender, SenderPool
 from messaging.sending.plan import sender_day
-from messaging.sending.registration import check_registrations, registration_line
+from messaging.sending.registration import check_registrations, clear_unregistered, registration_line
 from messaging.sending.senders import CARRIER_NAMES, sender_rates
 
 
@@ -88,7 +88,7 @@ class SenderAdmin(TalentScopedAdmin):
     edit_capability = "edit_talent"  # the talent's numbers and what they cost: owners
     list_display = ["address", "kind", "limits", "today", "registration", "lookups", "talent"]
     list_display_links = ["address"]
-    actions = ["check_registration"]
+    actions = ["check_registration", "clear_unregistered"]
     readonly_fields = ["registration"]
     fieldsets = [
         (None, {"fields": ["talent", "kind", "phone_number", "messaging_service_sid", "position"]}),
@@ -126,6 +126,15 @@ class SenderAdmin(TalentScopedAdmin):
             self.message_user(
                 request, "Nothing to check: only 10DLC senders with a Messaging Service SID have a campaign at Twilio."
             )
+
+    @admin.action(description="Send from these numbers again (registered since Twilio's 30034)", permissions=["change"])
+    def clear_unregistered(self, request, queryset):
+        # Thin: what the mark is and why only a person clears it: messaging/sending/registration.py.
+        cleared = clear_unregistered(queryset)
+        if cleared:
+            self.message_user(request, f"{cleared} sender(s) back in sending.", messages.SUCCESS)
+        else:
+            self.message_user(request, "None of these senders was held back by error 30034.")
 
     @display(description="Carrier lookups", boolean=True)
     def lookups(self, obj: Sender) -> bool:

@@ -42,6 +42,7 @@ from accounts.tokens import has_links, preview_links, render_links
 from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
 from messaging.sending.models import SenderClock
 from messaging.sending.pacing import TokenBucket
+from messaging.sending.senders import lane_address
 from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
 from messaging.sms.models import STATUS_RANK, OutboundMessage
 from messaging.sms.parts import sms_parts
@@ -164,7 +165,9 @@ def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[
         locked = list(qs.select_for_update(skip_locked=True).order_by("lane", "id")[:limit])
         if not locked:
             return []
-        talents = {t.pk: t for t in Talent.objects.filter(pk__in={m.talent_id for m in locked})}
+        talents = {
+            t.pk: t for t in Talent.objects.filter(pk__in={m.talent_id for m in locked}).prefetch_related("senders")
+        }
         kept: list[OutboundMessage] = []
         parts_by_talent: dict[int, int] = defaultdict(int)
         for message in locked:
@@ -271,8 +274,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
             sms = SmsMessage(
                 to=message.to_number,
                 body=row.body or message.body,
-                from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
-                messaging_service_sid=talent.messaging_service_sid,
+                **lane_address(talent, message.fan_id),  # a sender that may send (sending/senders.py)
                 status_callback=f"{callback}?m={message.pk}" if settings.CAMPAIGN_STATUS_CALLBACKS else "",
             )
             await limit.acquire()

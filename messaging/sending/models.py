@@ -115,6 +115,12 @@ class Sender(models.Model):
     )
     registration_problem = models.CharField(max_length=300, blank=True, editable=False, default="", db_default="")
     registration_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Twilio error 30034 (carriers see this number as not registered for 10DLC), on a send or in a
+    # status callback: when, and which of our messages said so (an id, not a key: the archive may
+    # delete the row, the mark stays). Held back like a failed registration until the team clears
+    # it (registration.py: a registration check does not, see there).
+    unregistered_at = models.DateTimeField("30034 reported", null=True, blank=True, editable=False)
+    unregistered_message_id = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,6 +21,7 @@ The exactly-once rules are the same on both doors: see engine.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -42,10 +43,12 @@ from messaging.sending.record import (
     outcome_counts,
     outcome_errors,
     record_op,
+    unregistered_senders,
 )
 from messaging.sending.send import STOP_RECHECK_SECONDS, Outcome, _send_rows, lanes_window, send_window
 from messaging.sending.sql import Dialect, Op, run_async, run_sync
 from messaging.sms.backends import BaseSmsBackend
+from messaging.sms.errors import UNREGISTERED_CODES
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,8 +86,8 @@ class ThreadDoor:
     async def run(self, op: Callable[Concatenate[Dialect, P], Op[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: run_sync(op, *args, **kwargs))
 
-    async def orm(self, work: Callable[[], Any]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.pool, work)
+    async def orm(self, work: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
 
     async def close(self) -> None:
         await self.orm(_close_db)
@@ -110,10 +113,10 @@ class PgDoor:
                 await self.conn.execute("SET TIME ZONE 'UTC'")
             return await run_async(self.conn, op, *args, **kwargs)
 
-    async def orm(self, work: Callable[[], Any]) -> None:
+    async def orm(self, work: Callable[[], Any]) -> Any:
         if self.effects is None:
             self.effects = ThreadDoor("campaign-effects")
-        await self.effects.orm(work)
+        return await self.effects.orm(work)
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -140,6 +143,7 @@ class SendDb:
         self.deadline = deadline
         self.main = main
         self.stops = stops
+        self.reserve_latency = 0.0  # of the last pooled claim's lane reservation (seconds)
 
     @classmethod
     def prepare(cls, campaign_id: int, deadline: float) -> SendDb | None:
@@ -192,8 +196,12 @@ class SendDb:
         batch = make_batch(ctx, plan, now, lease_until)
         if not batch.rows:
             return batch, 0.0, 0.0, None
+        before = time.monotonic()
         delays = await self.main.run(reserve_lanes_op, ctx.pool, batch.lane_parts(), timezone.now())
         starts, send_deadline = lanes_window(batch, delays)
+        # The slices' starts are read as seconds from the reservation's answer; how long that took
+        # (a busy database) is how much earlier they may really begin: the fence uses the earlier.
+        self.reserve_latency = time.monotonic() - before
         return batch, min(starts.values()), send_deadline, starts
 
     async def stopped(self, batch: Batch) -> set[int]:
@@ -206,27 +214,78 @@ class SendDb:
             await self.main.orm(
                 lambda: apply_error_effects(talent_id=batch.talent_id, campaign_id=batch.campaign_id, errors=errors)
             )
+        if any(o.error is not None and o.error.code in UNREGISTERED_CODES for o in outcomes):
+            # 30034: a sender was held back. Claims follow the new pool from now on, not from the
+            # next task: the rest of this one would keep claiming rows for the refused number.
+            await self.main.orm(lambda: self._reload(batch, outcomes))
         return outcome_counts(outcomes)
+
+    def _reload(self, batch: Batch, outcomes: list[Outcome]) -> None:
+        if unregistered_senders(batch, outcomes):
+            campaign = Campaign.objects.select_related("talent").filter(pk=self.ctx.campaign_id).first()
+            if campaign is not None:
+                self.ctx = ClaimContext.load(campaign)
 
     async def close(self) -> None:
         for door in (self.main, self.stops):
             await door.close()
 
 
-def run_pipeline(*, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport) -> None:
-    """Send due batches of one campaign until none is due or the deadline passes."""
+def run_pipeline(
+    *,
+    campaign_id: int,
+    backend: BaseSmsBackend,
+    deadline: float,
+    report: RunReport,
+    hand_over: Callable[[], bool] | None = None,
+) -> None:
+    """Send due batches of one campaign until none is due or the deadline passes.
+
+    `hand_over` (sync, run in a database thread) is called once when claiming stops because the
+    deadline passed, before the batches on the wire are done: it queues the next send task, which
+    starts while this one's booked slices still send and books its own behind them on the lanes'
+    clocks (claims are held while a lane is booked ahead), so the sender never idles between
+    tasks. Its answer (a task was queued) goes to `report.handed_over`."""
     db = SendDb.prepare(campaign_id, deadline)
     if db is not None:
-        asyncio.run(_pipeline(campaign_id=campaign_id, backend=backend, deadline=deadline, report=report, db=db))
+        asyncio.run(
+            _pipeline(
+                campaign_id=campaign_id, backend=backend, deadline=deadline, report=report, db=db, hand_over=hand_over
+            )
+        )
 
 
 async def _pipeline(
-    *, campaign_id: int, backend: BaseSmsBackend, deadline: float, report: RunReport, db: SendDb
+    *,
+    campaign_id: int,
+    backend: BaseSmsBackend,
+    deadline: float,
+    report: RunReport,
+    db: SendDb,
+    hand_over: Callable[[], bool] | None = None,
 ) -> None:
     requests = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     lane_buckets: dict = {}  # one bucket per lane for every batch in flight (send._lane_bucket)
     running: set[asyncio.Task] = set()
+    # Where each lane's time booked by this task ends (monotonic), and whether the next task was
+    # queued: from then on a lane's texts stay inside our booking (send.py), the next task's
+    # slices begin where it ends. A busy machine slips our schedule behind what we booked.
+    booked_until: dict[tuple[int | None, str], float] = {}
+    handed = {"over": False, "calling": False}
+
+    def past_booking(lane, now: float) -> bool:
+        end = booked_until.get((lane.sender_id, lane.carrier))
+        return handed["over"] and end is not None and now > end
+
+    def book(batch: Batch, lane_starts: dict[int, float] | None) -> None:
+        if not lane_starts or batch.pool is None:
+            return
+        for index, parts in batch.lane_parts().items():
+            lane = batch.pool.lanes[index]
+            end = lane_starts.get(index, time.monotonic()) - db.reserve_latency + parts / lane.rate
+            key = (lane.sender_id, lane.carrier)
+            booked_until[key] = max(booked_until.get(key, end), end)
 
     async def watch_stops(batch: Batch, stopped: set[int]) -> None:
         while True:
@@ -250,6 +309,7 @@ async def _pipeline(
                 stopped=stopped,
                 lane_starts=lane_starts,
                 lane_buckets=lane_buckets,
+                past_booking=past_booking,
             )
             watcher.cancel()
             _add_counts(report, await db.record(batch, outcomes))
@@ -258,6 +318,20 @@ async def _pipeline(
                 watcher.cancel()
             slots.release()
 
+    async def hand_over_at_deadline() -> None:
+        """At the deadline, not when a slot next frees (up to a batch later): the next task
+        starts while our booked slices still send."""
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        assert hand_over is not None
+        handed["calling"] = True
+        try:
+            queued = await db.main.orm(hand_over)
+        except Exception:  # the broker is down: the task re-enqueues at its end, as before
+            logger.exception("campaign %s: could not queue the next send task early", campaign_id)
+            return
+        report.handed_over = handed["over"] = bool(queued)
+
+    handing_over = asyncio.create_task(hand_over_at_deadline()) if hand_over is not None else None
     try:
         while True:
             await slots.acquire()
@@ -270,10 +344,16 @@ async def _pipeline(
             if not batch.rows:
                 slots.release()
                 continue
+            book(batch, lane_starts)
             task = asyncio.create_task(send_and_record(batch, start_at, send_deadline, lane_starts))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:
+        if handing_over is not None:
+            if not (handed["calling"] or time.monotonic() >= deadline):
+                handing_over.cancel()  # out of work before the deadline: no successor needed
+            with contextlib.suppress(asyncio.CancelledError):
+                await handing_over
         # Let every batch on the wire finish and be recorded; a failed one is left to its lease.
         for result in await asyncio.gather(*running, return_exceptions=True):
             if isinstance(result, BaseException):

@@ -23,8 +23,10 @@ from messaging.sending.senders import (
     Pool,
     build_pool,
     carrier_of,
+    held_back_reason,
     next_pacific_midnight,
     pacific_day,
+    sender_caps,
 )
 
 
@@ -149,10 +151,13 @@ def sender_day(sender, *, now: dt.datetime) -> str:
     """The console's line on a sender's daily cap today: booked, the cap, and what waits for it."""
     from messaging.sms.models import OutboundMessage
 
-    pool = build_pool(sender.talent, [sender])
-    caps = pool.caps
+    # The sender's own caps, not its pool's: a held-back sender has no lanes (build_pool leaves it
+    # out), and its page said "No daily cap" when it had one.
+    caps = sender_caps(sender)
+    why = held_back_reason(sender)
+    held = f"Held back: {why}" if why else ""
     if not caps:
-        return "No daily cap"
+        return f"No daily cap. {held}" if held else "No daily cap"
     key, cap = next(iter(caps.items()))
     used = (
         SenderDailyCount.objects.filter(talent_id=sender.talent_id, cap_key=key, day=pacific_day(now))
@@ -161,7 +166,9 @@ def sender_day(sender, *, now: dt.datetime) -> str:
         or 0
     )
     name = "T-Mobile" if key.startswith("tmobile:") else "Daily"
-    text = f"{name}: {used:,} of {cap:,} SMS parts today"
+    text = f"{name}: {used:,} of {cap:,} SMS parts today, {max(0, cap - used):,} left"
+    if held:
+        return f"{text}. {held}"
     if used >= cap:
         midnight = next_pacific_midnight(now)
         waiting = OutboundMessage.objects.filter(

@@ -26,11 +26,12 @@ from messaging.campaigns.models import Campaign, transition_from
 from messaging.sending.claim import TABLE, Batch
 from messaging.sending.models import UndeliverableNumber
 from messaging.sending.pacing import DAILY_TABLE
+from messaging.sending.registration import mark_unregistered
 from messaging.sending.send import Outcome
 from messaging.sending.senders import pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, run_sync, update_rows
 from messaging.sms.backends import SmsError
-from messaging.sms.errors import FILTERED_CODES, OPT_OUT_CODES, UNDELIVERABLE_CODES
+from messaging.sms.errors import FILTERED_CODES, OPT_OUT_CODES, UNDELIVERABLE_CODES, UNREGISTERED_CODES
 from messaging.sms.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,31 @@ def batch_record(*, batch: Batch, outcomes: list[Outcome], now: dt.datetime | No
     """Write a batch's results in a few set-based UPDATEs, then the side effects of its errors."""
     run_sync(record_op, batch, outcomes, now or timezone.now())
     apply_error_effects(talent_id=batch.talent_id, campaign_id=batch.campaign_id, errors=outcome_errors(outcomes))
+    unregistered_senders(batch, outcomes)
     return outcome_counts(outcomes)
+
+
+def unregistered_senders(batch: Batch, outcomes: list[Outcome]) -> int:
+    """Twilio 30034 on sends of this batch: hold back the senders they went from (registration.py).
+    Their rows went back to pending (send.py), to leave from another sender. Senders marked."""
+    marked = 0
+    seen: set[tuple[str, str]] = set()
+    for outcome in outcomes:
+        if outcome.error is None or outcome.error.code not in UNREGISTERED_CODES:
+            continue
+        pool = batch.pool
+        lane = pool.lanes[outcome.row.lane] if pool is not None and outcome.row.lane < len(pool.lanes) else None
+        address = (lane.from_, lane.messaging_service_sid) if lane else (batch.sender, batch.messaging_service_sid)
+        if address in seen:
+            continue
+        seen.add(address)
+        marked += mark_unregistered(
+            talent_id=batch.talent_id,
+            from_number=address[0],
+            messaging_service_sid=address[1],
+            message_id=outcome.row.id,
+        )
+    return marked
 
 
 def outcome_counts(outcomes: list[Outcome]) -> dict[str, int]:
@@ -261,6 +286,7 @@ class RunReport:
     sent: int = 0
     more_due: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    handed_over: bool = False  # the next send task was queued before this one ended (pipeline.py)
 
 
 def _add_counts(report: RunReport, counts: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,9 +18,10 @@ from django.utils import timezone
 
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
 from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
+from messaging.sending.senders import Lane
 from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
-from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES
+from messaging.sms.errors import RETRYABLE_CODES, UNDELIVERABLE_CODES, UNREGISTERED_CODES
 
 THROTTLE_CODES = RETRYABLE_CODES  # the one table: messaging/sms/errors.py
 # In-batch retries of a throttled or 5xx send, in seconds; then the row goes back with a backoff.
@@ -62,6 +64,7 @@ async def _send_rows(
     stopped: set[int] | None = None,
     lane_starts: dict[int, float] | None = None,
     lane_buckets: dict[tuple[int | None, str], TokenBucket] | None = None,
+    past_booking: Callable[[Lane, float], bool] | None = None,
 ) -> list[Outcome]:
     stopped = stopped if stopped is not None else set()  # fan ids; kept current by the caller
     limit = limit or asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
@@ -99,6 +102,11 @@ async def _send_rows(
             called = False  # did any try of this batch reach the provider
             for attempt in range(len(delays) + 1):
                 await row_bucket.acquire(row.parts)
+                if lane is not None and past_booking is not None and past_booking(lane, time.monotonic()):
+                    # Our task has handed over (pipeline.py) and this lane's slot now is past the
+                    # time it booked: the next task's slices start there. Sending late would put
+                    # two tasks on the lane at once (over rate + 1): the next task sends it.
+                    return Outcome(row, "unsent", called=called)
                 if row.fan_id in stopped:
                     return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
                 if time.monotonic() > send_deadline:
@@ -113,6 +121,11 @@ async def _send_rows(
                         if attempt < len(delays) and time.monotonic() + delays[attempt] < send_deadline:
                             await asyncio.sleep(delays[attempt])
                             continue
+                        return Outcome(row, "retry", error=error, called=True)
+                    if error.code in UNREGISTERED_CODES:
+                        # 30034: the sender is at fault, not the fan. Back to pending; the sender is
+                        # held back when the batch is recorded, so a later claim sends it from
+                        # another sender of the pool (record.unregistered_senders).
                         return Outcome(row, "retry", error=error, called=True)
                     if not error.permanent:
                         # Provably not sent (connection refused, DNS ...): a later batch tries again.

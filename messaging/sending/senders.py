@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 
@@ -140,11 +141,7 @@ def build_pool(talent, senders: list) -> Pool:
             or (sender.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid)
         )
         for carrier, rate in sender_rates(sender.kind, sender.trust_score, sender.rate_overrides or {}).items():
-            cap_key, cap = "", None
-            if sender.kind == "sole_proprietor":
-                cap_key, cap = f"sender:{sender.pk}", SOLE_PROPRIETOR_DAILY
-            elif carrier == "tmobile" and sender.tmobile_daily_cap:
-                cap_key, cap = f"tmobile:{sender.brand or sender.pk}", sender.tmobile_daily_cap
+            cap_key, cap = _cap_of(sender, carrier)
             lanes.append(
                 Lane(
                     len(lanes),
@@ -162,11 +159,82 @@ def build_pool(talent, senders: list) -> Pool:
     return Pool(talent.pk, tuple(lanes), len(senders))
 
 
+def _cap_of(sender, carrier: str) -> tuple[str, int | None]:
+    """The daily cap a sender's lane toward `carrier` counts under: (key, parts a day), ("", None)."""
+    if sender.kind == "sole_proprietor":
+        return f"sender:{sender.pk}", SOLE_PROPRIETOR_DAILY
+    if carrier == "tmobile" and sender.tmobile_daily_cap:
+        return f"tmobile:{sender.brand or sender.pk}", sender.tmobile_daily_cap
+    return "", None
+
+
+def sender_caps(sender) -> dict[str, int]:
+    """The daily caps of one sender, whether or not it may send now (the Senders page shows a
+    held-back sender's cap too: build_pool leaves such a sender out, so its pool has none)."""
+    found: dict[str, int] = {}
+    for carrier in sender_rates(sender.kind, sender.trust_score, sender.rate_overrides or {}):
+        key, cap = _cap_of(sender, carrier)
+        if key and cap:
+            found[key] = cap
+    return found
+
+
 def held_back(sender) -> bool:
-    """A sender Twilio reported a 10DLC registration problem for (brand or campaign not
-    approved, registration.py): carriers block its texts (Twilio error 30034), so it is left out
-    of the pool until a check finds it approved."""
-    return bool(getattr(sender, "registration_problem", ""))
+    """A sender carriers would refuse: Twilio reported a 10DLC registration problem for it (brand
+    or campaign not approved, registration.py) or a send from it failed with error 30034 (the
+    number is not registered). It is left out of the pool until that is fixed."""
+    return bool(held_back_reason(sender))
+
+
+def held_back_reason(sender) -> str:
+    """Why a sender is held back, in the team's words ("" when it may send)."""
+    if getattr(sender, "unregistered_at", None) is not None:
+        return "Twilio error 30034: carriers see this number as not registered for 10DLC"
+    return str(getattr(sender, "registration_problem", "") or "")
+
+
+class Address(TypedDict):
+    """Where a text leaves from, as SmsMessage takes it."""
+
+    from_: str
+    messaging_service_sid: str
+
+
+def lane_address(talent, fan_id: int | None = None) -> Address:
+    """From where the priority lane sends a one-to-one text (STOP/HELP confirmations, links,
+    replies): SmsMessage's `from_` and `messaging_service_sid`.
+
+    Reads `talent.senders.all()`, which the caller prefetches (the lane sends from an event loop,
+    where a query is not allowed); not prefetched, the talent's own number as before issue 17.
+    1. No sender rows: the talent's own number or Messaging Service (as before).
+    2. The talent's own number, when it may send (the number fans know and text).
+    3. Otherwise the fan's sender among those that may send (fan id modulo them: the number the
+       fan's campaign texts come from), so a held-back own number does not block the lane.
+    4. No sender may send: the talent's own number all the same. STOP and HELP confirmations must
+       go (carrier and CTIA rules) and the fan texted that number; a reply or link is one answer
+       to a fan who just wrote, and holding it would leave them unanswered while the team fixes
+       the registration. If the carrier refuses it, the row fails with its code in the inbox.
+    """
+    own = Address(
+        from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
+        messaging_service_sid=talent.messaging_service_sid,
+    )
+    cache = getattr(talent, "_prefetched_objects_cache", {})
+    senders = cache.get("senders")
+    if not senders:
+        return own
+    usable = [sender for sender in senders if not held_back(sender)]
+    if not usable:
+        return own
+    own_number = str(talent.sender_number or "")
+    for sender in usable:
+        if (own_number and sender.phone_number == own_number) or (
+            talent.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid
+        ):
+            return own
+    chosen = usable[(fan_id or 0) % len(usable)]
+    service = chosen.messaging_service_sid
+    return Address(from_="" if service else chosen.phone_number, messaging_service_sid=service)
 
 
 def pacific_day(now: dt.datetime) -> dt.date:

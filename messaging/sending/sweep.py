@@ -12,12 +12,16 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts import outbox
+from accounts.models import Talent
 from accounts.tokens import CODE, DATA_LINK, JOIN_LINK
 from messaging.campaigns.models import Campaign, transition_from
+from messaging.sending.models import FanCarrier, Sender, SenderDailyCount
+from messaging.sending.senders import Pool, build_pool, pacific_day
 from messaging.sms.backends import BaseSmsBackend, SmsError, get_backend
 from messaging.sms.models import OutboundMessage
 
@@ -87,13 +91,15 @@ def campaign_sweep(
     )
     if campaign_id is not None:
         qs = qs.filter(campaign_id=campaign_id)
-    rows = list(qs.order_by("id").values("id", "to_number", "body", "claimed_at", "created_at", "status")[:limit])
+    fields = ("id", "to_number", "body", "claimed_at", "created_at", "status", "talent_id", "campaign_id", "fan_id")
+    rows = list(qs.order_by("id").values(*fields, "parts")[:limit])
     counts = {"found": 0, "resend": 0, "uncertain": 0}
     if not rows:
         return counts
     sids = asyncio.run(
         _lookup_many(backend, [(r["to_number"], r["body"], r["claimed_at"] or r["created_at"]) for r in rows])
     )
+    caps = _CapBook()
     for row, sid in zip(rows, sids, strict=True):
         same = OutboundMessage.objects.filter(pk=row["id"], status=row["status"], claimed_at=row["claimed_at"]).filter(
             stale
@@ -105,8 +111,49 @@ def campaign_sweep(
                 status=S.QUEUED, provider_sid=sid, sent_at=now, lease_until=None, updated_at=now
             )
         else:
-            counts["resend"] += same.update(status=S.PENDING, lease_until=None, updated_at=now)
+            # Never reached a carrier: it goes back to pending and its parts go back to the daily
+            # cap the claim booked them under, in the same transaction as the conditional UPDATE,
+            # so a row is given back once however many sweepers race (only one UPDATE moves it).
+            with transaction.atomic():
+                moved = same.update(status=S.PENDING, lease_until=None, updated_at=now)
+                if moved:
+                    caps.give_back(row)
+            counts["resend"] += moved
     return counts
+
+
+class _CapBook:
+    """Gives a swept row's parts back to the daily cap its claim counted them under (record.py's
+    cap_refund_statements does the same for rows a live worker hands back).
+
+    The row keeps no lane, so its cap is found the way the claim found it: the talent's pool as it
+    is now, the fan's sender by fan id and carrier (Pool.lane_for). The refund goes to the claim's
+    Pacific day and never below zero. Talents' pools are read once per sweep."""
+
+    def __init__(self) -> None:
+        self.pools: dict[int, Pool] = {}
+
+    def pool(self, talent_id: int) -> Pool:
+        if talent_id not in self.pools:
+            talent = Talent.objects.get(pk=talent_id)
+            self.pools[talent_id] = build_pool(talent, list(Sender.objects.filter(talent_id=talent_id)))
+        return self.pools[talent_id]
+
+    def give_back(self, row: dict) -> None:
+        if row["campaign_id"] is None or row["claimed_at"] is None:
+            return  # only campaign claims count against daily caps
+        pool = self.pool(row["talent_id"])
+        if not pool.caps or not pool.lanes:
+            return
+        carrier = None
+        if pool.by_carrier and row["fan_id"] is not None:
+            carrier = FanCarrier.objects.filter(fan_id=row["fan_id"]).values_list("carrier", flat=True).first()
+        lane = pool.lane_for(row["fan_id"], carrier)
+        if not lane.cap_key:
+            return
+        SenderDailyCount.objects.filter(
+            talent_id=row["talent_id"], cap_key=lane.cap_key, day=pacific_day(row["claimed_at"])
+        ).update(parts=Greatest(F("parts") - max(1, row["parts"] or 1), 0))
 
 
 def campaign_maybe_complete(*, campaign_id: int, now: dt.datetime | None = None) -> bool:

@@ -18,6 +18,10 @@ class Kind(StrEnum):
     UNDELIVERABLE = "undeliverable"  # the number can never receive our texts: permanent, and remember it
     FILTERED = "filtered"  # carrier filtering: permanent, and pause the campaign for a person to look
     TRANSIENT = "transient"  # a final status of this message that says nothing about the next one
+    # The sender is at fault, not the fan: carriers refuse this number until its 10DLC registration
+    # is fixed. The sender is held back (messaging/sending/registration.py) and a campaign text goes
+    # back to be sent from another sender of the pool.
+    UNREGISTERED = "unregistered"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ ERRORS: dict[str, ProviderError] = {
         ProviderError("30006", Kind.UNDELIVERABLE, "landline or unreachable carrier"),
         ProviderError("30007", Kind.FILTERED, "carrier filtering"),
         ProviderError("30008", Kind.TRANSIENT, "unknown error"),
-        ProviderError("30034", Kind.PERMANENT, "unregistered 10DLC sender"),
+        ProviderError(
+            "30034", Kind.UNREGISTERED, "the sending number is not registered for 10DLC: carriers block its texts"
+        ),
     ]
 }
 
@@ -64,5 +70,6 @@ RETRYABLE_CODES = codes(Kind.RETRYABLE)
 OPT_OUT_CODES = codes(Kind.OPT_OUT)
 UNDELIVERABLE_CODES = codes(Kind.UNDELIVERABLE)
 FILTERED_CODES = codes(Kind.FILTERED)
-# Every code where resending the same message cannot succeed.
-PERMANENT_CODES = codes(Kind.PERMANENT, Kind.OPT_OUT, Kind.UNDELIVERABLE, Kind.FILTERED)
+UNREGISTERED_CODES = codes(Kind.UNREGISTERED)
+# Every code where resending the same message (from the same sender) cannot succeed.
+PERMANENT_CODES = codes(Kind.PERMANENT, Kind.OPT_OUT, Kind.UNDELIVERABLE, Kind.FILTERED, Kind.UNREGISTERED)

@@ -27,6 +27,7 @@ from accounts.integration_models import WebhookEndpoint
 from messaging.conversations.store import GroupStore
 from messaging.models import OutboundMessage
 from messaging.sending.engine import apply_error_effects
+from messaging.sending.registration import note_status_callback
 from messaging.sms.backends.base import SmsError
 from messaging.sms.models import STATUS_RANK
 from messaging.webhooks.signature import signature_is_valid
@@ -72,6 +73,7 @@ def status_callback(request: HttpRequest) -> HttpResponse:
             _after_commit(moved, status=status, error_code=error_code)
     else:
         message_status_callback(sid=sid, status=status, error_code=error_code, row_hint=hint)
+    note_status_callback(sid=sid, error_code=error_code, post=request.POST)  # 30034 holds the sender back
     return HttpResponse(status=200)
 
 

@@ -42,7 +42,8 @@ def test_the_senders_page_shows_limits_and_the_cap_in_words(client, personas):
     assert "+14155550177" in page and "+14155550188" not in page  # the current talent's only
     assert "AT&amp;T 75, T-Mobile 75, Verizon 75" in page
     assert (
-        "T-Mobile: 2,000 of 2,000 SMS parts today. Cap reached: 1 waiting text goes after midnight Pacific time" in page
+        "T-Mobile: 2,000 of 2,000 SMS parts today, 0 left. Cap reached: 1 waiting text goes after midnight Pacific time"
+        in page
     )
     other = Sender.objects.get(phone_number="+14155550188")
     assert client.get(reverse("admin:messaging_sender_change", args=[other.pk])).status_code == 404
