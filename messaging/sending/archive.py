@@ -12,12 +12,25 @@ The window must be longer than what reads old rows: a tracked link's life (a cli
 message), reply attribution, the results' settling time and the one-a-day campaign cap. A system
 check (messaging.E017) refuses a shorter one.
 
+Which files, planned once (plan_files): one query per table numbers the rows that may go per
+talent and month in id order (a window function) and returns each file's first and last id, so
+a run costs one scan of each table, not a search for the next rows per file (no index leads with
+the talent and the time; at 10M rows that search was a scan per file).
+
 How a file is made, crash-safe: in one transaction, lock up to MESSAGE_ARCHIVE_ROWS_PER_FILE rows
-of one talent, table and month (id order), write the file (to a temporary name, then renamed; on
-S3 one PUT, checked by its length), delete the rows (clicks keep their count: their message link
-is set to NULL, like the foreign key's on_delete), record an ArchiveFile row, commit. A crash
-before the commit leaves the rows in the table and a file nobody recorded, written again under
-the same key by the next run (its first id has not changed). A run twice archives nothing twice.
+of one talent, table and month within the planned ids (every condition checked again), delete
+them and take them back as JSON Lines (on PostgreSQL one statement: DELETE ... RETURNING,
+row_to_json, string_agg, with the foreign keys' on_delete as steps of the same WITH; elsewhere
+through Python), write the file (to a temporary name, then renamed; on S3 one PUT, checked by
+its length), record an ArchiveFile row, commit. Clicks keep their count (their message link is
+set to NULL, like the foreign key's on_delete). A failed write raises inside the transaction, so
+the delete rolls back; a crash before the commit leaves the rows in the table and a file nobody
+recorded, written again under the same key by the next run (its first id has not changed). A
+run twice archives nothing twice. Memory is one file's rows (a 50,000-row file is a few MB of
+JSON), whatever the table holds.
+
+The file: one JSON object a line, keys the model's attribute names (`parts`, `campaign_id`),
+times ISO 8601 in UTC, in id order; gzip level 6 with mtime 0 (the same rows, the same bytes).
 """
 
 from __future__ import annotations
@@ -37,7 +50,6 @@ from django.conf import settings
 from django.core import checks
 from django.db import connection, models, transaction
 from django.db.models import F, Q, QuerySet, Window
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
@@ -237,15 +249,14 @@ def _columns(model: type[models.Model]) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-def _ids_in(column: str, ids: list[int]) -> RawSQL:
-    """`column = ANY(ids)`: one array parameter however many ids (PostgreSQL)."""
-    return RawSQL(f"{connection.ops.quote_name(column)} = ANY(%s)", (ids,), output_field=models.BooleanField())
-
-
 def _related(model: type[models.Model]) -> Iterator[tuple[type[models.Model], models.ForeignKey, Any]]:
-    for rel in model._meta.related_objects:
+    # include_hidden: a foreign key with related_name="+" (a poll vote's message) is not in
+    # related_objects, yet its constraint refuses the commit all the same.
+    for rel in model._meta.get_fields(include_hidden=True):
+        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+            continue
         related_model = rel.related_model
-        if rel.many_to_many or not rel.field.concrete or isinstance(related_model, str):
+        if not rel.field.concrete or isinstance(related_model, str):
             continue
         if rel.on_delete not in (models.SET_NULL, models.CASCADE, models.DO_NOTHING):
             # PROTECT, RESTRICT, SET_DEFAULT: decide what archiving means for them first.
@@ -256,16 +267,11 @@ def _related(model: type[models.Model]) -> Iterator[tuple[type[models.Model], mo
 def _unlink_related(model: type[models.Model], ids: list[int]) -> None:
     """What each foreign key's on_delete says for rows pointing at these ids (SET_NULL, CASCADE),
     without loading them: a click keeps its count with no message, an inbound text's media go."""
-    postgres = connection.vendor == "postgresql"
     for related_model, fk, on_delete in _related(model):
         if on_delete is models.DO_NOTHING:
             continue
-        slices = [ids] if postgres else [ids[i : i + DELETE_SLICE] for i in range(0, len(ids), DELETE_SLICE)]
-        for chunk in slices:
-            manager = related_model._base_manager
-            related = (
-                manager.filter(_ids_in(fk.column, chunk)) if postgres else manager.filter(**{f"{fk.name}__in": chunk})
-            )
+        for start in range(0, len(ids), DELETE_SLICE):
+            related = related_model._base_manager.filter(**{f"{fk.name}__in": ids[start : start + DELETE_SLICE]})
             if on_delete is models.SET_NULL:
                 related.update(**{fk.name: None})
             else:
@@ -323,36 +329,47 @@ def plan_files(qs: QuerySet, date_field: str, limit: int) -> list[PlannedFile]:
         return [PlannedFile(t, _as_month(m), first, last) for t, m, first, last in cursor.fetchall()]
 
 
-def _take_postgres(model: type[models.Model], locked: QuerySet) -> tuple[list[int], bytes]:
-    """Delete the locked rows and get them back as JSON Lines, in one statement: the database
-    writes each row's JSON (row_to_json) and joins the lines, so no row passes through Python."""
+def _take_postgres(model: type[models.Model], locked: QuerySet) -> tuple[int, int, int, bytes]:
+    """Delete the locked rows, apply each foreign key's on_delete to the rows pointing at them, and
+    get them back as JSON Lines, in one statement: the database writes each row's JSON
+    (row_to_json) and joins the lines, so no row and no id passes through Python.
+
+    Returns (rows, first id, last id, gzipped bytes)."""
     quote = connection.ops.quote_name
     returning = ", ".join(f"{quote(f.column)} AS {quote(f.attname)}" for f in model._meta.concrete_fields)
     inner, params = locked.values("pk").query.sql_with_params()
-    table = quote(model._meta.db_table)
+    steps = [f"gone AS (DELETE FROM {quote(model._meta.db_table)} WHERE id IN ({inner}) RETURNING {returning})"]
+    for n, (related_model, fk, on_delete) in enumerate(_related(model)):
+        table, column = quote(related_model._meta.db_table), quote(fk.column)
+        if on_delete is models.SET_NULL:
+            steps.append(f"r{n} AS (UPDATE {table} SET {column} = NULL WHERE {column} IN (SELECT id FROM gone))")
+        elif on_delete is models.CASCADE:
+            if any(_related(related_model)):  # its own dependants: Django's collector decides (none today)
+                raise NotImplementedError(f"archiving {model.__name__} rows: {related_model.__name__} has dependants")
+            steps.append(f"r{n} AS (DELETE FROM {table} WHERE {column} IN (SELECT id FROM gone))")
+    # Foreign keys are checked at commit (Django makes them DEFERRABLE INITIALLY DEFERRED on
+    # PostgreSQL), and each step reads the deleted ids from `gone`, so the order within is free.
     sql = (
-        f"WITH gone AS (DELETE FROM {table} WHERE id IN ({inner}) RETURNING {returning}) "  # noqa: S608
-        "SELECT array_agg(id ORDER BY id), string_agg(row_to_json(gone)::text, E'\\n' ORDER BY id) FROM gone"
+        f"WITH {', '.join(steps)} "  # noqa: S608 - table and column names from the models
+        "SELECT count(*), min(id), max(id), string_agg(row_to_json(gone)::text, E'\\n' ORDER BY id) FROM gone"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids, text = cursor.fetchone()
-    if not ids:
-        return [], b""
-    # Foreign keys are checked at commit on PostgreSQL (Django makes them DEFERRABLE INITIALLY
-    # DEFERRED), so the rows pointing at these may be unlinked after the delete, in the same transaction.
-    _unlink_related(model, ids)
-    return ids, _gzip(text.encode() + b"\n")
+        count, first, last, text = cursor.fetchone()
+    if not count:
+        return 0, 0, 0, b""
+    return count, first, last, _gzip(text.encode() + b"\n")
 
 
-def _take_python(model: type[models.Model], locked: QuerySet) -> tuple[list[int], bytes]:
+def _take_python(model: type[models.Model], locked: QuerySet) -> tuple[int, int, int, bytes]:
+    """The same on SQLite (a small install): the rows through Python, deleted by id in slices."""
     rows = list(locked.values(*_columns(model)))
     if not rows:
-        return [], b""
+        return 0, 0, 0, b""
     ids = [row["id"] for row in rows]
     data = _encode(rows)
     delete_rows(model, ids)
-    return ids, data
+    return len(ids), ids[0], ids[-1], data
 
 
 def _archive_file(
@@ -372,18 +389,18 @@ def _archive_file(
         # Every condition again under the lock (a row changed since the plan stays); skip_locked:
         # two runs at once never wait for each other or archive a row twice.
         locked = rows.order_by("pk").select_for_update(of=("self",), skip_locked=True)[:limit]
-        ids, data = take(model, locked)
-        if not ids:
+        count, first_id, last_id, data = take(model, locked)
+        if not count:
             return None
-        key = f"{table}/{month:%Y-%m}/talent-{planned.talent_id}/{ids[0]:012d}.jsonl.gz"
+        key = f"{table}/{month:%Y-%m}/talent-{planned.talent_id}/{first_id:012d}.jsonl.gz"
         store.put(key, data)  # raises: the transaction rolls back, the rows stay
         return ArchiveFile.objects.create(
             table=table,
             month=month.date(),
             key=key,
-            first_id=ids[0],
-            last_id=ids[-1],
-            rows=len(ids),
+            first_id=first_id,
+            last_id=last_id,
+            rows=count,
             bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
         )
