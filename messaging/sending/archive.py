@@ -50,6 +50,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import connection, models, transaction
 from django.db.models import F, Q, QuerySet, Window
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
@@ -249,11 +250,11 @@ def _columns(model: type[models.Model]) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-def _related(model: type[models.Model]) -> Iterator[tuple[type[models.Model], models.ForeignKey, Any]]:
+def _related(model: type[models.Model]) -> Iterator[tuple[type[models.Model], models.ForeignObject, Any]]:
     # include_hidden: a foreign key with related_name="+" (a poll vote's message) is not in
     # related_objects, yet its constraint refuses the commit all the same.
     for rel in model._meta.get_fields(include_hidden=True):
-        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+        if not isinstance(rel, ForeignObjectRel) or not (rel.one_to_many or rel.one_to_one):
             continue
         related_model = rel.related_model
         if not rel.field.concrete or isinstance(related_model, str):
