@@ -113,5 +113,7 @@ def test_a_batch_s_first_link_leaves_before_the_rest_are_made(talent, monkeypatc
     assert made == [], "made in the paced loop, not before it"
     asyncio.run(priority._send_all(rows, backend, recheck=False))
     assert len(made) == len(backend.at) == 20
-    # Each link made just before its own send: the first left while 19 were still to make.
-    assert made[1] > backend.at[0]
+    # Each link made just before its own send (the first left while 19 were still to make), never
+    # the whole batch before the first send.
+    assert all(m <= at for m, at in zip(made, backend.at, strict=True))
+    assert made[-1] > backend.at[0] and made[10] > backend.at[5]
