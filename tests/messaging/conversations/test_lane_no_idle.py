@@ -72,8 +72,10 @@ def test_a_slow_stop_recheck_no_longer_costs_the_sender_its_rate(talent, monkeyp
     backend = Stamps()
     asyncio.run(priority._send_all(_rows(talent, fan, 150), backend))
     span = backend.at[-1] - backend.at[0]
-    # Waiting 0.1 s for each check every 0.3 s held the sender to ~75 % of its rate.
-    assert (len(backend.at) - 1) / span >= 0.9 * RATE, (len(backend.at) - 1) / span
+    # Waiting 0.1 s for each check every 0.3 s held the sender to at most 75 % of its rate (0.3 of
+    # every 0.4 s); ahead of expiry it keeps ~100 % on a quiet machine (88 % seen at load 15, where
+    # late timer wake-ups cost the rest), so the bound sits between the two.
+    assert (len(backend.at) - 1) / span >= 0.82 * RATE, (len(backend.at) - 1) / span
     busiest = max(sum(1 for t in backend.at if start <= t < start + 1) for start in backend.at)
     assert busiest <= RATE + 1, busiest
 
