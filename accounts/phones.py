@@ -12,6 +12,7 @@ import zoneinfo
 
 import phonenumbers
 from django.conf import settings
+from phonenumber_field.phonenumber import PhoneNumber, to_python
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA  # the table pn_timezone reads (its stub does not export it)
 
@@ -86,21 +87,142 @@ def normalise(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A burst's numbers are parsed once per process, not at every step (issue 10, fifth session): the
+# rule processor asked phonenumbers about each new number ~20 times (is it possible, its country,
+# its time zones, and every str() or lookup of the fan's PhoneNumberField re-validates it), a third
+# of the rule cost. Each answer is a pure function of the string (and of settings that do not
+# change at run time), so a bounded per-process memo is exact; 65,536 numbers are a few MB.
+_MEMO = 65_536
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _parsed(value: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(value)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@functools.lru_cache(maxsize=_MEMO)
 def is_possible_e164(value: str) -> bool:
     """Could this be a phone number we can text back (not a short code or an alphanumeric sender)?"""
     if not value.startswith("+"):
         return False
-    try:
-        return phonenumbers.is_possible_number(phonenumbers.parse(value))
-    except phonenumbers.NumberParseException:
-        return False
+    parsed = _parsed(value)
+    return parsed is not None and phonenumbers.is_possible_number(parsed)
 
 
+@functools.lru_cache(maxsize=_MEMO)
 def country_of(e164: str) -> str:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
-    except phonenumbers.NumberParseException:
-        return ""
+    parsed = _parsed(e164)
+    return (phonenumbers.region_code_for_number(parsed) or "") if parsed is not None else ""
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _zones_of(phone: str) -> tuple[str, ...]:
+    parsed = _parsed(phone)
+    return tuple(pn_timezone.time_zones_for_number(parsed)) if parsed is not None else ()
+
+
+class KnownNumber(PhoneNumber):
+    """A PhoneNumberField value whose validity and formats are worked out once.
+
+    django-phonenumber-field validates the number again on every str(), bool(), comparison and
+    lookup (`is_valid_number` walks the region's patterns: ~0.1 ms each time); a fan's number was
+    turned into text 4-5 times a link. The answers are kept on the instance; nothing here mutates a
+    parsed number in place.
+    """
+
+    def is_valid(self) -> bool:
+        valid = self.__dict__.get("_known_valid")
+        if valid is None:
+            valid = self.__dict__["_known_valid"] = super().is_valid()
+        return valid
+
+    def format_as(self, format) -> str:  # noqa: A002 - the library's name
+        formats = self.__dict__.setdefault("_known_formats", {})
+        text = formats.get(format)
+        if text is None:
+            text = formats[format] = super().format_as(format)
+        return text
+
+    def __str__(self) -> str:
+        text = self.__dict__.get("_known_str")
+        if text is None:
+            text = self.__dict__["_known_str"] = super().__str__()
+        return text
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _known(value: str) -> KnownNumber:
+    template = KnownNumber()
+    template.merge_from(phone_field_value(value))
+    # Validated and formatted once, here; the same number read back from the database has the
+    # same attributes, so phone_text() of it costs nothing more.
+    _remember(_key(template), str(template))
+    return template
+
+
+def known_number(value: str) -> KnownNumber:
+    """`value` as a PhoneNumberField value parsed and validated once per process: give it to
+    filters (`phone__in=`) and new rows, which otherwise parse and validate it again each time.
+    A fresh copy each call (the memo's own instance is never handed out)."""
+    template = _known(value)
+    number = KnownNumber()
+    number.merge_from(template)
+    number.__dict__.update(
+        _known_valid=template.is_valid(),
+        _known_str=str(template),
+        _known_formats=dict(template.__dict__.get("_known_formats", {})),
+    )
+    return number
+
+
+def phone_field_value(value: str) -> PhoneNumber:
+    """What the model field makes of a string (django-phonenumber-field's to_python)."""
+    return to_python(value, region=getattr(settings, "PHONENUMBER_DEFAULT_REGION", None))
+
+
+def phone_text(value) -> str:
+    """str() of a PhoneNumberField value (or a string), validated once per number per process.
+
+    str() is a function of the number's parsed attributes (and of settings that do not change at
+    run time): memoised by them, so a fan row read back from the database costs no validation."""
+    if value is None or isinstance(value, str):
+        return value or ""  # (not bool(value): a PhoneNumber's truth is len(str()), a validation)
+    if isinstance(value, KnownNumber) or not isinstance(value, PhoneNumber):
+        return str(value)
+    key = _key(value)
+    text = _TEXTS.get(key)
+    if text is None:
+        text = _remember(key, str(value))
+    return text
+
+
+def _key(value: phonenumbers.PhoneNumber) -> tuple:
+    return (
+        value.raw_input,
+        value.country_code,
+        value.national_number,
+        value.extension,
+        value.italian_leading_zero,
+        value.number_of_leading_zeros,
+        value.country_code_source,
+        value.preferred_domestic_carrier_code,
+    )
+
+
+def _remember(key: tuple, text: str) -> str:
+    if len(_TEXTS) >= _MEMO:
+        _TEXTS.clear()
+    _TEXTS[key] = text
+    return text
+
+
+_TEXTS: dict[tuple, str] = {}
 
 
 def display(e164: str) -> str:
@@ -287,10 +409,7 @@ def guess_time_zone(*, country: str = "", region: str = "", postal_code: str = "
         if zone and zone in known_zones():
             return zone
     if phone:
-        try:
-            zones = pn_timezone.time_zones_for_number(phonenumbers.parse(phone))
-        except phonenumbers.NumberParseException:
-            zones = ()
+        zones = _zones_of(phone)
         if len(zones) == 1 and zones[0] in known_zones():
             phone_country = country_of(phone)
             if not country or phone_country == country:

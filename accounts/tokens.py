@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -36,11 +37,12 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import base36_to_int
 
 from accounts.models import Fan, Talent
+from accounts.phones import phone_text
 
 _MAX_TOKEN_LENGTH = 200
 TOKEN_LENGTH = 40  # characters: 30 bytes in base64url, no padding
@@ -59,7 +61,14 @@ def _now() -> int:
 
 
 def _key(purpose: str, use: str) -> bytes:
-    return salted_hmac(f"{purpose}.{use}", "key", secret=settings.SECRET_KEY, algorithm="sha256").digest()
+    return _derived(purpose, use, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=64)
+def _derived(purpose: str, use: str, secret: str) -> bytes:
+    # Derived once per key, not twice a link (a quarter of the lane's cost a link under the
+    # profiler); keyed by the secret too, so a rotated SECRET_KEY derives new keys.
+    return salted_hmac(f"{purpose}.{use}", "key", secret=secret, algorithm="sha256").digest()
 
 
 def _seal(purpose: str, subject: int, ts: int, state: str) -> str:
@@ -129,7 +138,7 @@ class JoinTokenGenerator:
         the token needs no query of its own; it must be the row of this talent and phone."""
         if not phone.startswith("+") or not phone[1:].isdigit() or len(phone) > 17:
             raise ValueError("phone must be E.164")
-        if fan is not None and (fan.talent_id != talent.pk or str(fan.phone) != phone):
+        if fan is not None and (fan.talent_id != talent.pk or phone_text(fan.phone) != phone):
             raise ValueError("fan is not this number's fan")
         ts = _now() if timestamp is None else timestamp
         return _seal(self.key_salt, int(phone[1:]), ts, self._state(talent, phone, fan))
@@ -198,7 +207,7 @@ class SelfServiceTokenGenerator:
         return fan
 
     def _state(self, fan: Fan) -> str:
-        return f"{fan.pk}:{fan.talent_id}:{fan.phone}:{fan.link_nonce}"
+        return f"{fan.pk}:{fan.talent_id}:{phone_text(fan.phone)}:{fan.link_nonce}"
 
     def _check_legacy(self, token: str) -> Fan | None:
         parsed = _legacy_split(token)
@@ -220,7 +229,23 @@ self_service_tokens = SelfServiceTokenGenerator()
 
 # --- link placeholders: stored bodies hold these, the send path renders them --------------------
 def join_url(talent: Talent, token: str) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("accounts:join", args=[talent.slug]) + "?t=" + token
+    return settings.PUBLIC_BASE_URL + _join_path(talent.slug) + "?t=" + token
+
+
+_JOIN_PATHS: dict[tuple, str] = {}
+
+
+def _join_path(slug: str) -> str:
+    """reverse() of the join page, once per talent: it cost more than the link's HMAC (a burst's
+    lane makes 50 links a second). Keyed by everything reverse() reads, so a script prefix or
+    URLconf of another request or test never gets a stale path."""
+    key = (get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF, slug)
+    path = _JOIN_PATHS.get(key)
+    if path is None:
+        if len(_JOIN_PATHS) > 1024:
+            _JOIN_PATHS.clear()
+        path = _JOIN_PATHS[key] = reverse("accounts:join", args=[slug])
+    return path
 
 
 def data_url(token: str) -> str:
@@ -271,12 +296,12 @@ def render_links(body: str, *, talent: Talent, fan: Fan | None) -> str:
             raise ValueError("a code placeholder that is not a sealed code")
         if JOIN_LINK not in body and DATA_LINK not in body:
             return body
-    if fan is None or not fan.phone:
+    # The number's text once (each str() of a PhoneNumberField validates it again: 4-5 times a link).
+    phone = phone_text(fan.phone) if fan is not None else ""
+    if fan is None or not phone:
         raise ValueError("a text with a link placeholder needs its fan")
     if JOIN_LINK in body:
-        body = body.replace(
-            JOIN_LINK, join_url(talent, join_tokens.make_token(talent=talent, phone=str(fan.phone), fan=fan))
-        )
+        body = body.replace(JOIN_LINK, join_url(talent, join_tokens.make_token(talent=talent, phone=phone, fan=fan)))
     if DATA_LINK in body:
         body = body.replace(DATA_LINK, data_url(self_service_tokens.make_token(fan=fan)))
     return body

@@ -23,6 +23,8 @@ from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 
+from accounts.phones import phone_text
+
 CARRIERS = ("att", "tmobile", "verizon")
 OTHER = "other"  # any other carrier, and fans whose carrier is not known
 ALL = "all"  # a sender not metered per carrier
@@ -124,7 +126,7 @@ class Pool:
 
 def build_pool(talent, senders: list) -> Pool:
     """The pool of a talent from its Sender rows (ordered); its own settings when it has none."""
-    own_number = str(talent.sender_number or "")
+    own_number = phone_text(talent.sender_number)
     if not senders:
         lane = Lane(0, None, 0, ALL, float(talent.parts_per_second), own_number, talent.messaging_service_sid, True)
         return Pool(talent.pk, (lane,), 1)
@@ -216,7 +218,7 @@ def lane_address(talent, fan_id: int | None = None) -> Address:
        the registration. If the carrier refuses it, the row fails with its code in the inbox.
     """
     own = Address(
-        from_=str(talent.sender_number) if talent.sender_number and not talent.messaging_service_sid else "",
+        from_="" if talent.messaging_service_sid else phone_text(talent.sender_number),
         messaging_service_sid=talent.messaging_service_sid,
     )
     cache = getattr(talent, "_prefetched_objects_cache", {})
@@ -226,7 +228,7 @@ def lane_address(talent, fan_id: int | None = None) -> Address:
     usable = [sender for sender in senders if not held_back(sender)]
     if not usable:
         return own
-    own_number = str(talent.sender_number or "")
+    own_number = phone_text(talent.sender_number)
     for sender in usable:
         if (own_number and sender.phone_number == own_number) or (
             talent.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid
