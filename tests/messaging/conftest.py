@@ -71,3 +71,22 @@ def crowd(personas):
 
 # Campaign tests' fixtures (a scriptable backend; quick in-batch retries).
 from tests.messaging.campaign_fixtures import backend, quick_retries  # noqa: E402, F401
+
+
+class FrozenClock:
+    """timezone.now() held at `now` until a test moves it (`advance(minutes=5)`)."""
+
+    def __init__(self) -> None:
+        # 18:00 UTC today: daytime for the US fans, so quiet hours never get in the way.
+        self.now = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
+
+    def advance(self, **kwargs) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FrozenClock:
+    """The frozen clock for tests of the send engine and campaigns (a module may define its own)."""
+    c = FrozenClock()
+    monkeypatch.setattr(timezone, "now", lambda: c.now)
+    return c

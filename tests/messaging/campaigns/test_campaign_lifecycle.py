@@ -30,19 +30,6 @@ CS = Campaign.Status
 S = OutboundMessage.Status
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
-
-        def advance(self, **kwargs):
-            self.now += dt.timedelta(**kwargs)
-
-    c = Clock()
-    monkeypatch.setattr(timezone, "now", lambda: c.now)
-    return c
-
-
 def test_big_campaign_needs_a_second_team_members_approval(
     personas, backend, clock, django_capture_on_commit_callbacks
 ):
@@ -195,8 +182,6 @@ def test_periodic_schedules_exist_once_after_migrate():
 
 def test_priority_sweeper_task_requeues_a_lost_reply(personas, sms_outbox):
     import datetime as dt
-
-    from django.utils import timezone
 
     from messaging.models import OutboundMessage
 

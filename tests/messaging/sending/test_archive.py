@@ -231,11 +231,15 @@ def test_a_poll_vote_keeps_its_answer_when_the_reply_it_came_in_is_archived(tale
     from messaging.models import Poll, Vote
 
     campaign = _old_campaign(talent, fans, DAYS + 5)
-    poll = Poll.objects.create(campaign=campaign, question="Which city?", options=["Paris", "Rome"])
+    poll = Poll.objects.create(
+        campaign=campaign,
+        question="Which city?",
+        options=[{"key": "1", "label": "Paris", "keywords": ["paris"]}, {"key": "2", "label": "Rome", "keywords": []}],
+    )
     reply = InboundMessage.objects.get(talent=talent)
-    vote = Vote.objects.create(poll=poll, fan=fans[0], option="Paris", message=reply, voted_at=reply.received_at)
+    vote = Vote.objects.create(poll=poll, fan=fans[0], option="1", message=reply, voted_at=reply.received_at)
     retention_apply()
     report = archive_messages(store=LocalStore(tmp_path))
     assert report.rows == {"outbound": 3, "inbound": 1}
     vote.refresh_from_db()
-    assert vote.option == "Paris" and vote.message_id is None
+    assert vote.option == "1" and vote.message_id is None

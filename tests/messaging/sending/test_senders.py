@@ -73,16 +73,6 @@ class TimedBackend(ScriptedBackend):
         return super().send(message)
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
-
-    c = Clock()
-    monkeypatch.setattr(timezone, "now", lambda: c.now)
-    return c
-
-
 def _pooled_talent(slug: str, **sender):
     talent = create_talent(slug, sender_number="+14155550100")
     talent.quiet_hours_start = talent.quiet_hours_end = dt.time(0, 0)

@@ -33,16 +33,6 @@ Lane = _Out.Lane
 S = OutboundMessage.Status
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
-
-    c = Clock()
-    monkeypatch.setattr(timezone, "now", lambda: c.now)
-    return c
-
-
 # --- the sweeper gives back what a dead worker never sent (item 5) ---------------------------------
 @pytest.mark.django_db
 def test_the_sweeper_gives_a_dead_workers_unsent_parts_back_to_the_daily_cap_once(clock):
