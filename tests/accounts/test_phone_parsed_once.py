@@ -18,6 +18,7 @@ from accounts.models import Fan
 from messaging.conversations import inbound, priority
 from messaging.sms.backends.base import BaseSmsBackend, SendResult
 from messaging.sms.models import InboundMessage, OutboundMessage
+from tests.messaging.conversations.test_lane_no_idle import link_row
 
 pytestmark = pytest.mark.django_db
 N = 20
@@ -84,21 +85,7 @@ def test_the_lane_validates_a_link_s_number_at_most_once(personas, counted):
     talent.save(update_fields=["parts_per_second"])
     fans = [Fan.objects.create(talent=talent, phone=f"+1312300{i:04d}", status=Fan.Status.PENDING) for i in range(N)]
     body = inbound._JoinLinkText(talent).body
-    rows = [
-        priority._Row(
-            OutboundMessage(
-                pk=i + 1,
-                talent=talent,
-                fan_id=fan.pk,
-                kind=OutboundMessage.Kind.SYSTEM,
-                lane=OutboundMessage.Lane.LINK,
-                to_number=str(fan.phone),
-                body=body,
-                parts=1,
-            )
-        )
-        for i, fan in enumerate(fans)
-    ]
+    rows = [link_row(talent, fan, i + 1, body) for i, fan in enumerate(fans)]
     counted.update(parse=0, valid=0)
     backend = Sent()
     asyncio.run(priority._send_all(priority._rendered(rows), backend, recheck=False))

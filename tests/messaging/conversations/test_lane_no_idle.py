@@ -16,40 +16,33 @@ import pytest
 
 from accounts.tokens import JOIN_LINK
 from messaging.conversations import priority
-from messaging.sms.backends.base import BaseSmsBackend, SendResult
 from messaging.sms.models import OutboundMessage
 from tests.factories import create_fan
+from tests.messaging.conversations.test_lane_pacing import Stamps
 
 pytestmark = pytest.mark.django_db
 RATE = 100  # parts a second
 RECHECK = 0.3
 
 
-class Stamps(BaseSmsBackend):
-    def __init__(self) -> None:
-        self.at: list[float] = []
-
-    async def send_async(self, message):
-        self.at.append(time.monotonic())
-        return SendResult(sid=f"SM{len(self.at):032d}", parts=1)
+def link_row(talent, fan, pk: int, body: str = "Join") -> priority._Row:
+    """A claimed, unsaved one-part link text as the lane's send loop gets it."""
+    return priority._Row(
+        OutboundMessage(
+            pk=pk,
+            talent=talent,
+            fan_id=fan.pk,
+            kind=OutboundMessage.Kind.SYSTEM,
+            to_number=str(fan.phone),
+            body=body,
+            lane=OutboundMessage.Lane.LINK,
+            parts=1,
+        )
+    )
 
 
 def _rows(talent, fan, n: int, body: str = "Join") -> list[priority._Row]:
-    return [
-        priority._Row(
-            OutboundMessage(
-                pk=i + 1,
-                talent=talent,
-                fan_id=fan.pk,
-                kind=OutboundMessage.Kind.SYSTEM,
-                to_number=str(fan.phone),
-                body=body,
-                lane=OutboundMessage.Lane.LINK,
-                parts=1,
-            )
-        )
-        for i in range(n)
-    ]
+    return [link_row(talent, fan, i + 1, body) for i in range(n)]
 
 
 @pytest.fixture
