@@ -243,7 +243,12 @@ def classify(
     message or its first word. They come after every platform rule, so a talent cannot take
     STOP, START, HELP or the data keyword ("STOP TOUR" is an opt-out).
     """
-    raw = (text or "")[: MAX_LENGTH + 1]
+    raw = text or ""
+    if len(raw) > MAX_LENGTH:
+        # Length is counted in what was written, not in padding: "STOP" followed by a screenful
+        # of spaces or newlines (issue 10's hostile input) is still a STOP. Only long texts pay.
+        raw = " ".join(raw.split())
+    raw = raw[: MAX_LENGTH + 1]
     plain = normalise(raw)
     if not plain:
         return Classification(Rule.OTHER)

@@ -183,3 +183,13 @@ def test_the_older_match_interface_reads_the_same_rules():
     assert match("START") is Keyword.OPT_IN
     assert match("help") is Keyword.HELP
     assert match("hi there") is None
+
+
+@pytest.mark.parametrize("padding", [" " * 100_000, "\n" * 400, " \t\r\n" * 200])
+def test_a_stop_padded_past_the_length_limit_is_still_a_stop(padding):
+    # Issue 10 §5: a long body must never hide a STOP. The length rule (long texts are letters to
+    # the team, never rules 1-4) counts what was written, not whitespace around or inside it.
+    assert classify("STOP" + padding).rule is OUT
+    assert classify(padding + "stop please" + padding).rule is OUT
+    letter = "I love the show but " * 20 + "please stop the texts"
+    assert len(letter) > 320 and classify(letter.replace(" ", padding[:3])).rule is not OUT
