@@ -15,7 +15,7 @@ from accounts.models import SENDER_TAKEN, SERVICE_TAKEN, Talent
 from messaging.sending.models import Sender, SenderPool
 from messaging.sending.plan import sender_day
 from messaging.sending.registration import check_registrations, clear_unregistered, registration_line
-from messaging.sending.senders import CARRIER_NAMES, sender_rates
+from messaging.sending.senders import ALL, CARRIER_NAMES, OTHER, sender_rates
 
 
 def taken_by_another_talent(
@@ -40,7 +40,35 @@ def taken_by_another_talent(
     return pools and Sender.objects.filter(pool).exclude(talent_id=talent_id).exists()
 
 
+# Rates per carrier as the team reads them: one number a box, empty = the type's limit. The model
+# keeps them as `rate_overrides` ({"att": 75, ...}), which the page used to show as JSON to type.
+RATE_FIELDS = {
+    "rate_att": ("att", "AT&T"),
+    "rate_tmobile": ("tmobile", "T-Mobile"),
+    "rate_verizon": ("verizon", "Verizon"),
+    "rate_other": (OTHER, "Other and unknown carriers"),
+    "rate_all": (ALL, "All carriers"),
+}
+TEN_DLC_RATES = ("rate_att", "rate_tmobile", "rate_verizon", "rate_other")
+
+
+def _rate_field(label: str, help_text: str) -> forms.FloatField:
+    return forms.FloatField(
+        label=f"{label}: SMS parts a second",
+        required=False,
+        min_value=0.01,
+        max_value=10_000,
+        help_text=help_text,
+        error_messages={"invalid": "Write a number of SMS parts a second, e.g. 75."},
+    )
+
+
 class SenderForm(forms.ModelForm):
+    rate_att = _rate_field("AT&T", "10DLC only. Empty: the trust score's rate.")
+    rate_tmobile = _rate_field("T-Mobile", "10DLC only. Empty: the trust score's rate.")
+    rate_verizon = _rate_field("Verizon", "10DLC only. Empty: the trust score's rate.")
+    rate_other = _rate_field("Other carriers", "10DLC only. Empty: the slowest of the three above.")
+    rate_all = _rate_field("All carriers", "Long codes, toll-free, short codes. Empty: the type's limit.")
     lookup_carriers = forms.BooleanField(
         label="Look up fans' carriers",
         required=False,
@@ -58,9 +86,28 @@ class SenderForm(forms.ModelForm):
             "trust_score",
             "brand",
             "tmobile_daily_cap",
-            "rate_overrides",
             "position",
         ]
+
+    def clean(self):
+        """The boxes become the model's `rate_overrides` before the model's own checks run (a 10DLC
+        sender needs a trust score or rates); a box that does not apply to the type is an error on
+        that box, in words, instead of the old "Unknown carrier 'att'"."""
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        wanted = TEN_DLC_RATES if kind == Sender.Kind.TEN_DLC else ("rate_all",)
+        overrides = {}
+        for name, (carrier, label) in RATE_FIELDS.items():
+            value = cleaned.get(name)
+            if value is None:
+                continue
+            if name not in wanted:
+                where = "the carrier boxes (AT&T, T-Mobile, Verizon, other)" if name == "rate_all" else "All carriers"
+                self.add_error(name, f"{label} does not apply to this type of sender: use {where}.")
+                continue
+            overrides[carrier] = int(value) if float(value).is_integer() else value
+        self.instance.rate_overrides = overrides
+        return cleaned
 
     def validate_unique(self):
         """After the model's own checks (so a refused address is not also "give the sender a
@@ -75,6 +122,9 @@ class SenderForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name, (carrier, _label) in RATE_FIELDS.items():
+            if name in self.fields:
+                self.fields[name].initial = (self.instance.rate_overrides or {}).get(carrier)
         talent_id = self.instance.talent_id or self.initial.get("talent")
         if talent_id:
             self.fields["lookup_carriers"].initial = SenderPool.objects.filter(
@@ -93,7 +143,7 @@ class SenderAdmin(TalentScopedAdmin):
     fieldsets = [
         (None, {"fields": ["talent", "kind", "phone_number", "messaging_service_sid", "position"]}),
         ("10DLC", {"fields": ["trust_score", "brand", "tmobile_daily_cap", "registration"]}),
-        ("Limits", {"fields": ["rate_overrides", "lookup_carriers"]}),
+        ("Limits", {"fields": [*RATE_FIELDS, "lookup_carriers"]}),
     ]
 
     @display(description="Number or service")

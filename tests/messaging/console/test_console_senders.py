@@ -65,8 +65,8 @@ def test_an_owner_adds_a_sender_and_opts_in_to_lookups_with_clear_errors(client,
     }
     refused = client.post(url, base)
     assert refused.status_code == 200 and "needs its brand" in refused.content.decode()
-    bad = client.post(url, {**base, "trust_score": 80, "rate_overrides": '{"sprint": 3}'})
-    assert "Unknown carrier" in bad.content.decode()
+    bad = client.post(url, {**base, "trust_score": 80, "rate_all": "3"})
+    assert "All carriers does not apply to this type of sender" in bad.content.decode()
     _sender(personas.other_talent, phone_number="+14155550166")  # another talent's number
     taken = client.post(url, {**base, "trust_score": 80})
     assert "already a sender" in taken.content.decode()
@@ -84,3 +84,25 @@ def test_managers_do_not_edit_senders(client, personas):
         {"talent": personas.talent.pk, "kind": "toll_free", "phone_number": "+18005550100", "position": 0},
     )
     assert response.status_code == 403 and not Sender.objects.exists()
+
+
+def test_rates_per_carrier_are_number_boxes_not_json(client, personas):
+    """Issue 17 §1, audited: the limits are overridable per carrier in the team's words. The page
+    asked for JSON ({"att": 75, ...}) typed into a text area; now one box a carrier."""
+    client.force_login(personas.owner)
+    url = reverse("admin:messaging_sender_add")
+    page = client.get(url).content.decode()
+    assert "AT&amp;T: SMS parts a second" in page and '{"att"' not in page and "rate_overrides" not in page
+    base = {"talent": personas.talent.pk, "kind": "10dlc", "phone_number": "+14155550166", "position": 0}
+    typo = client.post(url, {**base, "rate_att": "seventy"})
+    assert typo.status_code == 200 and "Write a number of SMS parts a second" in typo.content.decode()
+    assert client.post(url, {**base, "rate_att": "0"}).status_code == 200 and not Sender.objects.exists()
+    done = client.post(url, {**base, "rate_att": "75", "rate_tmobile": "40", "rate_verizon": "4"})
+    assert done.status_code == 302
+    sender = Sender.objects.get(phone_number="+14155550166")
+    assert sender.rate_overrides == {"att": 75, "tmobile": 40, "verizon": 4}  # no trust score needed
+    change = client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    assert 'name="rate_tmobile" value="40' in change
+    toll_free = {**base, "kind": "toll_free", "phone_number": "+18005550100", "rate_all": "3"}
+    assert client.post(url, toll_free).status_code == 302
+    assert Sender.objects.get(phone_number="+18005550100").rate_overrides == {"all": 3}
