@@ -113,8 +113,33 @@ def talent_blast_plan(*, talent, fans, parts_per_text: int, start: dt.datetime) 
     )
 
 
-def plan_warnings(plan: BlastPlan, *, talent, start: dt.datetime, ignore_quiet_hours: bool = False) -> list[str]:
-    """What will split the blast, said before it is scheduled."""
+def audience_zones(*, talent, fans) -> list[str]:
+    """The audience's time zones (a fan with none is on the talent's), as the engine reads them
+    when it defers a row for quiet hours (claim.plan_claim)."""
+    found = fans.order_by().values_list("time_zone", flat=True).distinct()[:100]
+    return sorted({zone or talent.default_time_zone for zone in found})
+
+
+def _splits_in(zone: str, *, talent, start: dt.datetime, ends_at: dt.datetime) -> bool:
+    """Whether quiet hours in `zone` begin while the blast still sends, or have already begun."""
+    try:
+        tz = scheduling.zone(zone)
+    except Exception:  # an unknown zone is paced in the talent's, as claim.plan_claim does
+        tz = talent.tz
+    if scheduling.next_allowed(start, tz, talent.quiet_hours_start, talent.quiet_hours_end) != start:
+        return True  # inside quiet hours there at the start: those fans wait for the morning
+    local = start.astimezone(tz)
+    begins = dt.datetime.combine(local.date(), talent.quiet_hours_start, tzinfo=tz)
+    if begins <= local:
+        begins += dt.timedelta(days=1)
+    return ends_at > begins
+
+
+def plan_warnings(
+    plan: BlastPlan, *, talent, start: dt.datetime, ignore_quiet_hours: bool = False, zones: list[str] | None = None
+) -> list[str]:
+    """What will split the blast, said before it is scheduled. Quiet hours are each fan's local
+    time, so they are checked in every zone of the audience (`zones`; the talent's by default)."""
     found = []
     if plan.senders == 0:
         found.append(
@@ -123,16 +148,15 @@ def plan_warnings(plan: BlastPlan, *, talent, start: dt.datetime, ignore_quiet_h
     for cap, texts in plan.held_by_cap.items():
         found.append(f"{texts:,} texts are over today's {cap} cap: they go after midnight Pacific time.")
     if plan.ends_at and not ignore_quiet_hours and talent.quiet_hours_start != talent.quiet_hours_end:
-        tz = talent.tz
-        quiet = scheduling.next_allowed(start, tz, talent.quiet_hours_start, talent.quiet_hours_end)
-        # The first moment after `start` that is inside quiet hours, in the talent's zone.
-        local = start.astimezone(tz)
-        begins = dt.datetime.combine(local.date(), talent.quiet_hours_start, tzinfo=tz)
-        if begins <= local:
-            begins += dt.timedelta(days=1)
-        if quiet == start and plan.ends_at > begins:
+        split = [
+            zone
+            for zone in (zones or [talent.default_time_zone])
+            if _splits_in(zone, talent=talent, start=start, ends_at=plan.ends_at)
+        ]
+        if split:
+            where = ", ".join(split[:5]) + (f" and {len(split) - 5} more" if len(split) > 5 else "")
             found.append(
-                f"Sending takes until after {talent.quiet_hours_start:%H:%M} ({talent.default_time_zone}), when quiet "
+                f"Sending takes until after {talent.quiet_hours_start:%H:%M} fans' local time ({where}), when quiet "
                 "hours begin: fans not reached by then get it when quiet hours end."
             )
     return found
@@ -143,7 +167,8 @@ def estimate_send_plan(*, talent, fans, parts_per_text: int, start: dt.datetime,
     from messaging.campaigns.services import SendPlan
 
     plan = talent_blast_plan(talent=talent, fans=fans, parts_per_text=parts_per_text, start=start)
-    warnings = plan_warnings(plan, talent=talent, start=start, ignore_quiet_hours=ignore_quiet_hours)
+    zones = [] if ignore_quiet_hours else audience_zones(talent=talent, fans=fans)
+    warnings = plan_warnings(plan, talent=talent, start=start, ignore_quiet_hours=ignore_quiet_hours, zones=zones)
     return SendPlan(plan.summary(), tuple(warnings))
 
 

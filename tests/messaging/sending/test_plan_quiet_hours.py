@@ -45,12 +45,19 @@ def test_a_blast_that_ends_before_quiet_hours_is_not():
     assert not any(SPLIT in w for w in estimate.warnings), estimate.warnings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap reported to the pacing engineer: plan.plan_warnings checks the talent's zone only; "
-    "remove this mark when it checks the audience's zones",
-)
 def test_a_blast_that_runs_into_the_fans_quiet_hours_in_another_zone_is_warned_about():
     # 17:30 in Los Angeles is 20:30 in New York: the New York fans' quiet hours (21:00) split it.
     estimate = _blast(talent_zone="America/Los_Angeles", fans_zone="America/New_York", local_start=dt.time(17, 30))
     assert any(SPLIT in w for w in estimate.warnings), estimate.warnings
+
+
+def test_a_blast_after_quiet_hours_began_in_a_fans_zone_is_warned_about():
+    # 19:00 in Los Angeles is 22:00 in New York: those fans are already in quiet hours.
+    estimate = _blast(talent_zone="America/Los_Angeles", fans_zone="America/New_York", local_start=dt.time(19, 0))
+    assert any(SPLIT in w and "America/New_York" in w for w in estimate.warnings), estimate.warnings
+
+
+def test_fans_in_a_zone_behind_the_talents_do_not_warn_early():
+    # 20:00 in New York is 17:00 in Los Angeles: a 50-minute blast ends long before 21:00 there.
+    estimate = _blast(talent_zone="America/New_York", fans_zone="America/Los_Angeles", local_start=dt.time(20, 0))
+    assert not any(SPLIT in w for w in estimate.warnings), estimate.warnings
