@@ -24,6 +24,7 @@ from messaging.conversations.figures import reply_figures
 from messaging.conversations.inbound import inbound_backlog
 from messaging.conversations.models import Conversation
 from messaging.models import Campaign, InboundMessage, OutboundMessage
+from messaging.sending.plan import duration_text
 
 WINDOW_DAYS = 7
 
@@ -108,10 +109,12 @@ def _backlog(talent: Talent) -> dict:
     return {
         "unread": unread["count"],
         "oldest_seconds": unread["oldest_seconds"],
+        "oldest": duration_text(unread["oldest_seconds"]),  # "2 min", "1 h 5 min": read, not computed
         "replies": queued["n"],
         "parts": parts,
         "cost": round(parts * settings.SMS_SEGMENT_PRICE, 2),
         "drain_seconds": round(parts / max(talent.parts_per_second, 1)),
+        "drain": duration_text(parts / max(talent.parts_per_second, 1)),
         "rate": talent.parts_per_second,
     }
 

@@ -72,7 +72,7 @@ def test_a_burst_shows_its_backlog_its_age_and_what_the_replies_will_cost(client
         OutboundMessage.objects.create(talent=talent, kind="system", to_number=f"+1415556{n:04d}", body="join", parts=2)
     client.force_login(personas.manager)
     page = client.get("/admin/").content.decode()
-    assert "3 waiting to be read (oldest 9" in page  # ~90 s
+    assert "3 waiting to be read (the oldest 2 min ago)" in page  # 90 s, said as a person would
     assert "250 replies queued: 500 SMS parts, about $5.00" in page
     assert "leaving in about 5 s at 100 parts a second" in page
     # Another talent's team sees none of it.
