@@ -13,6 +13,7 @@ rounds is reported. Not a bench_*.py module: `make bench` does not run it, and i
 BENCHMARKS.md.
 
 WEBHOOK_CPU_ROUNDS (default 5) rounds of WEBHOOK_CPU_N (default 300) requests of each kind;
+WEBHOOK_CPU_COMPARE=1 alternates Django's own handler with it;
 WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts and callbacks of one more round.
 """
 
@@ -29,6 +30,7 @@ from urllib.parse import urlencode
 ROUNDS = int(os.environ.get("WEBHOOK_CPU_ROUNDS", "5"))
 N = int(os.environ.get("WEBHOOK_CPU_N", "300"))
 PROFILE = os.environ.get("WEBHOOK_CPU_PROFILE", "")
+COMPARE = os.environ.get("WEBHOOK_CPU_COMPARE") == "1"
 INBOUND = "/webhooks/twilio/inbound/"
 STATUS = "/webhooks/twilio/status/"
 BASE = "http://127.0.0.1:8000"
@@ -110,7 +112,7 @@ def main() -> None:
     for model in (InboundMessage, OutboundMessage, Fan):
         model.objects.filter(talent=talent).delete()
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
-    total = N * (ROUNDS + (1 if PROFILE else 0)) + 50
+    total = N * (ROUNDS + (1 if PROFILE else 0)) * (2 if COMPARE else 1) + 50
     # Texts: first texts from distinct new numbers, signed as the bench signs them.
     texts = []
     for i in range(total):
@@ -153,35 +155,47 @@ def main() -> None:
     settings.RATELIMIT_ENABLED = False  # every text comes from one test address here
     cursor = {kind: 0 for kind in kinds}
 
-    def run(kind: str, count: int) -> float:
+    # The application gunicorn calls, and (WEBHOOK_CPU_COMPARE=1) Django's own handler beside it,
+    # alternated in the same rounds: the webhook dispatcher's saving on the same machine load.
+    apps = {"": application}
+    if COMPARE:
+        apps[" (Django handler)"] = fancommunity.wsgi.handler
+
+    def run(kind: str, app, count: int) -> float:
         """CPU ms per request of `count` requests of one kind."""
         environs = [kinds[kind](cursor[kind] + i) for i in range(count)]
         cursor[kind] += count
         start = time.thread_time()
         for environ in environs:
-            code = _call(application, environ)
+            code = _call(app, environ)
             if code != expected[kind]:
                 raise SystemExit(f"{kind}: answered {code}")
         return (time.thread_time() - start) * 1000 / count
 
     for kind in kinds:  # warm-up: URL resolution, caches, the first connection
-        run(kind, 10)
-    figures: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for app in apps.values():
+            run(kind, app, 10)
+    figures: dict[str, list[float]] = {kind + label: [] for kind in kinds for label in apps}
     load = os.getloadavg()[0]
     for _ in range(ROUNDS):
         for kind in kinds:
-            figures[kind].append(run(kind, N))
+            for label, app in apps.items():
+                figures[kind + label].append(run(kind, app, N))
     for kind, values in figures.items():
         spread = f"{min(values):.3f}-{max(values):.3f}"
-        print(f"{kind:12} {statistics.median(values):.3f} ms CPU a request (rounds {spread}, {N} each)")
+        print(f"{kind:29} {statistics.median(values):.3f} ms CPU a request (rounds {spread}, {N} each)")
+    if COMPARE:  # each round's two figures were taken back to back: their ratio is the least noisy
+        for kind in kinds:
+            ratios = [a / b for a, b in zip(figures[kind], figures[kind + " (Django handler)"], strict=True)]
+            print(f"{kind:29} {statistics.median(ratios):.3f} of Django's handler (median of the rounds' ratios)")
     print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
     if PROFILE:
         import cProfile
 
         profiler = cProfile.Profile(time.thread_time)  # CPU, not the waits
         profiler.enable()
-        run("text", N)
-        run("callback", N)
+        run("text", application, N)
+        run("callback", application, N)
         profiler.disable()
         profiler.dump_stats(PROFILE)
         print(f"profile of {N} texts and {N} callbacks: {PROFILE}")
