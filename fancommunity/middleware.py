@@ -21,7 +21,6 @@ from fancommunity import health, metrics
 # middleware: Twilio sends no cookie and no session, the views are csrf_exempt and read nothing
 # those layers set. See _webhook() for what they still get.
 WEBHOOK_URL_NAMES = ("messaging:twilio-inbound", "messaging:twilio_status")
-WEBHOOK_PREFIX = "/webhooks/twilio/"
 _UNSEEN = object()
 
 
@@ -48,23 +47,15 @@ class OpsEndpointsMiddleware:
             return _probe(health.healthz_strict(request))
         if path in ("/metrics", "/metrics/"):
             return _probe(metrics.metrics_view(request))
-        if path.startswith(WEBHOOK_PREFIX):
+        if path.startswith("/webhooks/twilio/"):
             started = time.perf_counter()
-            view = self.webhook_view(path)
+            view = self._webhook_view(path)
             response = self._webhook(request, view) if view is not None else self.get_response(request)
             metrics.observe_webhook(path, response.status_code, time.perf_counter() - started)
             return response
         return self.get_response(request)
 
-    def webhook(self, request: HttpRequest) -> HttpResponse:
-        """A webhook path's answer by the short way, timed; for fancommunity/webhook_wsgi.py, which
-        has checked that webhook_view(path) is a view."""
-        started = time.perf_counter()
-        response = self._webhook(request, self.webhook_view(request.path_info))  # type: ignore[arg-type]
-        metrics.observe_webhook(request.path_info, response.status_code, time.perf_counter() - started)
-        return response
-
-    def webhook_view(self, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
+    def _webhook_view(self, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
         """The view of a webhook path, from the URLconf itself (the paths stay wherever urls.py puts
         them), resolved once per path. resolve(), not reverse(): building the reverse index of the
         whole URLconf (the admin's) would cost the first text of every worker a second."""
