@@ -13,7 +13,6 @@ rounds is reported. Not a bench_*.py module: `make bench` does not run it, and i
 BENCHMARKS.md.
 
 WEBHOOK_CPU_ROUNDS (default 5) rounds of WEBHOOK_CPU_N (default 300) requests of each kind;
-WEBHOOK_CPU_COMPARE=1 alternates Django's own handler with it;
 WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts and callbacks of one more round.
 """
 
@@ -30,7 +29,6 @@ from urllib.parse import urlencode
 ROUNDS = int(os.environ.get("WEBHOOK_CPU_ROUNDS", "5"))
 N = int(os.environ.get("WEBHOOK_CPU_N", "300"))
 PROFILE = os.environ.get("WEBHOOK_CPU_PROFILE", "")
-COMPARE = os.environ.get("WEBHOOK_CPU_COMPARE") == "1"
 INBOUND = "/webhooks/twilio/inbound/"
 STATUS = "/webhooks/twilio/status/"
 BASE = "http://127.0.0.1:8000"
@@ -112,7 +110,7 @@ def main() -> None:
     for model in (InboundMessage, OutboundMessage, Fan):
         model.objects.filter(talent=talent).delete()
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
-    total = N * (ROUNDS + (1 if PROFILE else 0)) * (2 if COMPARE else 1) + 50
+    total = N * (ROUNDS + (1 if PROFILE else 0)) + 50
     # Texts: first texts from distinct new numbers, signed as the bench signs them.
     texts = []
     for i in range(total):
@@ -155,12 +153,6 @@ def main() -> None:
     settings.RATELIMIT_ENABLED = False  # every text comes from one test address here
     cursor = {kind: 0 for kind in kinds}
 
-    # The application gunicorn calls, and (WEBHOOK_CPU_COMPARE=1) Django's own handler beside it,
-    # alternated in the same rounds: the webhook dispatcher's saving on the same machine load.
-    apps = {"": application}
-    if COMPARE:
-        apps[" (Django handler)"] = fancommunity.wsgi.handler
-
     def run(kind: str, app, count: int) -> float:
         """CPU ms per request of `count` requests of one kind."""
         environs = [kinds[kind](cursor[kind] + i) for i in range(count)]
@@ -173,21 +165,15 @@ def main() -> None:
         return (time.thread_time() - start) * 1000 / count
 
     for kind in kinds:  # warm-up: URL resolution, caches, the first connection
-        for app in apps.values():
-            run(kind, app, 10)
-    figures: dict[str, list[float]] = {kind + label: [] for kind in kinds for label in apps}
+        run(kind, application, 10)
+    figures: dict[str, list[float]] = {kind: [] for kind in kinds}
     load = os.getloadavg()[0]
     for _ in range(ROUNDS):
         for kind in kinds:
-            for label, app in apps.items():
-                figures[kind + label].append(run(kind, app, N))
+            figures[kind].append(run(kind, application, N))
     for kind, values in figures.items():
         spread = f"{min(values):.3f}-{max(values):.3f}"
         print(f"{kind:29} {statistics.median(values):.3f} ms CPU a request (rounds {spread}, {N} each)")
-    if COMPARE:  # each round's two figures were taken back to back: their ratio is the least noisy
-        for kind in kinds:
-            ratios = [a / b for a, b in zip(figures[kind], figures[kind + " (Django handler)"], strict=True)]
-            print(f"{kind:29} {statistics.median(ratios):.3f} of Django's handler (median of the rounds' ratios)")
     print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
     if PROFILE:
         import cProfile
