@@ -33,9 +33,10 @@ def test_the_same_signature_on_any_fields():
     from hypothesis import strategies as st
 
     validator = RequestValidator("token")
-    pairs = st.lists(st.tuples(st.text(max_size=6), st.text(max_size=8)), max_size=12)
+    chars = "abAB09 +%=&\x00é²\ufffd"
+    pairs = st.lists(st.tuples(st.text(chars, max_size=6), st.text(chars, max_size=8)), max_size=12)
 
-    @hsettings(max_examples=200, derandomize=True, deadline=None, database=None)
+    @hsettings(max_examples=100, derandomize=True, deadline=None, database=None)
     @given(pairs)
     def check(fields):
         post = QueryDict(mutable=True)
