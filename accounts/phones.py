@@ -92,7 +92,10 @@ def normalise(raw: str) -> str:
     tests/accounts/test_phone_normalise.py checks both against phonenumbers' own answer."""
     if raw and _E164_NANP.fullmatch(raw):
         return raw
-    return _normalised(raw or "", settings.PHONENUMBER_DEFAULT_REGION)
+    raw = raw or ""
+    # A sender's field can be 2,000 characters of anything: only what could be a number is memoised.
+    parse_ = _normalised if len(raw) <= 32 else _normalised.__wrapped__
+    return parse_(raw, settings.PHONENUMBER_DEFAULT_REGION)
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function of its two arguments
