@@ -9,6 +9,16 @@ from django.http import HttpRequest
 from twilio.request_validator import RequestValidator
 
 
+class _Fields(dict):
+    """The POST fields as twilio's compute_signature reads them, each key's values as a list.
+    It asks `params.getall(name)` first (Flask's MultiDict), then `getlist` (Django's QueryDict):
+    on a QueryDict the first ask raises AttributeError, once per field, which made the HMAC's
+    string cost 4x the HMAC (63 us of a text's ~1 ms, measured); a dict that answers `getall`
+    gives the same values, so the same signature, at 13 us."""
+
+    getall = dict.__getitem__
+
+
 def signature_is_valid(request: HttpRequest) -> bool:
     if not settings.TWILIO_VALIDATE_WEBHOOKS:
         return True  # development only: settings refuse this when DEBUG is off
@@ -24,6 +34,7 @@ def signature_is_valid(request: HttpRequest) -> bool:
     # validate() always signs twice (the URL with and without its port, as Twilio's back end is
     # inconsistent about ports). A text in a burst is signed over the URL as configured, so try that
     # once first: a valid request costs one HMAC; only a mismatch pays for validate()'s variants.
-    if hmac.compare_digest(validator.compute_signature(url, request.POST).encode(), signature.encode()):
+    fields = _Fields(request.POST.lists())
+    if hmac.compare_digest(validator.compute_signature(url, fields).encode(), signature.encode()):
         return True
     return validator.validate(url, request.POST, signature)

@@ -73,3 +73,48 @@ def test_the_fast_path_still_checks_the_signature(client, personas, sms_outbox):
     assert not InboundMessage.objects.exists()
     assert post_inbound(client, payload).status_code == 200  # signed as sent: stored
     assert InboundMessage.objects.get().body == "changed after signing"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "&",
+        "a",
+        "a=",
+        "=b",
+        "==",
+        "a=b=c",
+        "a+b=c+d",
+        "%2B=%2b&%zz=%&x=%E2%82",
+        "a=1&&b=2&",
+        "a;b=c",
+        "Body=STOP%00&From=%2B14155552671",
+        "k%3Dv=%26&k=%C3%A9+%C3",
+        "x=\u00e9\u00ff+\x00",
+    ],
+)
+def test_the_pair_splitter_is_parse_qsl(text):
+    from urllib.parse import parse_qsl
+
+    from fancommunity.middleware import _form_pairs
+
+    assert _form_pairs(text) == parse_qsl(text, keep_blank_values=True, encoding="utf-8")
+
+
+@pytest.mark.postgres_only
+def test_the_pair_splitter_is_parse_qsl_on_any_text():
+    from urllib.parse import parse_qsl
+
+    from hypothesis import given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
+
+    from fancommunity.middleware import _form_pairs
+
+    @hsettings(max_examples=300, derandomize=True, deadline=None, database=None)
+    @given(st.text(alphabet="ab=&+%2BCF0é\x00;", max_size=30))
+    def check(text):
+        assert _form_pairs(text) == parse_qsl(text, keep_blank_values=True, encoding="utf-8")
+
+    check()
