@@ -83,7 +83,9 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     talent = _talent(fields.get("To", ""), fields.get("MessagingServiceSid", ""))
     if talent is None or not talent.is_active:
         return _refuse(404, "No active talent receives texts at this number.")
-    body = fields.get("Body", "")[:MAX_BODY]
+    # Whitespace around a text is never part of a rule: stripped before the cut, so 100 KB of
+    # padding before or after a "STOP" cannot push the word out of the 1,600 characters kept.
+    body = request.POST.get("Body", "").replace("\x00", "").strip()[:MAX_BODY]
     fields["Body"] = body
     # The one order of rules (consent/keywords.py), its first rule decided here: no lookup needed.
     rule = classify(body, data_keyword=talent.data_keyword).rule

@@ -23,4 +23,14 @@ def test_a_stop_followed_by_100_kb_of_whitespace_opts_the_fan_out_before_the_ans
     assert personas.fan.status == Fan.Status.OPTED_OUT
     assert ConsentRecord.objects.filter(fan=personas.fan, action="withdrawn").count() == 1
     stored = InboundMessage.objects.get()
-    assert stored.action == InboundMessage.Action.OPT_OUT and len(stored.body) == 1600
+    assert stored.action == InboundMessage.Action.OPT_OUT and stored.body.startswith("STOP")
+
+
+@pytest.mark.parametrize("padding", [" " * 100_000, "\n" * 100_000, "\x00" * 100_000])
+def test_a_stop_after_100_kb_of_padding_opts_the_fan_out_too(client, personas, padding):
+    # The audit's case: the padding first, so a cut at 1,600 characters kept only the padding.
+    response = text_in(client, personas.talent, padding + "STOP", str(personas.fan.phone))
+    assert response.status_code == 200
+    personas.fan.refresh_from_db()
+    assert personas.fan.status == Fan.Status.OPTED_OUT
+    assert InboundMessage.objects.get().body == "STOP"
