@@ -18,7 +18,7 @@ import datetime as dt
 
 import pytest
 
-from messaging.sending.claim import Batch, ClaimedRow
+from messaging.sending.claim import Batch, ClaimedRow, lane_share
 from messaging.sending.pacing import TokenBucket
 from messaging.sending.send import _send_rows
 from messaging.sending.senders import Lane, Pool
@@ -119,3 +119,12 @@ def test_a_lane_never_idles_between_batches_booked_back_to_back(second_starts_af
         first = [when for when, lane, batch in sent if lane == carrier and batch == 1]
         assert max(first) < T0 + 0.8, (carrier, max(first))
         assert busiest_second(times) <= rate + 1
+
+
+def test_no_lane_of_a_claim_runs_past_the_batchs_span():
+    # bench_pacing's claim: 500 rows over 75 + 40 + 4 + 4 (unknown carriers) parts a second.
+    span = 500 / 123
+    shares = {rate: lane_share(rate, span) for rate in (75, 40, 4)}
+    assert shares == {75: 304, 40: 162, 4: 16}  # 17 Verizon rows were 4.25 s of a 4.07 s batch
+    assert all(rows / rate <= span for rate, rows in shares.items())
+    assert lane_share(1, 0.2) == 1  # a slow lane still gets a row
