@@ -49,16 +49,17 @@ class TokenBucket:
         # Seconds the schedule has slipped because callers woke late (see acquire()).
         self._slip = 0.0
 
-    def reserve(self, tokens: float) -> float:
-        """Reserve `tokens` and return the seconds to wait before using them."""
+    def reserve(self, tokens: float, not_before: float | None = None) -> float:
+        """Reserve `tokens` and return the seconds to wait before using them; with `not_before`
+        (a clock time), no earlier than then: the schedule goes on from there."""
         now = self._clock()
-        tat = max(self._tat, now)
+        tat = max(self._tat, now) if not_before is None else max(self._tat, now, not_before)
         self._tat = tat + tokens / self.rate
         allow_at = self._tat - self.capacity / self.rate
         return max(0.0, allow_at - now)
 
-    async def acquire(self, tokens: float = 1) -> None:
-        """Wait for `tokens`; returns when the caller may use them.
+    async def acquire(self, tokens: float = 1, not_before: float | None = None) -> None:
+        """Wait for `tokens` (no earlier than `not_before`); returns when the caller may use them.
 
         Callers reserve up front, so each sleeps until its own slot. A caller that wakes late (the
         event loop or the process was busy: a CPU-bound burst, a GC pause) would otherwise go
@@ -69,7 +70,7 @@ class TokenBucket:
         late; counting that would cost throughput and buy nothing).
         """
         slip_at_reserve = self._slip
-        due = self._clock() + self.reserve(tokens)
+        due = self._clock() + self.reserve(tokens, not_before)
         tolerance = self.capacity / self.rate
         while True:
             target = due + (self._slip - slip_at_reserve)  # our slot, moved by the lateness since

@@ -204,6 +204,12 @@ class SendDb:
         self.reserve_latency = time.monotonic() - before
         return batch, min(starts.values()), send_deadline, starts
 
+    async def open_stops(self) -> None:
+        """Connect the STOP re-check's door while the first claim runs: the first batch re-checks
+        its fans before its first text, and connecting then (~0.2 s under load) delayed every
+        task's first text by as much, at every task boundary."""
+        await self.stops.run(stopped_op, [])
+
     async def stopped(self, batch: Batch) -> set[int]:
         return await self.stops.run(stopped_op, [r.fan_id for r in batch.rows if r.fan_id is not None])
 
@@ -332,6 +338,7 @@ async def _pipeline(
         report.handed_over = handed["over"] = bool(queued)
 
     handing_over = asyncio.create_task(hand_over_at_deadline()) if hand_over is not None else None
+    opening = asyncio.create_task(db.open_stops())
     try:
         while True:
             await slots.acquire()
@@ -349,6 +356,8 @@ async def _pipeline(
             running.add(task)
             task.add_done_callback(running.discard)
     finally:
+        with contextlib.suppress(Exception):  # a failed connect shows again at the first re-check
+            await opening
         if handing_over is not None:
             if not (handed["calling"] or time.monotonic() >= deadline):
                 handing_over.cancel()  # out of work before the deadline: no successor needed

@@ -196,8 +196,9 @@ def test_a_claim_gives_each_lane_the_same_span_of_its_own_time(clock):
     batch = cs.campaign_claim_batch(campaign_id=campaign.pk, limit=20)
     assert batch is not None
     carriers = [fans[row.to] for row in batch.rows]
-    # 20 rows over 123 parts a second (75 + 40 + 4 + 4): 0.16 s of each lane.
-    assert carriers.count("att") == 13 and carriers.count("verizon") == 1
+    # 20 rows over 123 parts a second (75 + 40 + 4 + 4): 0.16 s of each lane, never more (a lane
+    # past the span holds the slot: 13 AT&T rows were 0.173 s); a slow lane gets one row at least.
+    assert carriers.count("att") == 12 and carriers.count("verizon") == 1
 
 
 @pytest.mark.django_db
