@@ -43,6 +43,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import proc_cpu
+from bench.celebrity_clocks import read_lane_log
 from bench.celebrity_config import (
     BENCH,
     CONCURRENCY,
@@ -155,6 +156,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_celebrity_"))
     ledger = workdir / "ledger.jsonl"
     ledger.touch()
+    lane_log = workdir / "lane_sends.jsonl"
     processes = Processes(workdir)
     tail = LedgerTail(ledger)
     budget = max(120.0, COUNT / 20)  # a phase slower than 20 texts/s is cut off, its rest reported as errors
@@ -174,6 +176,7 @@ def main() -> None:
                 "SMS_BACKEND": "twilio",
                 "TWILIO_API_BASE_URL": sandbox_url,
                 "PUBLIC_BASE_URL": base_url,
+                "PRIORITY_LANE_SEND_LOG": str(lane_log),  # the lane's own clock (bench/celebrity_clocks.py)
             }
             for name in ("web", "worker", "priority"):
                 processes.start(name, commands[name], env)
@@ -223,7 +226,7 @@ def main() -> None:
             success = True
             return
         report_stored(talent, raw2)
-        report_links(scenario, records, raw1, committed, timed_out)
+        report_links(scenario, records, raw1, committed, timed_out, read_lane_log(lane_log))
         report_run_cpu(cpu_start, cpu_end, records)
         report_stops(talent, scenario, raw2, records, opted)
         report_inprocess()

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -154,6 +156,8 @@ class _Row:
     body: str = ""  # the text as it leaves (links rendered); never saved
     fan: Fan | None = None  # the fan row its links are made for (read once per batch by _rendered)
     to_render: bool = False  # links still to make: made in the paced loop, just before it leaves
+    slot_at: float = 0.0  # time.monotonic() when the pacing let it go (after the rate and the re-check)
+    called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
 
 
 def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
@@ -239,6 +243,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
 
     async def send(row: _Row, sms: SmsMessage) -> None:
         try:
+            row.called_at = (time.time(), time.monotonic())
             result = await backend.send_async(sms)
         except SmsError as exc:
             row.error = exc
@@ -281,6 +286,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
                 limit.release()
                 row.suppressed = True
                 continue
+            row.slot_at = time.monotonic()
             in_flight.append(asyncio.ensure_future(send(row, sms)))
         await asyncio.gather(*in_flight)
 
@@ -491,8 +497,37 @@ def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None 
             row.body = row.body if body is None else body
     if rows:
         backend = backend or get_backend()
+        batch = f"{os.getpid()}:{time.monotonic():.3f}"
         asyncio.run(_send_all(rows, backend, recheck=not connection.in_atomic_block))
+        if settings.PRIORITY_LANE_SEND_LOG:
+            _log_sends(settings.PRIORITY_LANE_SEND_LOG, rows, batch)
         counts = _record(rows, timezone.now())
         if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
             logger.warning("priority lane batch: %s", counts)
     return len(claimed)
+
+
+def _log_sends(path: str, rows: list[_Row], batch: str) -> None:
+    """The lane's own clock for a benchmark (settings.PRIORITY_LANE_SEND_LOG): one JSON line per
+    send call, written once per batch (never in the paced loop), so the busiest second can be read
+    from when we sent as well as from when the provider stamped it."""
+    lines = [
+        json.dumps(
+            {
+                "id": r.message.pk,
+                "to": r.message.to_number,
+                "lane": r.message.lane,
+                "parts": max(1, r.message.parts),
+                "wall": round(r.called_at[0], 6),
+                "mono": round(r.called_at[1], 6),
+                "slot_mono": round(r.slot_at, 6),
+                "pid": os.getpid(),
+                "batch": batch,
+            }
+        )
+        for r in rows
+        if r.called_at is not None
+    ]
+    if lines:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write("\n".join(lines) + "\n")  # one append per batch: lines of two processes never mix
