@@ -35,8 +35,13 @@ def _pending(personas, count: int) -> list[OutboundMessage]:
         fan = create_fan(personas.talent, phone)
         rows.append(
             OutboundMessage.objects.create(
-                talent=personas.talent, fan=fan, to_number=phone, body="Hi", lane=OutboundMessage.Lane.PERSONAL,
-                kind=OutboundMessage.Kind.SYSTEM, status=OutboundMessage.Status.PENDING,
+                talent=personas.talent,
+                fan=fan,
+                to_number=phone,
+                body="Hi",
+                lane=OutboundMessage.Lane.PERSONAL,
+                kind=OutboundMessage.Kind.SYSTEM,
+                status=OutboundMessage.Status.PENDING,
             )  # fmt: skip
         )
     return rows
