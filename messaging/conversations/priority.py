@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -41,12 +40,13 @@ from django.utils import timezone
 from accounts import pumping
 from accounts.models import Fan, Talent
 from accounts.tokens import has_links, preview_links, render_links
-from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
+from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
+from messaging.sending.engine import STOP_RECHECK_SECONDS, status_callback_url
 from messaging.sending.models import SenderClock
 from messaging.sending.pacing import TokenBucket
 from messaging.sending.senders import lane_address
 from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
-from messaging.sms.models import STATUS_RANK, OutboundMessage
+from messaging.sms.models import OutboundMessage
 from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ _LEASE = dt.timedelta(seconds=90)
 # Of a sender's time per batch: claim and record cost 0.4-1.7 s between batches (more while a burst
 # holds the CPU), when nothing leaves; 20 s keeps that under 10 % (6 s gave 78 % of the rate).
 _BATCH_SECONDS = 20.0
-_MAX_ATTEMPTS = 3
 ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
 GUARDED_LANES = (Lane.PERSONAL, Lane.LINK)  # signup codes and join links: texts a stranger can ask for
 # Per-fan secrets a higher layer fills as a text leaves, like links (issue 14: a drop's codes;
@@ -341,86 +340,6 @@ class _Recheck:
         self.fresh_at, self.took = self.started, now - self.started
 
 
-def _record(rows: list[_Row], now: dt.datetime) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    changed: list[OutboundMessage] = []
-    effects: dict[int, list] = defaultdict(list)
-    for row in rows:
-        message = row.message
-        message.lease_until = None
-        message.updated_at = now
-        if row.suppressed:
-            message.status, message.error_message = S.SUPPRESSED, "the fan opted out before it left"
-        elif row.error is None:
-            message.status, message.provider_sid, message.sent_at = S.QUEUED, row.result_sid, now
-            message.parts = row.result_parts or message.parts
-        elif row.error.uncertain:
-            message.status = S.UNCERTAIN  # the provider may have it: reconciled by a person, never resent
-        elif row.error.permanent or message.attempts >= _MAX_ATTEMPTS:
-            message.status = S.FAILED
-            effects[message.talent_id].append((message.fan_id, message.to_number, row.error))
-        else:
-            message.status = S.PENDING  # throttled or unreachable: nothing was created, try again soon
-            message.not_before = now + dt.timedelta(seconds=2**message.attempts)
-        if row.error is not None:
-            message.error_code, message.error_message = row.error.code[:16], str(row.error)[:300]
-        counts[message.status] += 1
-        changed.append(message)
-    _save_outcomes(changed, now)
-    for talent_id, errors in effects.items():
-        apply_error_effects(talent_id=talent_id, campaign_id=None, errors=errors)
-    return dict(counts)
-
-
-_OUTCOME_FIELDS = ["status", "provider_sid", "sent_at", "parts", "not_before", "error_code", "error_message"]
-
-
-def _save_outcomes(changed: list[OutboundMessage], now: dt.datetime) -> None:
-    """Write a batch's outcomes, never moving a status back: the provider's status callbacks (sent,
-    delivered) arrive 50-250 ms after each send, long before the batch ends, and find the row by
-    its hint, so "queued" here must not overwrite their "delivered" (nor an uncertain one's proof
-    that it left). On PostgreSQL one UPDATE ... FROM (VALUES ...) per 500 rows: Django's bulk_update
-    builds a CASE of every field for every row, which cost more CPU than the sends themselves
-    (about 5 ms a link)."""
-    if connection.vendor == "postgresql":
-        for start in range(0, len(changed), 500):
-            chunk = changed[start : start + 500]
-            params: list = []
-            for m in chunk:
-                values = [m.status, m.provider_sid, m.sent_at, m.parts, m.not_before, m.error_code, m.error_message]
-                params += [m.pk, *values, STATUS_RANK[m.status]]
-            with connection.cursor() as cursor:
-                cursor.execute(_outcomes_sql(len(chunk)), [*params, now])
-        return
-    current = dict(OutboundMessage.objects.filter(pk__in=[m.pk for m in changed]).values_list("pk", "status"))
-    for m in changed:
-        if STATUS_RANK.get(current.get(m.pk, ""), 0) > STATUS_RANK[m.status]:
-            m.status = current[m.pk]
-    fields = [*_OUTCOME_FIELDS, "lease_until", "updated_at"]
-    OutboundMessage.objects.bulk_update(changed, fields, batch_size=500)
-
-
-def _outcomes_sql(rows: int) -> str:
-    meta = OutboundMessage._meta
-    cols: list[str] = [meta.get_field(name).column for name in _OUTCOME_FIELDS]  # type: ignore[union-attr,misc]
-    value = "(%s::bigint, %s, %s, %s::timestamptz, %s::int, %s::timestamptz, %s, %s, %s::int)"
-    rank = "CASE o.status " + " ".join(f"WHEN '{k}' THEN {r}" for k, r in STATUS_RANK.items()) + " ELSE 0 END"
-    sets = [
-        f"status = CASE WHEN {rank} > v.rank THEN o.status ELSE v.status END",
-        "provider_sid = COALESCE(v.provider_sid, o.provider_sid)",  # a callback may have recorded it first
-        *(f"{col} = v.{col}" for col in cols[2:5]),
-        # A failed callback's code, when it came before this record, stays.
-        f"{cols[5]} = CASE WHEN v.{cols[5]} <> '' THEN v.{cols[5]} ELSE o.{cols[5]} END",
-        f"{cols[6]} = v.{cols[6]}",
-        "lease_until = NULL",
-        "updated_at = %s",
-    ]
-    return (
-        f"WITH v (id, {', '.join(cols)}, rank) AS (VALUES {', '.join([value] * rows)}) "  # noqa: S608 - constants
-        f"UPDATE {meta.db_table} AS o SET {', '.join(sets)} FROM v WHERE o.id = v.id"
-    )
-
-
 def _suppress_unreachable(claimed: list[OutboundMessage], now: dt.datetime) -> list[OutboundMessage]:
     """Only a compliance text (the STOP confirmation itself) goes to a fan who opted out or was
     erased; a join link, code or reply claimed for them is suppressed. A team reply also needs the
@@ -505,29 +424,3 @@ def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None 
         if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
             logger.warning("priority lane batch: %s", counts)
     return len(claimed)
-
-
-def _log_sends(path: str, rows: list[_Row], batch: str) -> None:
-    """The lane's own clock for a benchmark (settings.PRIORITY_LANE_SEND_LOG): one JSON line per
-    send call, written once per batch (never in the paced loop), so the busiest second can be read
-    from when we sent as well as from when the provider stamped it."""
-    lines = [
-        json.dumps(
-            {
-                "id": r.message.pk,
-                "to": r.message.to_number,
-                "lane": r.message.lane,
-                "parts": max(1, r.message.parts),
-                "wall": round(r.called_at[0], 6),
-                "mono": round(r.called_at[1], 6),
-                "slot_mono": round(r.slot_at, 6),
-                "pid": os.getpid(),
-                "batch": batch,
-            }
-        )
-        for r in rows
-        if r.called_at is not None
-    ]
-    if lines:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write("\n".join(lines) + "\n")  # one append per batch: lines of two processes never mix
