@@ -16,7 +16,8 @@ a number whose STOP landed before its link left may rightly get none, and no lin
 it), how fast the links leave compared with the short code's 100 SMS parts per second, and how
 long a STOP takes to land on the fan after its webhook answered (target <= 5 s).
 
-BENCH_CELEBRITY_TEXTS sets N (default 20,000); WEB_CONCURRENCY / WEB_THREADS reach the Procfile.
+BENCH_CELEBRITY_TEXTS sets N (default 20,000); BENCH_CELEBRITY_KEEP=1 keeps the ledger and the lane's
+send log (bench/celebrity_clocks.py) in the work directory; WEB_CONCURRENCY / WEB_THREADS reach the Procfile.
 BENCH_CELEBRITY_REQUESTS_ONLY=1 stops after phase 2 and reports the requests only (the floor and
 both phases): how the serving stack's settings were compared without waiting for the links.
 Each phase also reports the CPU-milliseconds every process group spent per accepted text (from /proc,
@@ -238,7 +239,7 @@ def main() -> None:
         emit(BENCH, "run", 0, "", target="completes", ok=False, error=repr(exc)[:300])
         raise
     finally:
-        if success:
+        if success and not os.environ.get("BENCH_CELEBRITY_KEEP"):
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept logs and ledger in {workdir}", flush=True)

@@ -67,7 +67,35 @@ def overlapping_batches(sends: list[dict]) -> int:
     return sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if b[0] < a[1])
 
 
-def link_clocks(links: list[dict], parts: list[int], lane_log: list[dict], bound: int) -> dict:
+def idle_time(sends: list[dict], rate: float) -> dict:
+    """Where the sender stood idle, on the lane's monotonic clock: each gap between two send calls
+    beyond the first one's own slot (parts / rate), split by whether both were in one batch (the
+    pacing loop, a slow re-check) or not (claim, render and record between batches; a task handing
+    over to the next). What the rate "first to last" loses to."""
+    ordered = sorted(sends, key=lambda s: s["mono"])
+    within = between = 0.0
+    gaps: list[tuple[float, str]] = []
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        idle = b["mono"] - a["mono"] - a.get("parts", 1) / rate
+        if idle <= 0.001:  # timer jitter, not idleness
+            continue
+        kind = "batch" if a["batch"] == b["batch"] else ("process" if a["pid"] != b["pid"] else "between")
+        if kind == "batch":
+            within += idle
+        else:
+            between += idle
+        gaps.append((idle, kind))
+    span = ordered[-1]["mono"] - ordered[0]["mono"] if len(ordered) > 1 else 0.0
+    top = sorted(gaps, reverse=True)[:5]
+    return {
+        "span_s": round(span, 1),
+        "idle_within_batches_s": round(within, 1),
+        "idle_between_batches_s": round(between, 1),
+        "longest_gaps_s": [f"{g:.2f} {k}" for g, k in top],
+    }
+
+
+def link_clocks(links: list[dict], parts: list[int], lane_log: list[dict], bound: int, rate: float) -> dict:
     """Both clocks over the same links (ledger lines with a signup link, their SMS parts)."""
     sends = {s["id"]: s for s in lane_log}
     received = [(r["received_at"], n) for r, n in zip(links, parts, strict=True) if "received_at" in r]
@@ -87,6 +115,7 @@ def link_clocks(links: list[dict], parts: list[int], lane_log: list[dict], bound
         "processes": len({s["pid"] for _, _, s in matched}),
         "batches": len({s["batch"] for _, _, s in matched}),
         "overlapping_batches": overlapping_batches([s for _, _, s in matched]),
+        "idle": idle_time([s for _, _, s in matched], rate) if matched else {},
         "receipt_lag_ms": _ms([r["received_at"] - s["wall"] for r, _, s in matched if "received_at" in r]),
         "processing_lag_ms": _ms([r["accepted_at"] - r["received_at"] for r in links if "accepted_at" in r]),
     }

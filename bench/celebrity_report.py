@@ -265,7 +265,7 @@ def report_links(
     # one message above it in any second. Read on two clocks: the sandbox's, when it received each
     # request (what the carrier meters: the bound), and the lane's, when it made each send call.
     bound = SENDER_PARTS_PER_SECOND + max(parts)
-    clocks = link_clocks([r for _, r in links], parts, lane_log, bound)
+    clocks = link_clocks([r for _, r in links], parts, lane_log, bound, SENDER_PARTS_PER_SECOND)
     emit(
         BENCH,
         "links: most SMS parts in one second, the bound (sandbox clock: request received)",
@@ -294,6 +294,7 @@ def report_links(
         batches=clocks["batches"],
         overlapping_batches=clocks["overlapping_batches"],
         call_to_receipt_ms=clocks["receipt_lag_ms"],
+        idle=clocks["idle"],
         clock="time.time() at backend.send_async, logged by the lane (PRIORITY_LANE_SEND_LOG)",
     )
     # After STOP only the confirmation may be sent. Counted only when surely after: the sandbox's
