@@ -86,12 +86,17 @@ def idle_time(sends: list[dict], rate: float) -> dict:
             between += idle
         gaps.append((idle, kind))
     span = ordered[-1]["mono"] - ordered[0]["mono"] if len(ordered) > 1 else 0.0
+    # Of the idle within batches: waited after the bucket let a text go (a free connection, the STOP
+    # re-check in flight); the rest is the loop's own lateness (the process held off the CPU).
+    after_bucket = [s["slot_mono"] - s["paced_mono"] for s in ordered if "paced_mono" in s]
     top = sorted(gaps, reverse=True)[:5]
     return {
         "span_s": round(span, 1),
         "idle_within_batches_s": round(within, 1),
         "idle_between_batches_s": round(between, 1),
         "longest_gaps_s": [f"{g:.2f} {k}" for g, k in top],
+        "waited_after_bucket_s": round(sum(after_bucket), 1),
+        "waits_after_bucket_over_100ms": sum(1 for w in after_bucket if w > 0.1),
     }
 
 

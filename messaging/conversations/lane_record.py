@@ -26,6 +26,7 @@ class _Row(Protocol):
     result_parts: int | None
     error: SmsError | None
     suppressed: bool
+    paced_at: float
     slot_at: float
     called_at: tuple[float, float] | None
 
@@ -127,6 +128,7 @@ def _log_sends(path: str, rows: Sequence[_Row], batch: str) -> None:
                 "parts": max(1, r.message.parts),
                 "wall": round(r.called_at[0], 6),
                 "mono": round(r.called_at[1], 6),
+                "paced_mono": round(r.paced_at, 6),
                 "slot_mono": round(r.slot_at, 6),
                 "pid": os.getpid(),
                 "batch": batch,

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -155,7 +155,8 @@ class _Row:
     body: str = ""  # the text as it leaves (links rendered); never saved
     fan: Fan | None = None  # the fan row its links are made for (read once per batch by _rendered)
     to_render: bool = False  # links still to make: made in the paced loop, just before it leaves
-    slot_at: float = 0.0  # time.monotonic() when the pacing let it go (after the rate and the re-check)
+    paced_at: float = 0.0  # time.monotonic() when the bucket let it go
+    slot_at: float = 0.0  # ... and when the connection limit and the STOP re-check did (it starts then)
     called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
 
 
@@ -233,11 +234,15 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
         watched = set()
     stopped: set[int] = set()
     recheck_state = _Recheck()
+    # Rows still to leave per watched fan: the re-check asks only about fans with one (the batch's
+    # query shrinks as it goes, instead of re-reading every fan already sent to).
+    waiting = Counter(r.message.fan_id for r in rows if r.message.fan_id in watched and not r.suppressed)
 
     async def still_wanted(message: OutboundMessage) -> bool:
         if message.lane == Lane.COMPLIANCE or message.fan_id not in watched:
             return True
-        stopped.update(await recheck_state.current(lambda: watched - stopped))
+        stopped.update(await recheck_state.current(lambda: {f for f, n in waiting.items() if n > 0} - stopped))
+        waiting[message.fan_id] -= 1  # this row is decided now, whichever way
         return message.fan_id not in stopped
 
     async def send(row: _Row, sms: SmsMessage) -> None:
@@ -272,6 +277,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
                 bucket.reserve(parts)  # never waits: counted, so the texts after it wait instead
             else:
                 await bucket.acquire(parts)
+            row.paced_at = time.monotonic()
             sms = SmsMessage(
                 to=message.to_number,
                 body=row.body or message.body,
