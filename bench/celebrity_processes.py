@@ -210,11 +210,21 @@ def _sandbox_first(members) -> None:
     """The sandbox stands in for Twilio, which has machines of its own: run it ahead of our processes
     (nice -5) so it stamps each message when it arrives, not when a CPU held by the burst gets to
     it (a starved sandbox read a second's sends late and stamped them together: "seconds above
-    the rate" that no sender made). Its CPU is still on this machine and still reported."""
+    the rate" that no sender made). Its CPU is still on this machine and still reported.
+
+    With the kernel's autogroup scheduler on (/proc/sys/kernel/sched_autogroup_enabled, as on this
+    machine), a nice value counts only inside the process's session group: each Procfile process
+    runs in a session of its own, so nice -5 alone did nothing against them. The group's own nice
+    (/proc/<pid>/autogroup) is what weighs; the sandbox shares its group with this driver (the
+    ledger tail), which is idle but for 20 ms polls."""
     for pid in members(proc_cpu._processes()):
         try:
             os.setpriority(os.PRIO_PROCESS, pid, -5)
         except OSError:  # not root: it keeps the default priority, and the peak figure may show it
+            pass
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text("-5")
+        except OSError:  # no autogroup scheduler, or not allowed: the nice value above is all there is
             pass
 
 

@@ -71,3 +71,38 @@ def test_batches_follow_back_to_back_at_the_rate_each_row_once(personas, monkeyp
     assert busiest <= RATE + 1, busiest
     statuses = set(OutboundMessage.objects.filter(pk__in=ids).values_list("status", flat=True))
     assert statuses == {S.QUEUED}  # each batch recorded (in its thread) before the call returned
+
+
+def test_a_batch_whose_record_fails_never_costs_the_next_one_its_record(personas, monkeypatch):
+    """The stream gathers every batch's record before it ends: the next batch's record had not
+    started when the first one's error surfaced, and was dropped with the event loop (562 links sent,
+    never recorded, in a bench run)."""
+    talent = personas.talent
+    talent.parts_per_second = RATE
+    talent.save(update_fields=["parts_per_second"])
+    ids = []
+    for i in range(30):
+        phone = f"+141555509{i:02d}"
+        fan = create_fan(talent, phone)
+        ids.append(
+            OutboundMessage.objects.create(
+                talent=talent, fan=fan, to_number=phone, body="Hi", lane=OutboundMessage.Lane.PERSONAL,
+                kind=OutboundMessage.Kind.SYSTEM, status=S.PENDING, parts=1,
+            ).pk
+        )  # fmt: skip
+    monkeypatch.setattr(priority, "_BATCH_SECONDS", 0.3)  # 15 parts a batch: two batches
+    record, calls = priority._record, []
+
+    def first_fails(rows, now):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise RuntimeError("the first batch's record failed")
+        return record(rows, now)
+
+    monkeypatch.setattr(priority, "_record", first_fails)
+    priority._BUCKETS.pop(talent.pk, None)
+    with pytest.raises(RuntimeError):
+        priority.priority_send_batch(backend=Stamps(), until=time.monotonic() + 30)
+    assert calls == [15, 15]
+    queued = OutboundMessage.objects.filter(pk__in=ids, status=S.QUEUED).count()
+    assert queued == 15  # the second batch recorded; the first stays claimed for the sweeper
