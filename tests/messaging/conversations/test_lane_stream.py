@@ -3,7 +3,7 @@ batches the sender stood idle for the claim, render and record (2-4 s a 20 s bat
 bench's lane clock); now the next batch is claimed in a thread while the last sends of the current
 one leave, and each is recorded in a thread while the next one sends. The seam is one slot, the
 rate still holds, every row leaves once and is recorded. PostgreSQL: other threads' connections
-must see the rows. Real time, ~1.5 s."""
+must see the rows. Real time, ~3 s."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_batches_follow_back_to_back_at_the_rate_each_row_once(personas, monkeyp
     talent.parts_per_second = RATE
     talent.save(update_fields=["parts_per_second"])
     ids = []
-    for i in range(50):
-        phone = f"+141555508{i:02d}"
+    for i in range(100):
+        phone = f"+14155508{i:03d}"
         fan = create_fan(talent, phone)
         ids.append(
             OutboundMessage.objects.create(
@@ -51,22 +51,22 @@ def test_batches_follow_back_to_back_at_the_rate_each_row_once(personas, monkeyp
                 kind=OutboundMessage.Kind.SYSTEM, status=S.PENDING, parts=1,
             ).pk
         )  # fmt: skip
-    monkeypatch.setattr(priority, "_BATCH_SECONDS", 0.4)  # 20 parts a batch: three batches
+    monkeypatch.setattr(priority, "_BATCH_SECONDS", 0.8)  # 40 parts a batch: three batches
     claim = priority._claim
 
     def slow_claim(**kwargs):
-        time.sleep(0.3)  # a claim under a burst: fifteen slots' worth
+        time.sleep(0.5)  # a claim under a burst: 25 slots' worth, shorter than a batch
         return claim(**kwargs)
 
     monkeypatch.setattr(priority, "_claim", slow_claim)
     priority._BUCKETS.pop(talent.pk, None)
     backend = Stamps()
     claimed = priority.priority_send_batch(backend=backend, until=time.monotonic() + 30)
-    assert claimed == 50
-    assert sorted(to for _, to in backend.sent) == sorted(f"+141555508{i:02d}" for i in range(50))
+    assert claimed == 100
+    assert sorted(to for _, to in backend.sent) == sorted(f"+14155508{i:03d}" for i in range(100))
     stamps = [at for at, _ in backend.sent]
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert max(gaps) < 0.2, max(gaps)  # a claim between batches left a gap of 0.3 s and more
+    assert max(gaps) < 0.35, max(gaps)  # a claim between batches left a gap of 0.5 s and more
     busiest = max(sum(1 for t in stamps if start <= t < start + 1) for start in stamps)
     assert busiest <= RATE + 1, busiest
     statuses = set(OutboundMessage.objects.filter(pk__in=ids).values_list("status", flat=True))
