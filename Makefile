@@ -93,6 +93,7 @@ TYPED += messaging/automations/keywords.py messaging/automations/drops.py messag
 	messaging/automations/sql.py messaging/automations/privacy.py messaging/automations/keyword_models.py \
 	messaging/automations/drop_models.py messaging/automations/drop_joins.py
 TYPED += messaging/conversations/handling.py messaging/conversations/replying.py messaging/conversations/thread.py
+TYPED += messaging/conversations/lane_record.py
 TYPED += messaging/automations/codes.py messaging/automations/fan_drops.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).

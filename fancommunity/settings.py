@@ -318,6 +318,9 @@ PRIORITY_LANE_BATCH = env.get_int("PRIORITY_LANE_BATCH", 1000, minimum=1)  # 20 
 INBOUND_RULES_BATCH = env.get_int("INBOUND_RULES_BATCH", 200, minimum=1)
 PRIORITY_LANE_SECONDS = env.get_int("PRIORITY_LANE_SECONDS", 60, minimum=1)
 PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0)
+# Benchmarks only: a file the lane appends one JSON line to per text it sends (the send call's wall and
+# monotonic time, its process and batch), set beside the sandbox ledger's stamps (bench_celebrity).
+PRIORITY_LANE_SEND_LOG = env.get_str("PRIORITY_LANE_SEND_LOG", "")
 # Replies and opt-outs within this many hours after a campaign message count for that campaign.
 CAMPAIGN_ATTRIBUTION_HOURS = env.get_int("CAMPAIGN_ATTRIBUTION_HOURS", 72, minimum=1)
 if CAMPAIGN_LEASE_SECONDS >= env.get_int("Q_TIMEOUT", 300, minimum=10):

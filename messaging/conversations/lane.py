@@ -61,7 +61,9 @@ def priority_lane_run(
     try:
         while time.monotonic() < deadline:
             did = inbound_process_batch() if rules else 0
-            claimed = priority_send_batch() if sends else 0
+            # The sender loop alone streams its batches back to back until the deadline; beside the
+            # rules (inline mode, old tasks) a batch at a time, so neither waits long for the other.
+            claimed = priority_send_batch(until=None if rules else deadline) if sends else 0
             processed, sent = processed + did, sent + claimed
             if did or claimed:
                 idle_since = None

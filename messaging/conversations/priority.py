@@ -25,26 +25,28 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import pumping
 from accounts.models import Fan, Talent
 from accounts.tokens import has_links, preview_links, render_links
-from messaging.sending.engine import STOP_RECHECK_SECONDS, apply_error_effects, status_callback_url
+from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
+from messaging.sending.engine import STOP_RECHECK_SECONDS, status_callback_url
 from messaging.sending.models import SenderClock
 from messaging.sending.pacing import TokenBucket
 from messaging.sending.senders import lane_address
 from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
-from messaging.sms.models import STATUS_RANK, OutboundMessage
+from messaging.sms.models import OutboundMessage
 from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,6 @@ _LEASE = dt.timedelta(seconds=90)
 # Of a sender's time per batch: claim and record cost 0.4-1.7 s between batches (more while a burst
 # holds the CPU), when nothing leaves; 20 s keeps that under 10 % (6 s gave 78 % of the rate).
 _BATCH_SECONDS = 20.0
-_MAX_ATTEMPTS = 3
 ONE_TO_ONE = [OutboundMessage.Kind.SYSTEM, OutboundMessage.Kind.REPLY]
 GUARDED_LANES = (Lane.PERSONAL, Lane.LINK)  # signup codes and join links: texts a stranger can ask for
 # Per-fan secrets a higher layer fills as a text leaves, like links (issue 14: a drop's codes;
@@ -154,6 +155,9 @@ class _Row:
     body: str = ""  # the text as it leaves (links rendered); never saved
     fan: Fan | None = None  # the fan row its links are made for (read once per batch by _rendered)
     to_render: bool = False  # links still to make: made in the paced loop, just before it leaves
+    paced_at: float = 0.0  # time.monotonic() when the bucket let it go
+    slot_at: float = 0.0  # ... and when the connection limit and the STOP re-check did (it starts then)
+    called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
 
 
 def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
@@ -219,7 +223,7 @@ def _inactive(fan_ids: set[int]) -> set[int]:
     return set(Fan.objects.filter(pk__in=fan_ids, status__in=gone).values_list("pk", flat=True))
 
 
-async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool = True) -> None:
+async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool = True, close: bool = True) -> None:
     callback = status_callback_url()
     limit = asyncio.Semaphore(settings.CAMPAIGN_SEND_CONCURRENCY)
     # A STOP committed while this batch waits for its turn stops that fan's link or reply too:
@@ -230,15 +234,20 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
         watched = set()
     stopped: set[int] = set()
     recheck_state = _Recheck()
+    # Rows still to leave per watched fan: the re-check asks only about fans with one (the batch's
+    # query shrinks as it goes, instead of re-reading every fan already sent to).
+    waiting = Counter(r.message.fan_id for r in rows if r.message.fan_id in watched and not r.suppressed)
 
     async def still_wanted(message: OutboundMessage) -> bool:
         if message.lane == Lane.COMPLIANCE or message.fan_id not in watched:
             return True
-        stopped.update(await recheck_state.current(lambda: watched - stopped))
+        stopped.update(await recheck_state.current(lambda: {f for f, n in waiting.items() if n > 0} - stopped))
+        waiting[message.fan_id] -= 1  # this row is decided now, whichever way
         return message.fan_id not in stopped
 
     async def send(row: _Row, sms: SmsMessage) -> None:
         try:
+            row.called_at = (time.time(), time.monotonic())
             result = await backend.send_async(sms)
         except SmsError as exc:
             row.error = exc
@@ -268,6 +277,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
                 bucket.reserve(parts)  # never waits: counted, so the texts after it wait instead
             else:
                 await bucket.acquire(parts)
+            row.paced_at = time.monotonic()
             sms = SmsMessage(
                 to=message.to_number,
                 body=row.body or message.body,
@@ -281,6 +291,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
                 limit.release()
                 row.suppressed = True
                 continue
+            row.slot_at = time.monotonic()
             in_flight.append(asyncio.ensure_future(send(row, sms)))
         await asyncio.gather(*in_flight)
 
@@ -290,7 +301,8 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
     try:
         await asyncio.gather(*(dispatch(talent_rows) for talent_rows in by_talent.values()))
     finally:
-        await backend.aclose()
+        if close:
+            await backend.aclose()
 
 
 class _Recheck:
@@ -333,86 +345,6 @@ class _Recheck:
         task, self.task = self.task, None
         self.result = set(task.result())
         self.fresh_at, self.took = self.started, now - self.started
-
-
-def _record(rows: list[_Row], now: dt.datetime) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    changed: list[OutboundMessage] = []
-    effects: dict[int, list] = defaultdict(list)
-    for row in rows:
-        message = row.message
-        message.lease_until = None
-        message.updated_at = now
-        if row.suppressed:
-            message.status, message.error_message = S.SUPPRESSED, "the fan opted out before it left"
-        elif row.error is None:
-            message.status, message.provider_sid, message.sent_at = S.QUEUED, row.result_sid, now
-            message.parts = row.result_parts or message.parts
-        elif row.error.uncertain:
-            message.status = S.UNCERTAIN  # the provider may have it: reconciled by a person, never resent
-        elif row.error.permanent or message.attempts >= _MAX_ATTEMPTS:
-            message.status = S.FAILED
-            effects[message.talent_id].append((message.fan_id, message.to_number, row.error))
-        else:
-            message.status = S.PENDING  # throttled or unreachable: nothing was created, try again soon
-            message.not_before = now + dt.timedelta(seconds=2**message.attempts)
-        if row.error is not None:
-            message.error_code, message.error_message = row.error.code[:16], str(row.error)[:300]
-        counts[message.status] += 1
-        changed.append(message)
-    _save_outcomes(changed, now)
-    for talent_id, errors in effects.items():
-        apply_error_effects(talent_id=talent_id, campaign_id=None, errors=errors)
-    return dict(counts)
-
-
-_OUTCOME_FIELDS = ["status", "provider_sid", "sent_at", "parts", "not_before", "error_code", "error_message"]
-
-
-def _save_outcomes(changed: list[OutboundMessage], now: dt.datetime) -> None:
-    """Write a batch's outcomes, never moving a status back: the provider's status callbacks (sent,
-    delivered) arrive 50-250 ms after each send, long before the batch ends, and find the row by
-    its hint, so "queued" here must not overwrite their "delivered" (nor an uncertain one's proof
-    that it left). On PostgreSQL one UPDATE ... FROM (VALUES ...) per 500 rows: Django's bulk_update
-    builds a CASE of every field for every row, which cost more CPU than the sends themselves
-    (about 5 ms a link)."""
-    if connection.vendor == "postgresql":
-        for start in range(0, len(changed), 500):
-            chunk = changed[start : start + 500]
-            params: list = []
-            for m in chunk:
-                values = [m.status, m.provider_sid, m.sent_at, m.parts, m.not_before, m.error_code, m.error_message]
-                params += [m.pk, *values, STATUS_RANK[m.status]]
-            with connection.cursor() as cursor:
-                cursor.execute(_outcomes_sql(len(chunk)), [*params, now])
-        return
-    current = dict(OutboundMessage.objects.filter(pk__in=[m.pk for m in changed]).values_list("pk", "status"))
-    for m in changed:
-        if STATUS_RANK.get(current.get(m.pk, ""), 0) > STATUS_RANK[m.status]:
-            m.status = current[m.pk]
-    fields = [*_OUTCOME_FIELDS, "lease_until", "updated_at"]
-    OutboundMessage.objects.bulk_update(changed, fields, batch_size=500)
-
-
-def _outcomes_sql(rows: int) -> str:
-    meta = OutboundMessage._meta
-    cols: list[str] = [meta.get_field(name).column for name in _OUTCOME_FIELDS]  # type: ignore[union-attr,misc]
-    value = "(%s::bigint, %s, %s, %s::timestamptz, %s::int, %s::timestamptz, %s, %s, %s::int)"
-    rank = "CASE o.status " + " ".join(f"WHEN '{k}' THEN {r}" for k, r in STATUS_RANK.items()) + " ELSE 0 END"
-    sets = [
-        f"status = CASE WHEN {rank} > v.rank THEN o.status ELSE v.status END",
-        "provider_sid = COALESCE(v.provider_sid, o.provider_sid)",  # a callback may have recorded it first
-        *(f"{col} = v.{col}" for col in cols[2:5]),
-        # A failed callback's code, when it came before this record, stays.
-        f"{cols[5]} = CASE WHEN v.{cols[5]} <> '' THEN v.{cols[5]} ELSE o.{cols[5]} END",
-        f"{cols[6]} = v.{cols[6]}",
-        "lease_until = NULL",
-        "updated_at = %s",
-    ]
-    return (
-        f"WITH v (id, {', '.join(cols)}, rank) AS (VALUES {', '.join([value] * rows)}) "  # noqa: S608 - constants
-        f"UPDATE {meta.db_table} AS o SET {', '.join(sets)} FROM v WHERE o.id = v.id"
-    )
 
 
 def _suppress_unreachable(claimed: list[OutboundMessage], now: dt.datetime) -> list[OutboundMessage]:
@@ -479,20 +411,119 @@ def suppress_pending_for(*, fan: Fan) -> int:
     ).update(status=S.SUPPRESSED, error_message="the fan opted out before it left", updated_at=timezone.now())
 
 
-def priority_send_batch(*, limit: int | None = None, only_ids: list[int] | None = None, backend=None) -> int:
-    """Claim, send and record one batch of the lane. Returns how many rows it claimed."""
+def _prepare(*, limit: int, only_ids: list[int] | None) -> tuple[int, list[_Row]]:
+    """Claim a batch and make it ready to leave: (rows claimed, rows to send)."""
     now = timezone.now()
-    claimed = _claim(limit=limit or settings.PRIORITY_LANE_BATCH, only_ids=only_ids, now=now)
+    claimed = _claim(limit=limit, only_ids=only_ids, now=now)
     if not claimed:
-        return 0
+        return 0, []
     rows = _rendered([_Row(m) for m in _suppress_unreachable(claimed, now)])
     for fill in BODY_FILLS:
         for row, body in zip(rows, fill([(r.message.fan_id, r.body or r.message.body) for r in rows]), strict=True):
             row.body = row.body if body is None else body
-    if rows:
-        backend = backend or get_backend()
-        asyncio.run(_send_all(rows, backend, recheck=not connection.in_atomic_block))
-        counts = _record(rows, timezone.now())
-        if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
-            logger.warning("priority lane batch: %s", counts)
-    return len(claimed)
+    return len(claimed), rows
+
+
+def _finish(rows: list[_Row], batch: str) -> None:
+    if settings.PRIORITY_LANE_SEND_LOG:
+        _log_sends(settings.PRIORITY_LANE_SEND_LOG, rows, batch)
+    for attempt in range(_RECORD_ATTEMPTS):
+        try:
+            counts = _record(rows, timezone.now())
+            break
+        except OperationalError as exc:
+            # The record's UPDATE and a group of status callbacks (webhooks/status.py) lock rows of
+            # the batch in their own orders; PostgreSQL breaks such a deadlock by rolling one back
+            # (seen in a 3,000-text bench run). Ours is safe to run again (forward-only statuses).
+            if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == _RECORD_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    if counts.get(S.FAILED) or counts.get(S.UNCERTAIN):
+        logger.warning("priority lane batch: %s", counts)
+
+
+_RECORD_ATTEMPTS = 3
+
+
+def _own_connection(fn, /, **kwargs):
+    """fn in a worker thread, on that thread's own database connection, closed after it."""
+    try:
+        return fn(**kwargs)
+    finally:
+        connection.close()
+
+
+# The next batch is claimed this long before the current one's sends end (in a thread, beside them):
+# claim, render and record between batches cost 2-4 s of sender time each under a burst (the
+# bench's lane clock: 12 s idle of 96), when nothing left.
+_PREFETCH_SECONDS = 3.0
+
+
+async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, until: float) -> int:
+    """Batches back to back in one event loop until `until` (time.monotonic()): each next batch is
+    claimed in a thread while the current one's last sends leave, and each batch is recorded in a
+    thread while the next one sends. One bucket per talent paces across them (_BUCKETS), so the
+    seam between two batches is one slot, like any other. Returns the rows claimed after `rows`."""
+    more = 0
+    records: list[asyncio.Future] = []
+    try:
+        while rows:
+            per_talent: dict[int, float] = defaultdict(float)
+            for row in rows:
+                per_talent[row.message.talent_id] += max(1, row.message.parts) / max(
+                    row.message.talent.parts_per_second, 0.001
+                )
+            seconds = max(per_talent.values())
+            go = asyncio.Event()
+            upcoming = None
+            # The next batch only if this one ends before `until` even at half its pace (a burst
+            # holds the lane off the CPU): the task then stays inside the queue's timeout.
+            if time.monotonic() + 2 * seconds < until:
+
+                async def claim_next(delay: float = max(0.0, seconds - _PREFETCH_SECONDS), go: asyncio.Event = go):
+                    try:
+                        await asyncio.wait_for(go.wait(), timeout=delay)
+                    except TimeoutError:
+                        pass  # the usual case: claim while the last sends leave
+                    return await asyncio.to_thread(_own_connection, _prepare, limit=limit, only_ids=None)
+
+                upcoming = asyncio.ensure_future(claim_next())
+            batch = f"{os.getpid()}:{time.monotonic():.3f}"
+            await _send_all(rows, backend, close=False)
+            go.set()  # the batch ended sooner than its parts say (suppressed rows): claim now
+            records.append(asyncio.ensure_future(asyncio.to_thread(_own_connection, _finish, rows=rows, batch=batch)))
+            if upcoming is None:
+                break
+            claimed, rows = await upcoming
+            more += claimed
+    finally:
+        # Every batch's record runs to its end, even when an earlier one failed: a batch that was
+        # sent and never recorded would stay claimed and end "uncertain" (never resent).
+        outcomes = await asyncio.gather(*records, return_exceptions=True)
+        await backend.aclose()
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed:
+        raise failed[0]
+    return more
+
+
+def priority_send_batch(
+    *, limit: int | None = None, only_ids: list[int] | None = None, backend=None, until: float | None = None
+) -> int:
+    """Claim, send and record one batch of the lane. Returns how many rows it claimed.
+
+    With `until` (a time.monotonic() deadline; the sender loop) on PostgreSQL outside a transaction,
+    batches follow back to back until then (`_stream`): the sender stands idle for one slot between
+    two batches instead of for the claim, render and record."""
+    limit = limit or settings.PRIORITY_LANE_BATCH
+    claimed, rows = _prepare(limit=limit, only_ids=only_ids)
+    if not rows:
+        return claimed
+    backend = backend or get_backend()
+    in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
+    if until is not None and only_ids is None and not in_transaction and connection.vendor == "postgresql":
+        return claimed + asyncio.run(_stream(rows, backend, limit=limit, until=until))
+    batch = f"{os.getpid()}:{time.monotonic():.3f}"
+    asyncio.run(_send_all(rows, backend, recheck=not in_transaction))
+    _finish(rows, batch)
+    return claimed

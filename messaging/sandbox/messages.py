@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,11 @@ from messaging.sandbox.parts import count_parts
 class MessagesMixin:
     # --- POST Messages.json ------------------------------------------------------------------
     async def create_message(self, request: web.Request) -> web.Response:
+        # When the request reached "Twilio": taken before the body is read and the simulated
+        # latency, so a sandbox whose loop is busy (it also posts every status callback) never
+        # stamps a second's sends late and together. date_created and the ledger's received_at
+        # come from this moment; the ledger's accepted_at says when the message was processed.
+        received = time.time()
         denied = self._check_auth(request)
         if denied:
             return denied
@@ -54,7 +60,7 @@ class MessagesMixin:
             self.stats["rejected"] += 1
             return twilio_error(400, *error)
 
-        msg = self._accept(form, to=to, from_=from_, service=service, body=body, media=media)
+        msg = self._accept(form, to=to, from_=from_, service=service, body=body, media=media, received=received)
         if self.config.slow_after_accept_ms > 0:
             # Accepted and in the ledger, but the answer is late: the client may time out and
             # must reconcile rather than resend.
@@ -76,8 +82,13 @@ class MessagesMixin:
             return MAGIC_FROM[from_]
         return None
 
-    def _accept(self, form, *, to: str, from_: str, service: str, body: str, media: list) -> StoredMessage:
-        now = datetime.now(UTC).replace(microsecond=0)
+    def _accept(
+        self, form, *, to: str, from_: str, service: str, body: str, media: list, received: float | None = None
+    ) -> StoredMessage:
+        accepted = time.time()
+        received = accepted if received is None else received
+        # Twilio's date_created has whole seconds.
+        now = datetime.fromtimestamp(received, UTC).replace(microsecond=0)
         final_status, final_error = "delivered", ""
         if self.config.callback_fail_rate and self.random.random() < self.config.callback_fail_rate:
             final_status, final_error = self.random.choice(CALLBACK_FAILURES)
@@ -103,6 +114,9 @@ class MessagesMixin:
                 record[key] = list(values) if key == "MediaUrl" or len(values) > 1 else values[0]
             record["sid"] = msg.sid
             record["date_created"] = now.isoformat()
+            # The two clocks of the sandbox, to the microsecond (the bench's bound reads the first).
+            record["received_at"] = round(received, 6)
+            record["accepted_at"] = round(accepted, 6)
             # Written and flushed before the answer: the ledger must never miss an accepted message.
             self._ledger.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._ledger.flush()

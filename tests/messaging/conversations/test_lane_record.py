@@ -44,3 +44,44 @@ def test_a_callback_that_came_first_keeps_its_status_and_the_rest_is_recorded(pe
     assert (got[plain.pk].status, got[plain.pk].provider_sid) == (S.QUEUED, "SM" + "e" * 32)
     assert got[throttled.pk].status == S.PENDING and got[throttled.pk].error_code == "20429"
     assert got[throttled.pk].not_before == now + dt.timedelta(seconds=2)
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # psycopg's DeadlockDetected carries it
+
+
+def test_a_record_rolled_back_by_a_deadlock_is_run_again(personas, monkeypatch):
+    """PostgreSQL breaks a deadlock between the record and a group of status callbacks by rolling
+    one back (a 3,000-text bench run): the lane's record runs again rather than leaving the batch
+    claimed, to end "uncertain"."""
+    from django.db import OperationalError
+
+    message = _claimed(personas, "+14155550729")
+    record, calls = priority._record, []
+
+    def deadlocked_once(rows, now):
+        calls.append(now)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return record(rows, now)
+
+    monkeypatch.setattr(priority, "_record", deadlocked_once)
+    priority._finish([priority._Row(message, result_sid="SM" + "f" * 32, result_parts=1)], "test")
+    assert len(calls) == 2
+    assert OutboundMessage.objects.get(pk=message.pk).status == S.QUEUED
+
+
+def test_any_other_database_error_is_not_retried(personas, monkeypatch):
+    from django.db import OperationalError
+
+    message = _claimed(personas, "+14155550728")
+    calls = []
+
+    def broken(rows, now):
+        calls.append(now)
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(priority, "_record", broken)
+    with pytest.raises(OperationalError):
+        priority._finish([priority._Row(message, result_sid="SM" + "f" * 32, result_parts=1)], "test")
+    assert len(calls) == 1

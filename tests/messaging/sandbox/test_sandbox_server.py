@@ -60,6 +60,8 @@ def test_accepted_message_has_twilios_shape_and_is_ledgered_first(tmp_path):
         "MediaUrl": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"],
         "sid": created.sid,
         "date_created": line["date_created"],
+        "received_at": line["received_at"],
+        "accepted_at": line["accepted_at"],
     }
 
 
