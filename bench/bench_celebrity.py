@@ -1,7 +1,7 @@
 """The celebrity moment: a talent shares the number and 20,000 strangers text it at once.
 
 Everything runs as in production, on this machine: the Procfile's `web:`, `worker:` and
-`priority:` lines as written (gunicorn, two qclusters), the Twilio sandbox (20 ms latency, its
+`priority:` lines as written (granian, two qclusters), the Twilio sandbox (20 ms latency, its
 ledger is the ground truth of what left), PostgreSQL from DATABASE_URL. A separate process
 (bench/celebrity_client.py, aiohttp, 50 requests in flight) stands in for Twilio and posts
 requests signed before any clock starts.
@@ -172,7 +172,7 @@ def main() -> None:
             stack.callback(tail.stop)
             env = {
                 **os.environ,
-                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),  # `gunicorn`
+                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),  # `granian`
                 "PORT": str(web_port),
                 "SMS_BACKEND": "twilio",
                 "TWILIO_API_BASE_URL": sandbox_url,
@@ -187,7 +187,7 @@ def main() -> None:
             _sandbox_first(processes.cpu_groups["sandbox"])
             processes.cpu_groups["postgresql"] = proc_cpu.tree(proc_cpu.postmaster_pid(connection))
             cpu_start = proc_cpu.snapshot(processes.cpu_groups)
-            print(f"up: gunicorn {workers} workers x {threads} threads, 2 qclusters, sandbox {sandbox_url}", flush=True)
+            print(f"up: web {workers} workers x {threads} threads, 2 qclusters, sandbox {sandbox_url}", flush=True)
             tail.start()
 
             fire(workdir, "warmup", {**spec, "method": "GET", "count": WARMUP}, processes)
@@ -219,7 +219,7 @@ def main() -> None:
         # (when applied in the request) comes after it: the later of the two is surely committed.
         answered_at = {n: raw2["done_at"][k] for k, n in enumerate(scenario.phase2_from) if n in opted}
         committed = {n: max(at.timestamp(), answered_at[n]) for n, at in opted.items()}
-        report_requests(floor, phase1, phase2, web=f"gunicorn gthread {workers}x{threads}")
+        report_requests(floor, phase1, phase2, web=f"{commands['web'].split()[0]} {workers}x{threads}")
         report_cpu([("floor", raw_floor, floor), ("phase 1", raw1, phase1), ("phase 2", raw2, phase2)])
         if REQUESTS_ONLY:
             for model in (InboundMessage, OutboundMessage, Fan):

@@ -40,7 +40,7 @@ def procfile() -> dict[str, str]:
 
 
 class Processes:
-    """Child processes, each in its own session so a stop reaches gunicorn's and qcluster's children."""
+    """Child processes, each in its own session so a stop reaches the web server's and qcluster's children."""
 
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
@@ -76,7 +76,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
-            _signal_group(proc, signal.SIGTERM)  # graceful: gunicorn drains, qcluster stops its workers
+            _signal_group(proc, signal.SIGTERM)  # graceful: the web server drains, qcluster stops its workers
         deadline = time.monotonic() + 20
         for proc in self.procs.values():
             try:

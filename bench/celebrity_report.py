@@ -51,7 +51,7 @@ def summary(result: dict, expect: int) -> dict:
 
 def inprocess_cost(count: int) -> dict:
     """The webhook's own cost: first texts from strangers through Django's test client (no
-    network, no gunicorn), one at a time, on another talent, with the servers stopped."""
+    network, no web server), one at a time, on another talent, with the servers stopped."""
     from django.conf import settings
     from django.test import Client
     from django_q.brokers import get_broker

@@ -2,7 +2,7 @@
 
 A wall rate on a loaded 2-core machine says as much about the neighbours as about the code; the CPU
 a process group spent for a phase's texts does not. A group is a set of processes found afresh at
-each snapshot (its members come and go: gunicorn recycles workers, PostgreSQL forks backends); each
+each snapshot (its members come and go: the web server recycles workers, PostgreSQL forks backends); each
 member counts its own time plus its reaped children's (cutime/cstime), so a worker that exited
 between two snapshots is still counted, through the parent that waited for it.
 """

@@ -12,7 +12,7 @@ message table whole:
   `rate(fancommunity_campaign_sent_messages[1m])`, summed by talent, is the send rate per sender;
 - the inbound backlog counts through the `inbound_unprocessed` partial index;
 - webhook latency is a histogram observed in the web processes (set PROMETHEUS_MULTIPROC_DIR to
-  one directory per machine when gunicorn runs several workers, or each scrape sees one worker).
+  one directory per machine when the web runs several worker processes, or each scrape sees one worker).
 On SQLite (the embedded default: small tables) the counts are exact.
 """
 
@@ -82,7 +82,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)  # every gunicorn worker's histogram files
+        multiprocess.MultiProcessCollector(registry)  # every web worker process's histogram files
     else:
         registry.register(WEBHOOK_SECONDS)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

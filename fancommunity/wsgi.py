@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn fancommunity.wsgi)."""
+"""WSGI entry point (the Procfile's web line: granian fancommunity.wsgi:application)."""
 
 import os
 import sys
