@@ -40,6 +40,7 @@ from messaging.conversations.priority import (
     suppress_pending_for,
 )
 from messaging.conversations.store import STORE
+from messaging.sending.models import Sender
 from messaging.sms.models import InboundMessage, OutboundMessage
 from messaging.sms.parts import sms_parts
 
@@ -282,8 +283,8 @@ def _apply_in_bulk(messages: list[InboundMessage], keywords: KeywordIndexes) -> 
     rest: list[InboundMessage] = []
     for group in by_talent.values():
         talent = group[0].talent
-        own = phones.phone_text(talent.sender_number)
-        texters = {m.from_number for m in group if phones.is_possible_e164(m.from_number) and m.from_number != own}
+        texters = {m.from_number for m in group if phones.is_possible_e164(m.from_number)}
+        texters -= our_numbers(texters)  # left for _apply_rules, which ignores them
         known = [phones.known_number(p) for p in texters]  # parsed once, not by every lookup and str()
         fans = {phones.phone_text(f.phone): f for f in Fan.objects.filter(talent=talent, phone__in=known)}
         keyworded = set()
@@ -369,6 +370,19 @@ def inbound_backlog(*, talent: Talent | None = None) -> dict:
     return {"count": pending.count(), "oldest_seconds": max(0, round((timezone.now() - oldest).total_seconds()))}
 
 
+def our_numbers(numbers: set[str]) -> set[str]:
+    """Which of these E.164 numbers send for a talent here: any talent's own number or a number
+    of any sender pool (issue 17). A text from one is a loop or a spoof, never a fan: answering
+    it would text ourselves a join link and make a pending fan of our own sender. Two indexed
+    queries for a chunk's numbers (the unique sender_number and the sender-number index)."""
+    if not numbers:
+        return set()
+    found = set(Sender.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
+    talents = Talent.objects.filter(sender_number__in=[phones.known_number(n) for n in numbers])
+    found |= {phones.phone_text(number) for number in talents.values_list("sender_number", flat=True)}
+    return found & numbers
+
+
 def _reply(talent: Talent, fan: Fan | None, to: str, body: str, lane: int = Lane.COMPLIANCE) -> None:
     priority_message_queue(talent=talent, fan=fan, to=to, body=body, lane=lane)
 
@@ -378,8 +392,8 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
     if not phones.is_possible_e164(phone):
         # A short code or alphanumeric sender (carrier notices, spam): keep the text, answer nothing.
         return Action.IGNORED
-    if talent.sender_number and phone == phones.phone_text(talent.sender_number):
-        return Action.IGNORED  # the talent's own number (a loop or a spoof): never answer ourselves
+    if phone in our_numbers({phone}):
+        return Action.IGNORED  # one of our own senders (a loop or a spoof): never answer ourselves
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
