@@ -14,6 +14,7 @@ from typing import Protocol
 from django.db import connection
 
 from messaging.sending.engine import apply_error_effects
+from messaging.sending.pacing import count_lane_parts
 from messaging.sms.backends import SmsError
 from messaging.sms.models import STATUS_RANK, OutboundMessage
 
@@ -61,6 +62,15 @@ def _record(rows: Sequence[_Row], now: dt.datetime) -> dict[str, int]:
         counts[message.status] += 1
         changed.append(message)
     _save_outcomes(changed, now)
+    sent: dict[int, list[tuple[int | None, int]]] = defaultdict(list)
+    talents = {}
+    for row in rows:
+        message = row.message
+        if message.status == S.QUEUED:
+            sent[message.talent_id].append((message.fan_id, max(1, message.parts)))
+            talents[message.talent_id] = message.talent
+    for talent_id, texts in sent.items():
+        count_lane_parts(talents[talent_id], texts, now=now)  # the carriers' daily caps see them too
     for talent_id, errors in effects.items():
         apply_error_effects(talent_id=talent_id, campaign_id=None, errors=errors)
     return dict(counts)

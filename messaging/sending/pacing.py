@@ -14,10 +14,11 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
+from django.db.models import F
 from django.utils import timezone
 
-from messaging.sending.models import Sender, SenderClock, SenderDailyCount, SenderLaneClock
-from messaging.sending.senders import Lane, Pool, build_pool, lane_on_talent_clock, pacific_day
+from messaging.sending.models import FanCarrier, Sender, SenderClock, SenderDailyCount, SenderLaneClock
+from messaging.sending.senders import Lane, Pool, build_pool, cap_of, lane_on_talent_clock, lane_sender, pacific_day
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
@@ -247,3 +248,28 @@ def load_pool(talent) -> Pool:
         if not lane_on_talent_clock(lane) and lane.sender_id is not None:
             SenderLaneClock.objects.get_or_create(sender_id=lane.sender_id, carrier=lane.carrier)
     return pool
+
+
+def count_lane_parts(talent, sent: list[tuple[int | None, int]], *, now: dt.datetime) -> None:
+    """Add what the priority lane sent (fan id, SMS parts) to the talent's daily caps, so the
+    campaign claims that book after it see the carrier's count as it is (issue 17: T-Mobile
+    counts every text of the brand). Counted, never checked: no cap holds a STOP or HELP
+    confirmation, a join link or a reply (issue 10's one pacing rule). Needs the talent's senders
+    prefetched, as lane_address does; with none, nothing is counted (no pool, no caps)."""
+    chosen = [(lane_sender(talent, fan_id), fan_id, parts) for fan_id, parts in sent]
+    chosen = [c for c in chosen if c[0] is not None]
+    if not chosen:
+        return
+    carriers: dict[int, str] = {}
+    if any(sender.tmobile_daily_cap for sender, _, _ in chosen):
+        fan_ids = {fan_id for _, fan_id, _ in chosen if fan_id}
+        carriers = dict(FanCarrier.objects.filter(fan_id__in=fan_ids).values_list("fan_id", "carrier"))
+    booked: dict[str, int] = {}
+    for sender, fan_id, parts in chosen:
+        key, cap = cap_of(sender, carriers.get(fan_id or 0, "unknown"))
+        if key and cap:
+            booked[key] = booked.get(key, 0) + parts
+    day = pacific_day(now)
+    for key, parts in booked.items():
+        row, _ = SenderDailyCount.objects.get_or_create(talent_id=talent.pk, cap_key=key, day=day)
+        SenderDailyCount.objects.filter(pk=row.pk).update(parts=F("parts") + parts)

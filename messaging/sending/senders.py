@@ -143,7 +143,7 @@ def build_pool(talent, senders: list) -> Pool:
             or (sender.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid)
         )
         for carrier, rate in sender_rates(sender.kind, sender.trust_score, sender.rate_overrides or {}).items():
-            cap_key, cap = _cap_of(sender, carrier)
+            cap_key, cap = cap_of(sender, carrier)
             lanes.append(
                 Lane(
                     len(lanes),
@@ -161,7 +161,7 @@ def build_pool(talent, senders: list) -> Pool:
     return Pool(talent.pk, tuple(lanes), len(senders))
 
 
-def _cap_of(sender, carrier: str) -> tuple[str, int | None]:
+def cap_of(sender, carrier: str) -> tuple[str, int | None]:
     """The daily cap a sender's lane toward `carrier` counts under: (key, parts a day), ("", None)."""
     if sender.kind == "sole_proprietor":
         return f"sender:{sender.pk}", SOLE_PROPRIETOR_DAILY
@@ -175,7 +175,7 @@ def sender_caps(sender) -> dict[str, int]:
     held-back sender's cap too: build_pool leaves such a sender out, so its pool has none)."""
     found: dict[str, int] = {}
     for carrier in sender_rates(sender.kind, sender.trust_score, sender.rate_overrides or {}):
-        key, cap = _cap_of(sender, carrier)
+        key, cap = cap_of(sender, carrier)
         if key and cap:
             found[key] = cap
     return found
@@ -217,6 +217,16 @@ def lane_address(talent, fan_id: int | None = None) -> Address:
        to a fan who just wrote, and holding it would leave them unanswered while the team fixes
        the registration. If the carrier refuses it, the row fails with its code in the inbox.
     """
+    return _lane_choice(talent, fan_id)[0]
+
+
+def lane_sender(talent, fan_id: int | None = None):
+    """The pool's Sender row that lane_address sends from, or None (no rows prefetched, or the
+    talent's own number or service has no Sender row)."""
+    return _lane_choice(talent, fan_id)[1]
+
+
+def _lane_choice(talent, fan_id: int | None):
     own = Address(
         from_="" if talent.messaging_service_sid else phone_text(talent.sender_number),
         messaging_service_sid=talent.messaging_service_sid,
@@ -224,19 +234,24 @@ def lane_address(talent, fan_id: int | None = None) -> Address:
     cache = getattr(talent, "_prefetched_objects_cache", {})
     senders = cache.get("senders")
     if not senders:
-        return own
+        return own, None
+    own_number = phone_text(talent.sender_number)
+
+    def is_own(sender) -> bool:
+        return bool(
+            (own_number and sender.phone_number == own_number)
+            or (talent.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid)
+        )
+
     usable = [sender for sender in senders if not held_back(sender)]
     if not usable:
-        return own
-    own_number = phone_text(talent.sender_number)
+        return own, next((sender for sender in senders if is_own(sender)), None)
     for sender in usable:
-        if (own_number and sender.phone_number == own_number) or (
-            talent.messaging_service_sid and sender.messaging_service_sid == talent.messaging_service_sid
-        ):
-            return own
+        if is_own(sender):
+            return own, sender
     chosen = usable[(fan_id or 0) % len(usable)]
     service = chosen.messaging_service_sid
-    return Address(from_="" if service else chosen.phone_number, messaging_service_sid=service)
+    return Address(from_="" if service else chosen.phone_number, messaging_service_sid=service), chosen
 
 
 def pacific_day(now: dt.datetime) -> dt.date:

@@ -365,3 +365,21 @@ def test_a_task_sends_rows_handed_back_while_it_ran_instead_of_ending(monkeypatc
     monkeypatch.setattr(worker, "_sequential", a_pass)
     worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=5, backend=ScriptedBackend())
     assert len(passes) == 2  # went again for the row handed back, then ended (nothing new)
+
+
+# --- the priority lane's texts count under the daily caps (sixth session, the audit's gap) ----------
+@pytest.mark.django_db
+def test_the_lanes_texts_to_tmobile_fans_count_under_the_brands_daily_cap_and_are_never_held():
+    talent = _pooled_talent("lane-cap", tmobile_daily_cap=2, brand="BLANE")
+    fans = _fans_on(talent, {"tmobile": 3, "att": 1})
+    backend = ScriptedBackend()
+    for phone in fans:
+        fan = talent.fans.get(phone=phone)
+        _lane_text(talent, fan)  # compliance lane: a STOP's confirmation each
+    assert priority_send_batch(backend=backend) == 4
+    assert len(backend.sent) == 4  # the cap is 2 parts: counted, never a reason to hold a confirmation
+    counted = SenderDailyCount.objects.get(talent=talent, cap_key="tmobile:BLANE", day=pacific_day(timezone.now()))
+    assert counted.parts == 3  # the three T-Mobile fans' texts, one part each; AT&T has no daily cap
+    # A campaign claimed after them sees the cap spent: its T-Mobile fans wait for tomorrow.
+    day = sender_day(Sender.objects.get(talent=talent), now=timezone.now())
+    assert "3 of 2" in day or "0 left" in day, day
