@@ -54,7 +54,8 @@ async def _lookup_many(backend: BaseSmsBackend, wanted: list[tuple[str, str, dt.
                     assert find is not None  # one of the two was found, or we returned above
                     found = await asyncio.to_thread(find, to=to, body=body, since=since)
             except SmsError as exc:  # provider unreachable: try again at the next sweep
-                logger.warning("reconcile lookup failed for a row to %s: %s", to, exc)
+                # No fan's number in the log (the redaction filter would catch it; better not to rely on it).
+                logger.warning("reconcile lookup failed for a row: %s", exc)
                 return UNKNOWN
             return found.sid if found is not None else None
 
