@@ -8,8 +8,9 @@ message table whole:
   `..._estimated`;
 - the statuses that are work in flight (pending, claimed, uncertain) are exact, counted through
   the partial indexes that exist for the claim and the sweeper, and capped at COUNT_CAP;
-- the send rate comes from each sending campaign's sent count (the (campaign, status) index):
-  `rate(fancommunity_campaign_sent_messages[1m])`, summed by talent, is the send rate per sender;
+- the send rate per sender: `rate(fancommunity_sender_sent_parts_total[1m])`, counted in the
+  database by every send record (campaigns and the priority lane, on every machine); each sending
+  campaign's sent count (the (campaign, status) index) is there too;
 - the inbound backlog counts through the `inbound_unprocessed` partial index;
 - webhook latency is a histogram observed in the web processes (set PROMETHEUS_MULTIPROC_DIR to
   one directory per machine when the web runs several worker processes, or each scrape sees one worker).
@@ -29,7 +30,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fancommunity import health
@@ -121,6 +122,7 @@ class StateCollector(Collector):
         yield beat
         yield from self._messages()
         yield from self._campaigns()
+        yield from self._senders()
         yield from self._inbound()
 
     def _messages(self) -> Iterator[GaugeMetricFamily]:
@@ -177,6 +179,26 @@ class StateCollector(Collector):
             pending.add_metric(labels, _capped_count(rows.filter(status="pending")))
         yield sent
         yield pending
+
+    def _senders(self) -> Iterator[CounterMetricFamily]:
+        from accounts.models import Talent
+        from messaging.sending.models import SenderDailyCount
+        from messaging.sending.pacing import SENT_PREFIX
+        from messaging.sending.senders import pacific_day
+
+        # SMS parts each sender sent today (US/Pacific; the count restarts at midnight there,
+        # which rate() reads as a counter reset): campaigns and the priority lane, every machine.
+        sent = CounterMetricFamily(
+            "fancommunity_sender_sent_parts",
+            "SMS parts a sender (number or Messaging Service) sent since midnight US/Pacific.",
+            labels=["talent", "sender"],
+        )
+        today = SenderDailyCount.objects.filter(day=pacific_day(timezone.now()), cap_key__startswith=SENT_PREFIX)
+        rows = list(today.order_by("talent_id", "cap_key")[:1000])
+        slugs = dict(Talent.objects.filter(pk__in={r.talent_id for r in rows}).values_list("pk", "slug"))
+        for row in rows:
+            sent.add_metric([slugs.get(row.talent_id, ""), row.cap_key[len(SENT_PREFIX) :]], row.parts)
+        yield sent
 
     def _inbound(self) -> Iterator[GaugeMetricFamily]:
         from messaging.conversations.inbound import inbound_backlog

@@ -14,11 +14,21 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
 from messaging.sending.models import FanCarrier, Sender, SenderClock, SenderDailyCount, SenderLaneClock
-from messaging.sending.senders import Lane, Pool, build_pool, cap_of, lane_on_talent_clock, lane_sender, pacific_day
+from messaging.sending.senders import (
+    Lane,
+    Pool,
+    build_pool,
+    cap_of,
+    lane_address,
+    lane_on_talent_clock,
+    lane_sender,
+    pacific_day,
+)
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
 
 
@@ -240,6 +250,21 @@ def count_daily_op(d: Dialect, pool: Pool, booked: dict[str, int], now: dt.datet
             )
 
 
+SENT_PREFIX = "sent:"  # SenderDailyCount rows that count what a sender sent (no cap; /metrics)
+
+
+def sent_count_statement(talent_id: int, address: str, parts: int, now: dt.datetime) -> Statement:
+    """Add `parts` to what the sender at `address` (its number or Messaging Service) sent today:
+    /metrics' fancommunity_sender_sent_parts, whose rate() is the send rate per sender on every
+    machine at once (the rows are in the database, not in one process). One upsert a sender and
+    batch; the key is not a cap, so no claim ever reads it."""
+    return (
+        f"INSERT INTO {DAILY_TABLE} (talent_id, cap_key, day, parts) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT (talent_id, cap_key, day) DO UPDATE SET parts = {DAILY_TABLE}.parts + excluded.parts",
+        [talent_id, (SENT_PREFIX + address)[:60], pacific_day(now), parts],
+    )
+
+
 def load_pool(talent) -> Pool:
     """The talent's pool from the database; makes sure every lane's clock row exists."""
     pool = build_pool(talent, list(Sender.objects.filter(talent=talent)))
@@ -251,11 +276,20 @@ def load_pool(talent) -> Pool:
 
 
 def count_lane_parts(talent, sent: list[tuple[int | None, int]], *, now: dt.datetime) -> None:
-    """Add what the priority lane sent (fan id, SMS parts) to the talent's daily caps, so the
+    """Add what the priority lane sent (fan id, SMS parts) to each sender's sent count and to the
+    talent's daily caps, so the
     campaign claims that book after it see the carrier's count as it is (issue 17: T-Mobile
     counts every text of the brand). Counted, never checked: no cap holds a STOP or HELP
     confirmation, a join link or a reply (issue 10's one pacing rule). Needs the talent's senders
     prefetched, as lane_address does; with none, nothing is counted (no pool, no caps)."""
+    by_address: dict[str, int] = {}
+    for fan_id, parts in sent:
+        address = lane_address(talent, fan_id)
+        key = address["messaging_service_sid"] or address["from_"]
+        by_address[key] = by_address.get(key, 0) + parts
+    with connection.cursor() as cursor:
+        for key, parts in by_address.items():
+            cursor.execute(*sent_count_statement(talent.pk, key, parts, now))
     chosen = [(lane_sender(talent, fan_id), fan_id, parts) for fan_id, parts in sent]
     chosen = [c for c in chosen if c[0] is not None]
     if not chosen:

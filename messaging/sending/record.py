@@ -25,7 +25,7 @@ from consent.services import Evidence, fan_opt_out
 from messaging.campaigns.models import Campaign, transition_from
 from messaging.sending.claim import TABLE, Batch
 from messaging.sending.models import UndeliverableNumber
-from messaging.sending.pacing import DAILY_TABLE
+from messaging.sending.pacing import DAILY_TABLE, sent_count_statement
 from messaging.sending.registration import mark_unregistered
 from messaging.sending.send import Outcome
 from messaging.sending.senders import pacific_day
@@ -156,7 +156,20 @@ def record_statements(d: Dialect, batch: Batch, outcomes: list[Outcome], now: dt
     found.append(update_rows(d, Fan._meta.db_table, ("last_sent_at = %s", [now]), sent_fans, ("bigint",)))
     found.append((f"UPDATE {Campaign._meta.db_table} SET last_batch_at = %s WHERE id = %s", [now, batch.campaign_id]))  # noqa: S608
     found += cap_refund_statements(batch, by_kind)
+    found += sent_count_statements(batch, by_kind["sent"], now)
     return [statement for statement in found if statement is not None]
+
+
+def sent_count_statements(batch: Batch, sent: list[Outcome], now: dt.datetime) -> list[Statement]:
+    """What each sender of the batch sent, counted in the same transaction as the rows' record
+    (pacing.sent_count_statement; /metrics reads it as the send rate per sender)."""
+    by_address: dict[str, int] = defaultdict(int)
+    pool = batch.pool
+    for outcome in sent:
+        lane = pool.lanes[outcome.row.lane] if pool is not None and outcome.row.lane < len(pool.lanes) else None
+        address = (lane.messaging_service_sid or lane.from_) if lane else (batch.messaging_service_sid or batch.sender)
+        by_address[address] += _parts(outcome, now)
+    return [sent_count_statement(batch.talent_id, a, parts, now) for a, parts in sorted(by_address.items()) if a]
 
 
 def cap_refund_statements(batch: Batch, by_kind: dict[str, list[Outcome]]) -> list[Statement]:

@@ -383,3 +383,30 @@ def test_the_lanes_texts_to_tmobile_fans_count_under_the_brands_daily_cap_and_ar
     # A campaign claimed after them sees the cap spent: its T-Mobile fans wait for tomorrow.
     day = sender_day(Sender.objects.get(talent=talent), now=timezone.now())
     assert "3 of 2" in day or "0 left" in day, day
+
+
+# --- /metrics: the send rate per pool sender (sixth session, the audit's gap) ---------------------
+@pytest.mark.django_db
+def test_metrics_count_what_each_pool_sender_sent_campaigns_and_lane_together(clock, client):
+    from tests.messaging.sending.test_senders import TimedBackend
+
+    talent = _pooled_talent("per-sender", kind="short_code", rate_overrides={})
+    Sender.objects.create(talent=talent, kind="short_code", phone_number="+14155550199", position=1)
+    _fans_on(talent, {"unknown": 8})
+    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=clock.now)
+    cs.campaign_start(campaign_id=campaign.pk)
+    backend = TimedBackend()
+    worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30, backend=backend)
+    sent = {"+14155550100": 0, "+14155550199": 0}
+    for _, _, sender in backend.times:
+        sent[sender] += 1
+    fan = talent.fans.order_by("id").first()
+    _lane_text(talent, fan)  # one more part, from the talent's own number (the lane's sender)
+    assert priority_send_batch(backend=backend) == 1
+    sent[backend.sent[-1].from_] += 1
+    assert sum(sent.values()) == 9 and all(sent.values())
+    text = client.get("/metrics").content.decode()
+    for number, parts in sent.items():
+        line = f'fancommunity_sender_sent_parts_total{{sender="{number}",talent="per-sender"}} {float(parts)}'
+        assert line in text, (line, [t for t in text.splitlines() if "sender_sent" in t])
+    assert not SenderDailyCount.objects.filter(cap_key__startswith="tmobile:").exists()  # no cap here
