@@ -92,7 +92,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 class StateCollector(Collector):
     """Reads the database and the broker once per scrape."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         database = health.check_database()
         yield _gauge("fancommunity_database_up", "1 when the database answers SELECT 1.", database["ok"])
         if not database["ok"]:
