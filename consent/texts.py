@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from accounts.models import Talent
 from accounts.profile import signup_spec
+from accounts.tokens import preview_links
 
 RATES = "Msg & data rates may apply."
 STOP_HELP = "Reply STOP to cancel, HELP for help."
@@ -65,8 +66,16 @@ def help_reply(talent: Talent, language: str = "en") -> str:
 
 
 def join_link(talent: Talent, url: str) -> str:
-    # Short on purpose: with the link it should fit one 160-character segment.
-    return f"{talent.program_name}: Thanks for texting! Join here: {url} Reply STOP to opt out."
+    """The answer to a stranger's first text. One SMS part where the program's name and the site's
+    address allow: a burst's links leave at the sender's parts a second, so a two-part link halves
+    how many fans a second get theirs and doubles what the talent pays for each. The greeting goes
+    first when the whole text (the link at its sent length) would not fit one 160-character GSM
+    part; the name, the link and the way out always stay."""
+    text = f"{talent.program_name}: Thanks for texting! Join here: {url} Reply STOP to opt out."
+    sent = preview_links(text, talent=talent)
+    if len(sent) <= 160 and sent.isascii():
+        return text
+    return f"{talent.program_name}: Join here: {url} Reply STOP to opt out."
 
 
 def data_link(talent: Talent, url: str) -> str:
