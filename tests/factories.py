@@ -48,8 +48,15 @@ def create_member(talent: Talent, role: str = TeamMember.Role.MANAGER, username:
 
 def create_fan(talent: Talent, phone: str | None = None, **fields) -> Fan:
     n = next(_seq)
+    if phone is None:
+        # The sequence is per process (one per xdist worker) and wraps: skip a number the talent
+        # already has (the personas' fixed +14155550101 was hit when a worker's count reached 101).
+        phone = f"+1415555{n % 10000:04d}"
+        while Fan.objects.filter(talent=talent, phone=phone).exists():
+            n = next(_seq)
+            phone = f"+1415555{n % 10000:04d}"
     defaults = {
-        "phone": phone or f"+1415555{n % 10000:04d}",
+        "phone": phone,
         "first_name": f"Fan{n}",
         "last_name": "Tester",
         "country": "US",
