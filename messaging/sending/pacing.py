@@ -277,9 +277,8 @@ def load_pool(talent) -> Pool:
 
 def count_lane_parts(talent, sent: list[tuple[int | None, int]], *, now: dt.datetime) -> None:
     """Add what the priority lane sent (fan id, SMS parts) to each sender's sent count and to the
-    talent's daily caps, so the
-    campaign claims that book after it see the carrier's count as it is (issue 17: T-Mobile
-    counts every text of the brand). Counted, never checked: no cap holds a STOP or HELP
+    talent's daily caps, so the campaign claims that book after it see the carrier's count as it
+    is (issue 17: T-Mobile counts every text of the brand). Counted, never checked: no cap holds a STOP or HELP
     confirmation, a join link or a reply (issue 10's one pacing rule). Needs the talent's senders
     prefetched, as lane_address does; with none, nothing is counted (no pool, no caps)."""
     by_address: dict[str, int] = {}
