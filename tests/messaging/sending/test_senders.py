@@ -112,15 +112,21 @@ def test_a_10dlc_blast_is_paced_per_carrier_from_the_senders_number(clock):
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
 
 
-@pytest.mark.django_db
-def test_two_senders_share_the_fans_and_a_fan_keeps_one_sender(clock):
-    talent = _pooled_talent("two-senders", kind="short_code", rate_overrides={})
+def two_sender_blast(slug: str, clock):
+    """A talent with two short codes (+14155550100, +14155550199), 8 fans, one campaign sent."""
+    talent = _pooled_talent(slug, kind="short_code", rate_overrides={})
     Sender.objects.create(talent=talent, kind="short_code", phone_number="+14155550199", position=1)
     _fans_on(talent, {"unknown": 8})
     campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=clock.now)
     cs.campaign_start(campaign_id=campaign.pk)
     backend = TimedBackend()
     worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30, backend=backend)
+    return talent, campaign, backend
+
+
+@pytest.mark.django_db
+def test_two_senders_share_the_fans_and_a_fan_keeps_one_sender(clock):
+    talent, campaign, backend = two_sender_blast("two-senders", clock)
     by_sender: dict[str, list[str]] = {}
     for _, to, sender in backend.times:
         by_sender.setdefault(sender, []).append(to)

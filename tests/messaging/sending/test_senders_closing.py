@@ -388,15 +388,9 @@ def test_the_lanes_texts_to_tmobile_fans_count_under_the_brands_daily_cap_and_ar
 # --- /metrics: the send rate per pool sender (sixth session, the audit's gap) ---------------------
 @pytest.mark.django_db
 def test_metrics_count_what_each_pool_sender_sent_campaigns_and_lane_together(clock, client):
-    from tests.messaging.sending.test_senders import TimedBackend
+    from tests.messaging.sending.test_senders import two_sender_blast
 
-    talent = _pooled_talent("per-sender", kind="short_code", rate_overrides={})
-    Sender.objects.create(talent=talent, kind="short_code", phone_number="+14155550199", position=1)
-    _fans_on(talent, {"unknown": 8})
-    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=clock.now)
-    cs.campaign_start(campaign_id=campaign.pk)
-    backend = TimedBackend()
-    worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=30, backend=backend)
+    talent, _, backend = two_sender_blast("per-sender", clock)
     sent = {"+14155550100": 0, "+14155550199": 0}
     for _, _, sender in backend.times:
         sent[sender] += 1
