@@ -84,20 +84,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_subprocess(*, latency_ms: float = 20.0, extra: list[str] | None = None) -> Iterator[str]:
-    """Starts `python -m messaging.sandbox` on a free port; yields its base URL."""
+def sandbox_subprocess(
+    *,
+    latency_ms: float = 20.0,
+    extra: list[str] | None = None,
+    module: str = "messaging.sandbox",
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Starts `python -m messaging.sandbox` on a free port; yields its base URL. `module` (taking
+    the same arguments) and `env` are for bench/sandbox_cpu.py's profiled sandbox."""
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
-        "messaging.sandbox",
+        module,
         "--port",
         str(port),
         "--latency-ms",
         str(latency_ms),
         *(extra or []),
     ]
-    env = {**os.environ}
+    env = {**os.environ, **(env or {})}
     sid, token = _credentials(None, None)
     env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = sid, token
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
