@@ -22,7 +22,9 @@ it did not: one ledger line per accepted message (no more, no fewer), every call
 X-Twilio-Signature valid for its URL (hint included), each message's callbacks exactly "sent" then
 "delivered" with its hint.
 
-`--profile FILE` runs the sandbox under cProfile with a CPU clock (time.process_time) and writes
+`--compare DIR` measures a second sandbox beside this one, from another checkout (for before and
+after: `git archive <commit> messaging bench | tar -x -C DIR`), its rounds alternated with this
+one's. `--profile FILE` runs this checkout's sandbox under cProfile with a CPU clock (time.process_time) and writes
 its stats to FILE when the sandbox stops. Not a bench_*.py module: `make bench` does not run it, and
 it writes nothing to BENCHMARKS.md.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -136,7 +139,18 @@ async def _phase(
     return sids
 
 
-async def _measure(base_url: str, args: argparse.Namespace, ledger: Path) -> int:
+class _Target:
+    """One sandbox under measure: its process, SDK client, ledger and what it was sent."""
+
+    def __init__(self, label: str, base_url: str, ledger: Path, client: Client) -> None:
+        self.label, self.base_url, self.ledger, self.client = label, base_url, ledger, client
+        self.pid = _sandbox_pid(base_url)
+        self.figures: dict[str, list[float]] = {"create": [], "link": []}
+        self.sent: dict[int, str] = {}
+        self.linked: set[int] = set()
+
+
+async def _measure(sandboxes: list[tuple[str, str, Path]], args: argparse.Namespace) -> int:
     sid, token = _credentials(None, None)
     receiver = Receiver(token)
     app = web.Application()
@@ -149,50 +163,59 @@ async def _measure(base_url: str, args: argparse.Namespace, ledger: Path) -> int
 
     http = AsyncTwilioHttpClient(pool_connections=False)  # no max_retries, as in the backend
     http.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency))
-    client = Client(sid, token, http_client=http)
-    client.api.base_url = base_url
-    pid = _sandbox_pid(base_url)
-    figures: dict[str, list[float]] = {"create": [], "link": []}
-    sent: dict[int, str] = {}
-    linked: set[int] = set()
+    targets = []
+    for label, base_url, ledger in sandboxes:
+        client = Client(sid, token, http_client=http)
+        client.api.base_url = base_url
+        targets.append(_Target(label, base_url, ledger, client))
     next_index = 0
+
+    async def phase(target: _Target, count: int, callbacks: bool) -> None:
+        nonlocal next_index
+        first, next_index = next_index, next_index + count
+        target.sent.update(
+            await _phase(target.client, receiver, first=first, count=count, rate=args.rate, callbacks=callbacks)
+        )
+        if callbacks:
+            target.linked.update(range(first, first + count))
+
     try:
-        # Warm-up: imports, the SDK's and the sandbox's connections, the callback session's pool.
-        sent.update(await _phase(client, receiver, first=0, count=50, rate=args.rate, callbacks=True))
-        linked.update(range(50))
-        next_index = 50
+        for target in targets:  # warm-up: imports, the SDK's and the sandbox's connections, the callbacks' pool
+            await phase(target, 50, True)
         load = os.getloadavg()
         for _ in range(args.rounds):
-            for phase in ("create", "link"):
-                before = _cpu_seconds(pid)
-                sent.update(
-                    await _phase(
-                        client, receiver, first=next_index, count=args.count, rate=args.rate, callbacks=phase == "link"
-                    )
-                )
-                figures[phase].append((_cpu_seconds(pid) - before) * 1000 / args.count)
-                if phase == "link":
-                    linked.update(range(next_index, next_index + args.count))
-                next_index += args.count
-        idle_before = _cpu_seconds(pid)
-        await asyncio.sleep(1.0)
-        idle = (_cpu_seconds(pid) - idle_before) * 1000
+            for target in targets:  # alternated: a change in the machine's load falls on each alike
+                for name in ("create", "link"):
+                    before = _cpu_seconds(target.pid)
+                    await phase(target, args.count, name == "link")
+                    target.figures[name].append((_cpu_seconds(target.pid) - before) * 1000 / args.count)
+        idle = {}
+        for target in targets:
+            idle_before = _cpu_seconds(target.pid)
+            await asyncio.sleep(1.0)
+            idle[target.label] = (_cpu_seconds(target.pid) - idle_before) * 1000
     finally:
         await http.close()
         await runner.cleanup()
 
-    create, link = statistics.median(figures["create"]), statistics.median(figures["link"])
-    spread = {k: f"{min(v):.3f}-{max(v):.3f}" for k, v in figures.items()}
-    print(f"sandbox CPU a create (REST answer + ledger line)   {create:.3f} ms  (rounds {spread['create']})")
-    print(f"sandbox CPU a link (create + 2 status callbacks)  {link:.3f} ms  (rounds {spread['link']})")
-    print(f"sandbox CPU a status callback ((link - create) / 2) {(link - create) / 2:.3f} ms")
-    print(f"idle sandbox: {idle:.1f} ms CPU in 1 s")
+    for target in targets:
+        figures = target.figures
+        create, link = statistics.median(figures["create"]), statistics.median(figures["link"])
+        spread = {k: f"{min(v):.3f}-{max(v):.3f}" for k, v in figures.items()}
+        print(f"[{target.label}]")
+        print(f"  sandbox CPU a create (REST answer + ledger line)     {create:.3f} ms  (rounds {spread['create']})")
+        print(f"  sandbox CPU a link (create + 2 status callbacks)     {link:.3f} ms  (rounds {spread['link']})")
+        print(f"  sandbox CPU a status callback ((link - create) / 2)  {(link - create) / 2:.3f} ms")
+        print(f"  idle sandbox: {idle[target.label]:.1f} ms CPU in 1 s")
     print(
         f"{args.rounds} rounds of {args.count} + {args.count} messages at {args.rate:g}/s; "
         f"load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
-
-    problems = _check(ledger, sent, linked, receiver)
+    problems = [
+        f"[{target.label}] {problem}"
+        for target in targets
+        for problem in _check(target.ledger, target.sent, target.linked, receiver)
+    ]
     for problem in problems:
         print("PROBLEM:", problem)
     return 1 if problems else 0
@@ -212,6 +235,9 @@ def _check(ledger: Path, sent: dict[int, str], linked: set[int], receiver: Recei
     if receiver.no_hint:
         problems.append(f"{receiver.no_hint} callbacks without their ?m= hint")
     wrong = [i for i in linked if receiver.statuses.get(str(i)) != ["sent", "delivered"]]
+    asked_none = [i for i in sent if i not in linked and str(i) in receiver.statuses]
+    if asked_none:
+        problems.append(f"callbacks for {len(asked_none)} messages that asked for none")
     if wrong:
         problems.append(
             f"{len(wrong)} links without exactly sent then delivered, e.g. {receiver.statuses.get(str(wrong[0]))}"
@@ -219,9 +245,6 @@ def _check(ledger: Path, sent: dict[int, str], linked: set[int], receiver: Recei
     mixed = [i for i in linked if receiver.sids.get(str(i)) != {sent[i]}]
     if mixed:
         problems.append(f"{len(mixed)} links whose callbacks named another MessageSid")
-    unexpected = set(receiver.statuses) - {str(i) for i in linked}
-    if unexpected:
-        problems.append(f"callbacks for {len(unexpected)} messages that asked for none")
     return problems
 
 
@@ -248,14 +271,28 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="the SDK's connection cap")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--profile", default="", help="write a CPU-time cProfile of the sandbox here")
+    parser.add_argument(
+        "--compare",
+        default="",
+        metavar="DIR",
+        help="also measure the sandbox of another checkout (e.g. `git archive` of the commit before), rounds alternated",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger = Path(tmp) / "ledger.jsonl"
-        options = {"module": "bench.sandbox_cpu", "env": {PROFILE_ENV: os.path.abspath(args.profile)}}
-        with sandbox_subprocess(
-            latency_ms=args.latency_ms, extra=["--ledger", str(ledger)], **(options if args.profile else {})
-        ) as base_url:
-            code = asyncio.run(_measure(base_url, args, ledger))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        sandboxes = []
+        for label, root in [
+            ("this checkout", None),
+            *([(f"compare: {args.compare}", args.compare)] * bool(args.compare)),
+        ]:
+            ledger = Path(tmp) / f"ledger-{len(sandboxes)}.jsonl"
+            options: dict = {"cwd": root}
+            if args.profile and root is None:
+                options.update(module="bench.sandbox_cpu", env={PROFILE_ENV: os.path.abspath(args.profile)})
+            base_url = stack.enter_context(
+                sandbox_subprocess(latency_ms=args.latency_ms, extra=["--ledger", str(ledger)], **options)
+            )
+            sandboxes.append((label, base_url, ledger))
+        code = asyncio.run(_measure(sandboxes, args))
     if args.profile:
         print(f"profile of the sandbox: {args.profile}")
     sys.exit(code)

@@ -90,9 +90,10 @@ def sandbox_subprocess(
     extra: list[str] | None = None,
     module: str = "messaging.sandbox",
     env: dict[str, str] | None = None,
+    cwd: str | None = None,
 ) -> Iterator[str]:
     """Starts `python -m messaging.sandbox` on a free port; yields its base URL. `module` (taking
-    the same arguments) and `env` are for bench/sandbox_cpu.py's profiled sandbox."""
+    the same arguments), `env` and `cwd` (another checkout's sandbox) are for bench/sandbox_cpu.py."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -107,7 +108,7 @@ def sandbox_subprocess(
     env = {**os.environ, **(env or {})}
     sid, token = _credentials(None, None)
     env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = sid, token
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15

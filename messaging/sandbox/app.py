@@ -15,7 +15,6 @@ import random
 from collections import defaultdict
 from typing import IO
 
-import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
@@ -24,6 +23,7 @@ from messaging.sandbox.common import API_VERSION, SandboxConfig, StoredMessage, 
 from messaging.sandbox.lookups import LookupsMixin
 from messaging.sandbox.messages import MessagesMixin
 from messaging.sandbox.numbers import NumbersMixin
+from messaging.sandbox.poster import CallbackPoster
 from messaging.sandbox.services import ServicesMixin
 
 
@@ -39,7 +39,7 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin, NumbersMixin, Service
         self._ledger: IO[str] | None = None
         self._cb_queue: asyncio.Queue | None = None
         self._cb_workers: list[asyncio.Task] = []
-        self._cb_session: aiohttp.ClientSession | None = None
+        self._poster: CallbackPoster | None = None
         self._pending_timers = 0
         # Inbound MMS media the sandbox serves, {(message sid, media sid): (content type, bytes)}.
         self.media: dict[tuple[str, str], tuple[str, bytes]] = {}
@@ -84,7 +84,7 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin, NumbersMixin, Service
             # Append-only; each line is flushed before the answer leaves (see _accept).
             self._ledger = open(self.config.ledger, "a", encoding="utf-8")  # noqa: SIM115
         self._cb_queue = asyncio.Queue(maxsize=self.config.callback_queue_size)
-        self._cb_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.callback_timeout_s))
+        self._poster = CallbackPoster(timeout_s=self.config.callback_timeout_s)
         self._cb_workers = [
             asyncio.create_task(self._callback_worker()) for _ in range(self.config.callback_concurrency)
         ]
@@ -93,8 +93,8 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin, NumbersMixin, Service
         for task in self._cb_workers:
             task.cancel()
         await asyncio.gather(*self._cb_workers, return_exceptions=True)
-        if self._cb_session:
-            await self._cb_session.close()
+        if self._poster:
+            self._poster.close()
         if self._ledger:
             self._ledger.close()
             self._ledger = None

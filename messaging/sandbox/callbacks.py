@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from messaging.sandbox.common import API_VERSION, StoredMessage
 
@@ -61,11 +62,10 @@ class CallbacksMixin:
             try:
                 params = self.callback_params(msg, status)
                 signature = self.validator.compute_signature(msg.status_callback, params)
-                async with self._cb_session.post(
-                    msg.status_callback, data=params, headers={"X-Twilio-Signature": signature}
-                ) as resp:
-                    await resp.read()
-                    self.stats["callbacks_sent" if resp.status < 400 else "callbacks_failed"] += 1
+                status_code = await self._poster.post(
+                    msg.status_callback, urlencode(params).encode(), {"X-Twilio-Signature": signature}
+                )
+                self.stats["callbacks_sent" if status_code < 400 else "callbacks_failed"] += 1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # target down or slow: Twilio does not crash either

@@ -14,10 +14,12 @@ from messaging.sandbox import run_sandbox_in_thread
 
 
 class Receiver:
-    """Records every POST it gets: (path, headers, form as a dict)."""
+    """Records every POST it gets: (path, headers, form as a dict), and the client's (host, port)
+    of each (one port for several requests: the connection was kept alive)."""
 
     def __init__(self, status: int = 200, reply: bytes = b"") -> None:
         self.requests: list[tuple[str, dict, dict]] = []
+        self.peers: list[tuple[str, int]] = []
         self.status = status
         self.reply = reply
         self.event = threading.Event()
@@ -25,14 +27,19 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def webhook_receiver(status: int = 200, reply: bytes = b"") -> Iterator[Receiver]:
+def webhook_receiver(status: int = 200, reply: bytes = b"", keep_alive: bool = False) -> Iterator[Receiver]:
+    """A receiver on a free port. HTTP/1.0 (each answer closes its connection) unless keep_alive:
+    then HTTP/1.1, connections kept open as the web's server keeps them."""
     receiver = Receiver(status, reply)
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length", 0))
             form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
             receiver.requests.append((self.path, dict(self.headers), form))
+            receiver.peers.append(self.client_address[:2])
             receiver.event.set()
             self.send_response(receiver.status)
             self.send_header("Content-Type", "text/xml")
