@@ -19,8 +19,8 @@ time: the machine is shared. Medians of the rounds are printed, with the load av
 
 The run also checks what the sandbox must keep doing while it gets cheaper, and exits non-zero if
 it did not: one ledger line per accepted message (no more, no fewer), every callback's
-X-Twilio-Signature valid for its URL (hint included), each message's callbacks exactly "sent" then
-"delivered" with its hint.
+X-Twilio-Signature valid for its URL (hint included), each message's callbacks one "sent" and one
+"delivered", naming its MessageSid, with its hint.
 
 `--compare DIR` measures a second sandbox beside this one, from another checkout (for before and
 after: `git archive <commit> messaging bench | tar -x -C DIR`), its rounds alternated with this
@@ -234,13 +234,15 @@ def _check(ledger: Path, sent: dict[int, str], linked: set[int], receiver: Recei
         problems.append(f"{receiver.bad_signatures} callbacks with an invalid X-Twilio-Signature")
     if receiver.no_hint:
         problems.append(f"{receiver.no_hint} callbacks without their ?m= hint")
-    wrong = [i for i in linked if receiver.statuses.get(str(i)) != ["sent", "delivered"]]
+    # Both, once each; not their order: a receiver that stalls (this process, on a loaded machine)
+    # reads two waiting callbacks in its sockets' order, and Twilio's can arrive out of order too.
+    wrong = [i for i in linked if sorted(receiver.statuses.get(str(i), [])) != ["delivered", "sent"]]
     asked_none = [i for i in sent if i not in linked and str(i) in receiver.statuses]
     if asked_none:
         problems.append(f"callbacks for {len(asked_none)} messages that asked for none")
     if wrong:
         problems.append(
-            f"{len(wrong)} links without exactly sent then delivered, e.g. {receiver.statuses.get(str(wrong[0]))}"
+            f"{len(wrong)} links without one sent and one delivered, e.g. {receiver.statuses.get(str(wrong[0]))}"
         )
     mixed = [i for i in linked if receiver.sids.get(str(i)) != {sent[i]}]
     if mixed:

@@ -32,6 +32,7 @@ class Sandbox(MessagesMixin, CallbacksMixin, LookupsMixin, NumbersMixin, Service
         self.config = config
         self.random = random.Random(config.seed)
         self.validator = RequestValidator(config.auth_token)
+        self._token = config.auth_token.encode("utf-8")  # the callbacks' signing key (callbacks.signature)
         token = base64.b64encode(f"{config.account_sid}:{config.auth_token}".encode()).decode()
         self._expected_auth = f"Basic {token}"
         self.messages: dict[str, StoredMessage] = {}

@@ -4,13 +4,31 @@ like Twilio's, to its StatusCallback."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from messaging.sandbox.common import API_VERSION, StoredMessage
 
 log = logging.getLogger("messaging.sandbox")
+
+
+def form_body(params: dict[str, str]) -> bytes:
+    """urlencode(params), byte for byte, without quoting what needs none (sids, statuses, the
+    names): urlencode quotes every key and value, a third of a callback's CPU in the profile."""
+    return "&".join(
+        f"{key}={value if value.isascii() and value.isalnum() else quote_plus(value)}" for key, value in params.items()
+    ).encode("ascii")
+
+
+def signature(token: bytes, url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature as twilio's RequestValidator.compute_signature makes it (the URL, then
+    each name and value in name order, HMAC-SHA1 with the auth token, base64), for single values."""
+    payload = url + "".join(key + params[key] for key in sorted(params))
+    return base64.b64encode(hmac.new(token, payload.encode("utf-8"), hashlib.sha1).digest()).decode("ascii")
 
 
 class CallbacksMixin:
@@ -61,9 +79,9 @@ class CallbacksMixin:
             msg, status = await self._cb_queue.get()
             try:
                 params = self.callback_params(msg, status)
-                signature = self.validator.compute_signature(msg.status_callback, params)
+                signed = signature(self._token, msg.status_callback, params)
                 status_code = await self._poster.post(
-                    msg.status_callback, urlencode(params).encode(), {"X-Twilio-Signature": signature}
+                    msg.status_callback, form_body(params), {"X-Twilio-Signature": signed}
                 )
                 self.stats["callbacks_sent" if status_code < 400 else "callbacks_failed"] += 1
             except asyncio.CancelledError:

@@ -3,6 +3,7 @@ configuration, the stored message and Twilio's error shape."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -85,7 +86,9 @@ class StoredMessage:
     error_code: str = ""
 
 
+@functools.lru_cache(maxsize=256)
 def rfc2822(dt: datetime | None) -> str | None:
+    # Cached: dates have whole seconds, and every answer of a second formats the same ones.
     return format_datetime(dt) if dt else None
 
 

@@ -11,10 +11,11 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("^{}\\[]~|€\f")
+GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return GSM7.issuperset(text)
 
 
 def _parts(units: list[int], single: int, per_part: int) -> int:
@@ -34,8 +35,15 @@ def _parts(units: list[int], single: int, per_part: int) -> int:
 def count_parts(text: str) -> int:
     if not text:
         return 1
-    if is_gsm7(text):
+    # Where every character is one unit (no GSM-7 escape, no UTF-16 surrogate pair: nearly every
+    # text), the parts are a division; the sandbox counts every message it accepts.
+    chars = set(text)
+    if GSM7.issuperset(chars):
+        if chars.isdisjoint(GSM7_EXTENSION):
+            return 1 if len(text) <= 160 else -(-len(text) // 153)
         return _parts([2 if ch in GSM7_EXTENSION else 1 for ch in text], 160, 153)
+    if max(chars) <= "\uffff":
+        return 1 if len(text) <= 70 else -(-len(text) // 67)
     return _parts([2 if ord(ch) > 0xFFFF else 1 for ch in text], 70, 67)
 
 

@@ -43,6 +43,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.keep = False
         self.idle_since = 0.0
+        self.deadline = 0.0
         self._status = 0
         self._length = -1  # the body's length once the head is in; -1: reading the head; -2: chunked; -3: to the close
 
@@ -162,6 +163,9 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def time_out(self) -> None:
+        self._fail(TimeoutError("no answer before the deadline"))
+
     def abort(self) -> None:
         self.closed = True
         if self.transport is not None:
@@ -180,23 +184,46 @@ class CallbackPoster:
         self._bases: dict[str, tuple[tuple[str, str, int], str, bytes]] = {}  # URL before "?" -> parsed
         self._ssl: ssl.SSLContext | None = None
         self.connections_opened = 0  # for tests: reuse is visible
+        self._busy: set[_Connection] = set()  # connections waiting for an answer
+        self._sweeper: asyncio.TimerHandle | None = None
+        # A deadline is late by at most this: 1 s for the sandbox's 5 s (Twilio's own is 15 s).
+        self._sweep_every = min(1.0, timeout_s / 4)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POSTs `body` (already url-encoded) with these extra headers; the answer's status."""
         origin, request_line, fixed = self._target(url)
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
         request = b"%b%b%bContent-Length: %d\r\n\r\n%b" % (request_line, fixed, extra, len(body), body)
-        async with asyncio.timeout(self.timeout_s):
-            connection = self._take(origin) or await self._connect(origin)
-            try:
-                status = await connection.send(request)
-            except BaseException:
-                connection.abort()  # cancelled mid-answer (the deadline) or broken: never reused
-                raise
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        connection = self._take(origin)
+        if connection is None:
+            async with asyncio.timeout_at(deadline):  # a new connection only: the rare case
+                connection = await self._connect(origin)
+        # The deadline of the answer is kept by one sweep a second over the connections in flight,
+        # not by a timer a request: a cancelled timer stays in the loop's heap until its time, and
+        # at 200 callbacks a second those 5 s timers made every timer push and pop dearer.
+        connection.deadline = deadline
+        self._busy.add(connection)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._sweep_every, self._sweep)
+        try:
+            status = await connection.send(request)
+        except BaseException:
+            connection.abort()  # broken, timed out or cancelled mid-answer: never reused
+            raise
+        finally:
+            self._busy.discard(connection)
         if connection.keep and not connection.closed:
-            connection.idle_since = asyncio.get_running_loop().time()
+            connection.idle_since = loop.time()
             self._idle.setdefault(origin, []).append(connection)
         return status
+
+    def _sweep(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for connection in [c for c in self._busy if c.deadline <= now]:
+            connection.time_out()
+        self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep) if self._busy else None
 
     def _target(self, url: str) -> tuple[tuple[str, str, int], bytes, bytes]:
         """(origin, request line, the fixed headers) of a URL; the part before the query is
@@ -258,6 +285,9 @@ class CallbackPoster:
         return connection
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for idle in self._idle.values():
             for connection in idle:
                 connection.abort()

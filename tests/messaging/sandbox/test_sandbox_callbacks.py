@@ -64,3 +64,21 @@ def test_the_ledger_line_is_in_the_file_when_the_answer_arrives_once_a_message(t
             assert [line["sid"] for line in lines][-1] == sid
             assert len(lines) == i + 1  # never missing, never doubled
             assert lines[-1]["Body"] == f"n{i}" and lines[-1]["received_at"] <= lines[-1]["accepted_at"]
+
+
+def test_the_callback_body_and_signature_are_urlencode_and_twilios_byte_for_byte():
+    import random
+    from urllib.parse import urlencode
+
+    from messaging.sandbox.callbacks import form_body, signature
+
+    rng = random.Random(10)
+    pieces = ["SM0a1b", "+14155550101", "sent", "2010-04-01", "a b", "é", "😀", "&=?", "%2B", "", "MG" + "f" * 32]
+    validator = RequestValidator("token-ü")
+    for _ in range(200):
+        params = {
+            rng.choice(["MessageSid", "To", "From", "ErrorCode", "X"]) + str(n): rng.choice(pieces) for n in range(6)
+        }
+        url = f"https://fans.example.com/webhooks/twilio/status/?m={rng.randint(1, 10**9)}"
+        assert form_body(params) == urlencode(params).encode()
+        assert signature("token-ü".encode(), url, params) == validator.compute_signature(url, params)
