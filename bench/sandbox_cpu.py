@@ -88,10 +88,12 @@ class Receiver:
         return web.Response(status=200)
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, kernel_only: bool = False) -> float:
     fields = proc_cpu._stat(pid)
     if fields is None:
         raise RuntimeError(f"the sandbox (pid {pid}) is gone")
+    if kernel_only:
+        return int(fields[12]) / proc_cpu.TICK  # stime: the sockets, epoll, the ledger's writes
     return (int(fields[11]) + int(fields[12])) / proc_cpu.TICK  # its own utime + stime, all threads
 
 
@@ -146,6 +148,7 @@ class _Target:
         self.label, self.base_url, self.ledger, self.client = label, base_url, ledger, client
         self.pid = _sandbox_pid(base_url)
         self.figures: dict[str, list[float]] = {"create": [], "link": []}
+        self.kernel: dict[str, list[float]] = {"create": [], "link": []}  # the system-time part
         self.sent: dict[int, str] = {}
         self.linked: set[int] = set()
 
@@ -186,9 +189,10 @@ async def _measure(sandboxes: list[tuple[str, str, Path]], args: argparse.Namesp
         for _ in range(args.rounds):
             for target in targets:  # alternated: a change in the machine's load falls on each alike
                 for name in ("create", "link"):
-                    before = _cpu_seconds(target.pid)
+                    before, kernel = _cpu_seconds(target.pid), _cpu_seconds(target.pid, kernel_only=True)
                     await phase(target, args.count, name == "link")
                     target.figures[name].append((_cpu_seconds(target.pid) - before) * 1000 / args.count)
+                    target.kernel[name].append((_cpu_seconds(target.pid, True) - kernel) * 1000 / args.count)
         idle = {}
         for target in targets:
             idle_before = _cpu_seconds(target.pid)
@@ -206,6 +210,8 @@ async def _measure(sandboxes: list[tuple[str, str, Path]], args: argparse.Namesp
         print(f"  sandbox CPU a create (REST answer + ledger line)     {create:.3f} ms  (rounds {spread['create']})")
         print(f"  sandbox CPU a link (create + 2 status callbacks)     {link:.3f} ms  (rounds {spread['link']})")
         print(f"  sandbox CPU a status callback ((link - create) / 2)  {(link - create) / 2:.3f} ms")
+        kernel = {k: statistics.median(v) for k, v in target.kernel.items()}
+        print(f"  of which in the kernel (stime): create {kernel['create']:.3f} ms, link {kernel['link']:.3f} ms")
         print(f"  idle sandbox: {idle[target.label]:.1f} ms CPU in 1 s")
     print(
         f"{args.rounds} rounds of {args.count} + {args.count} messages at {args.rate:g}/s; "
