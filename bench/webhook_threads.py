@@ -14,7 +14,7 @@ request, the group commits' sizes (rows a statement) and the wall rate. The valu
 in rounds, so a change in the machine's load falls on each alike; medians of the rounds.
 
 WEBHOOK_THREADS (default "1,4,8,16"), WEBHOOK_THREADS_ROUNDS (3), WEBHOOK_THREADS_REQUESTS (600
-a round and N); WEBHOOK_THREADS_PROFILE=<dir> writes one cProfile a value of N (the CPU clock of
+a round and N), WEBHOOK_THREADS_TEXTS_A_CALLBACK (2; 0: texts only); WEBHOOK_THREADS_PROFILE=<dir> writes one cProfile a value of N (the CPU clock of
 every thread, merged) of one more round. Rate limits stay on (each number texts once), as in the
 celebrity bench. Not a bench_*.py module: `make bench` does not run it.
 """
@@ -30,12 +30,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bench import proc_cpu
 from bench.webhook_cpu import _call, callback_environ, clean, configure, signed_callbacks, signed_texts, text_environ
 
 THREADS = [int(n) for n in os.environ.get("WEBHOOK_THREADS", "1,4,8,16").split(",")]
 ROUNDS = int(os.environ.get("WEBHOOK_THREADS_ROUNDS", "3"))
 REQUESTS = int(os.environ.get("WEBHOOK_THREADS_REQUESTS", "600"))
 PROFILE = os.environ.get("WEBHOOK_THREADS_PROFILE", "")
+# Texts a status callback: 2 as in phase 1 (about 0.5 callback a text); 0 for texts only.
+TEXTS_A_CALLBACK = int(os.environ.get("WEBHOOK_THREADS_TEXTS_A_CALLBACK", "2"))
 WARMUP = 4  # texts a thread before the first round: its connection, the caches
 
 
@@ -52,6 +55,7 @@ class Round:
     rows: int
     gc_s: float  # CPU the garbage collector took (every generation), and its full collections
     gc_full: int
+    postgresql_s: float  # the PostgreSQL server's CPU (every backend, ours and the neighbours' if any)
 
 
 class _GcClock:
@@ -73,6 +77,7 @@ class _GcClock:
 
 
 GC = _GcClock()
+POSTGRESQL: dict = {}  # the server's process tree, found once connected (bench/proc_cpu.py)
 
 
 @dataclass
@@ -138,7 +143,7 @@ def _mix(texts: list, callbacks: list, count: int) -> list[tuple[str, dict]]:
     """Two texts, then a callback: a burst's phase 1 with its links' callbacks flowing."""
     out = []
     for i in range(count):
-        if i % 3 == 2:
+        if TEXTS_A_CALLBACK and i % (TEXTS_A_CALLBACK + 1) == TEXTS_A_CALLBACK:
             out.append(("callback", callback_environ(callbacks.pop())))
         else:
             out.append(("text", text_environ(texts.pop())))
@@ -151,9 +156,11 @@ def _measure(pool: Pool, environs: list[tuple[str, dict]]) -> Round:
 
     groups, rows = STORE.groups + STATUS_STORE.groups, STORE.rows + STATUS_STORE.rows
     gc_s, gc_full = GC.seconds, GC.full
+    postgresql = proc_cpu.snapshot(POSTGRESQL)["postgresql"]
     usage, cpu = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
     wall, _ = pool.run(environs)
     cpu, after = time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF)
+    postgresql = proc_cpu.snapshot(POSTGRESQL)["postgresql"] - postgresql
     return Round(
         cpu_s=cpu,
         user_s=after.ru_utime - usage.ru_utime,
@@ -166,6 +173,7 @@ def _measure(pool: Pool, environs: list[tuple[str, dict]]) -> Round:
         rows=STORE.rows + STATUS_STORE.rows - rows,
         gc_s=GC.seconds - gc_s,
         gc_full=GC.full - gc_full,
+        postgresql_s=postgresql,
     )
 
 
@@ -178,6 +186,7 @@ def _report(n: int, rounds: list[Round]) -> None:
         f"N={n:<3} {med(lambda r: r.cpu_s * 1000 / r.requests):.3f} ms CPU a request "
         f"(rounds {min(per_request):.3f}-{max(per_request):.3f}), "
         f"{med(lambda r: r.cpu_s * 1000 / r.texts):.3f} a text with its half callback; "
+        f"PostgreSQL {med(lambda r: r.postgresql_s * 1000 / r.requests):.3f} ms a request; "
         f"user {med(lambda r: r.user_s * 1000 / r.requests):.3f} / kernel {med(lambda r: r.sys_s * 1000 / r.requests):.3f}; "
         f"{med(lambda r: r.switches / r.requests):.1f} context switches a request; "
         f"GC {med(lambda r: r.gc_s * 1000 / r.requests):.3f} ms a request "
@@ -190,9 +199,12 @@ def _report(n: int, rounds: list[Round]) -> None:
 
 def main() -> None:
     application = configure()
+    from django.db import connection
+
     from bench.common import ensure_talent
 
     talent = ensure_talent("bench-webhook-threads")
+    POSTGRESQL["postgresql"] = proc_cpu.tree(proc_cpu.postmaster_pid(connection))
     clean(talent)
     pools = {n: Pool(application, n) for n in THREADS}
     per_round = REQUESTS * len(THREADS)
@@ -209,7 +221,8 @@ def main() -> None:
         for _ in range(ROUNDS):
             for n, pool in pools.items():
                 figures[n].append(_measure(pool, _mix(texts, callbacks, REQUESTS)))
-        print(f"{REQUESTS} requests a round (2 texts : 1 status callback), {ROUNDS} rounds, medians:")
+        mix = f"{TEXTS_A_CALLBACK} texts : 1 status callback" if TEXTS_A_CALLBACK else "texts only"
+        print(f"{REQUESTS} requests a round ({mix}), {ROUNDS} rounds, medians:")
         for n in THREADS:
             _report(n, figures[n])
         print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
