@@ -84,44 +84,63 @@ def _call(application, environ: dict) -> int:
     return status[0]
 
 
-def main() -> None:
-    # The settings bench/run.py gives every benchmark (and so the celebrity bench's web process).
+def configure():
+    """The settings bench/run.py gives every benchmark (and so the celebrity bench's web process),
+    then django.setup() as the server's import does; returns the WSGI application."""
     os.environ.update({"PUBLIC_BASE_URL": BASE, "DJANGO_SETTINGS_MODULE": "fancommunity.settings"})
     for name, value in {"DEBUG": "false", "SECRET_KEY": "bench-" + "x" * 60, "SECURE_SSL_REDIRECT": "false",
                         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "TWILIO_ACCOUNT_SID": "AC" + "b" * 32,
                         "TWILIO_AUTH_TOKEN": "bench-sandbox-token", "SMS_BACKEND": "console",
                         "LOG_LEVEL": "WARNING"}.items():  # fmt: skip
         os.environ.setdefault(name, value)
-    import fancommunity.wsgi  # django.setup(), as gunicorn's import does
-
-    application = fancommunity.wsgi.application
-    from django.conf import settings
     from django.db import connection
-    from django_q.brokers import get_broker
-    from twilio.request_validator import RequestValidator
 
-    from accounts.models import Fan
-    from bench.common import ensure_talent
-    from messaging.models import InboundMessage, OutboundMessage
+    import fancommunity.wsgi  # django.setup(), as the server's import does
 
     if connection.vendor != "postgresql":
         sys.exit("run on PostgreSQL (python -m tests.pgtemp -- ...)")
-    talent = ensure_talent("bench-webhook-cpu")
+    return fancommunity.wsgi.application
+
+
+def clean(talent) -> None:
+    from django.conf import settings
+    from django_q.brokers import get_broker
+
+    from accounts.models import Fan
+    from messaging.models import InboundMessage, OutboundMessage
+
+    get_broker(settings.Q_PRIORITY_CLUSTER).purge_queue()  # the lane kicks the texts queued
+    get_broker().purge_queue()
     for model in (InboundMessage, OutboundMessage, Fan):
         model.objects.filter(talent=talent).delete()
+
+
+def signed_texts(talent, count: int) -> list[tuple[bytes, str]]:
+    """First texts from distinct new numbers, signed as the bench signs them: (body, signature)."""
+    from django.conf import settings
+    from twilio.request_validator import RequestValidator
+
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
-    total = N * (ROUNDS + (1 if PROFILE else 0)) + 50
-    # Texts: first texts from distinct new numbers, signed as the bench signs them.
     texts = []
-    for i in range(total):
+    for i in range(count):
         sid = "SM" + uuid.uuid4().hex
         payload = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": settings.TWILIO_ACCOUNT_SID,
                    "From": f"+1312{2000000 + i:07d}", "To": str(talent.sender_number), "Body": "omg hi!!",
                    "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
                    "FromCountry": "US", "ToCountry": "US"}  # fmt: skip
         texts.append((urlencode(payload).encode(), validator.compute_signature(BASE + INBOUND, payload)))
-    # Callbacks: two per stored outbound row (sent, delivered), the sid unknown to the row yet (the
-    # callback outruns the lane's record: the hint finds it), as in a burst.
+    return texts
+
+
+def signed_callbacks(talent, count: int) -> list[tuple[str, bytes, str]]:
+    """Two per stored outbound row (sent, delivered), the sid unknown to the row yet (the callback
+    outruns the lane's record: the hint finds it), as in a burst: (query, body, signature)."""
+    from django.conf import settings
+    from twilio.request_validator import RequestValidator
+
+    from messaging.models import OutboundMessage
+
+    validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
     rows = OutboundMessage.objects.bulk_create(
         OutboundMessage(
             talent=talent,
@@ -130,7 +149,7 @@ def main() -> None:
             body="link",
             status=OutboundMessage.Status.QUEUED,
         )  # fmt: skip
-        for i in range((total + 1) // 2)
+        for i in range((count + 1) // 2)
     )
     callbacks = []
     for row in rows:
@@ -142,11 +161,31 @@ def main() -> None:
             query = f"m={row.pk}"
             signature = validator.compute_signature(f"{BASE}{STATUS}?{query}", payload)
             callbacks.append((query, urlencode(payload).encode(), signature))
+    return callbacks
+
+
+def text_environ(text: tuple[bytes, str]) -> dict:
+    return _environ("POST", INBOUND, body=text[0], signature=text[1])
+
+
+def callback_environ(callback: tuple[str, bytes, str]) -> dict:
+    return _environ("POST", STATUS, query=callback[0], body=callback[1], signature=callback[2])
+
+
+def main() -> None:
+    application = configure()
+    from django.conf import settings
+
+    from bench.common import ensure_talent
+
+    talent = ensure_talent("bench-webhook-cpu")
+    clean(talent)
+    total = N * (ROUNDS + (1 if PROFILE else 0)) + 50
+    texts = signed_texts(talent, total)
+    callbacks = signed_callbacks(talent, total)
     kinds = {
-        "text": lambda i: _environ("POST", INBOUND, body=texts[i][0], signature=texts[i][1]),
-        "callback": lambda i: _environ(
-            "POST", STATUS, query=callbacks[i][0], body=callbacks[i][1], signature=callbacks[i][2]
-        ),  # fmt: skip
+        "text": lambda i: text_environ(texts[i]),
+        "callback": lambda i: callback_environ(callbacks[i]),
         "refused GET": lambda i: _environ("GET", INBOUND),
     }
     expected = {"text": 200, "callback": 200, "refused GET": 405}
@@ -185,10 +224,7 @@ def main() -> None:
         profiler.disable()
         profiler.dump_stats(PROFILE)
         print(f"profile of {N} texts and {N} callbacks: {PROFILE}")
-    get_broker(settings.Q_PRIORITY_CLUSTER).purge_queue()  # the lane kicks the texts queued
-    get_broker().purge_queue()
-    for model in (InboundMessage, OutboundMessage, Fan):
-        model.objects.filter(talent=talent).delete()
+    clean(talent)
 
 
 if __name__ == "__main__":
