@@ -507,6 +507,19 @@ async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, unti
     return more
 
 
+def _run(coro):
+    """asyncio.run() on uvloop's event loop: the lane's loop is its send path (a paced sleep, an
+    HTTP request and its answer per text), and uvloop's loop and transports in C cost less CPU a
+    send than asyncio's pure-Python selector loop (bench/lane_cpu.py). asyncio's own loop when
+    uvloop is not installed; the coroutines are the same either way."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a pinned dependency (requirements.txt)
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def priority_send_batch(
     *, limit: int | None = None, only_ids: list[int] | None = None, backend=None, until: float | None = None
 ) -> int:
@@ -522,8 +535,8 @@ def priority_send_batch(
     backend = backend or get_backend()
     in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
     if until is not None and only_ids is None and not in_transaction and connection.vendor == "postgresql":
-        return claimed + asyncio.run(_stream(rows, backend, limit=limit, until=until))
+        return claimed + _run(_stream(rows, backend, limit=limit, until=until))
     batch = f"{os.getpid()}:{time.monotonic():.3f}"
-    asyncio.run(_send_all(rows, backend, recheck=not in_transaction))
+    _run(_send_all(rows, backend, recheck=not in_transaction))
     _finish(rows, batch)
     return claimed
