@@ -21,19 +21,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
 from accounts import outbox, phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
-from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
+from accounts.tokens import DATA_LINK, JOIN_LINK
 from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
 from messaging.automations import keywords as automation_keywords
 from messaging.conversations import services as conversations
+from messaging.conversations.lane_links import _join_link, _JoinLinkText, insert_links
 from messaging.conversations.priority import (
     guard_links,
     priority_lane_kick,
@@ -43,7 +43,6 @@ from messaging.conversations.priority import (
 from messaging.conversations.store import STORE
 from messaging.sending.models import Sender
 from messaging.sms.models import InboundMessage, OutboundMessage
-from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
 
@@ -334,78 +333,6 @@ def _apply_in_bulk(messages: list[InboundMessage], keywords: KeywordIndexes) -> 
             insert_links(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest
-
-
-class _JoinLinkText:
-    """A chunk's join-link body and its SMS parts, made once per talent and chunk (the same text
-    for every number; a URL reverse and a parts count each link before)."""
-
-    def __init__(self, talent: Talent) -> None:
-        # The link is a credential: stored as a placeholder, made when the text leaves (accounts/tokens.py).
-        self.body = texts.join_link(talent, JOIN_LINK)
-        self.parts = max(1, sms_parts(preview_links(self.body, talent=talent)).parts)
-
-
-def _join_link(talent: Talent, fan: Fan, text: _JoinLinkText | None = None) -> OutboundMessage:
-    text = text or _JoinLinkText(talent)
-    return OutboundMessage(
-        talent=talent,
-        fan=fan,
-        kind=OutboundMessage.Kind.SYSTEM,
-        lane=Lane.LINK,
-        to_number=phones.phone_text(fan.phone),
-        body=text.body,
-        parts=text.parts,
-        status=OutboundMessage.Status.PENDING,
-    )
-
-
-# What differs between the join links of one talent's chunk; every other column is the same.
-_LINK_VARYING = {"fan": "bigint", "to_number": "text", "status": "text", "error_message": "text"}
-
-
-def insert_links(links: list[OutboundMessage]) -> None:
-    """A chunk's join links (one talent's, made by _join_link) in one INSERT. On PostgreSQL the
-    columns they share are prepared once, from the first row, the way bulk_create prepares each
-    row's (`pre_save`, `get_db_prep_save`; a column left to its database default stays so), and the
-    per-number ones go as four arrays through `unnest`: bulk_create prepared ~20 values a link and
-    psycopg parsed a 2,000-placeholder statement a chunk, a fifth of the rules' CPU a link
-    (bench/lane_cpu.py). The same rows either way (tests/messaging/conversations/test_lane_link_insert.py).
-    The rows' pks are not read back (nothing uses them)."""
-    if not links:
-        return
-    first = links[0]
-    if connection.vendor != "postgresql" or any(
-        m.talent_id != first.talent_id or m.body != first.body or m.parts != first.parts for m in links
-    ):
-        OutboundMessage.objects.bulk_create(links)
-        return
-    meta = OutboundMessage._meta
-    columns: list[str] = []
-    selects: list[str] = []
-    params: list = []
-    for field in meta.local_concrete_fields:
-        if field.primary_key or field.name in _LINK_VARYING:
-            continue
-        value = field.pre_save(first, add=True)
-        if isinstance(value, DatabaseDefault):
-            continue  # as bulk_create does: the database fills it
-        if hasattr(value, "resolve_expression"):
-            OutboundMessage.objects.bulk_create(links)  # an expression: not ours to prepare
-            return
-        columns.append(connection.ops.quote_name(field.column))
-        selects.append(f"CAST(%s AS {field.cast_db_type(connection)})")  # type: ignore[attr-defined]
-        params.append(field.get_db_prep_save(value, connection))
-    names: list[str] = [meta.get_field(name).column for name in _LINK_VARYING]  # type: ignore[union-attr,misc]
-    arrays = ", ".join(f"%s::{kind}[]" for kind in _LINK_VARYING.values())
-    sql = (
-        f"INSERT INTO {meta.db_table} ({', '.join(columns + names)}) "  # noqa: S608 - the model's own names
-        f"SELECT {', '.join(selects + [f'u.{n}' for n in names])} FROM unnest({arrays}) AS u({', '.join(names)})"
-    )
-    rows: list[list] = [[m.fan_id for m in links], [m.to_number for m in links], [m.status for m in links]]
-    rows.append([m.error_message for m in links])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *rows])
 
 
 def inbound_backlog(*, talent: Talent | None = None) -> dict:

@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import CharField, F, Q
-from django.db.models.functions import Cast
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import pumping
 from accounts.models import Fan, Talent
-from accounts.phones import known_number, phone_text
 from accounts.tokens import has_links, preview_links, render_links
+from messaging.conversations.lane_links import LinkFan, _link_fans  # the fans links are made for
 from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
 from messaging.sending.engine import STOP_RECHECK_SECONDS, status_callback_url
 from messaging.sending.models import SenderClock
@@ -390,33 +389,6 @@ def _rendered(rows: list[_Row]) -> list[_Row]:
     for row in linked:
         row.fan, row.to_render = fans.get(row.message.fan_id or 0), True
     return rows
-
-
-@dataclass(frozen=True)
-class LinkFan:
-    """What a fan's links are made of (accounts/tokens.py `LinkHolder`), read without building a
-    Fan: the model's phone field parses every number it reads (phonenumbers.parse, ~40 % of a
-    batch's claim CPU); the column already holds the E.164 text the token signs."""
-
-    pk: int
-    talent_id: int
-    phone: str
-    link_nonce: str
-    status: str
-
-
-def _link_fans(fan_ids: set[int]) -> dict[int, LinkFan]:
-    rows = (
-        Fan.objects.filter(pk__in=fan_ids)
-        .annotate(phone_column=Cast("phone", CharField()))  # the text as stored, no parse
-        .values_list("pk", "talent_id", "phone_column", "link_nonce", "status")
-    )
-    fans = {}
-    for pk, talent_id, phone, nonce, status in rows:
-        if phone and not (phone.startswith("+") and phone[1:].isdigit()):
-            phone = phone_text(known_number(phone))  # stored some other way: as the field would read it
-        fans[pk] = LinkFan(pk=pk, talent_id=talent_id, phone=phone or "", link_nonce=nonce, status=status)
-    return fans
 
 
 def _render_row(row: _Row) -> bool:
