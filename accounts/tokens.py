@@ -35,6 +35,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -123,6 +124,22 @@ def _legacy_split(token: str) -> tuple[int, int, str] | None:
         return None
 
 
+class LinkHolder(Protocol):
+    """What a link is made for: a Fan row, or the priority lane's LinkFan (the same columns read
+    without the phone field's parse; its phone is the E.164 text)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def talent_id(self) -> int: ...
+    @property
+    def phone(self) -> object: ...
+    @property
+    def link_nonce(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class JoinClaim:
     phone: str  # E.164
@@ -133,7 +150,9 @@ class JoinTokenGenerator:
 
     key_salt = "fancommunity.accounts.tokens.JoinTokenGenerator"
 
-    def make_token(self, *, talent: Talent, phone: str, timestamp: int | None = None, fan: Fan | None = None) -> str:
+    def make_token(
+        self, *, talent: Talent, phone: str, timestamp: int | None = None, fan: LinkHolder | None = None
+    ) -> str:
         """`fan`: the number's fan row when the caller has just read it (a burst's join links), so
         the token needs no query of its own; it must be the row of this talent and phone."""
         if not phone.startswith("+") or not phone[1:].isdigit() or len(phone) > 17:
@@ -157,7 +176,7 @@ class JoinTokenGenerator:
             return JoinClaim(phone=phone)
         return self._check_legacy(talent, token)
 
-    def _state(self, talent: Talent, phone: str, fan: Fan | None = None) -> str:
+    def _state(self, talent: Talent, phone: str, fan: LinkHolder | None = None) -> str:
         if fan is None:
             fan = Fan.objects.filter(talent=talent, phone=phone).only("link_nonce", "status").first()
         state = f"{fan.link_nonce}:{fan.status}" if fan else "new"
@@ -182,7 +201,7 @@ class SelfServiceTokenGenerator:
 
     key_salt = "fancommunity.accounts.tokens.SelfServiceTokenGenerator"
 
-    def make_token(self, *, fan: Fan, timestamp: int | None = None) -> str:
+    def make_token(self, *, fan: LinkHolder, timestamp: int | None = None) -> str:
         ts = _now() if timestamp is None else timestamp
         return _seal(self.key_salt, fan.pk, ts, self._state(fan))
 
@@ -206,7 +225,7 @@ class SelfServiceTokenGenerator:
             return None
         return fan
 
-    def _state(self, fan: Fan) -> str:
+    def _state(self, fan: LinkHolder) -> str:
         return f"{fan.pk}:{fan.talent_id}:{phone_text(fan.phone)}:{fan.link_nonce}"
 
     def _check_legacy(self, token: str) -> Fan | None:
@@ -284,7 +303,7 @@ def preview_links(body: str, *, talent: Talent) -> str:
     return body.replace(JOIN_LINK, join_url(talent, dummy)).replace(DATA_LINK, data_url(dummy))
 
 
-def render_links(body: str, *, talent: Talent, fan: Fan | None) -> str:
+def render_links(body: str, *, talent: Talent, fan: LinkHolder | None) -> str:
     """The text as it leaves: each placeholder becomes a fresh link for this fan (a sealed code
     becomes its digits; a code needs no fan). Called at send time only; the result is handed to the
     provider and never saved."""

@@ -26,13 +26,14 @@ from django.utils import timezone
 from accounts import outbox, phones
 from accounts.models import Fan, Talent
 from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
-from accounts.tokens import DATA_LINK, JOIN_LINK, preview_links
+from accounts.tokens import DATA_LINK, JOIN_LINK
 from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_hold, fan_join_requested, fan_opt_in, fan_opt_out
 from messaging.automations import keywords as automation_keywords
 from messaging.conversations import services as conversations
+from messaging.conversations.lane_links import _join_link, _JoinLinkText, insert_links
 from messaging.conversations.priority import (
     guard_links,
     priority_lane_kick,
@@ -42,7 +43,6 @@ from messaging.conversations.priority import (
 from messaging.conversations.store import STORE
 from messaging.sending.models import Sender
 from messaging.sms.models import InboundMessage, OutboundMessage
-from messaging.sms.parts import sms_parts
 
 logger = logging.getLogger(__name__)
 
@@ -330,33 +330,9 @@ def _apply_in_bulk(messages: list[InboundMessage], keywords: KeywordIndexes) -> 
             conversations.on_real_replies([m for m in plain if m.action == Action.INBOX])
         if links:
             guard_links(talent=talent, messages=links)  # SMS pumping: served countries, hourly caps
-            OutboundMessage.objects.bulk_create(links)
+            insert_links(links)
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
     return rest
-
-
-class _JoinLinkText:
-    """A chunk's join-link body and its SMS parts, made once per talent and chunk (the same text
-    for every number; a URL reverse and a parts count each link before)."""
-
-    def __init__(self, talent: Talent) -> None:
-        # The link is a credential: stored as a placeholder, made when the text leaves (accounts/tokens.py).
-        self.body = texts.join_link(talent, JOIN_LINK)
-        self.parts = max(1, sms_parts(preview_links(self.body, talent=talent)).parts)
-
-
-def _join_link(talent: Talent, fan: Fan, text: _JoinLinkText | None = None) -> OutboundMessage:
-    text = text or _JoinLinkText(talent)
-    return OutboundMessage(
-        talent=talent,
-        fan=fan,
-        kind=OutboundMessage.Kind.SYSTEM,
-        lane=Lane.LINK,
-        to_number=phones.phone_text(fan.phone),
-        body=text.body,
-        parts=text.parts,
-        status=OutboundMessage.Status.PENDING,
-    )
 
 
 def inbound_backlog(*, talent: Talent | None = None) -> dict:

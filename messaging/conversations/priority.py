@@ -40,6 +40,7 @@ from django.utils import timezone
 from accounts import pumping
 from accounts.models import Fan, Talent
 from accounts.tokens import has_links, preview_links, render_links
+from messaging.conversations.lane_links import LinkFan, _link_fans  # the fans links are made for
 from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
 from messaging.sending.engine import STOP_RECHECK_SECONDS, status_callback_url
 from messaging.sending.models import SenderClock
@@ -153,7 +154,7 @@ class _Row:
     error: SmsError | None = None
     suppressed: bool = False  # the fan texted STOP after the claim: never sent
     body: str = ""  # the text as it leaves (links rendered); never saved
-    fan: Fan | None = None  # the fan row its links are made for (read once per batch by _rendered)
+    fan: LinkFan | None = None  # the fan its links are made for (read once per batch by _rendered)
     to_render: bool = False  # links still to make: made in the paced loop, just before it leaves
     paced_at: float = 0.0  # time.monotonic() when the bucket let it go
     slot_at: float = 0.0  # ... and when the connection limit and the STOP re-check did (it starts then)
@@ -384,11 +385,9 @@ def _rendered(rows: list[_Row]) -> list[_Row]:
     linked = [r for r in rows if r.message.kind == OutboundMessage.Kind.SYSTEM and has_links(r.message.body)]
     if not linked:
         return rows
-    fans = Fan.objects.only("pk", "talent_id", "phone", "link_nonce", "status").in_bulk(
-        {r.message.fan_id for r in linked if r.message.fan_id}
-    )
+    fans = _link_fans({r.message.fan_id for r in linked if r.message.fan_id})
     for row in linked:
-        row.fan, row.to_render = fans.get(row.message.fan_id), True
+        row.fan, row.to_render = fans.get(row.message.fan_id or 0), True
     return rows
 
 
@@ -507,6 +506,19 @@ async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, unti
     return more
 
 
+def _run(coro):
+    """asyncio.run() on uvloop's event loop: the lane's loop is its send path (a paced sleep, an
+    HTTP request and its answer per text), and uvloop's loop and transports in C cost less CPU a
+    send than asyncio's pure-Python selector loop (bench/lane_cpu.py). asyncio's own loop when
+    uvloop is not installed; the coroutines are the same either way."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a pinned dependency (requirements.txt)
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def priority_send_batch(
     *, limit: int | None = None, only_ids: list[int] | None = None, backend=None, until: float | None = None
 ) -> int:
@@ -522,8 +534,8 @@ def priority_send_batch(
     backend = backend or get_backend()
     in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
     if until is not None and only_ids is None and not in_transaction and connection.vendor == "postgresql":
-        return claimed + asyncio.run(_stream(rows, backend, limit=limit, until=until))
+        return claimed + _run(_stream(rows, backend, limit=limit, until=until))
     batch = f"{os.getpid()}:{time.monotonic():.3f}"
-    asyncio.run(_send_all(rows, backend, recheck=not in_transaction))
+    _run(_send_all(rows, backend, recheck=not in_transaction))
     _finish(rows, batch)
     return claimed
