@@ -175,8 +175,8 @@ def _run() -> None:
     from consent.keywords import Rule, classify, state_of
 
     def plain(bodies: list[str]) -> list[str]:
-        # The burst's common case: no keyword (the bench's "who is this lol" is a possible opt-out,
-        # which gets a stranger no link).
+        # The burst's common case: no keyword (a possible opt-out such as "who is this" gets a
+        # stranger no link).
         stranger = state_of(status=None, joined=False)
         return [b for b in bodies if classify(b, stranger, data_keyword=talent.data_keyword).rule is Rule.OTHER]
 
