@@ -4,16 +4,16 @@
 
 Calls `fancommunity.wsgi.application` as gunicorn's worker does (a WSGI environ with the body in
 `wsgi.input`, `start_response`, the answer iterated and closed), one request at a time, and reports
-the thread's CPU time (`time.thread_time`) per request for three kinds: a signed first text from a
+the thread's CPU time (`time.thread_time`) per request for four kinds: a signed first text from a
 new number, a signed status callback (sent, then delivered, of a stored outbound row, with its `?m=`
-hint), and a refused GET to the inbound URL (the bench's floor). CPU time, not wall time: the
+hint), a STOP from a new number (applied inside the request), and a refused GET to the inbound URL (the bench's floor). CPU time, not wall time: the
 commit's wait for the disk is the machine's, and this machine is shared. Each kind alternates in
-rounds (ABCABC...) so a change in the machine's load falls on all three alike; the median of the
+rounds (ABCABC...) so a change in the machine's load falls on all of them alike; the median of the
 rounds is reported. Not a bench_*.py module: `make bench` does not run it, and it writes nothing to
 BENCHMARKS.md.
 
 WEBHOOK_CPU_ROUNDS (default 5) rounds of WEBHOOK_CPU_N (default 300) requests of each kind;
-WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts and callbacks of one more round.
+WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts, callbacks and STOPs of one more round.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def clean(talent) -> None:
         model.objects.filter(talent=talent).delete()
 
 
-def signed_texts(talent, count: int) -> list[tuple[bytes, str]]:
-    """First texts from distinct new numbers, signed as the bench signs them: (body, signature)."""
+def signed_texts(talent, count: int, body: str = "omg hi!!", first: int = 2000000) -> list[tuple[bytes, str]]:
+    """Texts from distinct new numbers (+1312<first + i>), signed as the bench signs them:
+    (form body, signature)."""
     from django.conf import settings
     from twilio.request_validator import RequestValidator
 
@@ -125,7 +126,7 @@ def signed_texts(talent, count: int) -> list[tuple[bytes, str]]:
     for i in range(count):
         sid = "SM" + uuid.uuid4().hex
         payload = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": settings.TWILIO_ACCOUNT_SID,
-                   "From": f"+1312{2000000 + i:07d}", "To": str(talent.sender_number), "Body": "omg hi!!",
+                   "From": f"+1312{first + i:07d}", "To": str(talent.sender_number), "Body": body,
                    "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
                    "FromCountry": "US", "ToCountry": "US"}  # fmt: skip
         texts.append((urlencode(payload).encode(), validator.compute_signature(BASE + INBOUND, payload)))
@@ -183,12 +184,14 @@ def main() -> None:
     total = N * (ROUNDS + (1 if PROFILE else 0)) + 50
     texts = signed_texts(talent, total)
     callbacks = signed_callbacks(talent, total)
+    stops = signed_texts(talent, total, body="STOP", first=6000000)  # applied inside the request
     kinds = {
         "text": lambda i: text_environ(texts[i]),
         "callback": lambda i: callback_environ(callbacks[i]),
+        "STOP (a new number)": lambda i: text_environ(stops[i]),
         "refused GET": lambda i: _environ("GET", INBOUND),
     }
-    expected = {"text": 200, "callback": 200, "refused GET": 405}
+    expected = {"text": 200, "callback": 200, "STOP (a new number)": 200, "refused GET": 405}
     settings.RATELIMIT_ENABLED = False  # every text comes from one test address here
     cursor = {kind: 0 for kind in kinds}
 
@@ -221,9 +224,10 @@ def main() -> None:
         profiler.enable()
         run("text", application, N)
         run("callback", application, N)
+        run("STOP (a new number)", application, N)
         profiler.disable()
         profiler.dump_stats(PROFILE)
-        print(f"profile of {N} texts and {N} callbacks: {PROFILE}")
+        print(f"profile of {N} texts, {N} callbacks and {N} STOPs: {PROFILE}")
     clean(talent)
 
 

@@ -349,13 +349,20 @@ def inbound_backlog(*, talent: Talent | None = None) -> dict:
 def our_numbers(numbers: set[str]) -> set[str]:
     """Which of these E.164 numbers send for a talent here: any talent's own number or a number
     of any sender pool (issue 17). A text from one is a loop or a spoof, never a fan: answering
-    it would text ourselves a join link and make a pending fan of our own sender. Two indexed
-    queries for a chunk's numbers (the unique sender_number and the sender-number index)."""
+    it would text ourselves a join link and make a pending fan of our own sender. One statement
+    for a chunk's numbers over two indexes (the unique sender_number and the sender-number index):
+    a STOP asks it inside the webhook's request, where two ORM queries were a tenth of its CPU."""
     if not numbers:
         return set()
-    found = set(Sender.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
-    talents = Talent.objects.filter(sender_number__in=[phones.known_number(n) for n in numbers])
-    found |= {phones.phone_text(number) for number in talents.values_list("sender_number", flat=True)}
+    wanted = sorted(numbers)
+    marks = ", ".join(["%s"] * len(wanted))
+    sql = (
+        f"SELECT phone_number FROM {Sender._meta.db_table} WHERE phone_number IN ({marks}) "  # noqa: S608 - table names
+        f"UNION SELECT sender_number FROM {Talent._meta.db_table} WHERE sender_number IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, wanted + wanted)
+        found = {row[0] for row in cursor.fetchall()}
     return found & numbers
 
 

@@ -90,3 +90,36 @@ def test_self_service_link_in_reconsent_text_is_a_valid_token(personas):
     fan = create_fan(personas.talent)
     token = self_service_tokens.make_token(fan=fan)
     assert self_service_tokens.check_token(token) == fan
+
+
+def test_a_consent_record_points_at_the_versions_the_signup_page_shows(personas):
+    """terms_ids_current (the STOP's one query) names what terms_for_signup gives, in every case:
+    platform versions only, the talent's own over a newer platform one, a draft or a version
+    published for later never counted, another talent's never seen."""
+    from django.utils import timezone
+
+    from consent.services import fan_opt_out, terms_for_signup, terms_ids_current
+
+    def ids(talent):
+        return tuple(d.pk if d else None for d in terms_for_signup(talent=talent))
+
+    talent = personas.talent
+    TermsDocument.objects.all().delete()
+    assert terms_ids_current(talent_id=talent.pk) == ids(talent) == (None, None)
+    _publish(None)
+    _publish(None, kind="privacy")
+    assert terms_ids_current(talent_id=talent.pk) == ids(talent)
+    own, _ = _publish(talent)
+    _publish(None)  # a newer platform version: the talent's own still wins
+    _publish(personas.other_talent, kind="privacy")
+    TermsDocument.objects.create(talent=talent, kind="terms", version=9, title="Draft", summary="S", body="B")
+    TermsDocument.objects.create(
+        talent=talent, kind="privacy", version=9, title="Later", summary="S", body="B",
+        published_at=timezone.now() + timezone.timedelta(days=1),
+    )  # fmt: skip
+    assert terms_ids_current(talent_id=talent.pk) == ids(talent)
+    assert terms_ids_current(talent_id=talent.pk)[0] == own.pk
+    fan = create_fan(talent)
+    assert fan_opt_out(fan=fan, evidence=Evidence(method="sms_keyword", evidence="SMtest"))
+    record = ConsentRecord.objects.filter(fan=fan).latest("created_at")
+    assert (record.terms_id, record.privacy_id) == ids(talent)
