@@ -39,4 +39,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
 # The Procfile's web line (docker-compose.yml overrides the command for the other processes).
-CMD ["sh", "-c", "granian fancommunity.wsgi:application --interface wsgi --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-4} --blocking-threads ${WEB_THREADS:-8} --no-ws --no-access-log --respawn-failed-workers --workers-max-rss 1024 --workers-kill-timeout 20"]
+CMD ["sh", "-c", "granian fancommunity.wsgi:application --interface wsgi --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --blocking-threads ${WEB_THREADS:-16} --no-ws --no-access-log --respawn-failed-workers --workers-max-rss 1024 --workers-kill-timeout 20"]
