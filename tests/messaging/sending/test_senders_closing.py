@@ -305,7 +305,10 @@ def test_hand_over_queues_one_successor_only_with_rows_due(settings, monkeypatch
     monkeypatch.setattr(worker, "async_task", lambda *args, **kwargs: queued.append(args))
     talent = create_talent("hand-over")
     create_fan(talent, "+14155558001")
-    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    # Any hour of the day: in the fan's quiet hours (21:00-08:00 Los Angeles) nothing would be due.
+    campaign = create_campaign(
+        talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now(), ignore_quiet_hours=True
+    )
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     assert not worker.hand_over_send(campaign.pk)  # nothing due yet: not started
     cs.campaign_start(campaign_id=campaign.pk)
@@ -353,7 +356,9 @@ def test_a_task_sends_rows_handed_back_while_it_ran_instead_of_ending(monkeypatc
     pass can claim end the task as before."""
     talent = create_talent("handed-back")
     create_fan(talent, "+14155558101")
-    campaign = create_campaign(talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now())
+    campaign = create_campaign(
+        talent, status=Campaign.Status.SCHEDULED, send_at=timezone.now(), ignore_quiet_hours=True
+    )  # any hour of the day, as above
     cs.campaign_start(campaign_id=campaign.pk)
     passes: list[int] = []
 
