@@ -35,8 +35,9 @@ def test_a_group_moves_each_row_forward_by_sid_or_by_its_hint_in_one_statement(d
     unrecorded = _row(talent, fans[1], sid=None, status=S.CLAIMED)  # the callback outran the sender's record
     done = _row(talent, fans[2], sid="SM" + "3" * 32, status=S.DELIVERED)
     twice = _row(talent, fans[3], sid="SM" + "4" * 32)
-    # One statement in autocommit for six callbacks (no talent here has a message.status endpoint).
-    with django_assert_num_queries(1, connection=connection):
+    # Two statements in autocommit for six callbacks (no talent here has a message.status endpoint):
+    # the one with a hint by its row's key, the other five by sid.
+    with django_assert_num_queries(2, connection=connection):
         results = _flush(
             (known.provider_sid, None, S.SENT, ""),
             ("SM" + "2" * 32, unrecorded.pk, S.DELIVERED, ""),
@@ -49,6 +50,25 @@ def test_a_group_moves_each_row_forward_by_sid_or_by_its_hint_in_one_statement(d
     statuses = dict(OutboundMessage.objects.values_list("pk", "status"))
     assert statuses == {known.pk: S.SENT, unrecorded.pk: S.DELIVERED, done.pk: S.DELIVERED, twice.pk: S.DELIVERED}
     assert OutboundMessage.objects.get(pk=unrecorded.pk).provider_sid == "SM" + "2" * 32
+
+
+def test_a_bursts_callbacks_move_their_rows_by_hint_in_one_statement(django_assert_num_queries):
+    """The common case of a burst: the callbacks outrun the lane's record, each carries its row's
+    id: one statement by primary key moves them all (and the full statement is not run)."""
+    talent = create_talent()
+    rows = [_row(talent, create_fan(talent, f"+1415555072{i}"), sid=None, status=S.CLAIMED) for i in range(3)]
+    sids = [f"SM{i}" + "a" * 31 for i in range(3)]
+    with django_assert_num_queries(1, connection=connection):
+        results = _flush(*[(sid, row.pk, S.SENT, "") for sid, row in zip(sids, rows, strict=True)])
+    assert [r.pk for r in results] == [row.pk for row in rows]
+    assert list(OutboundMessage.objects.order_by("pk").values_list("provider_sid", "status")) == [
+        (sid, S.SENT) for sid in sids
+    ]
+    # A late "sent" after "delivered" (by hint) moves nothing, through the full statement.
+    OutboundMessage.objects.filter(pk=rows[0].pk).update(status=S.DELIVERED)
+    with django_assert_num_queries(2, connection=connection):
+        assert _flush((sids[0], rows[0].pk, S.SENT, "")) == [None]
+    assert OutboundMessage.objects.get(pk=rows[0].pk).status == S.DELIVERED
 
 
 def test_a_hint_never_takes_a_row_from_the_message_that_owns_the_sid():
