@@ -139,6 +139,16 @@ _ENDPOINTS = WebhookEndpoint._meta.db_table
 assert all(s.isidentifier() for s in STATUS_RANK)  # noqa: S101 - spliced into the SQL below as literals
 _RANK = "CASE o.status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + " ELSE 99 END"
 _VALUE = "(%s, %s::bigint, %s, %s::int, %s)"
+# What every statement below sets on a row it moves (from the callback's values `v` or `m`), and
+# the test of whether the row's talent has an endpoint for message.status (outbox events then).
+_MOVE = (
+    "SET status = {v}.status, updated_at = now(), provider_sid = {v}.sid, "
+    "error_code = CASE WHEN {v}.error_code <> '' THEN {v}.error_code ELSE o.error_code END "
+)
+_SUBSCRIBED = (
+    f"EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
+    "AND e.events @> '[\"message.status\"]'::jsonb)"
+)
 
 
 def group_sql(rows: int) -> str:
@@ -148,13 +158,10 @@ def group_sql(rows: int) -> str:
     values = ", ".join([_VALUE] * rows)
     return (
         f"WITH v (sid, hint, status, rank, error_code) AS (VALUES {values}) "  # noqa: S608 - constants
-        f"UPDATE {_TABLE} AS o SET status = v.status, updated_at = now(), provider_sid = v.sid, "
-        "error_code = CASE WHEN v.error_code <> '' THEN v.error_code ELSE o.error_code END "
+        f"UPDATE {_TABLE} AS o {_MOVE.format(v='v')}"
         "FROM v WHERE (o.provider_sid = v.sid OR (v.hint IS NOT NULL AND o.id = v.hint AND o.provider_sid IS NULL "
         f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} AS x WHERE x.provider_sid = v.sid))) AND {_RANK} < v.rank "
-        "RETURNING v.sid, o.id, o.talent_id, o.campaign_id, o.fan_id, o.to_number, "
-        f"EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
-        "AND e.events @> '[\"message.status\"]'::jsonb)"
+        f"RETURNING v.sid, o.id, o.talent_id, o.campaign_id, o.fan_id, o.to_number, {_SUBSCRIBED}"
     )
 
 
@@ -169,9 +176,8 @@ def _flush_statuses(group: list) -> None:
         if kept is None or STATUS_RANK[status] > STATUS_RANK[kept.params[2]]:  # type: ignore[attr-defined]
             best[sid] = item
     chosen = list(best.values())
-    params = _values(chosen)
     try:
-        moved, alone = _run_autocommit_group(chosen, params)
+        moved, alone = _run_autocommit_group(chosen)
     except DatabaseError:
         logger.exception("status callbacks: a group of %d failed, applying them one by one", len(group))
         moved, alone = {}, {item.params[0] for item in group}
@@ -223,12 +229,10 @@ def autocommit_sql(rows: int) -> str:
     return (
         f"WITH v (sid, hint, status, rank, error_code) AS (VALUES {values}), "  # noqa: S608 - constants
         "m AS (SELECT v.sid, v.status, v.rank, v.error_code, o.id, o.talent_id, o.campaign_id, o.fan_id, "
-        f"o.to_number, EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
-        f"AND e.events @> '[\"message.status\"]'::jsonb) AS subscribed FROM v JOIN {_TABLE} AS o ON "
+        f"o.to_number, {_SUBSCRIBED} AS subscribed FROM v JOIN {_TABLE} AS o ON "
         "(o.provider_sid = v.sid OR (v.hint IS NOT NULL AND o.id = v.hint AND o.provider_sid IS NULL "
         f"AND NOT EXISTS (SELECT 1 FROM {_TABLE} AS x WHERE x.provider_sid = v.sid))) WHERE {_RANK} < v.rank), "
-        f"u AS (UPDATE {_TABLE} AS o SET status = m.status, updated_at = now(), provider_sid = m.sid, "
-        "error_code = CASE WHEN m.error_code <> '' THEN m.error_code ELSE o.error_code END "
+        f"u AS (UPDATE {_TABLE} AS o {_MOVE.format(v='m')}"
         f"FROM m WHERE o.id = m.id AND NOT m.subscribed AND {_RANK} < m.rank "
         "AND (o.provider_sid = m.sid OR o.provider_sid IS NULL) RETURNING o.id) "
         "SELECT m.sid, m.id, m.talent_id, m.campaign_id, m.fan_id, m.to_number, m.subscribed, u.id IS NOT NULL "
@@ -247,12 +251,10 @@ def autocommit_sql(rows: int) -> str:
 def hinted_sql(rows: int) -> str:
     values = ", ".join([_VALUE] * rows)
     return (
-        f"UPDATE {_TABLE} AS o SET status = v.status, updated_at = now(), provider_sid = v.sid, "  # noqa: S608 - constants
-        "error_code = CASE WHEN v.error_code <> '' THEN v.error_code ELSE o.error_code END "
+        f"UPDATE {_TABLE} AS o {_MOVE.format(v='v')}"  # noqa: S608 - constants
         f"FROM (VALUES {values}) AS v (sid, hint, status, rank, error_code) "
         f"WHERE o.id = v.hint AND (o.provider_sid = v.sid OR o.provider_sid IS NULL) AND {_RANK} < v.rank "
-        f"AND NOT EXISTS (SELECT 1 FROM {_ENDPOINTS} AS e WHERE e.talent_id = o.talent_id AND e.is_active "
-        "AND e.events @> '[\"message.status\"]'::jsonb) "
+        f"AND NOT {_SUBSCRIBED} "
         "RETURNING v.sid, o.id, o.talent_id, o.campaign_id, o.fan_id, o.to_number"
     )
 
@@ -261,11 +263,11 @@ def _values(items: list) -> list:
     return [p for item in items for p in (*item.params[:3], STATUS_RANK[item.params[2]], item.params[3])]
 
 
-def _run_autocommit_group(chosen: list, params: list) -> tuple[dict[str, Moved], set[str]]:
+def _run_autocommit_group(chosen: list) -> tuple[dict[str, Moved], set[str]]:
     """The group's moves, and the sids to apply alone (the subscribed talents' rows, when their
     transaction failed: the other rows are committed already and keep their outcome and effects)."""
     if connection.in_atomic_block:  # a caller's transaction: the statement would not commit alone
-        return _run_group(group_sql(len(chosen)), params, chosen), set()
+        return _run_group(group_sql(len(chosen)), _values(chosen), chosen), set()
     moved: dict[str, Moved] = {}
     hinted = [item for item in chosen if item.params[1] is not None]
     if hinted:
@@ -279,11 +281,10 @@ def _run_autocommit_group(chosen: list, params: list) -> tuple[dict[str, Moved],
         chosen = [item for item in chosen if item.params[0] not in moved]
         if not chosen:
             return moved, set()
-        params = _values(chosen)
     subscribed = []
     by_sid = {item.params[0]: item for item in chosen}
     for sid, pk, talent_id, campaign_id, fan_id, to_number, has_endpoint, updated in _execute_group(
-        autocommit_sql(len(chosen)), params
+        autocommit_sql(len(chosen)), _values(chosen)
     ):
         if updated:
             moved[sid] = Moved(pk, talent_id, campaign_id, fan_id, to_number)
