@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import audit
@@ -147,24 +147,29 @@ def webhook_emit(*, talent_id: int, type: str, data: dict, fan_id: int | None = 
     return _enqueue(talent_id, type, data, fan_id, endpoints)
 
 
-def _subscribers(talent_id: int, type: str) -> list[WebhookEndpoint]:
+def _subscribers(talent_id: int, type: str) -> list[int]:
+    """The ids of the talent's active endpoints subscribed to `type`.
+
+    One plain statement, not a queryset: every fan.opted_out asks it, and a STOP is answered inside
+    the webhook's request, where compiling the ORM query was a twentieth of the STOP's CPU."""
     if type not in CATALOGUE:
         raise ValueError(f"Unknown webhook event type {type!r}")
-    return [
-        e
-        for e in WebhookEndpoint.objects.filter(talent_id=talent_id, is_active=True).only("pk", "events")
-        if type in e.events
-    ]
+    events = WebhookEndpoint._meta.get_field("events")
+    sql = f"SELECT id, events FROM {WebhookEndpoint._meta.db_table} WHERE talent_id = %s AND is_active ORDER BY id"  # noqa: S608 - table name
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [talent_id])
+        rows = cursor.fetchall()
+    return [pk for pk, value in rows if type in (events.from_db_value(value, None, connection) or [])]
 
 
-def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoints: list) -> WebhookEvent:
+def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoints: list[int]) -> WebhookEvent:
     with transaction.atomic():
         event = WebhookEvent.objects.create(
             talent_id=talent_id, event_id="msg_" + secrets.token_hex(12), type=type, fan_id=fan_id, data=data
         )
-        WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint_id=e.pk, event=event) for e in endpoints])
-    for endpoint in endpoints:
-        transaction.on_commit(functools.partial(kick, endpoint.pk))
+        WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint_id=pk, event=event) for pk in endpoints])
+    for endpoint_id in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint_id))
     return event
 
 
@@ -199,11 +204,11 @@ def emit_fans_joined(*, talent_id: int, fan_ids: Iterable[int]) -> int:
                 ]
             )
             WebhookDelivery.objects.bulk_create(
-                [WebhookDelivery(endpoint_id=e.pk, event_id=event.pk) for event in events for e in endpoints]
+                [WebhookDelivery(endpoint_id=pk, event_id=event.pk) for event in events for pk in endpoints]
             )
             written += len(events)
-    for endpoint in endpoints:
-        transaction.on_commit(functools.partial(kick, endpoint.pk))
+    for endpoint_id in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint_id))
     return written
 
 

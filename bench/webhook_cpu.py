@@ -6,7 +6,8 @@ Calls `fancommunity.wsgi.application` as gunicorn's worker does (a WSGI environ 
 `wsgi.input`, `start_response`, the answer iterated and closed), one request at a time, and reports
 the thread's CPU time (`time.thread_time`) per request for four kinds: a signed first text from a
 new number, a signed status callback (sent, then delivered, of a stored outbound row, with its `?m=`
-hint), a STOP from a new number (applied inside the request), and a refused GET to the inbound URL (the bench's floor). CPU time, not wall time: the
+hint), a STOP from a new number and one from a pending fan (the celebrity's second wave; both
+applied inside the request), and a refused GET to the inbound URL (the bench's floor). CPU time, not wall time: the
 commit's wait for the disk is the machine's, and this machine is shared. Each kind alternates in
 rounds (ABCABC...) so a change in the machine's load falls on all of them alike; the median of the
 rounds is reported. Not a bench_*.py module: `make bench` does not run it, and it writes nothing to
@@ -185,13 +186,27 @@ def main() -> None:
     texts = signed_texts(talent, total)
     callbacks = signed_callbacks(talent, total)
     stops = signed_texts(talent, total, body="STOP", first=6000000)  # applied inside the request
+    from accounts.models import Fan
+
+    # The celebrity's second wave: a STOP from a number whose first text made a pending fan.
+    Fan.objects.bulk_create(
+        Fan(talent=talent, phone=f"+1312{7000000 + i:07d}", status=Fan.Status.PENDING) for i in range(total)
+    )
+    pending_stops = signed_texts(talent, total, body="STOP", first=7000000)
     kinds = {
         "text": lambda i: text_environ(texts[i]),
         "callback": lambda i: callback_environ(callbacks[i]),
         "STOP (a new number)": lambda i: text_environ(stops[i]),
+        "STOP (a pending fan)": lambda i: text_environ(pending_stops[i]),
         "refused GET": lambda i: _environ("GET", INBOUND),
     }
-    expected = {"text": 200, "callback": 200, "STOP (a new number)": 200, "refused GET": 405}
+    expected = {
+        "text": 200,
+        "callback": 200,
+        "STOP (a new number)": 200,
+        "STOP (a pending fan)": 200,
+        "refused GET": 405,
+    }
     settings.RATELIMIT_ENABLED = False  # every text comes from one test address here
     cursor = {kind: 0 for kind in kinds}
 
@@ -225,9 +240,10 @@ def main() -> None:
         run("text", application, N)
         run("callback", application, N)
         run("STOP (a new number)", application, N)
+        run("STOP (a pending fan)", application, N)
         profiler.disable()
         profiler.dump_stats(PROFILE)
-        print(f"profile of {N} texts, {N} callbacks and {N} STOPs: {PROFILE}")
+        print(f"profile of {N} texts, {N} callbacks and {N} STOPs of each kind: {PROFILE}")
     clean(talent)
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts import outbox, phones
 from accounts.models import Fan, Talent
-from accounts.services import fan_get_or_create_pending, fans_get_or_create_pending
+from accounts.services import fan_get_or_create_pending, fans_create_pending
 from accounts.tokens import DATA_LINK, JOIN_LINK
 from consent import texts
 from consent.keywords import Classification, Rule, classify, state_of
@@ -300,7 +300,7 @@ def _apply_in_bulk(messages: list[InboundMessage], keywords: KeywordIndexes) -> 
         if not plain:
             continue
         strangers = {m.from_number for m in plain if m.from_number not in fans}
-        fans.update(fans_get_or_create_pending(talent=talent, phones=strangers))
+        fans.update(fans_create_pending(talent=talent, phones=strangers))  # looked up just above
         since = timezone.now() - dt.timedelta(seconds=settings.JOIN_LINK_MAX_AGE)
         pending_ids = [f.pk for f in fans.values() if f.status == Fan.Status.PENDING]
         linked = set(
@@ -378,17 +378,20 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
     if phone in our_numbers({phone}):
         return Action.IGNORED  # one of our own senders (a loop or a spoof): never answer ourselves
     fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
+    if fan is not None:
+        fan.talent = talent  # the audit and the outbox read it: no query for it
     message.fan = fan
     evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=message.message_sid)
     result = classify_text(talent=talent, body=message.body, fan=fan, keywords=keywords)
     rule = result.rule
 
     if rule is Rule.OPT_OUT:
+        locked = fan is not None  # read under its row lock above, in this transaction
         if fan is None:
             # Record the wish even from a stranger, so an import or signup cannot text them first.
             fan, _ = fan_get_or_create_pending(talent=talent, phone=phone)
             message.fan = fan
-        changed = fan_opt_out(fan=fan, evidence=evidence)
+        changed = fan_opt_out(fan=fan, evidence=evidence, locked=locked)
         suppress_pending_for(fan=fan)  # a join link or reply still waiting never follows the STOP
         if changed:
             # The one confirmation (a second STOP gets none: Twilio would refuse it, 21610), in
