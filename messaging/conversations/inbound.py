@@ -377,7 +377,8 @@ def _apply_rules(*, talent: Talent, message: InboundMessage, keywords: KeywordIn
         return Action.IGNORED
     if phone in our_numbers({phone}):
         return Action.IGNORED  # one of our own senders (a loop or a spoof): never answer ourselves
-    fan = Fan.objects.select_for_update().filter(talent=talent, phone=phone).first()
+    # The number parsed once per process (the field's lookup would parse and validate it again).
+    fan = Fan.objects.select_for_update().filter(talent=talent, phone=phones.known_number(phone)).first()
     if fan is not None:
         fan.talent = talent  # the audit and the outbox read it: no query for it
     message.fan = fan
