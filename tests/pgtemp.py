@@ -98,6 +98,9 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        # A diagnosis's extra server settings, e.g. "-c shared_preload_libraries=pg_stat_statements"
+        # to see which statements a benchmark's PostgreSQL time goes to (docs/ARCHITECTURE.md).
+        options += " " + os.environ.get("PGTEMP_OPTIONS", "")
         subprocess.run(
             _as_postgres(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"]
