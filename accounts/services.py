@@ -51,7 +51,8 @@ def fans_create_pending(*, talent: Talent, phones: set[str]) -> dict[str, Fan]:
     committed, wins: it may be active or opted out by now).
 
     bulk_create(ignore_conflicts=True) cannot say which rows it made, so the burst paid a second
-    SELECT of every new fan, ~30 % of the rule processor's CPU a first text (bench/lane_cpu.py).
+    SELECT of every new fan (and a first one the caller had already made): about a tenth of the
+    rule processor's CPU a first text (bench/lane_cpu.py's profile).
     The statement is Django's own (`QuerySet._insert`, what bulk_create calls, with the RETURNING
     it leaves out when conflicts are ignored): the same columns, defaults and pre_save values.
     Each number is parsed and validated once per process (accounts/phones.py `known_number`)."""
@@ -75,7 +76,7 @@ def fans_create_pending(*, talent: Talent, phones: set[str]) -> dict[str, Fan]:
             fan.pk = pk
             fan._state.adding, fan._state.db = False, connection.alias
             made.add(by_hash[hashed])
-    else:  # SQLite: no RETURNING from a bulk insert here; read back what the insert made
+    else:  # a database without RETURNING from a bulk insert: read back what the insert made
         Fan.objects.bulk_create(list(new.values()), ignore_conflicts=True)
     found = {p: new[p] for p in made}
     rest = [p for p in phones if p not in made]
