@@ -12,7 +12,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging.conversations.inbound import inbound_process_batch
-from messaging.conversations.priority import ONE_TO_ONE, S, priority_lane_kick, priority_send_batch
+from messaging.conversations.priority import (
+    ONE_TO_ONE,
+    RULES_LOCK,
+    SENDER_LOCK,
+    S,
+    priority_lane_kick,
+    priority_send_batch,
+)
 from messaging.sms.models import InboundMessage, OutboundMessage
 
 
@@ -30,11 +37,12 @@ def priority_lane_pending(*, rules: bool = True, sends: bool = True) -> bool:
     return due.exists()
 
 
-_SENDER_LOCK = 7_301_002  # pg advisory lock: one sender loop paces each sender's clock
-# pg advisory lock: one rule loop. Every web process kicks the rule loop once a second during a
-# burst; without it each extra task idled out its linger beside the running loop, thousands piled up
-# on the priority queue, and the sender loop's task waited behind them (links started ~70 s late).
-_RULES_LOCK = 7_301_003
+# pg advisory locks (priority.py, whose kick reads them): one sender loop paces each sender's clock;
+# one rule loop. Every web process kicks the rule loop once a second during a burst; without the
+# lock each extra task idled out its linger beside the running loop, thousands piled up on the
+# priority queue, and the sender loop's task waited behind them (links started ~70 s late).
+_SENDER_LOCK = SENDER_LOCK
+_RULES_LOCK = RULES_LOCK
 
 
 def priority_lane_run(

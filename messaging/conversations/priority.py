@@ -115,13 +115,22 @@ def guard_links(*, talent: Talent, messages: list[OutboundMessage]) -> None:
             message.status, message.error_message = S.SUPPRESSED, refused[message.to_number]
 
 
+# pg advisory locks held by the running loops (messaging/conversations/lane.py takes them): one
+# sender loop paces each sender's clock, one rule loop applies the rules.
+SENDER_LOCK = 7_301_002
+RULES_LOCK = 7_301_003
+
+
 def priority_lane_kick(*, rules: bool = True, sends: bool = True, force: bool = False) -> None:
     """Make sure the lane's tasks run soon: the rule processor (`rules`) and the sender (`sends`),
     two loops on the priority cluster's two workers, so sending at the sender's pace never waits for
-    a batch of rules and the reverse. At most one enqueue a second per loop and process (per cache).
+    a batch of rules and the reverse. At most one enqueue a second per loop and process (per cache),
+    and none for a loop that runs (PostgreSQL: its lock is held), unless `force` (a loop handing over).
 
-    Safe to skip: a running loop keeps polling for a while after its last work, and the per-minute
-    sweeper kicks both whenever anything waits. Inline (tests, Q_SYNC) one pass does both.
+    Safe to skip: a running loop polls for new work until it has been idle a while, and checks once
+    more after it let go of its lock (so a text stored while the lock was seen held is never left
+    waiting); the per-minute sweeper kicks both whenever anything waits. Inline (tests, Q_SYNC) one
+    pass does both.
     """
     from django_q.conf import Conf
     from django_q.tasks import async_task
@@ -129,11 +138,34 @@ def priority_lane_kick(*, rules: bool = True, sends: bool = True, force: bool = 
     if Conf.SYNC:
         async_task(LANE_TASK, cluster=settings.Q_PRIORITY_CLUSTER)
         return
-    for wanted, func, key in ((rules, RULES_TASK, _KICK_KEY + "-rules"), (sends, SENDS_TASK, _KICK_KEY + "-sends")):
-        if wanted and (force or cache.add(key, 1, timeout=1)):
-            async_task(
-                func, cluster=settings.Q_PRIORITY_CLUSTER, task_name=func.rsplit(".", 1)[1], group="priority-lane"
-            )
+    loops = [
+        (func, lock)
+        for wanted, func, key, lock in (
+            (rules, RULES_TASK, _KICK_KEY + "-rules", RULES_LOCK),
+            (sends, SENDS_TASK, _KICK_KEY + "-sends", SENDER_LOCK),
+        )
+        if wanted and (force or cache.add(key, 1, timeout=1))
+    ]
+    if loops and not force and connection.vendor == "postgresql":
+        # A burst kicked the rule loop twice a second per web process: each task found the loop
+        # running and ended, but they queued by the hundred in front of the sender loop's hand-over
+        # (its next task waited ~5 s behind them, 2 % of a 20,000-link burst's rate each time).
+        running = _locks_held([lock for _, lock in loops])
+        loops = [(func, lock) for func, lock in loops if lock not in running]
+    for func, _ in loops:
+        async_task(func, cluster=settings.Q_PRIORITY_CLUSTER, task_name=func.rsplit(".", 1)[1], group="priority-lane")
+
+
+def _locks_held(keys: list[int]) -> set[int]:
+    """Which of these advisory lock keys (bigint, below 2**32) some session of this database holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0"
+            " AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND objid::bigint = ANY(%s)",
+            [keys],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def priority_message_send(message_id: int) -> str:
@@ -161,8 +193,11 @@ class _Row:
     called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
 
 
-def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[OutboundMessage]:
-    """Claim due pending one-to-one rows, at most a batch's worth of each talent's sender time."""
+def _claim(
+    *, limit: int, only_ids: list[int] | None, now: dt.datetime, seconds: float | None = None
+) -> list[OutboundMessage]:
+    """Claim due pending one-to-one rows, at most `seconds` (a batch: _BATCH_SECONDS) of each
+    talent's sender time."""
     with transaction.atomic():
         qs = OutboundMessage.objects.filter(campaign__isnull=True, kind__in=ONE_TO_ONE, status=S.PENDING).filter(
             Q(not_before__isnull=True) | Q(not_before__lte=now)
@@ -179,7 +214,7 @@ def _claim(*, limit: int, only_ids: list[int] | None, now: dt.datetime) -> list[
         parts_by_talent: dict[int, int] = defaultdict(int)
         for message in locked:
             talent = talents[message.talent_id]
-            budget = max(1, math.ceil(talent.parts_per_second * _BATCH_SECONDS))
+            budget = max(1, math.ceil(talent.parts_per_second * (seconds or _BATCH_SECONDS)))
             # Compliance texts always go in this batch; the rest up to the sender's budget.
             if message.lane != Lane.COMPLIANCE and parts_by_talent[talent.pk] >= budget:
                 continue
@@ -410,10 +445,11 @@ def suppress_pending_for(*, fan: Fan) -> int:
     ).update(status=S.SUPPRESSED, error_message="the fan opted out before it left", updated_at=timezone.now())
 
 
-def _prepare(*, limit: int, only_ids: list[int] | None) -> tuple[int, list[_Row]]:
-    """Claim a batch and make it ready to leave: (rows claimed, rows to send)."""
+def _prepare(*, limit: int, only_ids: list[int] | None, seconds: float | None = None) -> tuple[int, list[_Row]]:
+    """Claim a batch (`seconds` of sender time, _BATCH_SECONDS by default) and make it ready to
+    leave: (rows claimed, rows to send)."""
     now = timezone.now()
-    claimed = _claim(limit=limit, only_ids=only_ids, now=now)
+    claimed = _claim(limit=limit, only_ids=only_ids, now=now, seconds=seconds)
     if not claimed:
         return 0, []
     rows = _rendered([_Row(m) for m in _suppress_unreachable(claimed, now)])
@@ -475,16 +511,21 @@ async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, unti
             seconds = max(per_talent.values())
             go = asyncio.Event()
             upcoming = None
-            # The next batch only if this one ends before `until` even at half its pace (a burst
-            # holds the lane off the CPU): the task then stays inside the queue's timeout.
-            if time.monotonic() + 2 * seconds < until:
+            # The next batch must end before `until` even at half its pace (a burst holds the lane
+            # off the CPU), so the task stays inside the queue's timeout: near the end a shorter
+            # one. A full batch or none left the sender idle for an unprefetched claim near the
+            # end of every task (1-3 s under a burst).
+            next_seconds = _batch_seconds(until - time.monotonic() - seconds)
+            if next_seconds:
 
-                async def claim_next(delay: float = max(0.0, seconds - _PREFETCH_SECONDS), go: asyncio.Event = go):
+                async def claim_next(
+                    delay: float = max(0.0, seconds - _PREFETCH_SECONDS), go: asyncio.Event = go, span=next_seconds
+                ):
                     try:
                         await asyncio.wait_for(go.wait(), timeout=delay)
                     except TimeoutError:
                         pass  # the usual case: claim while the last sends leave
-                    return await asyncio.to_thread(_own_connection, _prepare, limit=limit, only_ids=None)
+                    return await asyncio.to_thread(_own_connection, _prepare, limit=limit, only_ids=None, seconds=span)
 
                 upcoming = asyncio.ensure_future(claim_next())
             batch = f"{os.getpid()}:{time.monotonic():.3f}"
@@ -504,6 +545,14 @@ async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, unti
     if failed:
         raise failed[0]
     return more
+
+
+def _batch_seconds(left: float) -> float:
+    """Sender time for a batch that must end within `left` seconds even at half its pace: a full
+    batch (_BATCH_SECONDS) when there is room, a shorter one near a deadline, 0 for none (under a
+    twentieth of a batch, 1 s: not worth a claim)."""
+    seconds = min(_BATCH_SECONDS, left / 2)
+    return seconds if seconds >= _BATCH_SECONDS / 20 else 0.0
 
 
 def _run(coro):
@@ -528,7 +577,11 @@ def priority_send_batch(
     batches follow back to back until then (`_stream`): the sender stands idle for one slot between
     two batches instead of for the claim, render and record."""
     limit = limit or settings.PRIORITY_LANE_BATCH
-    claimed, rows = _prepare(limit=limit, only_ids=only_ids)
+    # Before a deadline the batch fits it (one short batch at least: the loop asked for one).
+    seconds = None
+    if until is not None:
+        seconds = _batch_seconds(until - time.monotonic()) or _BATCH_SECONDS / 20
+    claimed, rows = _prepare(limit=limit, only_ids=only_ids, seconds=seconds)
     if not rows:
         return claimed
     backend = backend or get_backend()

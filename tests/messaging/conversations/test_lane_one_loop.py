@@ -64,3 +64,39 @@ def test_two_rule_loops_started_together_run_one_at_a_time():
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(run, range(2)))
     assert sorted("skipped" in r for r in results) == [False, True]
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """The kick as the web processes run it (a task queue, not inline): the tasks it enqueues."""
+    from django.core.cache import cache
+    from django_q import tasks
+    from django_q.conf import Conf
+
+    from messaging.conversations import priority
+
+    calls: list[str] = []
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(tasks, "async_task", lambda func, **kwargs: calls.append(func))
+    cache.delete_many([priority._KICK_KEY + "-rules", priority._KICK_KEY + "-sends"])
+    return calls
+
+
+def test_a_kick_queues_no_task_for_a_loop_that_runs(other_session, enqueued):
+    """A burst kicked the rule loop twice a second per web process; the tasks found it running and
+    ended, but hundreds queued ahead of the sender loop's hand-over (~5 s idle each time)."""
+    from messaging.conversations import priority
+
+    other_session.execute("SELECT pg_advisory_lock(%s)", [lane._RULES_LOCK])  # the running rule loop
+    priority.priority_lane_kick()
+    assert enqueued == [priority.SENDS_TASK]
+    # A loop handing over forces its successor, lock or not (it let go of the lock already).
+    priority.priority_lane_kick(rules=True, sends=False, force=True)
+    assert enqueued == [priority.SENDS_TASK, priority.RULES_TASK]
+
+
+def test_a_kick_queues_both_loops_when_none_runs(enqueued):
+    from messaging.conversations import priority
+
+    priority.priority_lane_kick()
+    assert enqueued == [priority.RULES_TASK, priority.SENDS_TASK]

@@ -106,3 +106,29 @@ def test_a_batch_whose_record_fails_never_costs_the_next_one_its_record(personas
     assert calls == [15, 15]
     queued = OutboundMessage.objects.filter(pk__in=ids, status=S.QUEUED).count()
     assert queued == 15  # the second batch recorded; the first stays claimed for the sweeper
+
+
+def test_near_its_deadline_the_stream_claims_shorter_batches_instead_of_stopping(personas, monkeypatch):
+    """A batch must end before the task's deadline even at half its pace. A full batch or none left
+    the sender idle near the end of every lane task: the loop's next batch was claimed unprefetched
+    (1-3 s under a burst). Now the batches shorten (half the time left each) and the sender keeps
+    sending until just before the deadline, never after it."""
+    talent = personas.talent
+    talent.parts_per_second = RATE
+    talent.save(update_fields=["parts_per_second"])
+    for i in range(300):
+        phone = f"+14155507{i:03d}"
+        OutboundMessage.objects.create(
+            talent=talent, fan=create_fan(talent, phone), to_number=phone, body="Hi",
+            lane=OutboundMessage.Lane.PERSONAL, kind=OutboundMessage.Kind.SYSTEM, status=S.PENDING, parts=1,
+        )  # fmt: skip
+    monkeypatch.setattr(priority, "_BATCH_SECONDS", 0.8)  # 40 parts a batch
+    priority._BUCKETS.pop(talent.pk, None)
+    backend = Stamps()
+    until = time.monotonic() + 4.0  # room for four full batches (each must fit at half pace), not five
+    claimed = priority.priority_send_batch(backend=backend, until=until)
+    last = max(at for at, _ in backend.sent)
+    assert last <= until
+    assert until - last < 0.5, until - last  # full batches only: the last one ended 0.8 s before
+    assert claimed == len(backend.sent) > 160
+    assert not OutboundMessage.objects.filter(status=S.CLAIMED).exists()  # each claimed row sent and recorded
