@@ -20,7 +20,7 @@ from messaging.audience.imports import IMPORT_TASK as IMPORT_FUNC
 from messaging.audience.imports import import_batch_run
 from messaging.automations.series import scheduled_run_due
 from messaging.campaigns.queue import DISPATCH_FUNC, SEND_FUNC, enqueue_dispatch, enqueue_send
-from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile
+from messaging.conversations.lane import priority_lane_run, priority_messages_reconcile, priority_rules_run
 from messaging.models import ImportBatch
 from messaging.sending.carriers import LOOKUP_TASK, campaign_carriers_lookup
 from messaging.sending.dispatch import campaign_dispatch
@@ -85,8 +85,9 @@ def run_priority_lane() -> dict:
 
 
 def run_inbound_rules() -> dict:
-    """The priority lane's rule processor loop (stored inbound texts -> actions, links, replies)."""
-    return priority_lane_run(part="rules")
+    """The priority lane's rule processor loop (stored inbound texts -> actions, links, replies),
+    niced below the sender loop beside it."""
+    return priority_rules_run()
 
 
 def run_priority_sends() -> dict:
