@@ -286,6 +286,14 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
+    # Per process (see above). Django's default keeps 300 entries and evicts the least recently
+    # used: in a burst of new numbers (one rate-limit counter each) a flooding number's counter and
+    # the lane's once-a-second kick marks went within a second, so the number was never limited and
+    # the lane was kicked several times a second. Counters live ~65 s: 100,000 covers a minute of
+    # 1,500 new numbers a second (some 30 MB a process at most).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    }
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_RETRY: must be greater than Q_TIMEOUT, or a slow task runs twice")
 

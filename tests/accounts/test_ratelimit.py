@@ -40,3 +40,19 @@ def test_rate_setting_parsing(monkeypatch):
         monkeypatch.setenv("SOME_RATE", bad)
         with pytest.raises(ImproperlyConfigured, match="SOME_RATE"):
             env.get_rate("SOME_RATE", "1/1")
+
+
+def test_a_flooding_number_stays_limited_through_a_burst_of_new_numbers():
+    """One counter per number: Django's default local cache kept 300 entries and evicted the least
+    recently used, so in a celebrity burst a flooding number's counter was gone within a second
+    and the number was never limited (nor the lane's once-a-second kick)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    rate = (5, 60)
+    flooder = "1:+14155550123"
+    for _ in range(5):
+        assert ratelimit.hit("webhook-phone", flooder, rate)
+    for i in range(3000):  # the burst's first texts, each from a new number
+        ratelimit.hit("webhook-phone", f"1:+1312{2000000 + i:07d}", rate)
+    assert not ratelimit.hit("webhook-phone", flooder, rate)
