@@ -1,5 +1,5 @@
 """How many sends one event loop makes beside a CPU-bound thread, by the GIL's switch interval
-(issue 10, ninth session; messaging/conversations/priority.py LOOP_SWITCH_INTERVAL).
+(issue 10, ninth session; messaging/sending/pacing.py LOOP_SWITCH_INTERVAL).
 
     .venv/bin/python -m bench.lane_gil
 
@@ -80,7 +80,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from messaging.conversations.priority import LOOP_SWITCH_INTERVAL
+    from messaging.sending.pacing import LOOP_SWITCH_INTERVAL
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -26,7 +26,6 @@ import datetime as dt
 import logging
 import math
 import os
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from messaging.conversations.lane_links import LinkFan, _link_fans  # the fans l
 from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
 from messaging.sending.engine import STOP_RECHECK_SECONDS, status_callback_url
 from messaging.sending.models import SenderClock
-from messaging.sending.pacing import TokenBucket
+from messaging.sending.pacing import TokenBucket, gil_hands_over_often
 from messaging.sending.senders import lane_address
 from messaging.sms.backends import BaseSmsBackend, SmsError, SmsMessage, get_backend
 from messaging.sms.models import OutboundMessage
@@ -556,32 +555,19 @@ def _batch_seconds(left: float) -> float:
     return seconds if seconds >= _BATCH_SECONDS / 20 else 0.0
 
 
-# The GIL's switch interval while the lane's event loop runs (Python's default: 5 ms). The loop
-# shares its process with the threads that claim, record and re-check (ORM work, CPU-bound in
-# Python); each time it comes back from a system call (a timer, a socket) it waits for the GIL,
-# which a busy thread gives up once per interval. A few such waits a send capped one loop beside
-# one busy thread at ~170 sends a second on an idle core, and below the sender's 100 on a burst's
-# starved one (a phase-2 batch at 48 parts/s); at 0.5 ms the cap is ~960 (bench/lane_gil.py).
-LOOP_SWITCH_INTERVAL = 0.0005
-
-
 def _run(coro):
-    """asyncio.run() on uvloop's event loop, with the GIL's switch interval short while it runs
-    (LOOP_SWITCH_INTERVAL): the lane's loop is its send path (a paced sleep, an HTTP request and its
+    """asyncio.run() on uvloop's event loop, the GIL handed over often while it runs (pacing.py,
+    gil_hands_over_often): the lane's loop is its send path (a paced sleep, an HTTP request and its
     answer per text), and uvloop's loop and transports in C cost less CPU a send than asyncio's
     pure-Python selector loop (bench/lane_cpu.py). asyncio's own loop when uvloop is not
     installed; the coroutines are the same either way."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, LOOP_SWITCH_INTERVAL))
-    try:
+    with gil_hands_over_often():
         try:
             import uvloop
         except ImportError:  # pragma: no cover - a pinned dependency (requirements.txt)
             return asyncio.run(coro)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(coro)
-    finally:
-        sys.setswitchinterval(before)
 
 
 def priority_send_batch(

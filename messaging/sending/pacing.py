@@ -10,9 +10,11 @@ Two layers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from django.db import connection
 from django.db.models import F
@@ -30,6 +32,26 @@ from messaging.sending.senders import (
     pacific_day,
 )
 from messaging.sending.sql import Dialect, Op, Statement, as_datetime, read_only, run_sync
+
+# The GIL's switch interval while a send loop runs (Python's default: 5 ms). A send loop shares its
+# process with the threads that claim, record and re-check (ORM work, CPU-bound in Python); each
+# time the loop comes back from a system call (a timer, a socket) it waits for the GIL, which a
+# busy thread gives up once per interval. A few such waits a send capped one loop beside one busy
+# thread at ~170 sequential sends a second on an idle core, and below a short code's 100 on a
+# burst's starved one (a lane batch at 48 parts/s); at 0.5 ms the cap is ~950 (bench/lane_gil.py).
+LOOP_SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def gil_hands_over_often() -> Iterator[None]:
+    """Run a send loop with the GIL's switch interval at LOOP_SWITCH_INTERVAL; as before after it
+    (the process's next task runs as usual)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, LOOP_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 class TokenBucket:

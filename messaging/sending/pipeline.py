@@ -35,7 +35,7 @@ from django.utils import timezone
 from messaging.campaigns.models import Campaign
 from messaging.sending.claim import Batch, ClaimContext, batch_limit, claim_op, lease_from, make_batch, stopped_op
 from messaging.sending.models import SenderClock
-from messaging.sending.pacing import backlog_op, reserve_lanes_op, reserve_op
+from messaging.sending.pacing import backlog_op, gil_hands_over_often, reserve_lanes_op, reserve_op
 from messaging.sending.record import (
     RunReport,
     _add_counts,
@@ -253,7 +253,9 @@ def run_pipeline(
     clocks (claims are held while a lane is booked ahead), so the sender never idles between
     tasks. Its answer (a task was queued) goes to `report.handed_over`."""
     db = SendDb.prepare(campaign_id, deadline)
-    if db is not None:
+    if db is None:
+        return
+    with gil_hands_over_often():  # the loop beside the claim and record threads (pacing.py)
         asyncio.run(
             _pipeline(
                 campaign_id=campaign_id, backend=backend, deadline=deadline, report=report, db=db, hand_over=hand_over

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
-from messaging.sending.pacing import TokenBucket, reserve_lanes_op, sender_window
+from messaging.sending.pacing import TokenBucket, gil_hands_over_often, reserve_lanes_op, sender_window
 from messaging.sending.senders import Lane
 from messaging.sending.sql import run_sync
 from messaging.sms.backends import BaseSmsBackend, SendResult, SmsError, SmsMessage, get_backend
@@ -199,11 +199,12 @@ def batch_send(*, batch: Batch, backend: BaseSmsBackend | None = None) -> list[O
     else:
         start_at, send_deadline = _reserve(batch)
     stopped = stopped_fans(batch)
-    return asyncio.run(
-        _send_rows(
-            batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped, lane_starts=lane_starts
+    with gil_hands_over_often():  # the STOP re-check's thread beside the sends (pacing.py)
+        return asyncio.run(
+            _send_rows(
+                batch, backend, send_deadline=send_deadline, start_at=start_at, stopped=stopped, lane_starts=lane_starts
+            )
         )
-    )
 
 
 def _reserve(batch: Batch) -> tuple[float, float]:

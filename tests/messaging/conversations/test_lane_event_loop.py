@@ -9,6 +9,7 @@ import pytest
 import uvloop
 
 from messaging.conversations import priority
+from messaging.sending import pacing
 
 
 def test_the_lane_runs_its_sends_on_uvloop():
@@ -39,7 +40,7 @@ def test_the_gil_changes_hands_often_while_the_loop_runs_and_as_before_after():
         return sys.getswitchinterval()
 
     before = sys.getswitchinterval()
-    assert priority._run(interval()) == priority.LOOP_SWITCH_INTERVAL < before
+    assert priority._run(interval()) == pacing.LOOP_SWITCH_INTERVAL < before
     assert sys.getswitchinterval() == before
 
     async def fails():
