@@ -41,12 +41,11 @@ def priority_lane_pending(*, rules: bool = True, sends: bool = True) -> bool:
     return due.exists()
 
 
-# pg advisory locks (priority.py, whose kick reads them): one sender loop paces each sender's clock;
-# one rule loop. Every web process kicks the rule loop once a second during a burst; without the
-# lock each extra task idled out its linger beside the running loop, thousands piled up on the
-# priority queue, and the sender loop's task waited behind them (links started ~70 s late).
-_SENDER_LOCK = SENDER_LOCK
-_RULES_LOCK = RULES_LOCK
+# SENDER_LOCK and RULES_LOCK (pg advisory locks, in priority.py, whose kick reads them): one sender
+# loop paces each sender's clock; one rule loop. Every web process kicks the rule loop once a second
+# during a burst; without the lock each extra task idled out its linger beside the running loop,
+# thousands piled up on the priority queue, and the sender loop's task waited behind them (links
+# started ~70 s late).
 
 
 def priority_lane_run(
@@ -61,9 +60,9 @@ def priority_lane_run(
     budget = settings.PRIORITY_LANE_SECONDS if budget_seconds is None else budget_seconds
     linger = (0.0 if sync else settings.PRIORITY_LANE_LINGER_SECONDS) if linger_seconds is None else linger_seconds
     rules, sends = part in ("all", "rules"), part in ("all", "sends")
-    if sends and connection.vendor == "postgresql" and not _lock(_SENDER_LOCK):
+    if sends and connection.vendor == "postgresql" and not _lock(SENDER_LOCK):
         sends = False
-    if rules and connection.vendor == "postgresql" and not _lock(_RULES_LOCK):
+    if rules and connection.vendor == "postgresql" and not _lock(RULES_LOCK):
         rules = False
     if not rules and not sends:
         return {"processed": 0, "claimed": 0, "more": False, "skipped": "another loop runs"}
@@ -86,9 +85,9 @@ def priority_lane_run(
             time.sleep(0.2)
     finally:
         if sends and connection.vendor == "postgresql":
-            _unlock(_SENDER_LOCK)
+            _unlock(SENDER_LOCK)
         if rules and connection.vendor == "postgresql":
-            _unlock(_RULES_LOCK)
+            _unlock(RULES_LOCK)
     # At the deadline, or work that came in as this loop stopped (its kick found the lock taken).
     checked = time.monotonic() >= deadline or connection.vendor == "postgresql"
     more = checked and priority_lane_pending(rules=rules, sends=sends)

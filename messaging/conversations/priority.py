@@ -547,12 +547,16 @@ async def _stream(rows: list[_Row], backend: BaseSmsBackend, *, limit: int, unti
     return more
 
 
+def _shortest_batch() -> float:
+    """A twentieth of a batch (1 s): a shorter one is not worth a claim."""
+    return _BATCH_SECONDS / 20
+
+
 def _batch_seconds(left: float) -> float:
     """Sender time for a batch that must end within `left` seconds even at half its pace: a full
-    batch (_BATCH_SECONDS) when there is room, a shorter one near a deadline, 0 for none (under a
-    twentieth of a batch, 1 s: not worth a claim)."""
+    batch (_BATCH_SECONDS) when there is room, a shorter one near a deadline, 0 for none."""
     seconds = min(_BATCH_SECONDS, left / 2)
-    return seconds if seconds >= _BATCH_SECONDS / 20 else 0.0
+    return seconds if seconds >= _shortest_batch() else 0.0
 
 
 def _run(coro):
@@ -582,7 +586,7 @@ def priority_send_batch(
     # Before a deadline the batch fits it (one short batch at least: the loop asked for one).
     seconds = None
     if until is not None:
-        seconds = _batch_seconds(until - time.monotonic()) or _BATCH_SECONDS / 20
+        seconds = _batch_seconds(until - time.monotonic()) or _shortest_batch()
     claimed, rows = _prepare(limit=limit, only_ids=only_ids, seconds=seconds)
     if not rows:
         return claimed

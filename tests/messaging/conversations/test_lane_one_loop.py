@@ -37,7 +37,7 @@ def other_session():
         yield session
 
 
-@pytest.mark.parametrize(("part", "key"), [("rules", lane._RULES_LOCK), ("sends", lane._SENDER_LOCK)])
+@pytest.mark.parametrize(("part", "key"), [("rules", lane.RULES_LOCK), ("sends", lane.SENDER_LOCK)])
 def test_an_extra_loop_ends_at_once_while_one_runs(other_session, part, key):
     other_session.execute("SELECT pg_advisory_lock(%s)", [key])  # the running loop
     started = time.monotonic()
@@ -51,7 +51,7 @@ def test_the_loop_runs_when_no_other_does(other_session):
     result = lane.priority_lane_run(part="rules", linger_seconds=0.3)
     assert "skipped" not in result and time.monotonic() - started >= 0.3
     # ...and let go of its lock: another worker's loop can run next.
-    assert other_session.execute("SELECT pg_try_advisory_lock(%s)", [lane._RULES_LOCK]).fetchone()[0]
+    assert other_session.execute("SELECT pg_try_advisory_lock(%s)", [lane.RULES_LOCK]).fetchone()[0]
 
 
 def test_two_rule_loops_started_together_run_one_at_a_time():
@@ -87,7 +87,7 @@ def test_a_kick_queues_no_task_for_a_loop_that_runs(other_session, enqueued):
     ended, but hundreds queued ahead of the sender loop's hand-over (~5 s idle each time)."""
     from messaging.conversations import priority
 
-    other_session.execute("SELECT pg_advisory_lock(%s)", [lane._RULES_LOCK])  # the running rule loop
+    other_session.execute("SELECT pg_advisory_lock(%s)", [lane.RULES_LOCK])  # the running rule loop
     priority.priority_lane_kick()
     assert enqueued == [priority.SENDS_TASK]
     # A loop handing over forces its successor, lock or not (it let go of the lock already).

@@ -17,10 +17,7 @@ import pytest
 from messaging import tasks
 from messaging.conversations import lane
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _nice() -> int:
@@ -35,6 +32,7 @@ def queued(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", False)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_the_rule_loop_runs_niced_in_its_own_thread_and_the_worker_keeps_its_priority(queued, monkeypatch):
     seen = {}
 
