@@ -328,9 +328,11 @@ INBOUND_RULES_BATCH = env.get_int("INBOUND_RULES_BATCH", 200, minimum=1)
 # an unprefetched claim: ~5 s under a burst, so 60 s cost ~8 % of a 20,000-link burst's rate).
 PRIORITY_LANE_SECONDS = env.get_int("PRIORITY_LANE_SECONDS", 240, minimum=1)
 PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0)
-# While a burst saturates the machine the rule loop yields to the webhook (lane.py, DoorFirst), but
-# never past this age of the oldest stored text it has not processed; 0: it never yields.
-INBOUND_RULES_YIELD_SECONDS = env.get_float("INBOUND_RULES_YIELD_SECONDS", 30.0)
+# While a burst saturates the machine the rule loop may yield to the webhook (lane.py, DoorFirst), but
+# never past this age of the oldest stored text it has not processed; 0 (the default): it never
+# yields. Off until measured on a quiet machine: its one run (docs/ARCHITECTURE.md, tenth session)
+# was on a machine at half speed, with links at 83 parts/s.
+INBOUND_RULES_YIELD_SECONDS = env.get_float("INBOUND_RULES_YIELD_SECONDS", 0.0)
 # Benchmarks only: a file the lane appends one JSON line to per text it sends (the send call's wall and
 # monotonic time, its process and batch), set beside the sandbox ledger's stamps (bench_celebrity).
 PRIORITY_LANE_SEND_LOG = env.get_str("PRIORITY_LANE_SEND_LOG", "")
