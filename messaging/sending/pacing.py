@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -46,12 +47,26 @@ LOOP_SWITCH_INTERVAL = 0.0005
 def gil_hands_over_often() -> Iterator[None]:
     """Run a send loop with the GIL's switch interval at LOOP_SWITCH_INTERVAL; as before after it
     (the process's next task runs as usual)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, LOOP_SWITCH_INTERVAL))
+    # Loops may overlap in one process (threads): the first in saves the interval, the last out
+    # restores it. Each saving its own "before" let the second loop restore the first's 0.5 ms.
+    global _LOOPS, _BEFORE
+    with _LOOPS_LOCK:
+        if _LOOPS == 0:
+            _BEFORE = sys.getswitchinterval()
+            sys.setswitchinterval(min(_BEFORE, LOOP_SWITCH_INTERVAL))
+        _LOOPS += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _LOOPS_LOCK:
+            _LOOPS -= 1
+            if _LOOPS == 0:
+                sys.setswitchinterval(_BEFORE)
+
+
+_LOOPS_LOCK = threading.Lock()
+_LOOPS = 0  # send loops running in this process
+_BEFORE = 0.005  # the interval before the first of them
 
 
 class TokenBucket:

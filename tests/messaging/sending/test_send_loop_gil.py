@@ -40,3 +40,19 @@ def test_a_batch_send_loop_runs_with_the_short_interval_and_restores_it_on_error
     with pytest.raises(RuntimeError):
         send.batch_send(batch=SimpleNamespace(pool=None), backend=object())
     assert sys.getswitchinterval() == before
+
+
+def test_overlapping_loops_restore_the_interval_once_the_last_ends():
+    """Two loops in one process ending out of order (threads): the process's interval comes back."""
+    import sys
+
+    from messaging.sending import pacing
+
+    before = sys.getswitchinterval()
+    first, second = pacing.gil_hands_over_often(), pacing.gil_hands_over_often()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first ends while the second still runs
+    assert sys.getswitchinterval() == pacing.LOOP_SWITCH_INTERVAL
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
