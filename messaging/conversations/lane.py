@@ -123,13 +123,10 @@ class DoorFirst:
 
     def __init__(self) -> None:
         self._last: tuple[int, int] | None = None
-        self.slept = 0.0  # seconds yielded, for the tests and the logs
 
     def after_batch(self, took: float) -> None:
         if self.should_yield():
-            pause = min(RULES_YIELD_PAUSE_MAX, 2 * took)
-            self.slept += pause
-            time.sleep(pause)
+            time.sleep(min(RULES_YIELD_PAUSE_MAX, 2 * took))
             self.idle_share()  # the pause's own idle time does not count as the web's
 
     def should_yield(self) -> bool:
@@ -139,7 +136,7 @@ class DoorFirst:
         idle = self.idle_share()
         if idle is None or idle >= RULES_YIELD_IDLE:
             return False
-        backlog, oldest_s, lane_ahead = _burst_state()
+        backlog, oldest_s, lane_ahead = _burst_state()  # not inbound_backlog: its count is unbounded
         return backlog >= RULES_YIELD_BACKLOG and oldest_s < max_age and lane_ahead >= RULES_YIELD_LANE_AHEAD
 
     def idle_share(self) -> float | None:
