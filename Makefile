@@ -95,7 +95,7 @@ TYPED += messaging/automations/keywords.py messaging/automations/drops.py messag
 TYPED += messaging/conversations/handling.py messaging/conversations/replying.py messaging/conversations/thread.py
 TYPED += messaging/conversations/lane_record.py
 TYPED += messaging/automations/codes.py messaging/automations/fan_drops.py
-TYPED += messaging/conversations/lane_links.py
+TYPED += messaging/conversations/lane_links.py messaging/conversations/stop.py
 
 # axe-core for the console's accessibility test (pinned in package-lock.json; no CDN).
 node_modules/.installed: package.json package-lock.json

@@ -15,8 +15,22 @@ def audit(
     obj: Any = None,
     **details: Any,
 ) -> AuditEvent:
+    event = audit_event(action, talent=talent, actor=actor, obj=obj, **details)
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    action: str,
+    *,
+    talent: Talent | None = None,
+    actor: Any = None,
+    obj: Any = None,
+    **details: Any,
+) -> AuditEvent:
+    """The row `audit` writes, not yet saved (for a caller that writes it in a statement of its own)."""
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         talent=talent,
         actor=user,
         action=action,

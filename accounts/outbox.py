@@ -169,8 +169,7 @@ def _enqueue(talent_id: int, type: str, data: dict, fan_id: int | None, endpoint
             talent_id=talent_id, event_id="msg_" + secrets.token_hex(12), type=type, fan_id=fan_id, data=data
         )
         WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint_id=pk, event=event) for pk in endpoints])
-    for endpoint_id in endpoints:
-        transaction.on_commit(functools.partial(kick, endpoint_id))
+    kick_on_commit(endpoints)
     return event
 
 
@@ -263,6 +262,29 @@ def fan_data(fan: Any, **extra: Any) -> dict:
 
 def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
     return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
+
+
+def fan_event(fan: Any, type: str, **extra: Any) -> tuple[WebhookEvent | None, list[int]]:
+    """What `emit_fan` writes, not yet saved: the event (None when no active endpoint of the talent
+    subscribes to `type`) and the endpoints to deliver it to, one WebhookDelivery each. For a caller
+    that writes them in a statement of its own (the webhook's STOP, messaging/conversations/stop.py);
+    it calls `kick_on_commit(endpoints)` in the same transaction."""
+    endpoints = _subscribers(fan.talent_id, type)
+    if not endpoints:
+        return None, []
+    event = WebhookEvent(
+        talent_id=fan.talent_id,
+        event_id="msg_" + secrets.token_hex(12),
+        type=type,
+        fan_id=fan.pk,
+        data=fan_data(fan, **extra),
+    )
+    return event, endpoints
+
+
+def kick_on_commit(endpoints: list[int]) -> None:
+    for endpoint_id in endpoints:
+        transaction.on_commit(functools.partial(kick, endpoint_id))
 
 
 def conversation_assigned_data(conversation: Any, assignee: Any, at: dt.datetime) -> dict:

@@ -19,7 +19,7 @@ def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]
     fan = Fan.objects.filter(talent=talent, phone=phone).first()
     if fan is not None:
         return fan, False
-    new = _pending_fan(talent, phone)
+    new = pending_fan(talent, phone)
     try:
         # A savepoint: two webhooks from one number at once must not break the outer transaction.
         with transaction.atomic():
@@ -29,7 +29,8 @@ def fan_get_or_create_pending(*, talent: Talent, phone: str) -> tuple[Fan, bool]
     return new, True
 
 
-def _pending_fan(talent: Talent, phone: str) -> Fan:
+def pending_fan(talent: Talent, phone: str) -> Fan:
+    """The new pending row for a number that texted in, not yet saved."""
     country = country_of(phone)
     new = Fan(
         talent=talent,
@@ -58,7 +59,7 @@ def fans_create_pending(*, talent: Talent, phones: set[str]) -> dict[str, Fan]:
     Each number is parsed and validated once per process (accounts/phones.py `known_number`)."""
     if not phones:
         return {}
-    new = {p: _pending_fan(talent, p) for p in phones}
+    new = {p: pending_fan(talent, p) for p in phones}
     made: set[str] = set()
     if connection.features.can_return_rows_from_bulk_insert:
         meta = Fan._meta

@@ -260,8 +260,16 @@ def terms_ids_current(*, talent_id: int) -> tuple[int | None, int | None]:
 
 
 def _record(fan: Fan, purpose: str, action: str, evidence: Evidence, *, disclosure: str = "") -> ConsentRecord:
+    record = consent_record(fan, purpose, action, evidence, disclosure=disclosure)
+    record.save(force_insert=True)
+    return record
+
+
+def consent_record(fan: Fan, purpose: str, action: str, evidence: Evidence, *, disclosure: str = "") -> ConsentRecord:
+    """The record `_record` writes, not yet saved (the webhook's STOP writes it in a statement of its
+    own, messaging/conversations/stop.py): it points at the terms and privacy versions current now."""
     terms_id, privacy_id = terms_ids_current(talent_id=fan.talent_id)
-    return ConsentRecord.objects.create(
+    return ConsentRecord(
         fan=fan,
         talent_id=fan.talent_id,
         purpose=purpose,

@@ -80,7 +80,29 @@ def priority_message_queue(
     sent_by=None,
     not_before: dt.datetime | None = None,
 ) -> OutboundMessage:
-    """Record a one-to-one text; the lane sends it after the current transaction commits.
+    """Record a one-to-one text; the lane sends it after the current transaction commits."""
+    message = priority_message(
+        talent=talent, to=to, body=body, fan=fan, kind=kind, lane=lane, sent_by=sent_by, not_before=not_before
+    )
+    message.save(force_insert=True)
+    if message.status == S.PENDING:
+        transaction.on_commit(lambda: priority_lane_kick(rules=False))
+    return message
+
+
+def priority_message(
+    *,
+    talent: Talent,
+    to: str,
+    body: str,
+    fan: Fan | None = None,
+    kind: str = OutboundMessage.Kind.SYSTEM,
+    lane: int = Lane.PERSONAL,
+    sent_by=None,
+    not_before: dt.datetime | None = None,
+) -> OutboundMessage:
+    """The row `priority_message_queue` writes, not yet saved (the webhook's STOP writes it in its
+    own statement, messaging/conversations/stop.py; the caller kicks the lane after commit).
 
     Codes and join links (system texts on the personal and link lanes) pass the SMS pumping guard
     first (accounts/pumping.py): one it refuses is stored as suppressed with the reason, never sent.
@@ -88,7 +110,7 @@ def priority_message_queue(
     refused = ""
     if kind == OutboundMessage.Kind.SYSTEM and lane in GUARDED_LANES:
         refused = pumping.refusals(talent=talent, numbers=[to]).get(to, "")
-    message = OutboundMessage.objects.create(
+    return OutboundMessage(
         talent=talent,
         fan=fan,
         kind=kind,
@@ -102,9 +124,6 @@ def priority_message_queue(
         not_before=not_before,
         sent_by=sent_by if getattr(sent_by, "is_authenticated", False) else None,
     )
-    if not refused:
-        transaction.on_commit(lambda: priority_lane_kick(rules=False))
-    return message
 
 
 def guard_links(*, talent: Talent, messages: list[OutboundMessage]) -> None:
@@ -440,9 +459,25 @@ def _render_row(row: _Row) -> bool:
 
 def suppress_pending_for(*, fan: Fan) -> int:
     """A STOP was just applied: nothing but the confirmation may still leave for this number."""
-    return OutboundMessage.objects.filter(
-        fan=fan, campaign__isnull=True, status=S.PENDING, lane__gt=Lane.COMPLIANCE
-    ).update(status=S.SUPPRESSED, error_message="the fan opted out before it left", updated_at=timezone.now())
+    sql, params = suppress_pending_sql(fan_id=fan.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def suppress_pending_sql(*, fan_id: int) -> tuple[str, list]:
+    """suppress_pending_for's UPDATE, for a caller that runs it inside a statement of its own (the
+    webhook's STOP, messaging/conversations/stop.py): pending one-to-one texts above the compliance
+    lane (join links, codes, replies) become suppressed with the reason."""
+    table = OutboundMessage._meta.db_table
+    sql = (
+        f"UPDATE {table} SET status = %s, error_message = %s, updated_at = %s "  # noqa: S608 - table name
+        "WHERE fan_id = %s AND campaign_id IS NULL AND status = %s AND lane > %s"
+    )
+    return sql, [str(S.SUPPRESSED), _OPTED_OUT_FIRST, timezone.now(), fan_id, str(S.PENDING), int(Lane.COMPLIANCE)]
+
+
+_OPTED_OUT_FIRST = "the fan opted out before it left"
 
 
 def _prepare(*, limit: int, only_ids: list[int] | None, seconds: float | None = None) -> tuple[int, list[_Row]]:

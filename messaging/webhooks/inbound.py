@@ -19,6 +19,7 @@ from accounts.models import Talent
 from accounts.ratelimit import client_ip, hit
 from consent.keywords import Rule, classify
 from messaging.conversations.inbound import inbound_receive, inbound_store, talent_for
+from messaging.conversations.stop import inbound_stop
 from messaging.webhooks.signature import signature_is_valid
 
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -88,14 +89,20 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     body = request.POST.get("Body", "").replace("\x00", "").strip()[:MAX_BODY]
     fields["Body"] = body
     # The one order of rules (consent/keywords.py), its first rule decided here: no lookup needed.
-    rule = classify(body, data_keyword=talent.data_keyword).rule
+    classified = classify(body, data_keyword=talent.data_keyword)
+    rule = classified.rule
     opt_out = rule is Rule.OPT_OUT
     # STOP always works, even from a number that is flooding us.
     if not opt_out and not hit("webhook-phone", f"{talent.pk}:{from_number}", settings.RATELIMIT_WEBHOOK_PER_PHONE):
         return _refuse(429, "Too many messages from this number; slow down.")
-    if opt_out or rule is Rule.POSSIBLE_OPT_OUT:
-        # Applied before Twilio gets its answer: a STOP (or a hold) mid-blast is seen by the
-        # campaign's claim and in-flight re-checks at once. Both are rare, so the burst stays fast.
+    if opt_out:
+        # Applied before Twilio gets its answer: a STOP mid-blast is seen by the campaign's claim
+        # and in-flight re-checks at once; in a few plain statements (messaging/conversations/stop.py).
+        inbound_stop(
+            talent=talent, sid=sid, from_number=from_number, body=body, payload=fields, language=classified.language
+        )
+    elif rule is Rule.POSSIBLE_OPT_OUT:
+        # A hold, applied before the answer too, through the rules' one path (rare).
         inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=fields)
     else:
         inbound_store(talent=talent, sid=sid, from_number=from_number, body=body, payload=fields)

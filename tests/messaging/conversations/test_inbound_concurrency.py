@@ -12,6 +12,7 @@ from django.db import connection, connections
 
 from accounts.models import Fan
 from messaging.conversations.inbound import inbound_receive
+from messaging.conversations.stop import inbound_stop
 from messaging.models import InboundMessage, OutboundMessage
 from tests.accounts.join_support import message_sid
 from tests.factories import create_talent
@@ -26,14 +27,15 @@ def _postgres_only():
         pytest.skip("needs PostgreSQL row locks")
 
 
-def _race(talent, deliveries):
+def _race(talent, deliveries, door=inbound_receive):
     barrier = threading.Barrier(len(deliveries))
     errors = []
 
     def deliver(sid, body):
         try:
             barrier.wait(timeout=10)
-            inbound_receive(talent=talent, sid=sid, from_number=STRANGER, body=body, payload={"Body": body})
+            extra = {"language": "en"} if door is inbound_stop else {}
+            door(talent=talent, sid=sid, from_number=STRANGER, body=body, payload={"Body": body}, **extra)
         except Exception as exc:  # collected: an exception in a thread would otherwise vanish
             errors.append(exc)
         finally:
@@ -72,3 +74,24 @@ def test_several_texts_from_a_known_pending_fan_at_once_get_one_link(sms_outbox)
     assert InboundMessage.objects.filter(action="join_link").count() == 1
     assert InboundMessage.objects.filter(action="join_link_skipped").count() == 3
     assert len(sms_outbox) == 1
+
+
+@pytest.mark.parametrize("status", [None, Fan.Status.PENDING, Fan.Status.ACTIVE])
+def test_stops_at_the_door_from_one_number_at_once_apply_once(status):
+    """The webhook's STOP (messaging/conversations/stop.py): four at once from a new number or a
+    member, each its own MessageSid, and one retried: one fan row, one consent record, one
+    confirmation, every text stored once and pointing at the fan."""
+    from consent.models import ConsentRecord
+
+    talent = create_talent(f"stoprace{status or 'new'}")
+    if status is not None:
+        Fan.objects.create(talent=talent, phone=STRANGER, status=status)
+    retried = message_sid()
+    sids = [message_sid() for _ in range(3)] + [retried, retried]
+    _race(talent, [(sid, "STOP") for sid in sids], door=inbound_stop)
+    fan = Fan.objects.get(talent=talent, phone=STRANGER)
+    assert fan.status == Fan.Status.OPTED_OUT
+    assert ConsentRecord.objects.filter(fan=fan, action="withdrawn").count() == 1
+    assert OutboundMessage.objects.filter(to_number=STRANGER).count() == 1
+    stored = InboundMessage.objects.filter(from_number=STRANGER)
+    assert stored.count() == 4 and set(stored.values_list("fan_id", flat=True)) == {fan.pk}

@@ -1,7 +1,9 @@
 """A STOP is applied inside the webhook's request (issue 10), so what it costs there is the
-celebrity's second wave: the fan's row is locked once (the rules' read), its talent is not read
-again, and the consent record, the audit row and the outgoing webhook are still written, in the
-same transaction, as before."""
+celebrity's second wave. On PostgreSQL the webhook writes it in a few plain statements
+(messaging/conversations/stop.py; tests/messaging/webhooks/test_stop_door.py); the rules' ORM path
+(`inbound_receive`: SQLite's door, and the one the plain statements are compared with) locks the
+fan's row once (the rules' read), reads its talent no more, and still writes the consent record,
+the audit row and the outgoing webhook in the same transaction."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from accounts.integration_models import WebhookDelivery, WebhookEndpoint
 from accounts.models import AuditEvent, Fan
 from consent.models import ConsentRecord
 from consent.services import Evidence, fan_opt_out
+from messaging.conversations.inbound import inbound_receive
 from messaging.models import OutboundMessage
-from tests.accounts.join_support import publish_documents, text_in
+from tests.accounts.join_support import publish_documents, text_in, twilio_inbound_payload
 from tests.factories import create_fan
 
 pytestmark = pytest.mark.django_db
@@ -26,15 +29,17 @@ def _endpoint(talent, events, **fields) -> WebhookEndpoint:
     )
 
 
-def test_a_stop_from_a_pending_fan_locks_the_row_once_and_writes_the_whole_record(client, personas):
+def test_a_stop_from_a_pending_fan_locks_the_row_once_and_writes_the_whole_record(personas):
     terms, privacy = publish_documents(personas.talent)
     fan = create_fan(personas.talent, "+14155550177", status=Fan.Status.PENDING)
     subscribed = _endpoint(personas.talent, ["fan.opted_out"])
     _endpoint(personas.talent, ["message.received"])  # not subscribed to opt-outs
     _endpoint(personas.talent, ["fan.opted_out"], is_active=False)  # switched off
+    payload = twilio_inbound_payload(talent=personas.talent, body="STOP", from_="+14155550177")
     with CaptureQueriesContext(connection) as queries:
-        response = text_in(client, personas.talent, "STOP", "+14155550177")
-    assert response.status_code == 200
+        inbound_receive(
+            talent=personas.talent, sid=payload["MessageSid"], from_number="+14155550177", body="STOP", payload=payload
+        )
     sql = [q["sql"] for q in queries.captured_queries]
     # The STOP's transaction: from the text's INSERT to its row's marking (the lane runs after).
     start = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "messaging_inboundmessage"'))

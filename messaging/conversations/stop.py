@@ -1,0 +1,186 @@
+"""A STOP at the door (issue 10): applied inside the webhook's request, on PostgreSQL in six
+plain statements (a new number: seven) where the ORM path (inbound.py `inbound_receive`) ran thirteen (a pending fan)
+to twenty (a new number).
+
+Why: in the celebrity's second wave one text in twenty is a STOP, and through the ORM a STOP cost
+the web process twelve to twenty times a plain text's CPU (bench/webhook_cpu.py): about a third of
+the web's CPU in that wave went to the STOPs. What they must do has not changed, and nothing of
+it waits: the fan is opted out, the consent record, the audit row and the outgoing webhook
+(fan.opted_out) are written, pending join links and replies to the number are suppressed, the one
+confirmation is queued on the compliance lane, all committed before Twilio gets its 200.
+
+The rows are the ORM path's: each one is built by the function that path uses (`pending_fan`,
+`consent_record`, `audit_event`, `priority_message`, `outbox.fan_event`) and prepared column by
+column as Django prepares an insert (`pre_save`, `get_db_prep_save`); only the writing differs.
+tests/messaging/webhooks/test_stop_door.py compares every column of both paths' rows, so a field
+added to one of these models later cannot be left out here unnoticed.
+
+The statements, in one transaction:
+1. our senders (a STOP "from" one of our own numbers is a loop or a spoof: the ORM path ignores it);
+2. the text, ON CONFLICT (message_sid) DO NOTHING: Twilio's retry of a stored STOP does nothing more;
+3. the fan: an UPDATE to opted out unless already opted out or erased; where it finds no such row
+   (a new number, or one gone already) an INSERT ... ON CONFLICT (talent, phone) DO UPDATE, which
+   locks the row either way, so two STOPs from one number apply once;
+4. the current terms and privacy versions (the consent record points at them);
+5. the talent's active endpoints subscribed to fan.opted_out, and
+6. one statement of writable CTEs: the record, the audit row, the outbox event and its deliveries,
+   the suppression, the confirmation and the text's fan.
+A fan opted out already costs 4 and 5 not, and gets only the suppression. SQLite keeps the ORM
+path: it has no writable CTEs, and the embedded default never sees a burst.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models.expressions import DatabaseDefault
+from django.utils import timezone
+
+from accounts import outbox, phones
+from accounts.audit import audit_event
+from accounts.integration_models import WebhookDelivery
+from accounts.models import Fan, Talent
+from accounts.services import pending_fan
+from consent import texts
+from consent.models import ConsentRecord
+from consent.services import Evidence, consent_record
+from messaging.conversations.inbound import InboundResult, _new_message, inbound_receive, our_numbers
+from messaging.conversations.priority import priority_lane_kick, priority_message, suppress_pending_sql
+from messaging.sms.models import InboundMessage, OutboundMessage
+
+_GONE = (str(Fan.Status.OPTED_OUT), str(Fan.Status.ERASED))  # a STOP changes neither
+_MESSAGING, _WITHDRAWN = ConsentRecord.Purpose.MESSAGING, ConsentRecord.Action.WITHDRAWN
+
+
+def inbound_stop(
+    *, talent: Talent, sid: str, from_number: str, body: str, payload: dict, language: str
+) -> InboundResult:
+    """Store a STOP once and apply it before the answer (rule 1 of consent/keywords.py), in the
+    language of its wording for the confirmation. Returns as `inbound_receive` does."""
+    if (
+        connection.vendor != "postgresql"
+        or not phones.is_possible_e164(from_number)
+        or from_number in our_numbers({from_number})
+    ):
+        # The embedded default, and what the rules answer with nothing (a short code, our own number).
+        return inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+    now = timezone.now()
+    message = _new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+    message.action, message.processed_at, message.needs_reply = InboundMessage.Action.OPT_OUT, now, False
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = _insert(message)
+        cursor.execute(sql + " ON CONFLICT (message_sid) DO NOTHING RETURNING id", params)
+        row = cursor.fetchone()
+        if row is None:
+            return InboundResult(message=None)  # this MessageSid is stored already: applied then
+        message.pk = row[0]
+
+        # The fan as the ORM path leaves it: a member or pending fan opted out now (the common
+        # case: one UPDATE, no new row built), a stranger's wish recorded on a new row (so an
+        # import or a signup cannot text them first).
+        table = Fan._meta.db_table
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, opted_out_at = %s, updated_at = %s "  # noqa: S608 - table name
+            "WHERE talent_id = %s AND phone = %s AND status NOT IN (%s, %s) RETURNING id",
+            [str(Fan.Status.OPTED_OUT), now, now, talent.pk, from_number, *_GONE],
+        )
+        row = cursor.fetchone()
+        if row is None:  # a new number, or one opted out or erased already
+            new = pending_fan(talent, from_number)
+            new.status, new.opted_out_at = Fan.Status.OPTED_OUT, now
+            sql, params = _insert(new)
+            cursor.execute(
+                sql + " ON CONFLICT (talent_id, phone) DO UPDATE SET status = EXCLUDED.status, "
+                "opted_out_at = EXCLUDED.opted_out_at, updated_at = EXCLUDED.updated_at "
+                f"WHERE {table}.status NOT IN (%s, %s) RETURNING id",
+                [*params, *_GONE],
+            )
+            row = cursor.fetchone()
+        changed = row is not None
+        if row is None:  # opted out or erased already; ON CONFLICT locked the row: a fresh read sees it
+            cursor.execute(f"SELECT id FROM {table} WHERE talent_id = %s AND phone = %s", [talent.pk, from_number])  # noqa: S608
+            row = cursor.fetchone()
+        fan = Fan(pk=row[0], talent=talent, status=Fan.Status.OPTED_OUT)
+        # `fan` stands for the row by its id: the record, the audit and the event read only its id,
+        # talent and (new) status, as fan_opt_out's do.
+        message.fan_id = fan.pk
+
+        ctes = [("s", suppress_pending_sql(fan_id=fan.pk))]  # a join link or reply waiting never follows
+        endpoints: list[int] = []
+        confirmation = None
+        if changed:
+            evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=sid)
+            ctes.append(("r", _insert(consent_record(fan, _MESSAGING, _WITHDRAWN, evidence))))
+            ctes.append(("a", _insert(audit_event("fan.opted_out", talent=talent, obj=fan, method=evidence.method))))
+            event, endpoints = outbox.fan_event(
+                fan, "fan.opted_out", method=evidence.method, opted_out_at=outbox.iso(now)
+            )
+            if event is not None:
+                ctes.append(("e", _returning(_insert(event))))
+                ctes.append(("d", _deliveries(endpoints)))
+            # The one confirmation (a second STOP gets none: Twilio would refuse it, 21610).
+            confirmation = priority_message(
+                talent=talent,
+                fan=fan,
+                to=from_number,
+                body=texts.opt_out_confirmation(talent, language),
+                lane=OutboundMessage.Lane.COMPLIANCE,
+            )
+            ctes.append(("c", _insert(confirmation)))
+        sql = "WITH " + ", ".join(f"{name} AS ({part})" for name, (part, _) in ctes)
+        sql += f" UPDATE {InboundMessage._meta.db_table} SET fan_id = %s WHERE id = %s"  # noqa: S608
+        cursor.execute(sql, [p for _, (_, part_params) in ctes for p in part_params] + [fan.pk, message.pk])
+        if confirmation is not None and confirmation.status == OutboundMessage.Status.PENDING:
+            transaction.on_commit(lambda: priority_lane_kick(rules=False))
+        outbox.kick_on_commit(endpoints)
+    return InboundResult(message=message, action=InboundMessage.Action.OPT_OUT)
+
+
+def _columns(obj: Any, skip: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:
+    """The columns and db-ready values an insert of `obj` writes, as Django's own insert prepares
+    them (the primary key and columns left to their database default are left out)."""
+    db = transaction.get_connection()  # the proxy `connection` costs a thread-local look-up a use
+    columns, values = [], []
+    for field, column in _fields(obj.__class__):
+        if field.attname in skip:
+            continue
+        value = field.pre_save(obj, add=True)  # auto_now(_add) fields take their time here
+        if isinstance(value, DatabaseDefault):
+            continue
+        if hasattr(value, "resolve_expression"):
+            raise TypeError(f"{field} holds an expression: the STOP's statement writes plain values")
+        columns.append(column)
+        values.append(field.get_db_prep_save(value, db))
+    return columns, values
+
+
+@functools.cache
+def _fields(model: Any) -> list[tuple[Any, str]]:
+    """A model's inserted fields (all concrete ones but the primary key), each with its quoted column."""
+    quote = transaction.get_connection().ops.quote_name
+    return [(f, quote(f.column)) for f in model._meta.local_concrete_fields if not f.primary_key]
+
+
+def _insert(obj: Any) -> tuple[str, list[Any]]:
+    columns, values = _columns(obj)
+    placeholders = ", ".join(["%s"] * len(values))
+    return f"INSERT INTO {obj._meta.db_table} ({', '.join(columns)}) VALUES ({placeholders})", values  # noqa: S608
+
+
+def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    return part[0] + " RETURNING id", part[1]
+
+
+def _deliveries(endpoints: list[int]) -> tuple[str, list[Any]]:
+    """One WebhookDelivery of the event `e` (the CTE before) per endpoint, as bulk_create writes them."""
+    template = WebhookDelivery(endpoint_id=0, event_id=0)
+    columns, values = _columns(template, skip=("endpoint_id", "event_id"))
+    kinds = {column: f.cast_db_type(connection) for f, column in _fields(WebhookDelivery)}
+    fixed = ", ".join(f"CAST(%s AS {kinds[c]})" for c in columns)  # a SELECT's bare literal would be text
+    sql = (
+        f"INSERT INTO {WebhookDelivery._meta.db_table} (endpoint_id, event_id, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT u.endpoint, e.id, {fixed} FROM e, unnest(%s::bigint[]) AS u(endpoint)"
+    )
+    return sql, [*values, endpoints]
