@@ -1,6 +1,6 @@
-"""A STOP at the door (issue 10): applied inside the webhook's request, on PostgreSQL in six
-plain statements (a new number: seven) where the ORM path (inbound.py `inbound_receive`) ran thirteen (a pending fan)
-to twenty (a new number).
+"""A STOP at the door (issue 10): applied inside the webhook's request, on PostgreSQL in six plain
+statements (a new number: seven), where the ORM path (inbound.py `inbound_receive`) ran thirteen
+(a pending fan) to twenty (a new number).
 
 Why: in the celebrity's second wave one text in twenty is a STOP, and through the ORM a STOP cost
 the web process twelve to twenty times a plain text's CPU (bench/webhook_cpu.py): about a third of
