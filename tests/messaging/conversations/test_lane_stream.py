@@ -51,7 +51,10 @@ def test_batches_follow_back_to_back_at_the_rate_each_row_once(personas, monkeyp
                 kind=OutboundMessage.Kind.SYSTEM, status=S.PENDING, parts=1,
             ).pk
         )  # fmt: skip
-    monkeypatch.setattr(priority, "_BATCH_SECONDS", 0.8)  # 40 parts a batch: three batches
+    # 60 parts a batch: two batches, one seam. The next claim starts with the batch (the prefetch,
+    # 3 s, is longer) and has the batch's 1.2 s for its 0.5 s and its work: at 0.8 s a loaded
+    # machine's claim work ran past the batch (a 0.66 s gap in one clean-clone run).
+    monkeypatch.setattr(priority, "_BATCH_SECONDS", 1.2)
     claim = priority._claim
 
     def slow_claim(**kwargs):
