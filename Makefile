@@ -86,7 +86,7 @@ TYPED := messaging/sending messaging/sms messaging/campaigns/models.py messaging
 	accounts/actors.py
 TYPED += messaging/automations/series.py messaging/automations/dates.py messaging/automations/occurrences.py \
 	messaging/automations/series_models.py messaging/automations/joins.py
-TYPED += fancommunity/webhooks_out/endpoints.py
+TYPED += fancommunity/webhooks_out/endpoints.py accounts/stop_notices.py
 TYPED += messaging/campaigns/estimates.py messaging/campaigns/planning.py messaging/campaigns/reports.py messaging/campaigns/trial_send.py messaging/console/home_all.py
 TYPED += fancommunity/api_v1/automations.py
 TYPED += messaging/automations/keywords.py messaging/automations/drops.py messaging/automations/replies.py \

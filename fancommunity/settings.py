@@ -333,6 +333,10 @@ PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0
 # yields. Off until measured on a quiet machine: its one run (docs/ARCHITECTURE.md, tenth session)
 # was on a machine at half speed, with links at 83 parts/s.
 INBOUND_RULES_YIELD_SECONDS = env.get_float("INBOUND_RULES_YIELD_SECONDS", 0.0)
+# PostgreSQL: the priority lane and campaign sends listen for opt-outs as they commit (NOTIFY
+# fan_gone from a trigger; accounts/stop_notices.py), so a text in flight for a fan who just texted
+# STOP is stopped before its send, not at the next re-check. Off: the periodic re-check alone (0.5 s).
+STOP_NOTICES = env.get_bool("STOP_NOTICES", True)
 # Benchmarks only: a file the lane appends one JSON line to per text it sends (the send call's wall and
 # monotonic time, its process and batch), set beside the sandbox ledger's stamps (bench_celebrity).
 PRIORITY_LANE_SEND_LOG = env.get_str("PRIORITY_LANE_SEND_LOG", "")

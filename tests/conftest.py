@@ -67,6 +67,28 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture(autouse=True)
+def _stop_notices_closed():
+    """The lane's STOP listener (a thread with its own connection, started by the first lane batch on
+    PostgreSQL) is closed after each test: a connection left open would keep the test database from
+    being dropped, and each test hears only its own STOPs."""
+    yield
+    from accounts.stop_notices import NOTICES
+
+    NOTICES.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_notices_closed_at_the_end(django_db_setup, django_db_blocker):
+    """... and once more after the last test, before the test databases are dropped (this fixture
+    is set up after them, so it is torn down first): a thread a test left running may have started
+    the listener after that test's own teardown."""
+    yield
+    from accounts.stop_notices import NOTICES
+
+    NOTICES.stop()
+
+
+@pytest.fixture(autouse=True)
 def sms_outbox():
     """The locmem SMS outbox, emptied around every test."""
     locmem.reset()

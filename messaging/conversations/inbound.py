@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts import outbox, phones
@@ -337,12 +336,17 @@ def fans_of(talent: Talent, numbers: set[str]) -> list[Fan]:
     growing with the burst, where the probes take a tenth of it (EXPLAIN, twelfth session)."""
     if connection.vendor != "postgresql":
         return list(Fan.objects.filter(talent=talent, phone__in=[phones.known_number(p) for p in numbers]))
-    ids = RawSQL(
-        "SELECT x.id FROM unnest(%s::text[]) AS n(phone) CROSS JOIN LATERAL "
-        f"(SELECT id FROM {Fan._meta.db_table} WHERE talent_id = %s AND phone = n.phone LIMIT 1) AS x",  # noqa: S608
-        [sorted(numbers), talent.pk],
+    # The rows themselves from the probes, not `pk IN (probes)`: that left PostgreSQL a semi-join
+    # to plan, and with the fan table analysed while a burst's fans were not yet committed (0 rows
+    # in its statistics) it ran the probes once per fan of the table: a 5,000-number chunk loop
+    # ran for minutes (seen in the test suite, thirteenth session).
+    return list(
+        Fan.objects.raw(
+            "SELECT f.* FROM unnest(%s::text[]) AS n(phone) CROSS JOIN LATERAL "
+            f"(SELECT * FROM {Fan._meta.db_table} WHERE talent_id = %s AND phone = n.phone LIMIT 1) AS f",  # noqa: S608
+            [sorted(numbers), talent.pk],
+        )
     )
-    return list(Fan.objects.filter(pk__in=ids))
 
 
 def linked_fans(fan_ids: list[int]) -> set[int]:

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from accounts import pumping
 from accounts.models import Fan, Talent
+from accounts.stop_notices import NOTICES
 from accounts.tokens import has_links, preview_links, render_links
 from messaging.conversations.lane_links import LinkFan, _link_fans  # the fans links are made for
 from messaging.conversations.lane_record import _log_sends, _record  # the record of a batch
@@ -210,6 +211,9 @@ class _Row:
     paced_at: float = 0.0  # time.monotonic() when the bucket let it go
     slot_at: float = 0.0  # ... and when the connection limit and the STOP re-check did (it starts then)
     called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
+    # time.monotonic() before the batch's claim read its fans' status: a STOP announced since then
+    # (accounts/stop_notices.py) may not be in what it read. -inf: no such read (the notices are not asked).
+    read_at: float = -math.inf
 
 
 def _claim(
@@ -293,10 +297,14 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
     # query shrinks as it goes, instead of re-reading every fan already sent to).
     waiting = Counter(r.message.fan_id for r in rows if r.message.fan_id in watched and not r.suppressed)
 
-    async def still_wanted(message: OutboundMessage) -> bool:
+    async def still_wanted(row: _Row) -> bool:
+        message = row.message
         if message.lane == Lane.COMPLIANCE or message.fan_id not in watched:
             return True
         stopped.update(await recheck_state.current(lambda: {f for f, n in waiting.items() if n > 0} - stopped))
+        # The STOPs announced since the batch's read (PostgreSQL's NOTIFY, accounts/stop_notices.py): a STOP
+        # answered 200 a millisecond ago stops this text, not the re-check half a second later.
+        stopped.update(NOTICES.heard_since((message.fan_id,), row.read_at))
         waiting[message.fan_id] -= 1  # this row is decided now, whichever way
         return message.fan_id not in stopped
 
@@ -342,7 +350,7 @@ async def _send_all(rows: list[_Row], backend: BaseSmsBackend, *, recheck: bool 
             await limit.acquire()
             # Checked last, after the waits for the rate and for a free connection, as the
             # campaign path does: what is read here is at most STOP_RECHECK_SECONDS and one query old.
-            if not await still_wanted(message):
+            if not await still_wanted(row):
                 limit.release()
                 row.suppressed = True
                 continue
@@ -484,10 +492,11 @@ def _prepare(*, limit: int, only_ids: list[int] | None, seconds: float | None = 
     """Claim a batch (`seconds` of sender time, _BATCH_SECONDS by default) and make it ready to
     leave: (rows claimed, rows to send)."""
     now = timezone.now()
+    read_at = time.monotonic()  # before the claim and its read of the fans' status
     claimed = _claim(limit=limit, only_ids=only_ids, now=now, seconds=seconds)
     if not claimed:
         return 0, []
-    rows = _rendered([_Row(m) for m in _suppress_unreachable(claimed, now)])
+    rows = _rendered([_Row(m, read_at=read_at) for m in _suppress_unreachable(claimed, now)])
     for fill in BODY_FILLS:
         for row, body in zip(rows, fill([(r.message.fan_id, r.body or r.message.body) for r in rows]), strict=True):
             row.body = row.body if body is None else body
@@ -618,6 +627,9 @@ def priority_send_batch(
     batches follow back to back until then (`_stream`): the sender stands idle for one slot between
     two batches instead of for the claim, render and record."""
     limit = limit or settings.PRIORITY_LANE_BATCH
+    in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
+    if connection.vendor == "postgresql" and not in_transaction and settings.STOP_NOTICES:
+        NOTICES.start()  # listening before the claim reads its fans' status (once per process)
     # Before a deadline the batch fits it (one short batch at least: the loop asked for one).
     seconds = None
     if until is not None:
@@ -626,7 +638,6 @@ def priority_send_batch(
     if not rows:
         return claimed
     backend = backend or get_backend()
-    in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
     if until is not None and only_ids is None and not in_transaction and connection.vendor == "postgresql":
         return claimed + _run(_stream(rows, backend, limit=limit, until=until))
     batch = f"{os.getpid()}:{time.monotonic():.3f}"

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from accounts.stop_notices import NOTICES
 from messaging.campaigns.models import Campaign
 from messaging.sending.claim import Batch, ClaimContext, batch_limit, claim_op, lease_from, make_batch, stopped_op
 from messaging.sending.models import SenderClock
@@ -255,6 +256,8 @@ def run_pipeline(
     db = SendDb.prepare(campaign_id, deadline)
     if db is None:
         return
+    if settings.STOP_NOTICES:  # PostgreSQL (NOTICES.start answers False on SQLite)
+        NOTICES.start()  # listening before the first batch reads its fans' status (once per process)
     with gil_hands_over_often():  # the loop beside the claim and record threads (pacing.py)
         asyncio.run(
             _pipeline(
@@ -305,6 +308,7 @@ async def _pipeline(
     ) -> None:
         watcher = None
         try:
+            read_at = time.monotonic()  # STOPs announced from now on may not be in what db.stopped reads
             stopped = await db.stopped(batch)
             watcher = asyncio.create_task(watch_stops(batch, stopped))
             outcomes = await _send_rows(
@@ -315,6 +319,7 @@ async def _pipeline(
                 close=False,
                 limit=requests,
                 stopped=stopped,
+                heard_since=read_at,
                 lane_starts=lane_starts,
                 lane_buckets=lane_buckets,
                 past_booking=past_booking,

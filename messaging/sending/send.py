@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.stop_notices import NOTICES
 from messaging.sending.claim import Batch, ClaimedRow, stopped_fans
 from messaging.sending.pacing import TokenBucket, gil_hands_over_often, reserve_lanes_op, sender_window
 from messaging.sending.senders import Lane
@@ -62,6 +63,7 @@ async def _send_rows(
     close: bool = True,
     limit: asyncio.Semaphore | None = None,
     stopped: set[int] | None = None,
+    heard_since: float | None = None,
     lane_starts: dict[int, float] | None = None,
     lane_buckets: dict[tuple[int | None, str], TokenBucket] | None = None,
     past_booking: Callable[[Lane, float], bool] | None = None,
@@ -112,6 +114,14 @@ async def _send_rows(
                     return Outcome(row, "unsent", called=called)
                 if row.fan_id in stopped:
                     return Outcome(row, "stopped", called=called)  # STOP arrived after the claim: never sent
+                if (
+                    row.fan_id is not None
+                    and heard_since is not None
+                    and NOTICES.heard_since((row.fan_id,), heard_since)
+                ):
+                    # Announced as it committed (accounts/stop_notices.py), before the next re-check.
+                    stopped.add(row.fan_id)
+                    return Outcome(row, "stopped", called=called)
                 if time.monotonic() > send_deadline:
                     return Outcome(row, "unsent", called=called)  # the lease is running out: hand it back unsent
                 try:

@@ -151,6 +151,52 @@ def test_stop_while_a_batch_is_on_the_wire_stops_the_rest_of_that_fans_batch(per
     assert OutboundMessage.objects.get(campaign=campaign, fan=late).status == S.SUPPRESSED
 
 
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("listening", [True, False])
+def test_a_stop_on_the_wire_is_heard_as_it_commits_not_at_the_next_recheck(
+    personas, daytime, monkeypatch, settings, listening
+):
+    """The pipeline hears a STOP as it commits (NOTIFY fan_gone, accounts/stop_notices.py): with the
+    periodic re-check a minute away, the fan's text still does not leave. Without the listener it
+    does, which is the window this closes."""
+    import asyncio
+
+    from messaging import tasks
+    from messaging.sending import pipeline
+    from messaging.sms.backends.base import BaseSmsBackend, SendResult
+
+    monkeypatch.setattr(pipeline, "STOP_RECHECK_SECONDS", 60.0)
+    settings.STOP_NOTICES = listening
+    settings.CAMPAIGN_SEND_CONCURRENCY = 1
+    late = _fans(personas.talent, 6)[-1]
+    sent: list[str] = []
+
+    def _stop():
+        from django.db import connection
+
+        Fan.objects.filter(pk=late.pk).update(status=Fan.Status.OPTED_OUT)
+        connection.close()
+
+    class StopsOnTheFirstSend(BaseSmsBackend):
+        async def send_async(self, message):
+            if not sent:
+                await asyncio.to_thread(_stop)
+                await asyncio.sleep(0.1)  # the notice's delivery: a millisecond or so
+            sent.append(message.to)
+            return SendResult(sid=f"SM{len(sent):032d}")
+
+    monkeypatch.setattr(tasks, "enqueue_send", lambda *args, **kwargs: None)
+    campaign = create_campaign(personas.talent)
+    campaign_schedule(campaign=campaign, actor=personas.manager)
+    cs.campaign_start(campaign_id=campaign.pk)
+    worker.campaign_send_batches(campaign_id=campaign.pk, budget_seconds=20, backend=StopsOnTheFirstSend())
+    assert len(sent) == (6 if listening else 7)
+    assert (str(late.phone) in sent) is not listening
+    if listening:
+        assert OutboundMessage.objects.get(campaign=campaign, fan=late).status == S.SUPPRESSED
+
+
 def test_frequency_cap_suppresses_fans_who_had_enough_today(personas, backend, daytime):
     personas.talent.daily_frequency_cap = 1
     personas.talent.save()
