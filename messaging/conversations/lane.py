@@ -75,7 +75,7 @@ def priority_lane_run(
             started = time.monotonic()
             did = inbound_process_batch() if rules else 0
             if did and door is not None:
-                door.after_batch(time.monotonic() - started)
+                door.after_batch(time.monotonic() - started, did)
             # The sender loop alone streams its batches back to back until the deadline; beside the
             # rules (inline mode, old tasks) a batch at a time, so neither waits long for the other.
             claimed = priority_send_batch(until=None if rules else deadline) if sends else 0
@@ -112,9 +112,12 @@ class DoorFirst:
     cores with the web that must answer every text within Twilio's 15 s. None of that work is
     urgent while the sender has links queued: it only feeds the sender, and the sender leaves
     100 parts a second whatever the loop does. So after each batch, if the machine had no idle CPU
-    since the last batch, the backlog is a burst's (RULES_YIELD_BACKLOG texts or more), its oldest
-    text is younger than INBOUND_RULES_YIELD_SECONDS and the sender has RULES_YIELD_LANE_AHEAD rows
-    waiting, the loop sleeps twice as long as the batch took. Otherwise (a quiet machine, a few
+    since the last batch, the texts are a burst's (RULES_YIELD_BACKLOG or more, counting the ones
+    the batch took and the ones waiting after it), the oldest waiting is younger than
+    INBOUND_RULES_YIELD_SECONDS and the sender has RULES_YIELD_LANE_AHEAD rows waiting, the loop
+    sleeps twice as long as the batch took. The batch's own texts count: a loop that keeps up
+    drains the queue every batch, so the texts waiting after it never looked like a burst's, and
+    the loop never yielded (thirteenth session). Otherwise (a quiet machine, a few
     texts, a starving sender, a backlog at its age bound) it runs flat out. STOPs never wait for
     it: the webhook applies them. Linux only (the machine's idle share from /proc/stat); elsewhere
     and on SQLite it never yields."""
@@ -124,12 +127,13 @@ class DoorFirst:
     def __init__(self) -> None:
         self._last: tuple[int, int] | None = None
 
-    def after_batch(self, took: float) -> None:
-        if self.should_yield():
+    def after_batch(self, took: float, did: int = 0) -> None:
+        if self.should_yield(did):
             time.sleep(min(RULES_YIELD_PAUSE_MAX, 2 * took))
             self.idle_share()  # the pause's own idle time does not count as the web's
 
-    def should_yield(self) -> bool:
+    def should_yield(self, did: int = 0) -> bool:
+        """`did`: the texts the batch just processed."""
         max_age = settings.INBOUND_RULES_YIELD_SECONDS
         if max_age <= 0 or connection.vendor != "postgresql":
             return False
@@ -137,7 +141,8 @@ class DoorFirst:
         if idle is None or idle >= RULES_YIELD_IDLE:
             return False
         backlog, oldest_s, lane_ahead = _burst_state()  # not inbound_backlog: its count is unbounded
-        return backlog >= RULES_YIELD_BACKLOG and oldest_s < max_age and lane_ahead >= RULES_YIELD_LANE_AHEAD
+        burst = did + backlog >= RULES_YIELD_BACKLOG
+        return burst and oldest_s < max_age and lane_ahead >= RULES_YIELD_LANE_AHEAD
 
     def idle_share(self) -> float | None:
         """The machine's idle share of CPU time since the last call (None: unknown, or the first)."""
@@ -156,7 +161,9 @@ class DoorFirst:
 
 
 RULES_YIELD_IDLE = 0.05  # the machine's idle share under which the webhook is taken to need the CPU
-RULES_YIELD_BACKLOG = 500  # stored, unprocessed texts: a burst, not a busy day
+# Texts one batch took plus those waiting after it: a burst, not a busy day (a batch lasts a fraction
+# of a second; 300 in it is over 1,000 texts a second, where a busy day brings a few).
+RULES_YIELD_BACKLOG = 300
 RULES_YIELD_LANE_AHEAD = 1000  # one-to-one rows waiting: 10 s of a short code's links
 RULES_YIELD_PAUSE_MAX = 1.0  # seconds one pause lasts at most
 

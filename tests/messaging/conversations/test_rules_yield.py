@@ -55,29 +55,31 @@ def _burst(talent, fan, *, texts: int, links: int, age_s: float = 0.0) -> None:
 
 @pytest.mark.postgres_only
 @pytest.mark.parametrize(
-    ("texts", "links", "age_s", "idle", "yields"),
+    ("did", "texts", "links", "age_s", "idle", "yields"),
     [
-        (600, 1200, 0, 0.01, True),  # a burst, a busy machine, a fed sender: the webhook first
-        (600, 1200, 0, 0.20, False),  # the machine has CPU to spare
-        (100, 1200, 0, 0.01, False),  # a busy day, not a burst
-        (600, 1200, 45, 0.01, False),  # the backlog reached its age bound: flat out
-        (600, 200, 0, 0.01, False),  # the sender would starve: links first
+        (0, 600, 1200, 0, 0.01, True),  # a burst, a busy machine, a fed sender: the webhook first
+        (280, 40, 1200, 0, 0.01, True),  # a burst the loop keeps up with: its batch took most of it
+        (0, 600, 1200, 0, 0.20, False),  # the machine has CPU to spare
+        (0, 100, 1200, 0, 0.01, False),  # a busy day, not a burst
+        (60, 20, 1200, 0, 0.01, False),  # ... the batch's own texts included
+        (0, 600, 1200, 45, 0.01, False),  # the backlog reached its age bound: flat out
+        (0, 600, 200, 0, 0.01, False),  # the sender would starve: links first
     ],
 )
 def test_the_loop_yields_only_in_a_burst_on_a_busy_machine(
-    db, personas, settings, monkeypatch, texts, links, age_s, idle, yields
+    db, personas, settings, monkeypatch, did, texts, links, age_s, idle, yields
 ):
     settings.INBOUND_RULES_YIELD_SECONDS = 30
     monkeypatch.setattr(lane.DoorFirst, "idle_share", lambda self: idle)
     _burst(personas.talent, personas.fan, texts=texts, links=links, age_s=age_s)
-    assert lane.DoorFirst().should_yield() is yields
+    assert lane.DoorFirst().should_yield(did) is yields
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_yielding_loop_sleeps_twice_its_batch_and_still_processes_everything(personas, monkeypatch):
     monkeypatch.setattr(priority, "priority_lane_kick", lambda **kwargs: None)
     monkeypatch.setattr(inbound, "priority_lane_kick", lambda **kwargs: None)
-    monkeypatch.setattr(lane.DoorFirst, "should_yield", lambda self: True)
+    monkeypatch.setattr(lane.DoorFirst, "should_yield", lambda self, did=0: True)
     slept: list[float] = []
     monkeypatch.setattr(lane.time, "sleep", slept.append)
     InboundMessage.objects.bulk_create(
@@ -92,6 +94,6 @@ def test_a_yielding_loop_sleeps_twice_its_batch_and_still_processes_everything(p
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sender_loop_never_yields(personas, monkeypatch):
-    monkeypatch.setattr(lane.DoorFirst, "should_yield", lambda self: pytest.fail("the sender loop asked"))
+    monkeypatch.setattr(lane.DoorFirst, "should_yield", lambda self, did=0: pytest.fail("the sender loop asked"))
     monkeypatch.setattr(lane, "priority_send_batch", lambda **kwargs: 0)
     assert lane.priority_lane_run(part="sends", linger_seconds=0.0)["claimed"] == 0
