@@ -93,7 +93,7 @@ def inprocess_cost(count: int) -> dict:
 
 
 # --- the figures --------------------------------------------------------------------------------------
-def report_requests(floor: dict, phase1: dict, phase2: dict, web: str) -> None:
+def report_requests(floor: dict, phase1: dict, phase2: dict, web: str, floor2: dict | None = None) -> None:
     emit(
         BENCH,
         f"floor: GET {WEBHOOK} (405), {FLOOR_COUNT:,} requests",
@@ -109,6 +109,23 @@ def report_requests(floor: dict, phase1: dict, phase2: dict, web: str) -> None:
         # Anything else running on this 2-core machine shows up in every figure: say how busy it was.
         load_avg_before=floor["load_avg_before"],
     )
+    # The ratios' floor: the faster of the one before the burst and the one after it (the
+    # conservative choice on a machine whose speed moves: a slow floor would flatter the ratio).
+    best = floor["rate"]
+    if floor2 is not None:
+        best = max(best, floor2["rate"])
+        emit(
+            BENCH,
+            f"floor again, after the links: GET {WEBHOOK} (405), {FLOOR_COUNT:,} requests",
+            floor2["rate"],
+            "req/s",
+            target="-",
+            p50_ms=floor2["p50_ms"],
+            p99_ms=floor2["p99_ms"],
+            other_statuses=floor2["statuses"],
+            idle_cpu=floor2["idle_cpu"],
+            why="the ratios below use the faster of the two floors",
+        )
     stops = round(COUNT * STOP_SHARE)
     for label, s, what in [
         ("phase 1", phase1, f"{COUNT:,} first texts from new numbers"),
@@ -128,9 +145,10 @@ def report_requests(floor: dict, phase1: dict, phase2: dict, web: str) -> None:
             wall_s=s["wall_s"],
             idle_cpu=s["idle_cpu"],
         )
-        ratio = s["rate"] / floor["rate"] if floor["rate"] else 0.0
+        ratio = s["rate"] / best if best else 0.0
         emit(BENCH, f"{label}: accepted / floor", ratio, "x", target=">= 0.25 (moonshot 0.5)", ok=ratio >= 0.25,
-             floor_req_s=round(floor["rate"], 1))  # fmt: skip
+             floor_req_s=round(best, 1), floor_before_req_s=round(floor["rate"], 1),
+             floor_after_req_s=round(floor2["rate"], 1) if floor2 else None)  # fmt: skip
         emit(BENCH, f"{label}: errors (non-200)", s["errors"], "requests", target="0", ok=s["errors"] == 0,
              statuses=s["statuses"], exceptions=s["exceptions"])  # fmt: skip
 
