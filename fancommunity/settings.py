@@ -328,11 +328,11 @@ INBOUND_RULES_BATCH = env.get_int("INBOUND_RULES_BATCH", 200, minimum=1)
 # an unprefetched claim: ~5 s under a burst, so 60 s cost ~8 % of a 20,000-link burst's rate).
 PRIORITY_LANE_SECONDS = env.get_int("PRIORITY_LANE_SECONDS", 240, minimum=1)
 PRIORITY_LANE_LINGER_SECONDS = env.get_float("PRIORITY_LANE_LINGER_SECONDS", 3.0)
-# While a burst saturates the machine the rule loop may yield to the webhook (lane.py, DoorFirst), but
-# never past this age of the oldest stored text it has not processed; 0 (the default): it never
-# yields. Off until measured on a quiet machine: its one run (docs/ARCHITECTURE.md, tenth session)
-# was on a machine at half speed, with links at 83 parts/s.
-INBOUND_RULES_YIELD_SECONDS = env.get_float("INBOUND_RULES_YIELD_SECONDS", 0.0)
+# While a burst saturates the machine the rule loop yields to the webhook (lane.py, DoorFirst), but
+# never past this age of the oldest stored text it has not processed; 0: it never yields. On since
+# the thirteenth session's A/B runs (docs/ARCHITECTURE.md): more first texts taken a second, links
+# still at 90 %+ of the sender's rate; a burst's replies reach the inbox up to this much later.
+INBOUND_RULES_YIELD_SECONDS = env.get_float("INBOUND_RULES_YIELD_SECONDS", 30.0)
 # PostgreSQL: the priority lane and campaign sends listen for opt-outs as they commit (NOTIFY
 # fan_gone from a trigger; accounts/stop_notices.py), so a text in flight for a fan who just texted
 # STOP is stopped before its send, not at the next re-check. Off: the periodic re-check alone (0.5 s).
