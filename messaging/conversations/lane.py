@@ -116,8 +116,8 @@ class DoorFirst:
     the batch took and the ones waiting after it), the oldest waiting is younger than
     INBOUND_RULES_YIELD_SECONDS and the sender has RULES_YIELD_LANE_AHEAD rows waiting, the loop
     sleeps twice as long as the batch took. The batch's own texts count: a loop that keeps up
-    drains the queue every batch, so the texts waiting after it never looked like a burst's, and
-    the loop never yielded (thirteenth session). Otherwise (a quiet machine, a few
+    drains the queue every batch, so the texts waiting after it seldom looked like a burst's, and
+    the loop seldom yielded (thirteenth session). Otherwise (a quiet machine, a few
     texts, a starving sender, a backlog at its age bound) it runs flat out. STOPs never wait for
     it: the webhook applies them. Linux only (the machine's idle share from /proc/stat); elsewhere
     and on SQLite it never yields."""
