@@ -10,7 +10,8 @@ the fan's id), whatever path changed the status. This module is the lane's ear: 
 process LISTENing on its own connection, which notes each fan with the time it heard of them.
 Before each send the lane asks whether it has heard of the fan since it read the batch's statuses
 (`heard_since`), a dictionary look-up. The window between a STOP's commit and the lane knowing of
-it shrinks from the re-check's 0.5 s to the notice's delivery, a millisecond or so.
+it shrinks from the re-check's 0.5 s to the notice's delivery (PostgreSQL signals the listener at
+commit).
 
 The notices only add to what the re-check knows. A STOP committed while the listener was not
 connected (it starts, it lost its connection) is still caught by the periodic re-check, within

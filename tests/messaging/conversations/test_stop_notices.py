@@ -91,7 +91,7 @@ class StopsTheNextFan(BaseSmsBackend):
         self.sent.append(message.to)
         if len(self.sent) == 1:
             await asyncio.to_thread(_opt_out_in_thread, self.then_stop.pk)
-            await asyncio.sleep(0.1)  # the notice's delivery (a millisecond or so on this machine)
+            await asyncio.sleep(0.1)  # room for the notice's delivery
         return SendResult(sid=f"SM{len(self.sent):032d}", parts=1)
 
 

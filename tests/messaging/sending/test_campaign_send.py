@@ -182,7 +182,7 @@ def test_a_stop_on_the_wire_is_heard_as_it_commits_not_at_the_next_recheck(
         async def send_async(self, message):
             if not sent:
                 await asyncio.to_thread(_stop)
-                await asyncio.sleep(0.1)  # the notice's delivery: a millisecond or so
+                await asyncio.sleep(0.1)  # room for the notice's delivery
             sent.append(message.to)
             return SendResult(sid=f"SM{len(sent):032d}")
 
