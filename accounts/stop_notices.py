@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import connections
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ class StopNotices:
     def start(self, *, wait: float = 2.0) -> bool:
         """Listen from now on, in a daemon thread; wait up to `wait` seconds until the LISTEN is in
         place (notices of commits before that are not delivered: the batch's own read sees those).
-        Returns whether it is listening (never on SQLite: no LISTEN/NOTIFY)."""
-        if connections["default"].vendor != "postgresql":
+        Returns whether it is listening (never on SQLite, which has no LISTEN/NOTIFY, nor with
+        STOP_NOTICES off)."""
+        if connections["default"].vendor != "postgresql" or not settings.STOP_NOTICES:
             return False
         with self._lock:
             started = self._thread is None or not self._thread.is_alive()

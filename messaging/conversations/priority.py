@@ -212,7 +212,7 @@ class _Row:
     slot_at: float = 0.0  # ... and when the connection limit and the STOP re-check did (it starts then)
     called_at: tuple[float, float] | None = None  # (wall, monotonic) of the send call; PRIORITY_LANE_SEND_LOG
     # time.monotonic() before the batch's claim read its fans' status: a STOP announced since then
-    # (accounts/stop_notices.py) may not be in what it read. -inf: no such read (the notices are not asked).
+    # (accounts/stop_notices.py) may not be in what it read. -inf (no such read): any notice stops it.
     read_at: float = -math.inf
 
 
@@ -628,7 +628,7 @@ def priority_send_batch(
     two batches instead of for the claim, render and record."""
     limit = limit or settings.PRIORITY_LANE_BATCH
     in_transaction = connection.in_atomic_block  # another thread's connection could not see its rows
-    if connection.vendor == "postgresql" and not in_transaction and settings.STOP_NOTICES:
+    if not in_transaction:
         NOTICES.start()  # listening before the claim reads its fans' status (once per process)
     # Before a deadline the batch fits it (one short batch at least: the loop asked for one).
     seconds = None

@@ -256,8 +256,7 @@ def run_pipeline(
     db = SendDb.prepare(campaign_id, deadline)
     if db is None:
         return
-    if settings.STOP_NOTICES:  # PostgreSQL (NOTICES.start answers False on SQLite)
-        NOTICES.start()  # listening before the first batch reads its fans' status (once per process)
+    NOTICES.start()  # listening before the first batch reads its fans' status (once per process)
     with gil_hands_over_often():  # the loop beside the claim and record threads (pacing.py)
         asyncio.run(
             _pipeline(

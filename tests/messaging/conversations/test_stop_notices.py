@@ -26,13 +26,8 @@ from messaging.sms.backends.base import BaseSmsBackend, SendResult
 from messaging.sms.models import OutboundMessage
 from tests.factories import create_fan
 
+# postgres_only: LISTEN/NOTIFY exist only there (tests/conftest.py skips it on SQLite).
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY: PostgreSQL only")
 
 
 def _heard(fan_id: int, since: float, wait: float = 3.0) -> bool:
