@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,12 +153,23 @@ def _subscribers(talent_id: int, type: str) -> list[int]:
 
     One plain statement, not a queryset: every fan.opted_out asks it, and a STOP is answered inside
     the webhook's request, where compiling the ORM query was a twentieth of the STOP's CPU."""
+    sql, params = endpoints_sql(talent_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return subscribers_of(cursor.fetchall(), type)
+
+
+def endpoints_sql(talent_id: int) -> tuple[str, list]:
+    """The talent's active endpoints as rows of (id, events), in id order, for `subscribers_of`.
+    The webhook's STOP folds it into its first statement (messaging/conversations/stop.py)."""
+    sql = f"SELECT id, events FROM {WebhookEndpoint._meta.db_table} WHERE talent_id = %s AND is_active ORDER BY id"  # noqa: S608 - table name
+    return sql, [talent_id]
+
+
+def subscribers_of(rows: Iterable[Sequence], type: str) -> list[int]:
+    """The ids among `endpoints_sql`'s rows of the endpoints subscribed to `type`."""
     if type not in CATALOGUE:
         raise ValueError(f"Unknown webhook event type {type!r}")
-    sql = f"SELECT id, events FROM {WebhookEndpoint._meta.db_table} WHERE talent_id = %s AND is_active ORDER BY id"  # noqa: S608 - table name
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [talent_id])
-        rows = cursor.fetchall()
     # The JSON column comes back as text (SQLite, and psycopg as Django sets it up) or decoded.
     return [pk for pk, value in rows if type in ((json.loads(value) if isinstance(value, str) else value) or [])]
 
@@ -264,12 +275,16 @@ def emit_fan(fan: Any, type: str, **extra: Any) -> WebhookEvent | None:
     return webhook_emit(talent_id=fan.talent_id, type=type, data=fan_data(fan, **extra), fan_id=fan.pk)
 
 
-def fan_event(fan: Any, type: str, **extra: Any) -> tuple[WebhookEvent | None, list[int]]:
+def fan_event(
+    fan: Any, type: str, *, endpoints: list[int] | None = None, **extra: Any
+) -> tuple[WebhookEvent | None, list[int]]:
     """What `emit_fan` writes, not yet saved: the event (None when no active endpoint of the talent
     subscribes to `type`) and the endpoints to deliver it to, one WebhookDelivery each. For a caller
     that writes them in a statement of its own (the webhook's STOP, messaging/conversations/stop.py);
-    it calls `kick_on_commit(endpoints)` in the same transaction."""
-    endpoints = _subscribers(fan.talent_id, type)
+    it calls `kick_on_commit(endpoints)` in the same transaction. `endpoints`: the subscribers,
+    when the caller read them already (`subscribers_of`)."""
+    if endpoints is None:
+        endpoints = _subscribers(fan.talent_id, type)
     if not endpoints:
         return None, []
     event = WebhookEvent(

@@ -14,7 +14,8 @@ rounds is reported. Not a bench_*.py module: `make bench` does not run it, and i
 BENCHMARKS.md.
 
 WEBHOOK_CPU_ROUNDS (default 5) rounds of WEBHOOK_CPU_N (default 300) requests of each kind;
-WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts, callbacks and STOPs of one more round.
+WEBHOOK_CPU_PROFILE=<file.prof> writes a cProfile (CPU time) of the texts, callbacks and STOPs of one more round
+(WEBHOOK_CPU_PROFILE_KINDS="text" or "STOP (a pending fan)", comma-separated: only those).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from urllib.parse import urlencode
 ROUNDS = int(os.environ.get("WEBHOOK_CPU_ROUNDS", "5"))
 N = int(os.environ.get("WEBHOOK_CPU_N", "300"))
 PROFILE = os.environ.get("WEBHOOK_CPU_PROFILE", "")
+# Which kinds the profile holds, comma-separated ("text,STOP (a pending fan)"); all but the GET by default.
+PROFILE_KINDS = [kind for kind in os.environ.get("WEBHOOK_CPU_PROFILE_KINDS", "").split(",") if kind]
 INBOUND = "/webhooks/twilio/inbound/"
 STATUS = "/webhooks/twilio/status/"
 BASE = "http://127.0.0.1:8000"
@@ -237,13 +240,12 @@ def main() -> None:
 
         profiler = cProfile.Profile(time.thread_time)  # CPU, not the waits
         profiler.enable()
-        run("text", application, N)
-        run("callback", application, N)
-        run("STOP (a new number)", application, N)
-        run("STOP (a pending fan)", application, N)
+        profiled = [kind for kind in kinds if kind != "refused GET" and (not PROFILE_KINDS or kind in PROFILE_KINDS)]
+        for kind in profiled:
+            run(kind, application, N)
         profiler.disable()
         profiler.dump_stats(PROFILE)
-        print(f"profile of {N} texts, {N} callbacks and {N} STOPs of each kind: {PROFILE}")
+        print(f"profile of {N} requests of each of {', '.join(profiled)}: {PROFILE}")
     clean(talent)
 
 

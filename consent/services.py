@@ -7,6 +7,7 @@ transaction as the state change (STYLE.md 4). Sending texts is the caller's busi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,16 +240,28 @@ def terms_ids_current(*, talent_id: int) -> tuple[int | None, int | None]:
     A consent record only points at the versions: loading both documents' bodies through four
     ORM queries was a fifth of a STOP's CPU, and a STOP is answered inside the webhook's request
     (compiling even the one queryset was a tenth of it)."""
-    newest: dict[tuple[str, bool], tuple[int, int]] = {}
+    sql, params = terms_current_sql(talent_id=talent_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return terms_ids_of(cursor.fetchall())
+
+
+def terms_current_sql(*, talent_id: int) -> tuple[str, list]:
+    """The statement terms_ids_current runs: rows of (id, kind, talent_id, version), for
+    `terms_ids_of`. The webhook's STOP folds it into its first statement (messaging/conversations/stop.py)."""
     sql = (
         f"SELECT id, kind, talent_id, version FROM {TermsDocument._meta.db_table} "  # noqa: S608 - table name
         "WHERE (talent_id = %s OR talent_id IS NULL) AND published_at IS NOT NULL AND published_at <= %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [talent_id, timezone.now()])
-        rows = cursor.fetchall()
+    return sql, [talent_id, timezone.now()]
+
+
+def terms_ids_of(rows: Iterable[Sequence]) -> tuple[int | None, int | None]:
+    """(terms id, privacy id) from the rows of `terms_current_sql`: per kind, the newest version,
+    the talent's own winning over any platform one."""
+    newest: dict[tuple[str, bool], tuple[int, int]] = {}
     for pk, kind, owner, version in rows:
-        key = (kind, owner is not None)  # the talent's own version wins over any platform one
+        key = (kind, owner is not None)
         if key not in newest or version > newest[key][1]:
             newest[key] = (pk, version)
 
@@ -265,10 +278,19 @@ def _record(fan: Fan, purpose: str, action: str, evidence: Evidence, *, disclosu
     return record
 
 
-def consent_record(fan: Fan, purpose: str, action: str, evidence: Evidence, *, disclosure: str = "") -> ConsentRecord:
+def consent_record(
+    fan: Fan,
+    purpose: str,
+    action: str,
+    evidence: Evidence,
+    *,
+    disclosure: str = "",
+    terms: tuple[int | None, int | None] | None = None,
+) -> ConsentRecord:
     """The record `_record` writes, not yet saved (the webhook's STOP writes it in a statement of its
-    own, messaging/conversations/stop.py): it points at the terms and privacy versions current now."""
-    terms_id, privacy_id = terms_ids_current(talent_id=fan.talent_id)
+    own, messaging/conversations/stop.py): it points at the terms and privacy versions current now,
+    `terms` when the caller read them already (terms_ids_current's answer)."""
+    terms_id, privacy_id = terms if terms is not None else terms_ids_current(talent_id=fan.talent_id)
     return ConsentRecord(
         fan=fan,
         talent_id=fan.talent_id,

@@ -1,6 +1,6 @@
-"""A STOP at the door (issue 10): applied inside the webhook's request, on PostgreSQL in six plain
-statements (a new number: seven), where the ORM path (inbound.py `inbound_receive`) ran thirteen
-(a pending fan) to twenty (a new number).
+"""A STOP at the door (issue 10): applied inside the webhook's request, on PostgreSQL in two plain
+statements in one transaction (a new number: three), where the ORM path (inbound.py
+`inbound_receive`) ran thirteen (a pending fan) to twenty (a new number).
 
 Why: in the celebrity's second wave one text in twenty is a STOP, and through the ORM a STOP cost
 the web process twelve to twenty times a plain text's CPU (bench/webhook_cpu.py): about a third of
@@ -15,26 +15,31 @@ column as Django prepares an insert (`pre_save`, `get_db_prep_save`); only the w
 tests/messaging/webhooks/test_stop_door.py compares every column of both paths' rows, so a field
 added to one of these models later cannot be left out here unnoticed.
 
-The statements, in one transaction:
-1. our senders (a STOP "from" one of our own numbers is a loop or a spoof: the ORM path ignores it);
-2. the text, ON CONFLICT (message_sid) DO NOTHING: Twilio's retry of a stored STOP does nothing more;
-3. the fan: an UPDATE to opted out unless already opted out or erased; where it finds no such row
-   (a new number, or one gone already) an INSERT ... ON CONFLICT (talent, phone) DO UPDATE, which
-   locks the row either way, so two STOPs from one number apply once;
-4. the current terms and privacy versions (the consent record points at them);
-5. the talent's active endpoints subscribed to fan.opted_out, and
-6. one statement of writable CTEs: the record, the audit row, the outbox event and its deliveries,
+The statements, in one transaction (and no `SELECT 1` health check before them: a dead
+connection is reopened and the STOP run once more, see `inbound_stop`):
+1. one statement of CTEs that stores the text (ON CONFLICT (message_sid) DO NOTHING: Twilio's retry
+   of a stored STOP does nothing more), opts the fan out (an UPDATE, unless already opted out or
+   erased) and reads what the rest needs: whether the sender is one of our own numbers (a STOP
+   "from" one is a loop or a spoof: the ORM path ignores it, so the transaction is rolled back and
+   the text goes that way), the current terms and privacy versions (the consent record points at
+   them) and the talent's active endpoints (fan.opted_out's subscribers). Until the fourteenth
+   session these were six statements (with the health check's), each a round trip: folded into
+   one, a pending fan's STOP went from 2.1 to 1.3 ms of the web's CPU (bench/webhook_cpu.py);
+2. where the UPDATE found no such row (a new number, or one gone already) an INSERT ... ON CONFLICT
+   (talent, phone) DO UPDATE, which locks the row either way, so two STOPs from one number apply once;
+3. one statement of writable CTEs: the record, the audit row, the outbox event and its deliveries,
    the suppression, the confirmation and the text's fan.
-A fan opted out already costs 4 and 5 not, and gets only the suppression. SQLite keeps the ORM
+A fan opted out already gets only the suppression. SQLite keeps the ORM
 path: it has no writable CTEs, and the embedded default never sees a burst.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
@@ -45,8 +50,8 @@ from accounts.models import Fan, Talent
 from accounts.services import pending_fan
 from consent import texts
 from consent.models import ConsentRecord
-from consent.services import Evidence, consent_record
-from messaging.conversations.inbound import InboundResult, _new_message, inbound_receive, our_numbers
+from consent.services import Evidence, consent_record, terms_current_sql, terms_ids_of
+from messaging.conversations.inbound import InboundResult, _new_message, inbound_receive, our_numbers_sql
 from messaging.conversations.priority import priority_lane_kick, priority_message, suppress_pending_sql
 from messaging.sms.models import InboundMessage, OutboundMessage
 
@@ -59,34 +64,78 @@ def inbound_stop(
 ) -> InboundResult:
     """Store a STOP once and apply it before the answer (rule 1 of consent/keywords.py), in the
     language of its wording for the confirmation. Returns as `inbound_receive` does."""
-    if (
-        connection.vendor != "postgresql"
-        or not phones.is_possible_e164(from_number)
-        or from_number in our_numbers({from_number})
-    ):
-        # The embedded default, and what the rules answer with nothing (a short code, our own number).
+    if connection.vendor != "postgresql" or not phones.is_possible_e164(from_number):
+        # The embedded default, and what the rules answer with nothing (a short code).
         return inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+    # Django's health check (CONN_HEALTH_CHECKS) costs a `SELECT 1` round trip before the first
+    # statement of every request, a tenth of a STOP's. The STOP runs without it and, when the kept
+    # connection turns out dead (PostgreSQL restarted, a proxy cut it), once more on a fresh one, as
+    # the texts' store does (store.py): its transaction rolled back whole, so running it again is
+    # exact, and a STOP already committed is found stored and applied once. Inside a caller's
+    # transaction there is nothing to retry on: the error is the caller's.
+    retry = not connection.in_atomic_block
+    while True:
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django's flag: "checked in this request"
+        ran_on = connection.connection
+        try:
+            result = _stop(
+                talent=talent, sid=sid, from_number=from_number, body=body, payload=payload, language=language
+            )
+            break
+        except (OperationalError, InterfaceError):
+            # The transaction's end drops a broken connection (and may open the next): the STOP's
+            # own connection still there and answering means a real error, not a dead connection.
+            alive = ran_on is not None and connection.connection is ran_on and connection.is_usable()
+            if not retry or alive:
+                raise
+            retry = False
+            connection.close()
+    if result is None:  # "from" one of our own numbers: a loop or a spoof, stored and answered with nothing
+        return inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
+    return result
+
+
+def _stop(
+    *, talent: Talent, sid: str, from_number: str, body: str, payload: dict, language: str
+) -> InboundResult | None:
+    """inbound_stop's transaction; None (nothing written) for a text from one of our own numbers."""
     now = timezone.now()
     message = _new_message(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
     message.action, message.processed_at, message.needs_reply = InboundMessage.Action.OPT_OUT, now, False
+    table = Fan._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        sql, params = _insert(message)
-        cursor.execute(sql + " ON CONFLICT (message_sid) DO NOTHING RETURNING id", params)
-        row = cursor.fetchone()
-        if row is None:
-            return InboundResult(message=None)  # this MessageSid is stored already: applied then
-        message.pk = row[0]
-
-        # The fan as the ORM path leaves it: a member or pending fan opted out now (the common
-        # case: one UPDATE, no new row built), a stranger's wish recorded on a new row (so an
-        # import or a signup cannot text them first).
-        table = Fan._meta.db_table
+        # One statement for the text, the fan and everything the rest reads (see the module's doc).
+        # The fan as the ORM path leaves it: a member or pending fan opted out now (the common case:
+        # this UPDATE, no new row built), a stranger's wish recorded on a new row below (so an import
+        # or a signup cannot text them first).
+        ours_sql, ours_params = our_numbers_sql({from_number})
+        text_sql, text_params = _insert(message)
+        terms_sql, terms_params = terms_current_sql(talent_id=talent.pk)
+        hooks_sql, hooks_params = outbox.endpoints_sql(talent.pk)
         cursor.execute(
-            f"UPDATE {table} SET status = %s, opted_out_at = %s, updated_at = %s "  # noqa: S608 - table name
-            "WHERE talent_id = %s AND phone = %s AND status NOT IN (%s, %s) RETURNING id",
-            [str(Fan.Status.OPTED_OUT), now, now, talent.pk, from_number, *_GONE],
+            f"WITH o AS ({ours_sql}), m AS ({text_sql} ON CONFLICT (message_sid) DO NOTHING RETURNING id), "
+            f"u AS (UPDATE {table} SET status = %s, opted_out_at = %s, updated_at = %s "  # noqa: S608 - table name
+            "WHERE talent_id = %s AND phone = %s AND status NOT IN (%s, %s) "
+            "AND EXISTS (SELECT 1 FROM m) AND NOT EXISTS (SELECT 1 FROM o) RETURNING id) "
+            "SELECT EXISTS (SELECT 1 FROM o), (SELECT id FROM m), (SELECT id FROM u), "
+            f"(SELECT json_agg(json_build_array(t.id, t.kind, t.talent_id, t.version)) FROM ({terms_sql}) t), "
+            f"(SELECT json_agg(json_build_array(w.id, w.events) ORDER BY w.id) FROM ({hooks_sql}) w)",
+            [
+                *ours_params,
+                *text_params,
+                *(str(Fan.Status.OPTED_OUT), now, now, talent.pk, from_number, *_GONE),
+                *terms_params,
+                *hooks_params,
+            ],
         )
-        row = cursor.fetchone()
+        ours, message_id, fan_id, terms_rows, endpoint_rows = cursor.fetchone()
+        if ours:
+            transaction.set_rollback(True)  # the text goes through the rules' path instead
+            return None
+        if message_id is None:
+            return InboundResult(message=None)  # this MessageSid is stored already: applied then
+        message.pk = message_id
+        row = (fan_id,) if fan_id is not None else None
         if row is None:  # a new number, or one opted out or erased already
             new = pending_fan(talent, from_number)
             new.status, new.opted_out_at = Fan.Status.OPTED_OUT, now
@@ -112,10 +161,15 @@ def inbound_stop(
         confirmation = None
         if changed:
             evidence = Evidence(method=ConsentRecord.Method.SMS_KEYWORD, evidence=sid)
-            ctes.append(("r", _insert(consent_record(fan, _MESSAGING, _WITHDRAWN, evidence))))
+            terms = terms_ids_of(_json(terms_rows))
+            ctes.append(("r", _insert(consent_record(fan, _MESSAGING, _WITHDRAWN, evidence, terms=terms))))
             ctes.append(("a", _insert(audit_event("fan.opted_out", talent=talent, obj=fan, method=evidence.method))))
             event, endpoints = outbox.fan_event(
-                fan, "fan.opted_out", method=evidence.method, opted_out_at=outbox.iso(now)
+                fan,
+                "fan.opted_out",
+                endpoints=outbox.subscribers_of(_json(endpoint_rows), "fan.opted_out"),
+                method=evidence.method,
+                opted_out_at=outbox.iso(now),
             )
             if event is not None:
                 ctes.append(("e", _returning(_insert(event))))
@@ -136,6 +190,13 @@ def inbound_stop(
             transaction.on_commit(lambda: priority_lane_kick(rules=False))
         outbox.kick_on_commit(endpoints)
     return InboundResult(message=message, action=InboundMessage.Action.OPT_OUT)
+
+
+def _json(value: Any) -> list:
+    """A json_agg column: NULL for no rows, text or decoded as the connection's loaders give it."""
+    if value is None:
+        return []
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _columns(obj: Any, skip: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:

@@ -443,6 +443,29 @@ def test_the_store_survives_a_dead_database_connection(client, personas):
     assert connection.connection.info.backend_pid != backend_pid
 
 
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_survives_a_dead_database_connection(client, personas, sms_outbox):
+    # The STOP skips the health check too (messaging/conversations/stop.py) and runs once more on a
+    # fresh connection: a STOP answered 500 would be a STOP lost (Twilio does not retry it).
+    import psycopg
+    from django.db import connection
+
+    assert text_in(client, personas.talent, "hi", STRANGER).status_code == 200  # the talent's routing, remembered
+    backend_pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    assert text_in(client, personas.talent, "STOP", str(personas.fan.phone)).status_code == 200
+    assert connection.connection.info.backend_pid != backend_pid
+    personas.fan.refresh_from_db()
+    assert personas.fan.status == Fan.Status.OPTED_OUT
+    assert ConsentRecord.objects.filter(fan=personas.fan, action=ConsentRecord.Action.WITHDRAWN).count() == 1
+    assert InboundMessage.objects.filter(from_number=str(personas.fan.phone), body="STOP").count() == 1
+
+
 def test_a_stop_to_another_number_of_the_talents_sender_pool_opts_the_fan_out(client, personas, sms_outbox):
     """A blast leaves from every number of the pool (issue 17): a fan answers the number that texted
     them, and STOP there is STOP for this talent, never an unknown number's text."""
