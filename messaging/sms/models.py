@@ -186,8 +186,14 @@ class InboundMessage(models.Model):
         POSSIBLE_OPT_OUT = "possible_opt_out", "Possible opt-out: held, for the team to decide"
         KEYWORD = "keyword", "Talent keyword: its automation ran"  # issue 14
 
-    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="inbound_messages")
-    fan = models.ForeignKey(Fan, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages")
+    # No index of their own: inbound_inbox and inbound_fan_recent below lead with these columns and
+    # serve every lookup by them (a talent's deletion, a fan's erasure too). Each index costs every
+    # text of a burst two entries, one at its store and one when the rules set its fan (an update
+    # of indexed columns writes a new entry in every index), so the two were dropped (issue 10).
+    talent = models.ForeignKey(Talent, on_delete=models.CASCADE, related_name="inbound_messages", db_index=False)
+    fan = models.ForeignKey(
+        Fan, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages", db_index=False
+    )
     message_sid = models.CharField(max_length=64, unique=True)  # Twilio retries: idempotent on it
     from_number = models.CharField(max_length=20)
     to_number = models.CharField(max_length=20)
