@@ -39,8 +39,11 @@ def test_search_uses_the_full_text_indexes(personas):
     found = qs.filter(inbox.search_q("tickets", talent_ids={personas.talent.pk}))
     assert list(found.values_list("fan_id", flat=True)) == [fan.pk]
     assert list(qs.filter(inbox.search_q("Fiona", talent_ids={personas.talent.pk})).values_list("fan_id", flat=True))
-    assert "inbound_body_fts" in _plan(inbox.text_matches(InboundMessage.objects.all(), "tickets"))
-    assert "fan_name_fts" in _plan(inbox.name_matches(Fan.objects.all(), "Fiona"))
+    # Unordered: on a tiny table, once analysed, the planner may walk the received_at index for the
+    # model's ordering and filter each row (seen in a full parallel run); the question here is
+    # whether the GIN index can serve the match at all.
+    assert "inbound_body_fts" in _plan(inbox.text_matches(InboundMessage.objects.order_by(), "tickets"))
+    assert "fan_name_fts" in _plan(inbox.name_matches(Fan.objects.order_by(), "Fiona"))
 
 
 @pytest.mark.django_db(transaction=True)
