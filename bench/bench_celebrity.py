@@ -74,6 +74,7 @@ from bench.celebrity_report import (
     report_inprocess,
     report_links,
     report_requests,
+    report_rules_pace,
     report_run_cpu,
     report_stops,
     report_stored,
@@ -228,6 +229,7 @@ def main() -> None:
         committed = {n: max(at.timestamp(), answered_at[n]) for n, at in opted.items()}
         report_requests(floor, phase1, phase2, web=f"{commands['web'].split()[0]} {workers}x{threads}", floor2=floor2)
         report_cpu([("floor", raw_floor, floor), ("phase 1", raw1, phase1), ("phase 2", raw2, phase2)])
+        report_rules_pace(talent, raw1, raw2)
         if REQUESTS_ONLY:
             for model in (InboundMessage, OutboundMessage, Fan):
                 model.objects.filter(talent=talent).delete()

@@ -222,6 +222,39 @@ def report_stored(talent, raw2: dict) -> None:
     )
 
 
+def report_rules_pace(talent, raw1: dict, raw2: dict) -> None:
+    """When the rule loop did its work: how many texts it processed during each phase (where it
+    shares the two cores with the web) and after, and how many of phase 1's texts were left for
+    phase 2 (the loop yields to the door until a text's INBOUND_RULES_YIELD_SECONDS age bound)."""
+    from datetime import UTC, datetime
+
+    from django.db.models import Count, Q
+
+    from messaging.models import InboundMessage
+
+    def at(ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, tz=UTC)
+
+    p1_start, p1_end, p2_end = at(raw1["started_at"]), at(raw1["ended_at"]), at(raw2["ended_at"])
+    first = Q(received_at__lte=p1_end)
+    counts = InboundMessage.objects.filter(talent=talent).aggregate(
+        during_1=Count("id", filter=Q(processed_at__gte=p1_start, processed_at__lte=p1_end)),
+        during_2=Count("id", filter=Q(processed_at__gt=p1_end, processed_at__lte=p2_end)),
+        after=Count("id", filter=Q(processed_at__gt=p2_end)),
+        first_in_2=Count("id", filter=first & Q(processed_at__gt=p1_end, processed_at__lte=p2_end)),
+        first_after=Count("id", filter=first & Q(processed_at__gt=p2_end)),
+        never=Count("id", filter=Q(processed_at__isnull=True)),
+    )
+    emit(
+        BENCH,
+        "rules: texts processed during phase 2 (of both phases' texts)",
+        counts["during_2"],
+        "texts",
+        **counts,
+        why="processed_at against the client's phase clocks; first_*: phase 1's texts",
+    )
+
+
 def report_links(
     scenario: Scenario, records: list, raw1: dict, committed: dict, timed_out: bool, lane_log: list[dict]
 ) -> None:
