@@ -21,6 +21,9 @@ BENCH_CELEBRITY_TEXTS sets N (default 20,000); BENCH_CELEBRITY_KEEP=1 keeps the 
 send log (bench/celebrity_clocks.py) in the work directory; WEB_CONCURRENCY / WEB_THREADS reach the Procfile.
 BENCH_CELEBRITY_REQUESTS_ONLY=1 stops after phase 2 and reports the requests only (the floor and
 both phases): how the serving stack's settings were compared without waiting for the links.
+BENCH_CELEBRITY_STOP_SHARE (default 0.05) is the share of phase 2's numbers that text STOP; 0 gives
+phase 2 without them, for an A/B with BENCH_CELEBRITY_REQUESTS_ONLY=1 (the fifteenth session's:
+what the STOPs cost the second wave; a full run without STOPs fails its STOP figure).
 Each phase also reports the CPU-milliseconds every process group spent per accepted text (from /proc,
 bench/proc_cpu.py: web, both clusters, PostgreSQL, the sandbox, the load client; robust on a busy
 machine where wall rates are not), and the whole run per signup link. BENCH_CELEBRITY_PROFILE=<dir>

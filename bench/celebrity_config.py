@@ -10,7 +10,7 @@ REQUESTS_ONLY = os.environ.get("BENCH_CELEBRITY_REQUESTS_ONLY") == "1"
 PROFILE_DIR = os.environ.get("BENCH_CELEBRITY_PROFILE", "")  # a directory: py-spy profiles of each phase
 CONCURRENCY = 50
 FLOOR_COUNT = max(COUNT, 5000)
-STOP_SHARE = 0.05
+STOP_SHARE = float(os.environ.get("BENCH_CELEBRITY_STOP_SHARE", "0.05"))  # 0: phase 2 without its STOPs (an A/B)
 SLUG = "bench-celebrity"
 SENDER_PARTS_PER_SECOND = 100  # a short code
 SANDBOX_LATENCY_S = 0.020

@@ -4,7 +4,8 @@
 
 Calls `fancommunity.wsgi.application` as gunicorn's worker does (a WSGI environ with the body in
 `wsgi.input`, `start_response`, the answer iterated and closed), one request at a time, and reports
-the thread's CPU time (`time.thread_time`) per request for four kinds: a signed first text from a
+the thread's CPU time (`time.thread_time`) per request, and the PostgreSQL server's (all its
+processes, from /proc: the commits' WAL writes too), for four kinds: a signed first text from a
 new number, a signed status callback (sent, then delivered, of a stored outbound row, with its `?m=`
 hint), a STOP from a new number and one from a pending fan (the celebrity's second wave; both
 applied inside the request), and a refused GET to the inbound URL (the bench's floor). CPU time, not wall time: the
@@ -212,17 +213,28 @@ def main() -> None:
     }
     settings.RATELIMIT_ENABLED = False  # every text comes from one test address here
     cursor = {kind: 0 for kind in kinds}
+    from django.db import connection
+
+    from bench import proc_cpu
+
+    # The whole server's CPU (backends, WAL writer, checkpointer): what the commits cost too. It
+    # counts in clock ticks (10 ms), so it needs rounds of a few hundred requests to mean anything.
+    server = {"postgresql": proc_cpu.tree(proc_cpu.postmaster_pid(connection))}
+    database: dict[str, list[float]] = {kind: [] for kind in kinds}
 
     def run(kind: str, app, count: int) -> float:
-        """CPU ms per request of `count` requests of one kind."""
+        """CPU ms per request of `count` requests of one kind (the web's; PostgreSQL's into `database`)."""
         environs = [kinds[kind](cursor[kind] + i) for i in range(count)]
         cursor[kind] += count
+        before = proc_cpu.snapshot(server)["postgresql"]
         start = time.thread_time()
         for environ in environs:
             code = _call(app, environ)
             if code != expected[kind]:
                 raise SystemExit(f"{kind}: answered {code}")
-        return (time.thread_time() - start) * 1000 / count
+        took = (time.thread_time() - start) * 1000 / count
+        database[kind].append((proc_cpu.snapshot(server)["postgresql"] - before) * 1000 / count)
+        return took
 
     for kind in kinds:  # warm-up: URL resolution, caches, the first connection
         run(kind, application, 10)
@@ -233,7 +245,11 @@ def main() -> None:
             figures[kind].append(run(kind, application, N))
     for kind, values in figures.items():
         spread = f"{min(values):.3f}-{max(values):.3f}"
-        print(f"{kind:29} {statistics.median(values):.3f} ms CPU a request (rounds {spread}, {N} each)")
+        db = database[kind][-ROUNDS:]  # not the warm-up's
+        print(
+            f"{kind:29} {statistics.median(values):.3f} ms CPU a request (rounds {spread}, {N} each); "
+            f"PostgreSQL {statistics.median(db):.3f} ms ({min(db):.3f}-{max(db):.3f})"
+        )
     print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
     if PROFILE:
         import cProfile
