@@ -101,6 +101,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.get_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The webhook's STOP runs its two statements prepared (messaging/conversations/stop.py): PostgreSQL
+# plans them once per connection, not at every STOP (planning was half their time). Behind a pooler
+# in transaction mode that does not keep prepared statements (PgBouncer before 1.21, or without
+# max_prepared_statements) set this false; if one is lost anyway the STOP falls back and still applies.
+DATABASE_PREPARED_STATEMENTS = env.get_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------

@@ -221,3 +221,57 @@ def test_a_stop_from_a_new_number_takes_one_statement_more(client, personas):
         ["WITH", "s", "AS"],
     ], sql[start : end + 1]
     assert Fan.objects.get(talent=personas.talent, phone=DOOR).status == Fan.Status.OPTED_OUT
+
+
+def _prepared_stops() -> list[str]:
+    """The STOP's statements PostgreSQL holds prepared on this session."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+        return [name for name, statement in cursor.fetchall() if statement.startswith(("WITH o AS", "WITH s AS"))]
+
+
+@pytest.fixture
+def prepared(monkeypatch):
+    from messaging.conversations import stop
+
+    monkeypatch.setitem(stop._PREPARED, "lost", False)  # a test that loses them must not leak that
+    return stop._PREPARED
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's prepared statements")
+def test_a_stops_statements_are_prepared_unless_told_not_to(client, personas, settings, prepared):
+    """Planning was half the STOP's statement time (pg_stat_statements, fifteenth session): each of
+    its statements is prepared once per connection and its plan kept."""
+    for n, phone in enumerate(("+14155550171", "+14155550172")):
+        assert text_in(client, personas.talent, "STOP", phone, sid=message_sid()).status_code == 200
+        assert Fan.objects.get(talent=personas.talent, phone=phone).status == Fan.Status.OPTED_OUT
+        assert len(_prepared_stops()) == 2, n  # the same two for the second STOP: kept, not made again
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    assert text_in(client, personas.talent, "STOP", "+14155550173", sid=message_sid()).status_code == 200
+    assert Fan.objects.get(talent=personas.talent, phone="+14155550173").status == Fan.Status.OPTED_OUT
+    assert _prepared_stops() == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's prepared statements")
+def test_a_stop_still_applies_when_a_pooler_lost_its_prepared_statements(client, personas, prepared):
+    """Behind a pooler in transaction mode the next transaction may get a server connection without
+    the statements psycopg prepared: the STOP runs again unprepared (its savepoint rolled back
+    whole), applies once, and the process stops preparing."""
+    assert text_in(client, personas.talent, "STOP", "+14155550181", sid=message_sid()).status_code == 200
+    names = _prepared_stops()
+    assert len(names) == 2
+    with connection.cursor() as cursor:
+        for name in names:  # one by one: psycopg forgets its own list only on DEALLOCATE ALL
+            cursor.execute(f'DEALLOCATE "{name}"')
+    sid = message_sid()
+    assert text_in(client, personas.talent, "STOP", "+14155550182", sid=sid).status_code == 200
+    fan = Fan.objects.get(talent=personas.talent, phone="+14155550182")
+    assert fan.status == Fan.Status.OPTED_OUT
+    assert InboundMessage.objects.filter(message_sid=sid).count() == 1
+    assert ConsentRecord.objects.filter(fan=fan, action=ConsentRecord.Action.WITHDRAWN).count() == 1
+    assert OutboundMessage.objects.filter(to_number="+14155550182", lane=OutboundMessage.Lane.COMPLIANCE).count() == 1
+    assert prepared["lost"] is True
+    assert text_in(client, personas.talent, "STOP", "+14155550183", sid=message_sid()).status_code == 200
+    assert Fan.objects.get(talent=personas.talent, phone="+14155550183").status == Fan.Status.OPTED_OUT
