@@ -90,21 +90,22 @@ def inbound_stop(
             )
             break
         except DatabaseError as error:
-            if not _lost_prepared(error):
-                if isinstance(error, OperationalError | InterfaceError):
-                    # The transaction's end drops a broken connection (and may open the next): the STOP's
-                    # own connection still there and answering means a real error, not a dead connection.
-                    alive = ran_on is not None and connection.connection is ran_on and connection.is_usable()
-                    if retry and not alive:
-                        retry = False
-                        connection.close()
-                        continue
+            if _lost_prepared(error):
+                # A pooler gave this transaction a server connection without our prepared statements
+                # (or with another client's): the STOP's transaction (or savepoint) rolled back whole,
+                # so it runs again, exactly, with client-bound statements, and so does every later one.
+                _PREPARED["lost"] = True
+                log.warning("prepared statements lost on the database connection (a pooler?): STOPs run unprepared")
+                continue
+            if not isinstance(error, OperationalError | InterfaceError):
                 raise
-            # A pooler gave this transaction a server connection without our prepared statements
-            # (or with another client's): the STOP's transaction (or savepoint) rolled back whole, so
-            # it runs again, exactly, with client-bound statements, and so does every later one.
-            _PREPARED["lost"] = True
-            log.warning("prepared statements lost on the database connection (a pooler?): STOPs run unprepared")
+            # The transaction's end drops a broken connection (and may open the next): the STOP's
+            # own connection still there and answering means a real error, not a dead connection.
+            alive = ran_on is not None and connection.connection is ran_on and connection.is_usable()
+            if not retry or alive:
+                raise
+            retry = False
+            connection.close()
     if result is None:  # "from" one of our own numbers: a loop or a spoof, stored and answered with nothing
         return inbound_receive(talent=talent, sid=sid, from_number=from_number, body=body, payload=payload)
     return result
